@@ -1,0 +1,148 @@
+# lbstack — every tool the tests need is built or installed here, idempotently,
+# and cached under bin/ (git-ignored). See README.md for the two entry points:
+#   make lab    bring up the local lab and run the stack end to end
+#   make test   every test tier
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+.DEFAULT_GOAL := build
+
+ROOT        := $(abspath .)
+BIN         := $(ROOT)/bin
+GO          ?= go
+# Pinned versions. Changing one of them rebuilds the matching tool; nothing
+# else ever does (bin/ paths carry the versions).
+K8S_VERSION             := v1.34.4
+ETCD_VERSION            := v3.6.4
+CONTROLLER_TOOLS_VERSION := v0.19.0
+# Debian packages the test tiers use (lab and FRR tiers need them too).
+APT_PACKAGES := frr frr-pythontools iputils-arping iproute2
+
+ENVTEST_DIR      := $(BIN)/k8s-$(K8S_VERSION)
+KUBE_APISERVER   := $(ENVTEST_DIR)/kube-apiserver
+KUBE_CONTROLLER_MANAGER := $(ENVTEST_DIR)/kube-controller-manager
+KUBE_SCHEDULER   := $(ENVTEST_DIR)/kube-scheduler
+KUBECTL          := $(ENVTEST_DIR)/kubectl
+ETCD             := $(ENVTEST_DIR)/etcd
+CONTROLLER_GEN   := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+APT_STAMP        := $(BIN)/.apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
+
+# kube-apiserver and kubectl report this version; clients that parse the
+# server version (kubectl, controller-runtime) need a real one, not v0.0.0.
+K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
+K8S_LDFLAGS := -s -w \
+	-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
+	-X k8s.io/component-base/version.gitTreeState=clean \
+	-X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 \
+	-X k8s.io/client-go/pkg/version.gitMinor=$(K8S_MINOR) \
+	-X k8s.io/client-go/pkg/version.gitTreeState=clean
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/lbstack/lbstack/pkg/version.Version=$(VERSION)
+
+export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
+
+.PHONY: help
+help: ## Show the targets.
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
+
+##@ Build
+
+.PHONY: build
+build: ## Build bin/lbstack.
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lbstack .
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests under config/.
+	$(CONTROLLER_GEN) crd rbac:roleName=lbstack-operator paths=./api/... paths=./controllers/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## gofmt every Go file.
+	gofmt -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
+
+##@ Test
+
+.PHONY: test
+test: tools ## Every test tier: vet, gofmt, unit, envtest (real kube-apiserver + etcd).
+	@echo "== go vet"; $(GO) vet ./...
+	@echo "== gofmt"; out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*' -not -path './.lab/*')); \
+		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	@echo "== go test (KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS))"
+	$(GO) test -count=1 ./...
+
+.PHONY: unit
+unit: ## Unit tier only (no API server).
+	$(GO) test ./api/... ./pkg/... ./controllers/...
+
+.PHONY: bench
+bench: tools ## Benchmarks; they print figures, nothing here passes or fails on time.
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each.
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $${FUZZTIME:-60s} $$pkg; \
+		done; \
+	done
+
+##@ Lab
+
+.PHONY: lab
+lab: tools ## Bring up the local lab and run the stack end to end.
+	@echo "make lab: the local lab (test/lab) is not built yet; it lands with the lab issue." >&2
+	@exit 1
+
+##@ Tools (cached under bin/, rebuilt only when a pinned version changes)
+
+.PHONY: tools
+tools: envtest-assets $(CONTROLLER_GEN) apt-packages
+
+.PHONY: envtest-assets
+envtest-assets: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Build kube-apiserver, etcd and kubectl from pinned modules.
+	@echo "envtest assets in $(ENVTEST_DIR)"
+
+.PHONY: lab-assets
+lab-assets: envtest-assets $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER)
+
+$(KUBE_APISERVER) $(KUBECTL) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER): | $(ENVTEST_DIR)
+	cd test/tools && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/$(notdir $@)
+	mv $@.tmp $@
+
+$(ETCD): | $(ENVTEST_DIR)
+	cd test/tools && $(GO) build -ldflags "-s -w" -o $@.tmp ./etcd
+	mv $@.tmp $@
+
+$(CONTROLLER_GEN): | $(BIN)
+	cd test/tools && $(GO) build -o $@.tmp sigs.k8s.io/controller-tools/cmd/controller-gen
+	mv $@.tmp $@
+
+$(BIN) $(ENVTEST_DIR):
+	mkdir -p $@
+
+.PHONY: apt-packages
+apt-packages: $(APT_STAMP) ## Install the Debian packages the tests use.
+
+$(APT_STAMP): | $(BIN)
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	touch $@
+
+.PHONY: clean
+clean: ## Remove build outputs (keeps the tool cache).
+	rm -f $(BIN)/lbstack

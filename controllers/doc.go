@@ -1,0 +1,13 @@
+// Package controllers holds the operator's reconcilers: the MetalLB object
+// into the stack's workloads, and the symmetric-routing coordinator.
+//
+// The RBAC markers below are the operator's own permissions on the metallb.io
+// API; `make manifests` turns them into config/rbac/role.yaml.
+//
+// +kubebuilder:rbac:groups=metallb.io,resources=metallbs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=metallb.io,resources=metallbs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metallb.io,resources=metallbs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=metallb.io,resources=ipaddresspools;bgppeers;bgpadvertisements;l2advertisements;bfdprofiles;communities,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metallb.io,resources=configurationstates;servicel2statuses;servicebgpstatuses,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+package controllers

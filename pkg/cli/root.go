@@ -1,0 +1,64 @@
+// Package cli wires lbstack's subcommands. Each component lives in its own
+// package; this one only parses flags and hands over.
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lbstack/lbstack/pkg/version"
+)
+
+// ErrNotBuilt is returned by subcommands whose component has not landed
+// yet: they refuse to run rather than pretend to work.
+var ErrNotBuilt = errors.New("not built yet")
+
+// NewRoot returns the `lbstack` command with every subcommand attached.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lbstack",
+		Short: "Bare-metal load balancing for Kubernetes, speaking MetalLB's metallb.io API",
+		Long: `lbstack runs the bare-metal load-balancer stack: the operator renders the
+controller (address management, admission webhooks) and the per-node speakers
+(BGP and layer-2 announcements) from one MetalLB object. One binary, one image:
+each component is a subcommand.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newVersionCommand(),
+		notBuilt("operator", "Run the operator: reconcile the MetalLB object into the stack's workloads", "the operator issue"),
+		notBuilt("controller", "Run the controller: assign LoadBalancer addresses and serve admission webhooks", "the controller and configuration issues"),
+		notBuilt("speaker", "Run the per-node speaker: announce service addresses over BGP or ARP/NDP", "the speaker issues"),
+		notBuilt("must-gather", "Collect everything needed to debug the stack into one directory", "the must-gather issue"),
+	)
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.String())
+			return err
+		},
+	}
+}
+
+// notBuilt is the placeholder for a component that has not landed: --help
+// describes what it will do, running it fails with a clear message.
+func notBuilt(name, short, landsWith string) *cobra.Command {
+	return &cobra.Command{
+		Use:                name,
+		Short:              short + " (not built yet)",
+		Long:               short + ".\n\nThis component is not built yet; it lands with " + landsWith + ".",
+		DisableFlagParsing: false,
+		RunE: func(*cobra.Command, []string) error {
+			return fmt.Errorf("lbstack %s: %w (lands with %s)", name, ErrNotBuilt, landsWith)
+		},
+	}
+}
