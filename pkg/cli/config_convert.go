@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lbstack/lbstack/pkg/legacyconfig"
+)
+
+// maxConvertInput bounds what `config convert` reads: a ConfigMap holds at
+// most 1 MiB, so this is generous.
+const maxConvertInput = 8 << 20
+
+// newConfigCommand returns `lbstack config`, the configuration tools.
+func newConfigCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Work with the metallb.io configuration (convert MetalLB's legacy ConfigMap)",
+		Long: `Tools for the metallb.io configuration that lbstack serves.
+
+  lbstack config convert   turn MetalLB's legacy ConfigMap (MetalLB v0.12 and
+                           earlier) into the equivalent metallb.io objects`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newConfigConvertCommand())
+	return cmd
+}
+
+func newConfigConvertCommand() *cobra.Command {
+	var file, namespace string
+	cmd := &cobra.Command{
+		Use:   "convert [-f FILE|-] [--namespace NS]",
+		Short: "Convert MetalLB's legacy ConfigMap into metallb.io objects",
+		Long: `Convert MetalLB's legacy configuration (the "config" key of the ConfigMap
+that MetalLB v0.12 and earlier read) into the equivalent metallb.io objects:
+IPAddressPool, BGPPeer (v1beta2), BGPAdvertisement, L2Advertisement,
+BFDProfile and Community.
+
+The input is the ConfigMap manifest (for example the output of
+"kubectl get configmap -n metallb-system config -o yaml") or just the text of
+its data.config. It is read from FILE, or from standard input when FILE is
+"-" or -f is not given. The objects are printed to standard output as one
+multi-document YAML stream, ready for "kubectl apply -f"; warnings go to
+standard error as YAML comments (and also appear as comments above the
+object they concern).
+
+Nothing is dropped:
+  - every pool becomes an IPAddressPool, with one BGPAdvertisement per entry
+    of its bgp-advertisements (named <pool>, <pool>-2, ...; a bgp pool without
+    any gets one default advertisement) or one L2Advertisement for a layer2
+    pool;
+  - peers become BGPPeers named peer1, peer2, ... (or after their "name");
+    hold-time and keepalive-time become durations, node-selectors label
+    selectors, and the password stays in spec.password (a warning suggests
+    spec.passwordSecret);
+  - bfd-profiles become BFDProfiles with every value that was set;
+  - bgp-communities become one Community object named "communities", and
+    advertisements keep using the alias names;
+  - a name that is not a valid Kubernetes name is made lowercase RFC 1123
+    ("IPPool-A" becomes "ippool-a"), the original is kept in the annotation
+    metallb.io/legacy-name, and a warning says so.
+
+Values that MetalLB or admission would refuse are converted as written and
+reported as warnings. The input is decoded strictly: an unknown field, a
+repeated field or a value of the wrong type is an error that names it.
+
+The objects go to --namespace, else the ConfigMap's namespace, else
+metallb-system. See docs/legacy-configmap.md.`,
+		Example: `  kubectl get configmap -n metallb-system config -o yaml | lbstack config convert > metallb.yaml
+  lbstack config convert -f legacy-configmap.yaml --namespace metallb-system
+  lbstack config convert -f config.txt          # just the text of data.config`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, name := cmd.InOrStdin(), "standard input"
+			if file != "" && file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return fmt.Errorf("lbstack config convert: %w", err)
+				}
+				defer func() { _ = f.Close() }()
+				in, name = f, file
+			} else if f, ok := in.(*os.File); ok {
+				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+					_, _ = fmt.Fprintln(cmd.ErrOrStderr(), "# reading the ConfigMap from standard input (end with Ctrl-D; see --help for -f)")
+				}
+			}
+			data, err := io.ReadAll(io.LimitReader(in, maxConvertInput+1))
+			if err != nil {
+				return fmt.Errorf("lbstack config convert: reading %s: %w", name, err)
+			}
+			if len(data) > maxConvertInput {
+				return fmt.Errorf("lbstack config convert: %s is larger than %d bytes; a ConfigMap holds at most 1 MiB", name, maxConvertInput)
+			}
+			res, err := legacyconfig.ConvertBytes(data, legacyconfig.Options{Namespace: namespace})
+			if err != nil {
+				return fmt.Errorf("lbstack config convert: %s: %w", name, err)
+			}
+			if err := res.WriteYAML(cmd.OutOrStdout()); err != nil {
+				return fmt.Errorf("lbstack config convert: %w", err)
+			}
+			for _, w := range res.Warnings {
+				if _, err := fmt.Fprintf(cmd.ErrOrStderr(), "# warning: %s\n", w); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", `the ConfigMap manifest or data.config text to convert ("-" or unset: standard input)`)
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace of the objects (default: the ConfigMap's namespace, else "+legacyconfig.DefaultNamespace+")")
+	return cmd
+}

@@ -1,0 +1,120 @@
+package legacyconfig
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The checks in this file only produce warnings: the converted objects keep
+// what the ConfigMap said, and the warning says what MetalLB (and admission)
+// think of it.
+
+// ipRange is an inclusive range of addresses of one family.
+type ipRange struct{ from, to netip.Addr }
+
+// parseAddresses reads a pool entry the way MetalLB v0.12 did: a CIDR, or
+// "start-end" (spaces around the addresses allowed).
+func parseAddresses(s string) (ipRange, error) {
+	if !strings.Contains(s, "-") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return ipRange{}, fmt.Errorf("%q is neither a CIDR nor a start-end range", s)
+		}
+		p = p.Masked()
+		return ipRange{from: p.Addr(), to: lastAddr(p)}, nil
+	}
+	a, b, _ := strings.Cut(s, "-")
+	from, err1 := netip.ParseAddr(strings.TrimSpace(a))
+	to, err2 := netip.ParseAddr(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil {
+		return ipRange{}, fmt.Errorf("%q is not a valid start-end range of IP addresses", s)
+	}
+	from, to = from.Unmap(), to.Unmap()
+	if from.Zone() != "" || to.Zone() != "" {
+		return ipRange{}, fmt.Errorf("%q: an address range cannot carry a zone", s)
+	}
+	if from.BitLen() != to.BitLen() {
+		return ipRange{}, fmt.Errorf("%q mixes IPv4 and IPv6", s)
+	}
+	if to.Less(from) {
+		return ipRange{}, fmt.Errorf("%q ends before it starts", s)
+	}
+	return ipRange{from: from, to: to}, nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// poolEntry is one address entry of one pool, for the overlap check.
+type poolEntry struct {
+	pool  string // converted pool name
+	entry string
+	r     ipRange
+}
+
+// overlaps returns one message per entry that overlaps an earlier one
+// (sorted by start address), keyed by the pool of the later entry. MetalLB
+// refused overlapping pools, and so does admission.
+func overlaps(entries []poolEntry) []Warning {
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i].r.from, entries[j].r.from
+		if a.BitLen() != b.BitLen() {
+			return a.BitLen() < b.BitLen()
+		}
+		return a.Less(b)
+	})
+	var out []Warning
+	widest := -1 // index of the entry reaching furthest so far, same family
+	for i, e := range entries {
+		if widest >= 0 {
+			w := entries[widest]
+			if w.r.from.BitLen() == e.r.from.BitLen() && !w.r.to.Less(e.r.from) {
+				out = append(out, Warning{Kind: kindIPAddressPool, Name: e.pool, Message: fmt.Sprintf(
+					"address %q overlaps %q of IPAddressPool %q: MetalLB refused overlapping pools, and so does admission", e.entry, w.entry, w.pool)})
+			}
+			if w.r.from.BitLen() != e.r.from.BitLen() || w.r.to.Less(e.r.to) {
+				widest = i
+			}
+			continue
+		}
+		widest = i
+	}
+	return out
+}
+
+// validCommunity reports whether s is a BGP community value: "AA:NN" with
+// 16-bit halves, or "large:G:L1:L2" with 32-bit parts.
+func validCommunity(s string) bool {
+	bits, parts := 16, strings.Split(s, ":")
+	if rest, ok := strings.CutPrefix(s, "large:"); ok {
+		bits, parts = 32, strings.Split(rest, ":")
+		if len(parts) != 3 {
+			return false
+		}
+	} else if len(parts) != 2 {
+		return false
+	}
+	for _, p := range parts {
+		if _, err := strconv.ParseUint(p, 10, bits); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRange warns when a BFD value is outside what MetalLB accepts.
+func checkRange(field string, v *uint32, lo, hi uint32) string {
+	if v == nil || (*v >= lo && *v <= hi) {
+		return ""
+	}
+	return fmt.Sprintf("%s %d is outside %d..%d: MetalLB refused it, and so does the BFDProfile schema", field, *v, lo, hi)
+}
