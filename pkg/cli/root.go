@@ -29,6 +29,8 @@ each component is a subcommand.`,
 	}
 	root.AddCommand(
 		newVersionCommand(),
+		newWebhookCommand(),
+		newConfigCommand(),
 		notBuilt("operator", "Run the operator: reconcile the MetalLB object into the stack's workloads", "the operator issue"),
 		notBuilt("controller", "Run the controller: assign LoadBalancer addresses and serve admission webhooks", "the controller and configuration issues"),
 		notBuilt("speaker", "Run the per-node speaker: announce service addresses over BGP or ARP/NDP", "the speaker issues"),

@@ -142,6 +142,11 @@ func StartEnv() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		Scheme:                s,
+		// The generated ValidatingWebhookConfiguration; envtest points it
+		// at the local webhook server with its own CA.
+		WebhookInstallOptions: crenvtest.WebhookInstallOptions{
+			Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
+		},
 	}
 	cfg, err := te.Start()
 	if err != nil {
@@ -165,10 +170,12 @@ func StartEnv() (*Env, error) {
 	return env, nil
 }
 
-// startWebhookServer serves lbstack's webhooks over TLS at the address and
-// with the certificate envtest configured in the API server (envtest points
-// the BGPPeer CRD's conversion at it because the scheme has convertible
-// types).
+// startWebhookServer serves lbstack's webhooks (validation of every kind
+// and BGPPeer conversion) over TLS at the address and with the certificate
+// envtest configured in the API server: envtest installs the generated
+// ValidatingWebhookConfiguration and points the BGPPeer CRD's conversion at
+// it (the scheme has convertible types). The validators read through the
+// uncached client, as `lbstack webhook` reads through its API reader.
 func (e *Env) startWebhookServer() error {
 	opts := e.Env.WebhookInstallOptions
 	srv := crwebhook.NewServer(crwebhook.Options{
@@ -176,7 +183,7 @@ func (e *Env) startWebhookServer() error {
 		Port:    opts.LocalServingPort,
 		CertDir: opts.LocalServingCertDir,
 	})
-	lbwebhook.AddConversion(srv, e.Scheme)
+	(&lbwebhook.Validator{Reader: e.Client, Namespace: Namespace, Scheme: e.Scheme}).Register(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync/atomic"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/pkg/scheme"
+	lbwebhook "github.com/lbstack/lbstack/pkg/webhook"
+)
+
+// webhookFlags are the flags of `lbstack webhook`; `lbstack controller`
+// reuses them when it serves the webhooks itself.
+type webhookFlags struct {
+	namespace      string
+	host           string
+	port           int
+	certDir        string
+	certMode       string
+	certSecret     string
+	serviceName    string
+	webhookConfig  string
+	bgpBackend     string
+	healthAddr     string
+	kubeconfig     string
+	logLevel       string
+	extraDNSNames  []string
+	conversionCRDs []string
+}
+
+func (f *webhookFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.namespace, "namespace", envOr("METALLB_NAMESPACE", "metallb-system"), "the stack's namespace (env METALLB_NAMESPACE)")
+	fl.StringVar(&f.host, "webhook-host", "", "address the webhook server listens on (all when empty)")
+	fl.IntVar(&f.port, "webhook-port", 9443, "port the webhook server listens on")
+	fl.StringVar(&f.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the serving certificate (tls.crt, tls.key)")
+	fl.StringVar(&f.certMode, "cert-mode", lbwebhook.CertsRotator, "rotator: generate, rotate and inject certificates; external: use certificates provided in --cert-dir (OpenShift service CA)")
+	fl.StringVar(&f.certSecret, "cert-secret", "lbstack-webhook-server-cert", "Secret holding the generated CA and serving certificate")
+	fl.StringVar(&f.serviceName, "webhook-service", "lbstack-webhook-service", "Service in front of the webhook server (the certificate's name)")
+	fl.StringVar(&f.webhookConfig, "webhook-configuration", "lbstack-validating-webhook-configuration", "ValidatingWebhookConfiguration that receives the CA bundle")
+	fl.StringSliceVar(&f.conversionCRDs, "conversion-crds", []string{"bgppeers.metallb.io"}, "CRDs whose conversion webhook receives the CA bundle")
+	fl.StringSliceVar(&f.extraDNSNames, "cert-extra-dns-names", nil, "extra DNS names in the generated certificate")
+	fl.StringVar(&f.bgpBackend, "bgp-backend", "", "BGP backend the rules are checked against (native|frr); empty: read the MetalLB object")
+	fl.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "all|debug|info|warn|error|none")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newWebhookCommand() *cobra.Command {
+	var f webhookFlags
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Serve the metallb.io validating and conversion webhooks over TLS",
+		Long: `Serve the admission webhooks: every metallb.io object is validated by building the
+whole configuration with it in place (the rules the controller and speakers use),
+the BGPPeer v1beta1/v1beta2 conversion, and the one-MetalLB-per-cluster rule.
+Certificates are generated, rotated and injected as caBundle (--cert-mode rotator)
+or provided by the platform (--cert-mode external).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := setupLogging(f.logLevel); err != nil {
+				return err
+			}
+			return runWebhook(ctrl.SetupSignalHandler(), f)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func runWebhook(ctx context.Context, f webhookFlags) error {
+	log := ctrl.Log.WithName("webhook")
+	switch v1beta1.BGPType(f.bgpBackend) {
+	case "", v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
+	default:
+		return fmt.Errorf("--bgp-backend %q: want native or frr", f.bgpBackend)
+	}
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	s := scheme.New()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: f.healthAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	ready, err := lbwebhook.SetupCerts(ctx, mgr, lbwebhook.CertOptions{
+		Mode: f.certMode, Namespace: f.namespace, SecretName: f.certSecret, ServiceName: f.serviceName,
+		CertDir: f.certDir, ValidatingWebhookConfiguration: f.webhookConfig, ConversionCRDs: f.conversionCRDs,
+		ExtraDNSNames: f.extraDNSNames,
+	})
+	if err != nil {
+		return err
+	}
+	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir})
+	(&lbwebhook.Validator{
+		Reader: mgr.GetAPIReader(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: s,
+	}).Register(srv)
+
+	// The server starts once a certificate is in place; until then the
+	// pod is not ready, so no Service endpoint points at it.
+	var started atomic.Bool
+	startErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-ready:
+			log.Info("certificates ready, starting the webhook server", "port", f.port)
+			if err := mgr.Add(srv); err != nil {
+				startErr <- err
+				return
+			}
+			started.Store(true)
+		case <-ctx.Done():
+		}
+	}()
+	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", func(r *http.Request) error {
+		if !started.Load() {
+			return errors.New("waiting for certificates")
+		}
+		return srv.StartedChecker()(r)
+	}); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case err := <-startErr:
+		return err
+	}
+}

@@ -1,0 +1,261 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/config"
+)
+
+// The validating webhooks. The names are what kubectl prints
+// ("admission webhook "ipaddresspoolvalidationwebhook.metallb.io" denied the
+// request: ..."), so they follow MetalLB's.
+//
+// BGPPeer is validated at v1beta2 only: with the default matchPolicy
+// (Equivalent) the API server converts a v1beta1 request to v1beta2 first.
+//
+// +kubebuilder:webhook:path=/validate-metallb-io-v1beta1-ipaddresspool,mutating=false,failurePolicy=fail,sideEffects=None,groups=metallb.io,resources=ipaddresspools,verbs=create;update,versions=v1beta1,name=ipaddresspoolvalidationwebhook.metallb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-metallb-io-v1beta2-bgppeer,mutating=false,failurePolicy=fail,sideEffects=None,groups=metallb.io,resources=bgppeers,verbs=create;update,versions=v1beta2,name=bgppeervalidationwebhook.metallb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-metallb-io-v1beta1-bgpadvertisement,mutating=false,failurePolicy=fail,sideEffects=None,groups=metallb.io,resources=bgpadvertisements,verbs=create;update,versions=v1beta1,name=bgpadvertisementvalidationwebhook.metallb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-metallb-io-v1beta1-l2advertisement,mutating=false,failurePolicy=fail,sideEffects=None,groups=metallb.io,resources=l2advertisements,verbs=create;update,versions=v1beta1,name=l2advertisementvalidationwebhook.metallb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-metallb-io-v1beta1-bfdprofile,mutating=false,failurePolicy=fail,sideEffects=None,groups=metallb.io,resources=bfdprofiles,verbs=create;update;delete,versions=v1beta1,name=bfdprofilevalidationwebhook.metallb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-metallb-io-v1beta1-community,mutating=false,failurePolicy=fail,sideEffects=None,groups=metallb.io,resources=communities,verbs=create;update,versions=v1beta1,name=communityvalidationwebhook.metallb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-metallb-io-v1beta1-metallb,mutating=false,failurePolicy=fail,sideEffects=None,groups=metallb.io,resources=metallbs,verbs=create;update,versions=v1beta1,name=metallbvalidationwebhook.metallb.io,admissionReviewVersions=v1
+
+// Paths of the validating webhooks.
+const (
+	IPAddressPoolPath    = "/validate-metallb-io-v1beta1-ipaddresspool"
+	BGPPeerPath          = "/validate-metallb-io-v1beta2-bgppeer"
+	BGPAdvertisementPath = "/validate-metallb-io-v1beta1-bgpadvertisement"
+	L2AdvertisementPath  = "/validate-metallb-io-v1beta1-l2advertisement"
+	BFDProfilePath       = "/validate-metallb-io-v1beta1-bfdprofile"
+	CommunityPath        = "/validate-metallb-io-v1beta1-community"
+	MetalLBPath          = "/validate-metallb-io-v1beta1-metallb"
+)
+
+// Validator admits metallb.io objects by building the whole configuration
+// with the object under admission in place (pkg/config.Build, the same code
+// the controller and speakers run) and refusing the request when a problem
+// involves that object.
+type Validator struct {
+	// Reader lists the current objects. It should read through to the API
+	// server (a manager's APIReader): objects of one `kubectl apply -f`
+	// arrive back to back and a lagging cache would miss the previous one.
+	Reader client.Reader
+	// Namespace is the stack's namespace.
+	Namespace string
+	// BGPBackend, when set, is the backend rules are checked against;
+	// otherwise the MetalLB object's spec.bgpBackend is read (frr when
+	// absent, as the MetalLB Operator defaults).
+	BGPBackend v1beta1.BGPType
+	// Scheme decodes the objects under admission.
+	Scheme *runtime.Scheme
+}
+
+// Register adds every validating webhook and the conversion webhook to srv.
+func (v *Validator) Register(srv crwebhook.Server) {
+	dec := admission.NewDecoder(v.Scheme)
+	reg := func(path, kind string, newObj func() client.Object) {
+		srv.Register(path, &crwebhook.Admission{Handler: &kindHandler{v: v, kind: kind, newObj: newObj, decoder: dec}})
+	}
+	reg(IPAddressPoolPath, config.KindIPAddressPool, func() client.Object { return &v1beta1.IPAddressPool{} })
+	reg(BGPPeerPath, config.KindBGPPeer, func() client.Object { return &v1beta2.BGPPeer{} })
+	reg(BGPAdvertisementPath, config.KindBGPAdvertisement, func() client.Object { return &v1beta1.BGPAdvertisement{} })
+	reg(L2AdvertisementPath, config.KindL2Advertisement, func() client.Object { return &v1beta1.L2Advertisement{} })
+	reg(BFDProfilePath, config.KindBFDProfile, func() client.Object { return &v1beta1.BFDProfile{} })
+	reg(CommunityPath, config.KindCommunity, func() client.Object { return &v1beta1.Community{} })
+	srv.Register(MetalLBPath, &crwebhook.Admission{Handler: &metalLBHandler{v: v, decoder: dec}})
+	AddConversion(srv, v.Scheme)
+}
+
+type kindHandler struct {
+	v       *Validator
+	kind    string
+	newObj  func() client.Object
+	decoder admission.Decoder
+}
+
+func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	log := logf.FromContext(ctx).WithValues("kind", h.kind, "name", req.Name, "operation", req.Operation)
+	ref := config.ObjectRef{Kind: h.kind, Name: req.Name}
+
+	res, opts, err := h.v.load(ctx)
+	if err != nil {
+		log.Error(err, "cannot read the current configuration")
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: reading the current configuration: %w", ref, err))
+	}
+
+	if req.Operation == admissionv1.Delete {
+		if p := config.CheckDelete(ref, res, opts); p != nil {
+			return admission.Denied(p.Error())
+		}
+		return admission.Allowed("")
+	}
+
+	obj := h.newObj()
+	if err := h.decoder.Decode(req, obj); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s: %w", ref, err))
+	}
+	if obj.GetNamespace() == "" {
+		obj.SetNamespace(req.Namespace)
+	}
+	if obj.GetDeletionTimestamp() != nil {
+		// Finalizer removal and other updates of an object on its way out
+		// must never be blocked by the configuration it is leaving.
+		return admission.Allowed("")
+	}
+	ref.Name = obj.GetName()
+	put(&res, obj)
+
+	result := config.Build(res, opts)
+	var denials, warnings []string
+	for _, p := range result.Errors {
+		if p.Involves(ref) {
+			denials = append(denials, p.Error())
+		}
+	}
+	for _, p := range result.Warnings {
+		if p.Involves(ref) {
+			warnings = append(warnings, p.Error())
+		}
+	}
+	if len(denials) > 0 {
+		log.V(1).Info("denied", "reasons", denials)
+		return admission.Denied(strings.Join(denials, "; ")).WithWarnings(warnings...)
+	}
+	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+// load reads every object the configuration is built from.
+func (v *Validator) load(ctx context.Context) (config.Resources, config.Options, error) {
+	var res config.Resources
+	opts := config.Options{Namespace: v.Namespace, BGPBackend: v.BGPBackend}
+	in := client.InNamespace(v.Namespace)
+
+	var pools v1beta1.IPAddressPoolList
+	var peers v1beta2.BGPPeerList
+	var bgpAdvs v1beta1.BGPAdvertisementList
+	var l2Advs v1beta1.L2AdvertisementList
+	var bfds v1beta1.BFDProfileList
+	var comms v1beta1.CommunityList
+	var secrets corev1.SecretList
+	var nodes corev1.NodeList
+	var namespaces corev1.NamespaceList
+	for _, l := range []struct {
+		list client.ObjectList
+		opts []client.ListOption
+	}{
+		{&pools, []client.ListOption{in}}, {&peers, []client.ListOption{in}}, {&bgpAdvs, []client.ListOption{in}},
+		{&l2Advs, []client.ListOption{in}}, {&bfds, []client.ListOption{in}}, {&comms, []client.ListOption{in}},
+		{&secrets, []client.ListOption{in}}, {&nodes, nil}, {&namespaces, nil},
+	} {
+		if err := v.Reader.List(ctx, l.list, l.opts...); err != nil {
+			return res, opts, fmt.Errorf("list %T: %w", l.list, err)
+		}
+	}
+	res.Pools, res.Peers, res.BGPAdvs, res.L2Advs = pools.Items, peers.Items, bgpAdvs.Items, l2Advs.Items
+	res.BFDProfiles, res.Communities = bfds.Items, comms.Items
+	res.Secrets, res.Nodes, res.Namespaces = secrets.Items, nodes.Items, namespaces.Items
+
+	if opts.BGPBackend == "" {
+		var mls v1beta1.MetalLBList
+		if err := v.Reader.List(ctx, &mls, in); err != nil {
+			return res, opts, fmt.Errorf("list MetalLB: %w", err)
+		}
+		opts.BGPBackend = v1beta1.BGPTypeFRR
+		if len(mls.Items) > 0 && mls.Items[0].Spec.BGPType != "" {
+			opts.BGPBackend = mls.Items[0].Spec.BGPType
+		}
+	}
+	return res, opts, nil
+}
+
+// put replaces the object of the same name in res, or adds it.
+func put(res *config.Resources, obj client.Object) {
+	switch o := obj.(type) {
+	case *v1beta1.IPAddressPool:
+		res.Pools = replace(res.Pools, *o, func(x v1beta1.IPAddressPool) string { return x.Namespace + "/" + x.Name })
+	case *v1beta2.BGPPeer:
+		res.Peers = replace(res.Peers, *o, func(x v1beta2.BGPPeer) string { return x.Namespace + "/" + x.Name })
+	case *v1beta1.BGPAdvertisement:
+		res.BGPAdvs = replace(res.BGPAdvs, *o, func(x v1beta1.BGPAdvertisement) string { return x.Namespace + "/" + x.Name })
+	case *v1beta1.L2Advertisement:
+		res.L2Advs = replace(res.L2Advs, *o, func(x v1beta1.L2Advertisement) string { return x.Namespace + "/" + x.Name })
+	case *v1beta1.BFDProfile:
+		res.BFDProfiles = replace(res.BFDProfiles, *o, func(x v1beta1.BFDProfile) string { return x.Namespace + "/" + x.Name })
+	case *v1beta1.Community:
+		res.Communities = replace(res.Communities, *o, func(x v1beta1.Community) string { return x.Namespace + "/" + x.Name })
+	default:
+		panic(fmt.Sprintf("webhook: no configuration slot for %T", obj))
+	}
+}
+
+// replace returns items with the element of the same namespace/name as obj
+// replaced by obj (the object under admission may live outside the stack's
+// namespace, in which case it is simply added and Build reports the
+// namespace).
+func replace[T any](items []T, obj T, key func(T) string) []T {
+	out := make([]T, 0, len(items)+1)
+	for _, it := range items {
+		if key(it) != key(obj) {
+			out = append(out, it)
+		}
+	}
+	return append(out, obj)
+}
+
+// metalLBHandler admits the MetalLB object: one per cluster, in the
+// operator's namespace.
+type metalLBHandler struct {
+	v       *Validator
+	decoder admission.Decoder
+}
+
+func (h *metalLBHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	var ml v1beta1.MetalLB
+	if err := h.decoder.Decode(req, &ml); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	ns := ml.Namespace
+	if ns == "" {
+		ns = req.Namespace
+	}
+	ref := fmt.Sprintf("metallb %s/%s", ns, ml.Name)
+	if ns != h.v.Namespace {
+		return admission.Denied(fmt.Sprintf("%s: metadata.namespace: the MetalLB object must be created in the operator's namespace %q", ref, h.v.Namespace))
+	}
+	switch ml.Spec.BGPType {
+	case v1beta1.BGPTypeFRRK8s, v1beta1.BGPTypeFRRK8sExternal:
+		return admission.Denied(fmt.Sprintf("%s: spec.bgpBackend: %q is not supported by lbstack; use \"native\" (embedded GoBGP) or \"frr\" (FRR sidecar, needed for BFD and VRFs)", ref, ml.Spec.BGPType))
+	}
+	if req.Operation == admissionv1.Create {
+		var all v1beta1.MetalLBList
+		if err := h.v.Reader.List(ctx, &all); err != nil {
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: listing MetalLB objects: %w", ref, err))
+		}
+		var others []string
+		for _, o := range all.Items {
+			if o.Namespace != ns || o.Name != ml.Name {
+				others = append(others, o.Namespace+"/"+o.Name)
+			}
+		}
+		sort.Strings(others)
+		if len(others) > 0 {
+			return admission.Denied(fmt.Sprintf("%s: only one MetalLB object may exist per cluster and %s already does; edit it instead", ref, strings.Join(others, ", ")))
+		}
+	}
+	return admission.Allowed("")
+}
