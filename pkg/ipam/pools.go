@@ -1,0 +1,194 @@
+package ipam
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// normalizePools returns the pool set SetPools will use and the problems it
+// had to work around (rules at ValidatePools). The allocator's invariants —
+// every address in at most one range, ranges of one family — must hold
+// whatever it is given.
+func normalizePools(pools []Pool) ([]Pool, []string) {
+	var (
+		out      []Pool
+		problems []string
+		seen     = map[string]bool{}
+		taken    [2][]Range // accepted ranges per family, sorted by First
+	)
+	for _, p := range pools {
+		if p.Name == "" {
+			problems = append(problems, "pool with empty name")
+			continue
+		}
+		if seen[p.Name] {
+			problems = append(problems, fmt.Sprintf("pool %q defined twice", p.Name))
+			continue
+		}
+		seen[p.Name] = true
+		np := Pool{Name: p.Name, AvoidBuggyIPs: p.AvoidBuggyIPs}
+		rs := make([]Range, 0, len(p.Ranges))
+		for _, r := range p.Ranges {
+			if !r.First.IsValid() || !r.Last.IsValid() {
+				problems = append(problems, fmt.Sprintf("pool %q: invalid range %s-%s", p.Name, r.First, r.Last))
+				continue
+			}
+			r = Range{normAddr(r.First), normAddr(r.Last)}
+			if r.First.Is4() != r.Last.Is4() {
+				problems = append(problems, fmt.Sprintf("pool %q: range %s-%s mixes IPv4 and IPv6", p.Name, r.First, r.Last))
+				continue
+			}
+			if r.Last.Less(r.First) {
+				problems = append(problems, fmt.Sprintf("pool %q: range %s-%s ends before it starts", p.Name, r.First, r.Last))
+				continue
+			}
+			rs = append(rs, r)
+		}
+		slices.SortFunc(rs, func(x, y Range) int { return x.First.Compare(y.First) })
+		for _, r := range rs {
+			f := famOf(r.First)
+			t := taken[f]
+			i := sort.Search(len(t), func(i int) bool { return r.First.Less(t[i].First) })
+			if (i > 0 && !t[i-1].Last.Less(r.First)) || (i < len(t) && !r.Last.Less(t[i].First)) {
+				problems = append(problems, fmt.Sprintf("pool %q: range %s-%s overlaps another range", p.Name, r.First, r.Last))
+				continue
+			}
+			taken[f] = slices.Insert(t, i, r)
+			np.Ranges = append(np.Ranges, r)
+		}
+		out = append(out, np)
+	}
+	return out, problems
+}
+
+// ValidatePools reports what SetPools would have to drop from pools; nil
+// when the pool set is usable as is. pkg/config should never let such a set
+// through, but SetPools does not trust it and, in input order (so the outcome
+// is deterministic), drops a pool whose name is empty or already seen, and a
+// range that is invalid, mixes families, ends before it starts, or overlaps
+// a range accepted before it. It also unmaps addresses (::ffff:a.b.c.d is
+// a.b.c.d) and strips zones.
+func ValidatePools(pools []Pool) error {
+	if _, problems := normalizePools(pools); len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func buildPools(spec []Pool) (map[string]*poolState, [2][]*rangeState) {
+	pools := make(map[string]*poolState, len(spec))
+	var index [2][]*rangeState
+	for _, p := range spec {
+		ps := &poolState{name: p.Name, avoidBuggy: p.AvoidBuggyIPs}
+		for _, r := range p.Ranges {
+			f := famOf(r.First)
+			rs := &rangeState{
+				first:      u128From(r.First),
+				last:       u128From(r.Last),
+				is4:        f == v4,
+				avoidBuggy: p.AvoidBuggyIPs && f == v4,
+				pool:       ps,
+			}
+			if rs.avoidBuggy {
+				rs.buggy = countBuggy(rs.first, rs.last)
+			}
+			rs.idx = len(ps.ranges[f])
+			ps.ranges[f] = append(ps.ranges[f], rs)
+			index[f] = append(index[f], rs)
+		}
+		for f := range ps.ranges {
+			ps.room[f] = newRangeSet(len(ps.ranges[f]))
+			for _, rs := range ps.ranges[f] {
+				rs.updateRoom()
+			}
+		}
+		pools[p.Name] = ps
+	}
+	for f := range index {
+		slices.SortFunc(index[f], func(x, y *rangeState) int { return x.first.cmp(y.first) })
+	}
+	return pools, index
+}
+
+func lookupIn(idx []*rangeState, u u128) *rangeState {
+	i := sort.Search(len(idx), func(i int) bool { return u.less(idx[i].first) }) - 1
+	if i < 0 || !idx[i].contains(u) {
+		return nil
+	}
+	return idx[i]
+}
+
+func poolsEqual(a, b []Pool) bool {
+	return slices.EqualFunc(a, b, func(x, y Pool) bool {
+		return x.Name == y.Name && x.AvoidBuggyIPs == y.AvoidBuggyIPs && slices.Equal(x.Ranges, y.Ranges)
+	})
+}
+
+// SetPools replaces the pool set and returns, sorted, the keys of the
+// services that lost their addresses: those with an address no longer in any
+// pool (or now excluded by AvoidBuggyIPs), or whose addresses now lie in
+// different pools. Those services hold nothing any more; the controller
+// re-allocates or clears them. Every other service keeps its addresses, even
+// if their pool was renamed or reshaped; its Assignment.Pool becomes the name
+// of the pool that now contains them. Whether that pool is still one the
+// service may use is the controller's business: its next Assign will move the
+// service if not, so the controller should map a renamed pool in
+// Request.Pools to keep such addresses still. Pools are cleaned up as
+// described at ValidatePools; setting the same pools again is cheap and
+// changes nothing.
+func (a *Allocator) SetPools(pools []Pool) []string {
+	spec, _ := normalizePools(pools)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if poolsEqual(spec, a.spec) {
+		return nil
+	}
+	newPools, newIndex := buildPools(spec)
+
+	keys := make([]string, 0, len(a.services))
+	for k := range a.services {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var evicted []string
+	newPoolOf := make(map[*svcRecord]*poolState, len(keys))
+	for _, k := range keys {
+		rec := a.services[k]
+		var np *poolState
+		for _, ar := range rec.addrs {
+			r := lookupIn(newIndex[ar.fam()], ar.u)
+			if r == nil || !r.usable(ar.u) || (np != nil && r.pool != np) {
+				np = nil
+				break
+			}
+			np = r.pool
+		}
+		if np == nil {
+			evicted = append(evicted, k)
+			continue
+		}
+		newPoolOf[rec] = np
+	}
+	for _, k := range evicted {
+		a.release(a.services[k]) // against the old ranges, which are discarded next
+	}
+	a.spec, a.pools, a.index = spec, newPools, newIndex
+	for rec, np := range newPoolOf {
+		rec.pool = np
+	}
+	// Rebuild the run trees from the addresses still in use. In address
+	// order every insertion extends the last run or appends one.
+	recs := make([]*addrRecord, 0, len(a.addrs))
+	for _, ar := range a.addrs {
+		recs = append(recs, ar)
+	}
+	slices.SortFunc(recs, func(x, y *addrRecord) int { return x.ip.Compare(y.ip) })
+	for _, ar := range recs {
+		ar.rng = lookupIn(a.index[ar.fam()], ar.u)
+		ar.rng.markUsed(ar.u)
+	}
+	return evicted
+}
