@@ -33,7 +33,7 @@ each component is a subcommand.`,
 		newConfigCommand(),
 		notBuilt("operator", "Run the operator: reconcile the MetalLB object into the stack's workloads", "the operator issue"),
 		notBuilt("controller", "Run the controller: assign LoadBalancer addresses and serve admission webhooks", "the controller and configuration issues"),
-		notBuilt("speaker", "Run the per-node speaker: announce service addresses over BGP or ARP/NDP", "the speaker issues"),
+		newSpeakerCommand(),
 		notBuilt("must-gather", "Collect everything needed to debug the stack into one directory", "the must-gather issue"),
 	)
 	return root

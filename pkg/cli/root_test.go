@@ -31,18 +31,26 @@ func TestEverySubcommandHasHelp(t *testing.T) {
 	}
 }
 
+// TestNotBuiltSubcommandsRefuseToRun checks every placeholder (a component
+// that has not landed) fails instead of pretending to work.
 func TestNotBuiltSubcommandsRefuseToRun(t *testing.T) {
-	for _, sub := range []string{"operator", "controller", "speaker", "must-gather"} {
-		t.Run(sub, func(t *testing.T) {
-			_, err := run(sub)
+	placeholders := 0
+	for _, c := range NewRoot().Commands() {
+		if !strings.HasSuffix(c.Short, "(not built yet)") {
+			continue
+		}
+		placeholders++
+		t.Run(c.Name(), func(t *testing.T) {
+			_, err := run(c.Name())
 			if !errors.Is(err, ErrNotBuilt) {
-				t.Fatalf("%s: err = %v, want ErrNotBuilt", sub, err)
+				t.Fatalf("%s: err = %v, want ErrNotBuilt", c.Name(), err)
 			}
 			if !strings.Contains(err.Error(), "lands with") {
-				t.Errorf("%s: error does not say when it lands: %v", sub, err)
+				t.Errorf("%s: error does not say when it lands: %v", c.Name(), err)
 			}
 		})
 	}
+	t.Logf("%d placeholder subcommands", placeholders)
 }
 
 func TestVersion(t *testing.T) {

@@ -1,0 +1,793 @@
+// Package native is the BGP backend that embeds GoBGP v3 (bgpBackend
+// native): no routing daemon next to the speaker, sessions and routes
+// driven through GoBGP's Go API.
+//
+// Model. One GoBGP BgpServer per (VRF, router ID, AS), and a further one
+// when two sessions of that group have the same peer address (GoBGP keys
+// peers by address; config allows the same address on different ports).
+// Servers never listen (ListenPort -1): the speaker always connects out,
+// so it never competes for port 179 with anything on the host.
+//
+// Routes. Each server's global RIB holds one local path per prefix that any
+// of its sessions announces, with no communities and no LOCAL_PREF. What
+// each peer receives is decided by one global export policy with default
+// REJECT and, per (session, family, attribute set), a statement matching
+// the session's address (neighbor set, which GoBGP evaluates against the
+// destination peer on export) and the exact prefixes (prefix set), whose
+// actions add the communities (standard and large), LOCAL_PREF (iBGP
+// sessions only) and a next hop when the session overrides one, then
+// accept. So two peers can get the same prefix with different attributes,
+// and a peer gets nothing it was not given. Received routes are rejected
+// by a global import policy with default REJECT (never installed, never
+// re-advertised); GoBGP here has no zebra, so nothing reaches the kernel.
+//
+// Convergence, per server: (1) withdraw (DeletePath) prefixes that no
+// session wants any more, and those that some session loses while others
+// keep them: GoBGP's soft reset out sends only accepted paths, never a
+// withdrawal for a path the new policy rejects, so the only way to take a
+// prefix back from one peer is to withdraw it from all and re-add it (the
+// others see a withdraw+announce; sessions stay up); (2) install the new
+// policy under a new generation name and swap the assignment, then delete
+// the old one; (3) AddPath new prefixes; (4) soft reset out the sessions
+// whose routes or attributes changed, so GoBGP re-sends them under the new
+// policy. Sessions whose parameters are unchanged are never touched; a
+// changed session is deleted and added again, alone.
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v3/pkg/server"
+
+	lbgp "github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/config"
+)
+
+// Options configure the backend.
+type Options struct {
+	// Log receives GoBGP's log (Info and above at V(0), Debug at V(2)).
+	Log logr.Logger
+}
+
+// Backend is the GoBGP backend. It implements bgp.Backend; it is safe for
+// concurrent use.
+type Backend struct {
+	mu        sync.Mutex
+	log       logr.Logger
+	instances map[serverKey]*instance
+	// placed maps session name to where it runs.
+	placed map[string]serverKey
+	closed bool
+}
+
+var _ lbgp.Backend = (*Backend)(nil)
+
+// New returns a backend with no sessions.
+func New(opts Options) *Backend {
+	return &Backend{log: opts.Log, instances: map[serverKey]*instance{}, placed: map[string]serverKey{}}
+}
+
+// serverKey identifies one BgpServer.
+type serverKey struct {
+	VRF      string
+	RouterID netip.Addr
+	ASN      uint32
+	// Slot separates sessions to the same peer address (different ports).
+	Slot int
+}
+
+func (k serverKey) String() string {
+	vrf := k.VRF
+	if vrf == "" {
+		vrf = "default"
+	}
+	return fmt.Sprintf("vrf %s, router-id %s, AS %d, slot %d", vrf, k.RouterID, k.ASN, k.Slot)
+}
+
+// instance is one running BgpServer and what lbstack put into it.
+type instance struct {
+	key serverKey
+	srv *server.BgpServer
+	// sessions by name.
+	sessions map[string]lbgp.Session
+	// exported is, per session name, the routes the current export policy
+	// gives it.
+	exported map[string][]lbgp.Route
+	// rib is the set of local paths in the global RIB.
+	rib map[netip.Prefix]bool
+	// gen numbers policy generations; policy holds the current one's
+	// policy and set names (empty before the first).
+	gen    int
+	policy *policyNames
+	// broken marks an instance whose state is unknown after a failed
+	// GoBGP call: the next Apply replaces it.
+	broken bool
+}
+
+type policyNames struct {
+	policy string
+	sets   []*api.DefinedSet
+}
+
+// checkNative reports what GoBGP cannot do for a session.
+func checkNative(s *lbgp.Session) error {
+	switch {
+	case s.DynamicASN != "":
+		return fmt.Errorf("session %q: dynamicASN needs bgpBackend frr (GoBGP configures one peer AS)", s.Name)
+	case s.BFDProfile != nil:
+		return fmt.Errorf("session %q: BFD needs bgpBackend frr (GoBGP has no BFD)", s.Name)
+	case s.HoldTime != nil && *s.HoldTime == 0:
+		return fmt.Errorf("session %q: holdTime 0 needs bgpBackend frr (GoBGP treats 0 as its default of 90s)", s.Name)
+	}
+	return nil
+}
+
+// Apply implements bgp.Backend. Sessions GoBGP cannot run are left out and
+// reported in the returned error; everything else is applied.
+func (b *Backend) Apply(ctx context.Context, d lbgp.DesiredState) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("native BGP backend: closed")
+	}
+	norm, err := d.Normalize()
+	if err != nil {
+		return fmt.Errorf("native BGP backend: %w", err)
+	}
+	var errs []error
+	want := map[string]lbgp.Session{}
+	for _, s := range norm.Sessions {
+		if err := checkNative(&s); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		want[s.Name] = s
+	}
+
+	// Replace broken instances: forget them so their sessions are placed
+	// afresh.
+	for k, inst := range b.instances {
+		if inst.broken {
+			b.stopInstance(inst)
+			delete(b.instances, k)
+			for name, pk := range b.placed {
+				if pk == k {
+					delete(b.placed, name)
+				}
+			}
+		}
+	}
+
+	// Place sessions. Unchanged sessions stay where they are.
+	newPlaced := map[string]serverKey{}
+	used := map[serverKey]map[netip.Addr]bool{}
+	use := func(k serverKey, a netip.Addr) {
+		if used[k] == nil {
+			used[k] = map[netip.Addr]bool{}
+		}
+		used[k][a] = true
+	}
+	names := sortedKeys(want)
+	var fresh []string
+	for _, name := range names {
+		s := want[name]
+		if k, ok := b.placed[name]; ok {
+			if cur, ok := b.instances[k].sessions[name]; ok && cur.Equal(&s) {
+				newPlaced[name] = k
+				use(k, s.PeerAddr)
+				continue
+			}
+		}
+		fresh = append(fresh, name)
+	}
+	for _, name := range fresh {
+		s := want[name]
+		k := serverKey{VRF: s.VRF, RouterID: s.RouterID, ASN: s.MyASN}
+		for used[k][s.PeerAddr] {
+			k.Slot++
+		}
+		newPlaced[name] = k
+		use(k, s.PeerAddr)
+	}
+
+	// Remove sessions that are gone or moved/changed, from their old
+	// instance, before adding anything: a changed session may keep its
+	// address in the same instance.
+	for name, k := range b.placed {
+		nk, ok := newPlaced[name]
+		inst := b.instances[k]
+		if ok && nk == k {
+			if cur := inst.sessions[name]; cur.Equal(ptr(want[name])) {
+				continue
+			}
+		}
+		if err := inst.deletePeer(ctx, name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	// Start instances that are needed.
+	for _, name := range sortedKeys(newPlaced) {
+		k := newPlaced[name]
+		if _, ok := b.instances[k]; ok {
+			continue
+		}
+		inst, err := b.startInstance(ctx, k)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.instances[k] = inst
+	}
+
+	// Add new or changed sessions, then converge routes per instance.
+	b.placed = map[string]serverKey{}
+	for _, name := range sortedKeys(newPlaced) {
+		k := newPlaced[name]
+		inst, ok := b.instances[k]
+		if !ok {
+			continue // its instance failed to start; reported above
+		}
+		if _, ok := inst.sessions[name]; !ok {
+			if err := inst.addPeer(ctx, want[name]); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		b.placed[name] = k
+	}
+	for _, k := range sortedInstanceKeys(b.instances) {
+		inst := b.instances[k]
+		routes := map[string][]lbgp.Route{}
+		for name := range inst.sessions {
+			if rs := norm.Routes[name]; len(rs) > 0 {
+				routes[name] = rs
+			}
+		}
+		if err := inst.converge(ctx, routes); err != nil {
+			inst.broken = true
+			errs = append(errs, err)
+		}
+	}
+
+	// Stop instances without sessions.
+	for k, inst := range b.instances {
+		if len(inst.sessions) == 0 {
+			b.stopInstance(inst)
+			delete(b.instances, k)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("native BGP backend: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedInstanceKeys(m map[serverKey]*instance) []serverKey {
+	out := make([]serverKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+func (b *Backend) startInstance(ctx context.Context, k serverKey) (*instance, error) {
+	srv := server.NewBgpServer(server.LoggerOption(&logAdapter{l: b.log.WithValues("bgpServer", k.String())}))
+	go srv.Serve()
+	inst := &instance{key: k, srv: srv, sessions: map[string]lbgp.Session{}, exported: map[string][]lbgp.Route{}, rib: map[netip.Prefix]bool{}}
+	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn:      k.ASN,
+		RouterId: k.RouterID.String(),
+		// Never listen: the speaker connects out; a listener would need
+		// port 179 on the host, which FRR or another speaker may hold.
+		ListenPort: -1,
+	}})
+	if err == nil {
+		// Received routes are never installed nor passed on. GoBGP runs
+		// the global import policy on locally originated paths too, so
+		// the policy accepts those and rejects everything else.
+		err = srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{Name: importPolicy, Statements: []*api.Statement{{
+			Name:       importPolicy + "-local",
+			Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+		}}}})
+	}
+	if err == nil {
+		err = srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+			Name: "global", Direction: api.PolicyDirection_IMPORT, DefaultAction: api.RouteAction_REJECT,
+			Policies: []*api.Policy{{Name: importPolicy}}}})
+	}
+	if err == nil {
+		// Nothing is exported until a policy statement gives it to a peer.
+		err = srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+			Name: "global", Direction: api.PolicyDirection_EXPORT, DefaultAction: api.RouteAction_REJECT}})
+	}
+	if err != nil {
+		srv.Stop()
+		return nil, fmt.Errorf("start GoBGP server (%s): %w", k, err)
+	}
+	return inst, nil
+}
+
+// importPolicy is the name of the import policy that keeps local paths
+// and drops received ones.
+const importPolicy = "lbstack-import"
+
+func (b *Backend) stopInstance(inst *instance) {
+	inst.srv.Stop()
+}
+
+// peerFor builds GoBGP's peer configuration for a session.
+func peerFor(s lbgp.Session) *api.Peer {
+	p := &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: s.PeerAddr.String(),
+			PeerAsn:         s.PeerASN,
+			LocalAsn:        s.LocalAS(),
+			AuthPassword:    s.Password,
+		},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			ConnectRetry: seconds(s.EffectiveConnectTime()),
+			// GoBGP waits this long (30 s by default) before reconnecting
+			// after a session went down; the connect time is what the
+			// user asked for.
+			IdleHoldTimeAfterReset: seconds(s.EffectiveConnectTime()),
+		}},
+		Transport: &api.Transport{
+			RemotePort: uint32(s.Port),
+			// The VRF device: the session's socket is bound to it, so its
+			// routes come from the VRF's table.
+			BindInterface: s.VRF,
+		},
+	}
+	if s.SourceAddr.IsValid() {
+		p.Transport.LocalAddress = s.SourceAddr.String()
+	}
+	if s.HoldTime != nil {
+		p.Timers.Config.HoldTime = seconds(*s.HoldTime)
+	}
+	if s.KeepaliveTime != nil {
+		p.Timers.Config.KeepaliveInterval = seconds(*s.KeepaliveTime)
+	}
+	if s.EBGPMultiHop {
+		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: 255}
+	}
+	if s.GracefulRestart {
+		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: 120}
+	}
+	for _, f := range families(s) {
+		afi := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}}
+		if s.GracefulRestart {
+			afi.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+		}
+		p.AfiSafis = append(p.AfiSafis, afi)
+	}
+	return p
+}
+
+var (
+	familyIPv4 = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	familyIPv6 = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+)
+
+func families(s lbgp.Session) []*api.Family {
+	var out []*api.Family
+	if s.CarriesIPv4() {
+		out = append(out, familyIPv4)
+	}
+	if s.CarriesIPv6() {
+		out = append(out, familyIPv6)
+	}
+	return out
+}
+
+func seconds(d time.Duration) uint64 { return uint64(d / time.Second) }
+
+func (inst *instance) addPeer(ctx context.Context, s lbgp.Session) error {
+	if err := inst.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerFor(s)}); err != nil {
+		return fmt.Errorf("session %q: add GoBGP peer %s: %w", s.Name, s.PeerAddr, err)
+	}
+	inst.sessions[s.Name] = s
+	return nil
+}
+
+func (inst *instance) deletePeer(ctx context.Context, name string) error {
+	s, ok := inst.sessions[name]
+	if !ok {
+		return nil
+	}
+	delete(inst.sessions, name)
+	// Its routes leave the export policy at the next converge; the peer
+	// is gone, so nothing is withdrawn towards it.
+	delete(inst.exported, name)
+	if err := inst.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: s.PeerAddr.String()}); err != nil {
+		inst.broken = true
+		return fmt.Errorf("session %q: delete GoBGP peer %s: %w", name, s.PeerAddr, err)
+	}
+	return nil
+}
+
+// routePlan is what converge does, computed purely from the old and new
+// exports (see the package comment for the order).
+type routePlan struct {
+	// Withdraw are local paths to delete before the policy swap.
+	Withdraw []netip.Prefix
+	// Add are local paths to add after it.
+	Add []netip.Prefix
+	// PolicyChanged tells whether the export policy must be replaced.
+	PolicyChanged bool
+	// Refresh are the sessions to soft-reset out after the swap.
+	Refresh []string
+}
+
+// planRoutes computes the plan from the exported routes per session before
+// (old) and after (new) and the paths in the RIB.
+func planRoutes(old, new map[string][]lbgp.Route, rib map[netip.Prefix]bool) routePlan {
+	var p routePlan
+	want := map[netip.Prefix]bool{}
+	for _, rs := range new {
+		for _, r := range rs {
+			want[r.Prefix] = true
+		}
+	}
+	withdraw := map[netip.Prefix]bool{}
+	for pfx := range rib {
+		if !want[pfx] {
+			withdraw[pfx] = true
+		}
+	}
+	// A prefix a session loses while another keeps it: withdraw from all,
+	// re-add (GoBGP cannot withdraw towards one peer only).
+	for name, rs := range old {
+		keep := map[netip.Prefix]bool{}
+		for _, r := range new[name] {
+			keep[r.Prefix] = true
+		}
+		if _, still := new[name]; !still {
+			// The session has no routes any more, but may still exist.
+			keep = map[netip.Prefix]bool{}
+		}
+		for _, r := range rs {
+			if !keep[r.Prefix] && rib[r.Prefix] {
+				withdraw[r.Prefix] = true
+			}
+		}
+	}
+	for pfx := range withdraw {
+		p.Withdraw = append(p.Withdraw, pfx)
+	}
+	for pfx := range want {
+		if !rib[pfx] || withdraw[pfx] {
+			p.Add = append(p.Add, pfx)
+		}
+	}
+	slices.SortFunc(p.Withdraw, lbgp.ComparePrefixes)
+	slices.SortFunc(p.Add, lbgp.ComparePrefixes)
+	names := map[string]bool{}
+	for name := range old {
+		names[name] = true
+	}
+	for name := range new {
+		names[name] = true
+	}
+	for name := range names {
+		if !slices.EqualFunc(old[name], new[name], lbgp.Route.Equal) {
+			p.Refresh = append(p.Refresh, name)
+			p.PolicyChanged = true
+		}
+	}
+	sort.Strings(p.Refresh)
+	return p
+}
+
+// converge makes the instance's RIB and export policy match routes (per
+// session name; only sessions of this instance).
+func (inst *instance) converge(ctx context.Context, routes map[string][]lbgp.Route) error {
+	plan := planRoutes(inst.exported, routes, inst.rib)
+	for _, pfx := range plan.Withdraw {
+		path, err := localPath(pfx, true)
+		if err == nil {
+			err = inst.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: path.Family, Path: path})
+		}
+		if err != nil {
+			return fmt.Errorf("GoBGP server (%s): withdraw %s: %w", inst.key, pfx, err)
+		}
+		delete(inst.rib, pfx)
+	}
+	if plan.PolicyChanged {
+		if err := inst.swapPolicy(ctx, routes); err != nil {
+			return err
+		}
+	}
+	for _, pfx := range plan.Add {
+		path, err := localPath(pfx, false)
+		if err == nil {
+			_, err = inst.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
+		}
+		if err != nil {
+			return fmt.Errorf("GoBGP server (%s): announce %s: %w", inst.key, pfx, err)
+		}
+		inst.rib[pfx] = true
+	}
+	inst.exported = routes
+	for _, name := range plan.Refresh {
+		s, ok := inst.sessions[name]
+		if !ok {
+			continue
+		}
+		// Soft reset out re-sends what the new policy accepts; it never
+		// touches the session.
+		if err := inst.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: s.PeerAddr.String(), Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
+			return fmt.Errorf("session %q: refresh routes: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// localPath is the locally originated path of a prefix: origin IGP, next
+// hop unspecified so GoBGP puts the session's local address (next-hop
+// self); the export policy adds everything per peer.
+func localPath(p netip.Prefix, withdraw bool) (*api.Path, error) {
+	origin := bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP)
+	var nlri bgp.AddrPrefixInterface
+	var attrs []bgp.PathAttributeInterface
+	if p.Addr().Is4() {
+		nlri = bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
+		attrs = []bgp.PathAttributeInterface{origin, bgp.NewPathAttributeNextHop("0.0.0.0")}
+	} else {
+		nlri = bgp.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String())
+		attrs = []bgp.PathAttributeInterface{origin, bgp.NewPathAttributeMpReachNLRI("::", []bgp.AddrPrefixInterface{nlri})}
+	}
+	path, err := apiutil.NewPath(nlri, withdraw, attrs, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("encode path %s: %w", p, err)
+	}
+	return path, nil
+}
+
+// swapPolicy installs the export policy for routes under a new generation
+// and removes the previous one.
+func (inst *instance) swapPolicy(ctx context.Context, routes map[string][]lbgp.Route) error {
+	inst.gen++
+	sets, pol := exportPolicy(inst.gen, inst.sessions, routes)
+	for _, set := range sets {
+		if err := inst.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set}); err != nil {
+			return fmt.Errorf("GoBGP server (%s): add defined set %s: %w", inst.key, set.Name, err)
+		}
+	}
+	assign := &api.PolicyAssignment{Name: "global", Direction: api.PolicyDirection_EXPORT, DefaultAction: api.RouteAction_REJECT}
+	var next *policyNames
+	if pol != nil {
+		if err := inst.srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: pol}); err != nil {
+			return fmt.Errorf("GoBGP server (%s): add policy %s: %w", inst.key, pol.Name, err)
+		}
+		assign.Policies = []*api.Policy{{Name: pol.Name}}
+		next = &policyNames{policy: pol.Name, sets: sets}
+	}
+	if err := inst.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: assign}); err != nil {
+		return fmt.Errorf("GoBGP server (%s): assign export policy: %w", inst.key, err)
+	}
+	prev := inst.policy
+	inst.policy = next
+	if prev != nil {
+		if err := inst.srv.DeletePolicy(ctx, &api.DeletePolicyRequest{Policy: &api.Policy{Name: prev.policy}, All: true}); err != nil {
+			return fmt.Errorf("GoBGP server (%s): delete policy %s: %w", inst.key, prev.policy, err)
+		}
+		for _, set := range prev.sets {
+			if err := inst.srv.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: &api.DefinedSet{DefinedType: set.DefinedType, Name: set.Name}, All: true}); err != nil {
+				return fmt.Errorf("GoBGP server (%s): delete defined set %s: %w", inst.key, set.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// attrKey groups a session's routes of one family by their attributes: one
+// statement per group.
+type attrKey struct {
+	v6        bool
+	comms     string
+	localPref uint32
+}
+
+// exportPolicy builds the export policy of generation gen: per session
+// (sorted by name), per family, per distinct attribute set, a statement
+// accepting exactly those prefixes towards that peer and setting their
+// attributes. It returns nil for no statements.
+func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][]lbgp.Route) ([]*api.DefinedSet, *api.Policy) {
+	var sets []*api.DefinedSet
+	pol := &api.Policy{Name: fmt.Sprintf("lbstack-export-%d", gen)}
+	for si, name := range sortedKeys(sessions) {
+		s := sessions[name]
+		rs := routes[name]
+		if len(rs) == 0 {
+			continue
+		}
+		bits := 32
+		if s.PeerAddr.Is6() {
+			bits = 128
+		}
+		nset := &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: fmt.Sprintf("lbstack-%d-n%d", gen, si),
+			List: []string{netip.PrefixFrom(s.PeerAddr, bits).String()}}
+		sets = append(sets, nset)
+		groups := map[attrKey][]lbgp.Route{}
+		var order []attrKey
+		for _, r := range rs {
+			k := attrKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
+			if _, ok := groups[k]; !ok {
+				order = append(order, k)
+			}
+			groups[k] = append(groups[k], r)
+		}
+		for gi, k := range order {
+			grp := groups[k]
+			pset := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: fmt.Sprintf("lbstack-%d-p%d-%d", gen, si, gi)}
+			for _, r := range grp {
+				l := uint32(r.Prefix.Bits())
+				pset.Prefixes = append(pset.Prefixes, &api.Prefix{IpPrefix: r.Prefix.String(), MaskLengthMin: l, MaskLengthMax: l})
+			}
+			sets = append(sets, pset)
+			act := &api.Actions{RouteAction: api.RouteAction_ACCEPT}
+			std, large := splitCommunities(grp[0].Communities)
+			if len(std) > 0 {
+				act.Community = &api.CommunityAction{Type: api.CommunityAction_ADD, Communities: std}
+			}
+			if len(large) > 0 {
+				act.LargeCommunity = &api.CommunityAction{Type: api.CommunityAction_ADD, Communities: large}
+			}
+			if k.localPref != 0 && s.IBGP() {
+				act.LocalPref = &api.LocalPrefAction{Value: k.localPref}
+			}
+			if nh := s.NextHopIPv4; !k.v6 && nh.IsValid() {
+				act.Nexthop = &api.NexthopAction{Address: nh.String()}
+			}
+			if nh := s.NextHopIPv6; k.v6 && nh.IsValid() {
+				act.Nexthop = &api.NexthopAction{Address: nh.String()}
+			}
+			pol.Statements = append(pol.Statements, &api.Statement{
+				Name: fmt.Sprintf("lbstack-%d-s%d-%d", gen, si, gi),
+				Conditions: &api.Conditions{
+					NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: nset.Name},
+					PrefixSet:   &api.MatchSet{Type: api.MatchSet_ANY, Name: pset.Name},
+				},
+				Actions: act,
+			})
+		}
+	}
+	if len(pol.Statements) == 0 {
+		return nil, nil
+	}
+	return sets, pol
+}
+
+// splitCommunities renders communities as GoBGP writes them: "AA:NN" and,
+// for large ones, "G:L1:L2".
+func splitCommunities(cs []config.Community) (std, large []string) {
+	for _, c := range cs {
+		if c.Type == config.LargeCommunity {
+			large = append(large, fmt.Sprintf("%d:%d:%d", c.Global, c.Local1, c.Local2))
+		} else {
+			std = append(std, fmt.Sprintf("%d:%d", c.High, c.Low))
+		}
+	}
+	return std, large
+}
+
+// Status implements bgp.Backend.
+func (b *Backend) Status() []lbgp.SessionStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []lbgp.SessionStatus
+	for _, inst := range b.instances {
+		byAddr := map[string]string{}
+		for name, s := range inst.sessions {
+			byAddr[s.PeerAddr.String()] = name
+			out = append(out, lbgp.SessionStatus{Name: name, PeerAddr: s.PeerAddr, VRF: s.VRF, State: lbgp.StateUnknown, Advertised: len(inst.exported[name])})
+		}
+		_ = inst.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.State == nil {
+				return
+			}
+			name, ok := byAddr[p.State.NeighborAddress]
+			if !ok {
+				return
+			}
+			for i := range out {
+				if out[i].Name != name {
+					continue
+				}
+				out[i].State = sessionState(p.State.SessionState)
+				if m := p.State.Messages; m != nil && m.Sent != nil {
+					out[i].UpdatesSent = m.Sent.Update
+				}
+				if out[i].State == lbgp.StateEstablished && p.Timers != nil && p.Timers.State != nil && p.Timers.State.Uptime != nil {
+					out[i].Since = p.Timers.State.Uptime.AsTime()
+				}
+			}
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func sessionState(s api.PeerState_SessionState) lbgp.SessionState {
+	switch s {
+	case api.PeerState_IDLE:
+		return lbgp.StateIdle
+	case api.PeerState_CONNECT:
+		return lbgp.StateConnect
+	case api.PeerState_ACTIVE:
+		return lbgp.StateActive
+	case api.PeerState_OPENSENT:
+		return lbgp.StateOpenSent
+	case api.PeerState_OPENCONFIRM:
+		return lbgp.StateOpenConfirm
+	case api.PeerState_ESTABLISHED:
+		return lbgp.StateEstablished
+	}
+	return lbgp.StateUnknown
+}
+
+// Close implements bgp.Backend: every server stops, which closes its
+// sessions (the peers see a Cease notification).
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	for k, inst := range b.instances {
+		b.stopInstance(inst)
+		delete(b.instances, k)
+	}
+	b.placed = map[string]serverKey{}
+	return nil
+}
+
+// logAdapter sends GoBGP's log to logr.
+type logAdapter struct {
+	l     logr.Logger
+	level gobgplog.LogLevel
+}
+
+func kv(f gobgplog.Fields) []any {
+	out := make([]any, 0, 2*len(f))
+	for _, k := range sortedKeys(f) {
+		out = append(out, k, f[k])
+	}
+	return out
+}
+
+func (a *logAdapter) Panic(msg string, f gobgplog.Fields) { a.l.Error(nil, msg, kv(f)...) }
+func (a *logAdapter) Fatal(msg string, f gobgplog.Fields) { a.l.Error(nil, msg, kv(f)...) }
+func (a *logAdapter) Error(msg string, f gobgplog.Fields) { a.l.Error(nil, msg, kv(f)...) }
+func (a *logAdapter) Warn(msg string, f gobgplog.Fields)  { a.l.Info(msg, kv(f)...) }
+func (a *logAdapter) Info(msg string, f gobgplog.Fields)  { a.l.Info(msg, kv(f)...) }
+func (a *logAdapter) Debug(msg string, f gobgplog.Fields) { a.l.V(2).Info(msg, kv(f)...) }
+func (a *logAdapter) SetLevel(level gobgplog.LogLevel)    { a.level = level }
+func (a *logAdapter) GetLevel() gobgplog.LogLevel         { return gobgplog.DebugLevel }

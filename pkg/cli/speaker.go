@@ -1,0 +1,464 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/bgp/native"
+	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/scheme"
+	"github.com/lbstack/lbstack/pkg/speaker"
+)
+
+// speakerFlags are the flags of `lbstack speaker`.
+type speakerFlags struct {
+	nodeName   string
+	namespace  string
+	logLevel   string
+	kubeconfig string
+	bgpBackend string
+	healthAddr string
+	metrics    string
+	resync     time.Duration
+}
+
+// Labels of the ServiceBGPStatus objects, as MetalLB sets them.
+const (
+	labelStatusNode      = "metallb.io/node"
+	labelStatusService   = "metallb.io/service-name"
+	labelStatusNamespace = "metallb.io/service-namespace"
+)
+
+func newSpeakerCommand() *cobra.Command {
+	var f speakerFlags
+	cmd := &cobra.Command{
+		Use:   "speaker",
+		Short: "Run the per-node speaker: announce service addresses over BGP",
+		Long: `Run the speaker of one node: read the metallb.io configuration, the LoadBalancer
+Services, their EndpointSlices and the node, decide which addresses this node
+announces to which BGP peers (pkg/speaker), and make the BGP backend announce them.
+Reports the configuration's state in ConfigurationState speaker-<node> and each
+announced Service in a ServiceBGPStatus. Only --bgp-backend native (embedded GoBGP)
+is built so far; layer 2 is not.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := setupLogging(f.logLevel); err != nil {
+				return err
+			}
+			// Stop on SIGTERM/SIGINT, or when the caller's context ends
+			// (ExecuteContext; tests run the command in-process).
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			sig := ctrl.SetupSignalHandler()
+			go func() {
+				select {
+				case <-sig.Done():
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			return runSpeaker(ctx, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.nodeName, "node-name", envOr("NODE_NAME", ""), "name of this node (env NODE_NAME)")
+	fl.StringVar(&f.namespace, "namespace", envOr("METALLB_NAMESPACE", "metallb-system"), "the stack's namespace (env METALLB_NAMESPACE)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "all|debug|info|warn|error|none")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
+	fl.StringVar(&f.bgpBackend, "bgp-backend", string(v1beta1.BGPTypeNative), "BGP backend: native (embedded GoBGP); frr is not built yet")
+	fl.StringVar(&f.healthAddr, "health-probe-bind-address", "0", "address of /healthz and /readyz (0 disables)")
+	fl.StringVar(&f.metrics, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint (0 disables)")
+	fl.DurationVar(&f.resync, "resync", time.Minute, "how often the state is recomputed and re-applied even without changes")
+	return cmd
+}
+
+func (f *speakerFlags) validate() error {
+	if f.nodeName == "" {
+		return errors.New("--node-name (or env NODE_NAME) is required")
+	}
+	if f.namespace == "" {
+		return errors.New("--namespace is required")
+	}
+	if v1beta1.BGPType(f.bgpBackend) != v1beta1.BGPTypeNative {
+		return fmt.Errorf("--bgp-backend %q: only native is built (the frr backend lands with the FRR backend issue)", f.bgpBackend)
+	}
+	return nil
+}
+
+func runSpeaker(ctx context.Context, f speakerFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	// Namespaced kinds are only watched in the stack's namespace: that is
+	// all the speaker's Role grants, and all Build considers.
+	inNS := map[string]cache.Config{f.namespace: {}}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: f.metrics},
+		HealthProbeBindAddress: f.healthAddr,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:            {Namespaces: inNS},
+			&v1beta1.IPAddressPool{}:    {Namespaces: inNS},
+			&v1beta2.BGPPeer{}:          {Namespaces: inNS},
+			&v1beta1.BGPAdvertisement{}: {Namespaces: inNS},
+			&v1beta1.BFDProfile{}:       {Namespaces: inNS},
+			&v1beta1.Community{}:        {Namespaces: inNS},
+			&v1beta1.ServiceBGPStatus{}: {Namespaces: inNS},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	backend := native.New(native.Options{Log: ctrl.Log.WithName("gobgp")})
+	// Read at scrape time from the backend: no polling, never stale.
+	collector := sessionCollector{backend}
+	if err := crmetrics.Registry.Register(collector); err != nil {
+		return fmt.Errorf("register BGP metrics: %w", err)
+	}
+	defer crmetrics.Registry.Unregister(collector)
+	r := &speakerReconciler{flags: f, client: mgr.GetClient(), backend: backend, recorder: mgr.GetEventRecorderFor("lbstack-speaker")}
+	if err := r.setup(mgr); err != nil {
+		return err
+	}
+	// Close the sessions on the way out: the routers withdraw this node's
+	// routes at once rather than after the hold time.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		return backend.Close()
+	})); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// speakerReconciler recomputes the node's whole state on any change: the
+// decision is cheap and global (one Service's endpoints or one peer change
+// many routes), and one key keeps it serial.
+type speakerReconciler struct {
+	flags    speakerFlags
+	client   client.Client
+	backend  bgp.Backend
+	recorder record.EventRecorder
+
+	mu sync.Mutex
+	// lastGood is the last valid configuration: a configuration error
+	// keeps announcing with it.
+	lastGood *config.Config
+}
+
+var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "speaker"}}
+
+func (r *speakerReconciler) setup(mgr ctrl.Manager) error {
+	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{speakerKey}
+	})
+	b := ctrl.NewControllerManagedBy(mgr).Named("lbstack-speaker")
+	for _, obj := range []client.Object{
+		&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{}, &v1beta1.BFDProfile{},
+		&v1beta1.Community{}, &corev1.Secret{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+	} {
+		b = b.Watches(obj, one)
+	}
+	return b.Complete(r)
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	log := ctrl.LoggerFrom(ctx)
+	ns := r.flags.namespace
+	res, err := r.resources(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	built := config.Build(res, config.Options{Namespace: ns, BGPBackend: v1beta1.BGPType(r.flags.bgpBackend)})
+	cfgErr := built.Err()
+	if cfgErr == nil {
+		r.lastGood = built.Config
+	} else {
+		log.Error(cfgErr, "configuration refused; keeping the last valid one")
+	}
+
+	var node corev1.Node
+	if err := r.client.Get(ctx, types.NamespacedName{Name: r.flags.nodeName}, &node); err != nil {
+		return reconcile.Result{}, fmt.Errorf("node %s: %w", r.flags.nodeName, err)
+	}
+	var applyErr error
+	var decision speaker.Result
+	if r.lastGood != nil {
+		svcs, eps, err := r.services(ctx)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		decision, applyErr = speaker.Decide(speaker.Input{Config: r.lastGood, Node: &node, Services: svcs, EndpointSlices: eps})
+		if applyErr == nil {
+			applyErr = r.backend.Apply(ctx, decision.State)
+		}
+		for _, p := range decision.Problems {
+			log.Info("session not opened", "reason", p)
+		}
+	}
+	if err := r.writeConfigurationState(ctx, cfgErr, applyErr, decision.Problems, built.Warnings); err != nil {
+		log.Error(err, "write ConfigurationState")
+	}
+	if applyErr == nil && r.lastGood != nil {
+		if err := r.syncServiceStatus(ctx, decision.Announced); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	if applyErr != nil {
+		// Retried with back-off by the workqueue.
+		return reconcile.Result{}, fmt.Errorf("apply BGP state: %w", applyErr)
+	}
+	return reconcile.Result{RequeueAfter: r.flags.resync}, nil
+}
+
+func (r *speakerReconciler) resources(ctx context.Context) (config.Resources, error) {
+	var res config.Resources
+	in := client.InNamespace(r.flags.namespace)
+	var (
+		pools v1beta1.IPAddressPoolList
+		peers v1beta2.BGPPeerList
+		advs  v1beta1.BGPAdvertisementList
+		bfds  v1beta1.BFDProfileList
+		comms v1beta1.CommunityList
+		secs  corev1.SecretList
+		nodes corev1.NodeList
+	)
+	for _, l := range []struct {
+		list client.ObjectList
+		opts []client.ListOption
+	}{{&pools, []client.ListOption{in}}, {&peers, []client.ListOption{in}}, {&advs, []client.ListOption{in}},
+		{&bfds, []client.ListOption{in}}, {&comms, []client.ListOption{in}}, {&secs, []client.ListOption{in}}, {&nodes, nil}} {
+		if err := r.client.List(ctx, l.list, l.opts...); err != nil {
+			return res, fmt.Errorf("list %T: %w", l.list, err)
+		}
+	}
+	res.Pools, res.Peers, res.BGPAdvs, res.BFDProfiles, res.Communities = pools.Items, peers.Items, advs.Items, bfds.Items, comms.Items
+	res.Secrets, res.Nodes = secs.Items, nodes.Items
+	return res, nil
+}
+
+func (r *speakerReconciler) services(ctx context.Context) ([]*corev1.Service, []*discoveryv1.EndpointSlice, error) {
+	var svcs corev1.ServiceList
+	if err := r.client.List(ctx, &svcs); err != nil {
+		return nil, nil, fmt.Errorf("list Services: %w", err)
+	}
+	var eps discoveryv1.EndpointSliceList
+	if err := r.client.List(ctx, &eps); err != nil {
+		return nil, nil, fmt.Errorf("list EndpointSlices: %w", err)
+	}
+	var outS []*corev1.Service
+	for i := range svcs.Items {
+		if svcs.Items[i].Spec.Type == corev1.ServiceTypeLoadBalancer {
+			outS = append(outS, &svcs.Items[i])
+		}
+	}
+	outE := make([]*discoveryv1.EndpointSlice, 0, len(eps.Items))
+	for i := range eps.Items {
+		outE = append(outE, &eps.Items[i])
+	}
+	return outS, outE, nil
+}
+
+// writeConfigurationState records the outcome in ConfigurationState
+// speaker-<node>: Invalid with the configuration errors, or Valid (with
+// the apply error, pending sessions and warnings in a condition).
+func (r *speakerReconciler) writeConfigurationState(ctx context.Context, cfgErr, applyErr error, problems []string, warnings []config.Problem) error {
+	key := types.NamespacedName{Namespace: r.flags.namespace, Name: "speaker-" + r.flags.nodeName}
+	var cs v1beta1.ConfigurationState
+	if err := r.client.Get(ctx, key, &cs); apierrors.IsNotFound(err) {
+		cs = v1beta1.ConfigurationState{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+			Labels: map[string]string{labelStatusNode: r.flags.nodeName}}}
+		if err := r.client.Create(ctx, &cs); err != nil {
+			return fmt.Errorf("create %s: %w", key, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	st := v1beta1.ConfigurationStateStatus{Result: v1beta1.ConfigurationValid, Conditions: slices.Clone(cs.Status.Conditions)}
+	var notes []string
+	if cfgErr != nil {
+		st.Result = v1beta1.ConfigurationInvalid
+		st.ErrorSummary = cfgErr.Error()
+	}
+	if applyErr != nil {
+		notes = append(notes, applyErr.Error())
+	}
+	notes = append(notes, problems...)
+	for _, w := range warnings {
+		notes = append(notes, w.Error())
+	}
+	if st.ErrorSummary == "" && len(notes) > 0 {
+		st.ErrorSummary = strings.Join(notes, "\n")
+	}
+	cond := metav1.Condition{Type: "Announcing", Status: metav1.ConditionTrue, Reason: "Applied", Message: "the BGP state of this node is applied"}
+	if applyErr != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "ApplyFailed", applyErr.Error()
+	} else if r.lastGood == nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "NoValidConfiguration", "no valid configuration loaded yet"
+	} else if cfgErr != nil {
+		cond.Reason, cond.Message = "LastValidConfiguration", "announcing with the last valid configuration"
+	}
+	cond.ObservedGeneration = cs.Generation
+	meta.SetStatusCondition(&st.Conditions, cond)
+	if equalConfigStatus(cs.Status, st) {
+		return nil
+	}
+	orig := cs.DeepCopy()
+	cs.Status = st
+	if err := r.client.Status().Patch(ctx, &cs, client.MergeFrom(orig)); err != nil {
+		return fmt.Errorf("update %s status: %w", key, err)
+	}
+	// An event per new error, not per reconcile: the status write above
+	// happens only when something changed.
+	if cfgErr != nil && orig.Status.ErrorSummary != st.ErrorSummary {
+		r.recorder.Event(&cs, corev1.EventTypeWarning, "ConfigurationInvalid", truncate(cfgErr.Error(), 1000))
+	}
+	if applyErr != nil && orig.Status.ErrorSummary != st.ErrorSummary {
+		r.recorder.Event(&cs, corev1.EventTypeWarning, "BGPApplyFailed", truncate(applyErr.Error(), 1000))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func equalConfigStatus(a, b v1beta1.ConfigurationStateStatus) bool {
+	if a.Result != b.Result || a.ErrorSummary != b.ErrorSummary || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message {
+			return false
+		}
+	}
+	return true
+}
+
+// statusName is the ServiceBGPStatus name for (node, Service): stable and
+// within the name length limit whatever the lengths of the parts.
+func statusName(node, ns, name string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(node + "/" + ns + "/" + name))
+	prefix := node
+	if len(prefix) > 40 {
+		prefix = prefix[:40]
+	}
+	return fmt.Sprintf("%s-%x", strings.TrimRight(prefix, ".-"), h.Sum64())
+}
+
+// syncServiceStatus makes the ServiceBGPStatus objects of this node match
+// announced ("namespace/name" → peers): one per announced Service, none for
+// the others.
+func (r *speakerReconciler) syncServiceStatus(ctx context.Context, announced map[string][]string) error {
+	var have v1beta1.ServiceBGPStatusList
+	if err := r.client.List(ctx, &have, client.InNamespace(r.flags.namespace), client.MatchingLabels{labelStatusNode: r.flags.nodeName}); err != nil {
+		return fmt.Errorf("list ServiceBGPStatus: %w", err)
+	}
+	byName := map[string]*v1beta1.ServiceBGPStatus{}
+	for i := range have.Items {
+		byName[have.Items[i].Name] = &have.Items[i]
+	}
+	var errs []error
+	want := map[string]bool{}
+	for key, peers := range announced {
+		ns, name, _ := strings.Cut(key, "/")
+		objName := statusName(r.flags.nodeName, ns, name)
+		want[objName] = true
+		st := v1beta1.MetalLBServiceBGPStatus{Node: r.flags.nodeName, ServiceName: name, ServiceNamespace: ns, Peers: peers}
+		cur, ok := byName[objName]
+		if !ok {
+			cur = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Namespace: r.flags.namespace, Name: objName, Labels: map[string]string{
+				labelStatusNode: r.flags.nodeName, labelStatusService: name, labelStatusNamespace: ns}}}
+			if err := r.client.Create(ctx, cur); err != nil && !apierrors.IsAlreadyExists(err) {
+				errs = append(errs, fmt.Errorf("create ServiceBGPStatus %s: %w", objName, err))
+				continue
+			}
+		}
+		if cur.Status.Node == st.Node && cur.Status.ServiceName == st.ServiceName && cur.Status.ServiceNamespace == st.ServiceNamespace && slices.Equal(cur.Status.Peers, st.Peers) {
+			continue
+		}
+		orig := cur.DeepCopy()
+		cur.Status = st
+		if err := r.client.Status().Patch(ctx, cur, client.MergeFrom(orig)); err != nil {
+			errs = append(errs, fmt.Errorf("update ServiceBGPStatus %s: %w", objName, err))
+		}
+	}
+	for name, obj := range byName {
+		if !want[name] {
+			if err := r.client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete ServiceBGPStatus %s: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Metrics of the BGP sessions, per peer (BGPPeer name) and VRF.
+var (
+	descSessionUp = prometheus.NewDesc("lbstack_bgp_session_up",
+		"1 when the BGP session with the peer is Established, else 0.", []string{"peer", "vrf"}, nil)
+	descAnnounced = prometheus.NewDesc("lbstack_bgp_announced_prefixes",
+		"Number of prefixes announced to the peer.", []string{"peer", "vrf"}, nil)
+	descUpdates = prometheus.NewDesc("lbstack_bgp_updates_total",
+		"BGP UPDATE messages sent to the peer (restarts from 0 when the session is re-created).", []string{"peer", "vrf"}, nil)
+)
+
+// sessionCollector exports the backend's session status.
+type sessionCollector struct{ backend bgp.Backend }
+
+func (sessionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSessionUp
+	ch <- descAnnounced
+	ch <- descUpdates
+}
+
+func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.backend.Status() {
+		up := 0.0
+		if s.State == bgp.StateEstablished {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descSessionUp, prometheus.GaugeValue, up, s.Name, s.VRF)
+		ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, float64(s.Advertised), s.Name, s.VRF)
+		ch <- prometheus.MustNewConstMetric(descUpdates, prometheus.CounterValue, float64(s.UpdatesSent), s.Name, s.VRF)
+	}
+}

@@ -1,0 +1,241 @@
+package speaker_test
+
+// `lbstack speaker` end to end: API server, speaker, embedded GoBGP and a
+// real FRR router. The whole test body runs in a child process inside the
+// node namespace of a pkg/bgp/frrtest lab (the API server it starts then
+// lives there too, on 127.0.0.1), so the speaker's BGP session can only
+// reach the lab router; the parent only builds the lab and waits.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
+	"github.com/lbstack/lbstack/pkg/cli"
+	"github.com/lbstack/lbstack/test/envtest"
+)
+
+const (
+	childEnv  = "LBSTACK_SPEAKER_FRR_CHILD"
+	frrDirEnv = "LBSTACK_SPEAKER_FRR_DIR"
+)
+
+func TestSpeakerCommandFRR(t *testing.T) {
+	if os.Getenv(childEnv) == "1" {
+		speakerFRRChild(t, os.Getenv(frrDirEnv))
+		return
+	}
+	if _, err := envtest.AssetsDir(); err != nil {
+		t.Skipf("envtest assets missing (make envtest-assets): %v", err)
+	}
+	lab := frrtest.Start(t, "")
+	// kube-apiserver derives its advertise address from the default
+	// route's interface and refuses to start without one. The default
+	// route points at the lab link without a gateway: a packet to any
+	// other address would only cause an unanswered ARP on the link (the
+	// router owns no such address), so nothing leaves the lab.
+	if out, err := exec.Command("ip", "-n", lab.NodeNS, "route", "add", "default", "dev", lab.NodeLink).CombinedOutput(); err != nil {
+		t.Fatalf("default route in %s: %v\n%s", lab.NodeNS, err, out)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := lab.StartInNode("speaker-test", []string{childEnv + "=1", frrDirEnv + "=" + lab.Dir},
+		exe, "-test.run=^TestSpeakerCommandFRR$", "-test.v", "-test.count=1")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the test in the node namespace failed (%v); its output is in the log above", err)
+		}
+	case <-time.After(4 * time.Minute):
+		t.Fatal("the test in the node namespace did not finish in 4 minutes")
+	}
+	// The child's own output proves it ran the assertions, not a skip.
+	out, err := os.ReadFile(lab.Dir + "/speaker-test.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestSpeakerCommandFRR") {
+		t.Fatalf("child did not pass:\n%s", out)
+	}
+}
+
+func speakerFRRChild(t *testing.T, frrDir string) {
+	router := frrtest.Router{T: t, Dir: frrDir}
+	env := envtest.Start(t)
+	c := env.Client
+	ctx := context.Background()
+	ns := envtest.Namespace
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"n1", "n2"} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
+		must(c.Create(ctx, n))
+	}
+	var n1 corev1.Node
+	must(c.Get(ctx, client.ObjectKey{Name: "n1"}, &n1))
+	n1.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: frrtest.NodeV4}}
+	must(c.Status().Update(ctx, &n1))
+
+	must(c.Create(ctx, &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "pool", Namespace: ns},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"203.0.113.0/24"}}}))
+	must(c.Create(ctx, &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv", Namespace: ns},
+		Spec: v1beta1.BGPAdvertisementSpec{Communities: []string{"65535:120", "large:65535:300:100"}}}))
+	must(c.Create(ctx, &v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router", Namespace: ns},
+		Spec: v1beta2.BGPPeerSpec{MyASN: frrtest.NodeAS, ASN: frrtest.RouterAS, Address: frrtest.RouterV4,
+			ConnectTime: &metav1.Duration{Duration: time.Second}}}))
+
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}
+	must(c.Create(ctx, svc))
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.5"}}
+	must(c.Status().Update(ctx, svc))
+	must(c.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To("n2")}},
+	}))
+
+	// The node namespace is ours alone: a fixed port cannot collide.
+	const metricsAddr = "127.0.0.1:17472"
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		root := cli.NewRoot()
+		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", writeKubeconfig(t, env.Config),
+			"--bgp-backend", "native", "--log-level", "info", "--metrics-bind-address", metricsAddr})
+		done <- root.ExecuteContext(runCtx)
+	}()
+	stopped := false
+	stopSpeaker := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("speaker: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("speaker did not stop")
+		}
+	}
+	t.Cleanup(stopSpeaker)
+
+	statusPeers := func() (map[string][]string, error) {
+		var l v1beta1.ServiceBGPStatusList
+		if err := c.List(ctx, &l, client.InNamespace(ns), client.MatchingLabels{"metallb.io/node": "n1"}); err != nil {
+			return nil, err
+		}
+		m := map[string][]string{}
+		for _, s := range l.Items {
+			m[s.Status.ServiceNamespace+"/"+s.Status.ServiceName] = s.Status.Peers
+		}
+		return m, nil
+	}
+
+	// Cluster policy, endpoint on another node: n1 announces.
+	frrtest.Eventually(t, 60*time.Second, "203.0.113.5/32 at the router with communities, ServiceBGPStatus", func() string {
+		p, ok := router.Paths("203.0.113.5/32")[frrtest.NodeV4]
+		if !ok {
+			return fmt.Sprintf("no path from %s (neighbor %+v)", frrtest.NodeV4, router.Neighbor(frrtest.NodeV4))
+		}
+		if p.Communities() != "65535:120" || p.Large() != "65535:300:100" || len(p.Nexthops) == 0 || p.Nexthops[0].IP != frrtest.NodeV4 {
+			return fmt.Sprintf("path %+v", p)
+		}
+		st, err := statusPeers()
+		if err != nil {
+			return err.Error()
+		}
+		if peers := st["default/web"]; len(st) != 1 || len(peers) != 1 || peers[0] != "router" {
+			return fmt.Sprintf("ServiceBGPStatus of n1: %v", st)
+		}
+		return ""
+	})
+	before := router.Neighbor(frrtest.NodeV4).ConnectionsEstablished
+	frrtest.Eventually(t, 10*time.Second, "session metrics", func() string {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{`lbstack_bgp_session_up{peer="router",vrf=""} 1`, `lbstack_bgp_announced_prefixes{peer="router",vrf=""} 1`} {
+			if !strings.Contains(string(body), want) {
+				return "no " + want
+			}
+		}
+		if !strings.Contains(string(body), `lbstack_bgp_updates_total{peer="router",vrf=""}`) {
+			return "no lbstack_bgp_updates_total"
+		}
+		return ""
+	})
+
+	// Local policy with the only endpoint on n2: n1 withdraws, its
+	// status goes, the session stays.
+	must(c.Get(ctx, client.ObjectKeyFromObject(svc), svc))
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	must(c.Update(ctx, svc))
+	frrtest.Eventually(t, 30*time.Second, "route withdrawn, status removed", func() string {
+		if ps := router.Paths("203.0.113.5/32"); len(ps) != 0 {
+			return fmt.Sprintf("router still has %v", ps)
+		}
+		st, err := statusPeers()
+		if err != nil {
+			return err.Error()
+		}
+		if len(st) != 0 {
+			return fmt.Sprintf("ServiceBGPStatus of n1: %v", st)
+		}
+		return ""
+	})
+	if after := router.Neighbor(frrtest.NodeV4).ConnectionsEstablished; after != before {
+		t.Errorf("connectionsEstablished %d -> %d: a Service change reset the session", before, after)
+	}
+
+	// Stopping the speaker closes the session: the router drops the
+	// node at once, not after the hold time.
+	must(c.Get(ctx, client.ObjectKeyFromObject(svc), svc))
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+	must(c.Update(ctx, svc))
+	frrtest.Eventually(t, 30*time.Second, "announced again", func() string {
+		if _, ok := router.Paths("203.0.113.5/32")[frrtest.NodeV4]; !ok {
+			return "no path"
+		}
+		return ""
+	})
+	stopSpeaker()
+	frrtest.Eventually(t, 10*time.Second, "session closed and route gone after the speaker stopped", func() string {
+		if n := router.Neighbor(frrtest.NodeV4); n.State == "Established" {
+			return "still established"
+		}
+		if ps := router.Paths("203.0.113.5/32"); len(ps) != 0 {
+			return fmt.Sprintf("router still has %v", ps)
+		}
+		return ""
+	})
+}

@@ -1,0 +1,328 @@
+// Package speaker holds the speaker's per-node BGP decisions as pure
+// functions: from the validated configuration, this node, the LoadBalancer
+// Services and their EndpointSlices it computes the bgp.DesiredState the
+// node's BGP backend must realise. No Kubernetes client here; the
+// `lbstack speaker` command feeds it from informers.
+package speaker
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/config"
+)
+
+// ExcludeLabel on a node keeps it from announcing any LoadBalancer address
+// (the Kubernetes well-known label; its value does not matter).
+const ExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+// Input is everything one node's decision depends on.
+type Input struct {
+	Config *config.Config
+	Node   *corev1.Node
+	// Services are the cluster's Services; only type LoadBalancer ones with
+	// ingress IPs are considered.
+	Services []*corev1.Service
+	// EndpointSlices are the cluster's slices, matched to Services by the
+	// kubernetes.io/service-name label and namespace.
+	EndpointSlices []*discoveryv1.EndpointSlice
+}
+
+// Result is the decision for one node.
+type Result struct {
+	// State is what the BGP backend must realise (normalised).
+	State bgp.DesiredState
+	// Announced maps "namespace/name" of each Service this node announces
+	// to the sorted names of the sessions (peers) that get at least one of
+	// its routes: the content of ServiceBGPStatus.
+	Announced map[string][]string
+	// Skipped explains, per "namespace/name", why a LoadBalancer Service
+	// with ingress addresses is not announced by this node; for events and
+	// debugging.
+	Skipped map[string]string
+	// Problems are configuration issues that keep a session down (no
+	// router ID, password pending).
+	Problems []string
+}
+
+// NodeExcluded reports why a node never announces, or "" when it may:
+// NetworkUnavailable=True (its network is not set up) or the exclude label.
+func NodeExcluded(n *corev1.Node) string {
+	if _, ok := n.Labels[ExcludeLabel]; ok {
+		return "node is labelled " + ExcludeLabel
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
+			return "node has condition NetworkUnavailable=True"
+		}
+	}
+	return ""
+}
+
+// NodeIPv4 and NodeIPv6 return the node's first InternalIP of the family,
+// else its first ExternalIP of the family, else an invalid address.
+func NodeIPv4(n *corev1.Node) netip.Addr { return nodeIP(n, true) }
+
+// NodeIPv6 is NodeIPv4 for IPv6.
+func NodeIPv6(n *corev1.Node) netip.Addr { return nodeIP(n, false) }
+
+func nodeIP(n *corev1.Node, v4 bool) netip.Addr {
+	for _, t := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP} {
+		for _, a := range n.Status.Addresses {
+			if a.Type != t {
+				continue
+			}
+			ip, err := netip.ParseAddr(a.Address)
+			if err != nil {
+				continue
+			}
+			ip = ip.Unmap()
+			if ip.Is4() == v4 {
+				return ip
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// Sessions returns the node's sessions: one per peer whose nodeSelectors
+// match, with the router ID defaulting to the node's IPv4 address. A peer
+// that cannot be opened yet (password Secret missing, no router ID) is left
+// out, with a problem saying why: opening it without its password would
+// only produce MD5 failures at the router.
+func Sessions(cfg *config.Config, node *corev1.Node) ([]bgp.Session, []string) {
+	var out []bgp.Session
+	var problems []string
+	for _, name := range cfg.PeerNames {
+		p := cfg.Peers[name]
+		if !p.MatchesNode(node.Labels) {
+			continue
+		}
+		if p.PasswordPending {
+			problems = append(problems, fmt.Sprintf("peer %s: waiting for password Secret %q", p.Name, p.PasswordSecret))
+			continue
+		}
+		if !p.Address.IsValid() {
+			problems = append(problems, fmt.Sprintf("peer %s: unnumbered (interface) peering needs bgpBackend frr", p.Name))
+			continue
+		}
+		rid := p.RouterID
+		if !rid.IsValid() {
+			rid = NodeIPv4(node)
+		}
+		if !rid.IsValid() {
+			problems = append(problems, fmt.Sprintf("peer %s: no routerID set and node %s has no IPv4 address to use as one", p.Name, node.Name))
+			continue
+		}
+		s := bgp.Session{
+			Name:            p.Name,
+			MyASN:           p.MyASN,
+			PeerASN:         p.PeerASN,
+			LocalASN:        p.LocalASN,
+			DynamicASN:      string(p.DynamicASN),
+			PeerAddr:        p.Address,
+			Port:            p.Port,
+			SourceAddr:      p.SrcAddress,
+			RouterID:        rid,
+			HoldTime:        p.HoldTime,
+			KeepaliveTime:   p.KeepaliveTime,
+			ConnectTime:     p.ConnectTime,
+			Password:        p.Password,
+			EBGPMultiHop:    p.EBGPMultiHop,
+			GracefulRestart: p.EnableGracefulRestart,
+			VRF:             p.VRF,
+			DualStack:       p.DualStackAddressFamily,
+			BFDProfile:      p.BFDProfile,
+		}
+		if s.DualStack {
+			// The session's local address is a next hop of its own family
+			// only; the other family needs the node's address of it.
+			if p.Address.Is4() {
+				s.NextHopIPv6 = NodeIPv6(node)
+			} else {
+				s.NextHopIPv4 = NodeIPv4(node)
+			}
+		}
+		out = append(out, s)
+	}
+	return out, problems
+}
+
+// ServiceKey is "namespace/name".
+func ServiceKey(svc *corev1.Service) string { return svc.Namespace + "/" + svc.Name }
+
+// IngressAddrs returns the Service's status.loadBalancer.ingress IPs,
+// parsed, without duplicates, in order.
+func IngressAddrs(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		a, err := netip.ParseAddr(ing.IP)
+		if err != nil {
+			continue
+		}
+		a = a.Unmap()
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// endpointServing reports whether an endpoint can take traffic: Serving
+// when set (a terminating pod may still serve its connections), else Ready,
+// and an unset Ready means ready (EndpointSlice API semantics).
+func endpointServing(ep *discoveryv1.Endpoint) bool {
+	if len(ep.Addresses) == 0 {
+		return false
+	}
+	if ep.Conditions.Serving != nil {
+		return *ep.Conditions.Serving
+	}
+	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
+}
+
+// HasEndpoints reports whether the Service has a serving endpoint anywhere
+// (node == "") or on the named node, looking at the slices of the Service
+// (namespace and kubernetes.io/service-name label).
+func HasEndpoints(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node string) bool {
+	for _, s := range slices {
+		if s.Namespace != svc.Namespace || s.Labels[discoveryv1.LabelServiceName] != svc.Name {
+			continue
+		}
+		for i := range s.Endpoints {
+			ep := &s.Endpoints[i]
+			if !endpointServing(ep) {
+				continue
+			}
+			if node == "" || (ep.NodeName != nil && *ep.NodeName == node) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Decide computes the node's BGP state. Sessions are set up even on an
+// excluded node (the exclusion is about traffic, and keeping sessions
+// avoids churn when the condition flips); such a node announces nothing.
+// A route is one (address, advertisement): the address must be in a pool,
+// the advertisement must announce that pool and select this node and the
+// Service, and it goes to the sessions the advertisement reaches. For
+// externalTrafficPolicy Local the node needs a serving local endpoint; for
+// Cluster the Service needs a serving endpoint anywhere.
+func Decide(in Input) (Result, error) {
+	res := Result{Announced: map[string][]string{}, Skipped: map[string]string{}}
+	if in.Config == nil || in.Node == nil {
+		return res, fmt.Errorf("speaker decision needs a configuration and a node")
+	}
+	sessions, problems := Sessions(in.Config, in.Node)
+	res.Problems = problems
+	state := bgp.DesiredState{Sessions: sessions, Routes: map[string][]bgp.Route{}}
+	excluded := NodeExcluded(in.Node)
+
+	svcs := slices.Clone(in.Services)
+	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(ServiceKey(a), ServiceKey(b)) })
+	for _, svc := range svcs {
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		addrs := IngressAddrs(svc)
+		if len(addrs) == 0 {
+			continue
+		}
+		key := ServiceKey(svc)
+		if excluded != "" {
+			res.Skipped[key] = excluded
+			continue
+		}
+		if why := endpointsReason(svc, in.EndpointSlices, in.Node.Name); why != "" {
+			res.Skipped[key] = why
+			continue
+		}
+		peers := map[string]bool{}
+		var why string
+		for _, a := range addrs {
+			pool := in.Config.PoolFor(a)
+			if pool == nil {
+				why = fmt.Sprintf("address %s is in no pool", a)
+				continue
+			}
+			got := false
+			for _, adv := range pool.BGPAdvertisements {
+				if !adv.MatchesNode(in.Node.Labels) || !adv.MatchesService(svc.Labels) {
+					continue
+				}
+				prefix := advPrefix(adv, a)
+				for i := range sessions {
+					s := &sessions[i]
+					if !adv.ReachesPeer(s.Name) || !s.Carries(prefix) {
+						continue
+					}
+					state.Routes[s.Name] = append(state.Routes[s.Name], bgp.Route{
+						Prefix:      prefix,
+						Communities: slices.Clone(adv.Communities),
+						LocalPref:   adv.LocalPref,
+					})
+					peers[s.Name] = true
+					got = true
+				}
+			}
+			if !got {
+				why = fmt.Sprintf("no BGPAdvertisement of pool %s selects this node and Service for a session of this node", pool.Name)
+			}
+		}
+		if len(peers) == 0 {
+			if why == "" {
+				why = "no session"
+			}
+			res.Skipped[key] = why
+			continue
+		}
+		names := make([]string, 0, len(peers))
+		for n := range peers {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		res.Announced[key] = names
+	}
+	norm, err := state.Normalize()
+	if err != nil {
+		return res, fmt.Errorf("node %s: %w", in.Node.Name, err)
+	}
+	res.State = norm
+	return res, nil
+}
+
+// endpointsReason reports why the Service's endpoints keep this node from
+// announcing it, or "".
+func endpointsReason(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, node string) string {
+	if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+		if !HasEndpoints(svc, eps, node) {
+			return "externalTrafficPolicy Local and no serving endpoint on this node"
+		}
+		return ""
+	}
+	if !HasEndpoints(svc, eps, "") {
+		return "no serving endpoint"
+	}
+	return ""
+}
+
+// advPrefix is the announced prefix of address a under an advertisement:
+// a masked to aggregationLength (IPv4) or aggregationLengthV6.
+func advPrefix(adv *config.BGPAdvertisement, a netip.Addr) netip.Prefix {
+	bits := adv.AggregationLength
+	if a.Is6() {
+		bits = adv.AggregationLengthV6
+	}
+	if bits <= 0 || bits > a.BitLen() {
+		bits = a.BitLen()
+	}
+	return netip.PrefixFrom(a, bits).Masked()
+}
