@@ -62,9 +62,26 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests under config/.
-	$(CONTROLLER_GEN) crd rbac:roleName=lbstack-operator webhook paths=./api/... paths=./controllers/... paths=./pkg/webhook/... \
+	$(CONTROLLER_GEN) crd rbac:roleName=operator webhook paths=./api/... paths=./controllers/... paths=./pkg/webhook/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
+
+# The OLM bundle (docs/olm.md): version and the operator image it deploys.
+BUNDLE_VERSION ?= 0.1.0
+IMG            ?= quay.io/lbstack/lbstack:v$(BUNDLE_VERSION)
+
+.PHONY: bundle
+bundle: manifests ## Regenerate the OLM bundle under bundle/ from config/ (BUNDLE_VERSION, IMG).
+	$(GO) run ./hack/bundle --root . --version $(BUNDLE_VERSION) --image $(IMG)
+
+.PHONY: deploy
+deploy: $(KUBECTL) ## Install the operator (config/default, image IMG) into the current kubeconfig's cluster.
+	$(KUBECTL) kustomize config/default | sed 's#quay.io/lbstack/lbstack:latest#$(IMG)#' | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: $(KUBECTL) ## Remove the MetalLB object (the operator cleans up), then everything config/default installed.
+	$(KUBECTL) delete metallbs.metallb.io --all --all-namespaces --ignore-not-found --wait --timeout=120s || true
+	$(KUBECTL) delete --ignore-not-found -k config/default
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.

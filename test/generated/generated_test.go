@@ -1,6 +1,6 @@
 // Package generated checks that the checked-in generated files (deepcopy,
-// CRDs, RBAC, and later the OLM bundle) are what `make generate manifests`
-// produces from the current sources.
+// CRDs, RBAC, webhook configuration, the OLM bundle) are what
+// `make generate manifests bundle` produces from the current sources.
 package generated
 
 import (
@@ -16,7 +16,7 @@ import (
 )
 
 // generatedPaths are the files and trees the generators own.
-var generatedPaths = []string{"api", "config/crd", "config/rbac", "config/webhook"}
+var generatedPaths = []string{"api", "config/crd", "config/rbac", "config/webhook", "bundle"}
 
 // TestGeneratedFilesAreFresh copies the sources to a scratch directory,
 // regenerates there with the same Makefile targets, and compares.
@@ -39,10 +39,10 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 			return nil
 		})
 	}
-	cmd := exec.Command("make", "-C", scratch, "generate", "manifests", "BIN="+filepath.Join(root, "bin"))
+	cmd := exec.Command("make", "-C", scratch, "generate", "manifests", "bundle", "BIN="+filepath.Join(root, "bin"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("make generate manifests: %v\n%s", err, out)
+		t.Fatalf("make generate manifests bundle: %v\n%s", err, out)
 	}
 	for _, p := range generatedPaths {
 		compareTrees(t, filepath.Join(root, p), filepath.Join(scratch, p))
@@ -54,7 +54,18 @@ func isGenerated(path string) bool {
 	return strings.HasPrefix(base, "zz_generated.") ||
 		strings.Contains(filepath.ToSlash(path), "config/crd/bases/") ||
 		base == "role.yaml" ||
-		strings.HasSuffix(filepath.ToSlash(path), "config/webhook/manifests.yaml")
+		strings.HasSuffix(filepath.ToSlash(path), "config/webhook/manifests.yaml") ||
+		isBundle(filepath.ToSlash(path))
+}
+
+// isBundle: everything `make bundle` writes (bundle/README.md is not).
+func isBundle(path string) bool {
+	for _, p := range []string{"bundle/manifests/", "bundle/metadata/", "bundle/tests/"} {
+		if strings.Contains(path, p) {
+			return true
+		}
+	}
+	return strings.HasSuffix(path, "bundle/bundle.Dockerfile")
 }
 
 func compareTrees(t *testing.T, want, got string) {
@@ -69,11 +80,11 @@ func compareTrees(t *testing.T, want, got string) {
 		g, _ := os.ReadFile(path)
 		w, err := os.ReadFile(filepath.Join(want, rel))
 		if err != nil {
-			t.Errorf("%s is generated but not checked in: run `make generate manifests`", filepath.Join(filepath.Base(want), rel))
+			t.Errorf("%s is generated but not checked in: run `make generate manifests bundle`", filepath.Join(filepath.Base(want), rel))
 			return nil
 		}
 		if !bytes.Equal(g, w) {
-			t.Errorf("%s is stale: run `make generate manifests` and commit the result", filepath.Join(filepath.Base(want), rel))
+			t.Errorf("%s is stale: run `make generate manifests bundle` and commit the result", filepath.Join(filepath.Base(want), rel))
 		}
 		return nil
 	})

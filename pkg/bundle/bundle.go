@@ -1,0 +1,509 @@
+package bundle
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/blang/semver/v4"
+	"github.com/operator-framework/api/pkg/lib/version"
+	olmv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed icon.svg
+var icon []byte
+
+// Package and channel of the bundle.
+const (
+	Package        = "lbstack"
+	Channel        = "candidate"
+	OperatorName   = "lbstack-operator"
+	SuggestedNS    = "metallb-system"
+	MinKubeVersion = "1.27.0"
+	// ScorecardImage runs the scorecard's basic and OLM tests.
+	ScorecardImage = "quay.io/operator-framework/scorecard-test:v1.39.0"
+)
+
+// Options of one bundle.
+type Options struct {
+	// Root is the repository root (config/ is read from there).
+	Root string
+	// Version of the operator (semver, no leading v).
+	Version string
+	// Image of the operator (and so of every lbstack component).
+	Image string
+}
+
+// crdInfo is what the CSV says about each owned kind.
+var crdInfo = map[string]struct{ display, description string }{
+	"MetalLB":            {"MetalLB", "The one object that runs the stack: the controller, the speakers (native GoBGP or FRR sidecar), RBAC and NetworkPolicies. Create one, named metallb, in the operator's namespace."},
+	"IPAddressPool":      {"IP Address Pool", "Addresses the controller assigns to Services of type LoadBalancer."},
+	"BGPPeer":            {"BGP Peer", "A BGP router the speakers open sessions with."},
+	"BGPAdvertisement":   {"BGP Advertisement", "How addresses of selected pools are announced over BGP: aggregation, communities, local preference, peers and nodes."},
+	"L2Advertisement":    {"L2 Advertisement", "Announces addresses of selected pools with ARP (IPv4) and NDP (IPv6) from selected nodes and interfaces."},
+	"BFDProfile":         {"BFD Profile", "Bidirectional Forwarding Detection timers for BGP peers (FRR backend)."},
+	"Community":          {"Community", "Names for BGP community values, usable in BGP advertisements."},
+	"ConfigurationState": {"Configuration State", "Whether each component accepted the current configuration, with the errors when not."},
+	"ServiceL2Status":    {"Service L2 Status", "Which node announces a Service's address over layer 2."},
+	"ServiceBGPStatus":   {"Service BGP Status", "Which peers a node announces a Service's address to."},
+}
+
+// Generate returns the bundle's files, keyed by path relative to Root.
+func Generate(o Options) (map[string][]byte, error) {
+	if _, err := semver.Parse(o.Version); err != nil {
+		return nil, fmt.Errorf("bundle version %q: %w", o.Version, err)
+	}
+	if o.Image == "" {
+		return nil, fmt.Errorf("bundle: no operator image")
+	}
+	objs, err := Kustomize(filepath.Join(o.Root, "config", "default"))
+	if err != nil {
+		return nil, err
+	}
+	samples, err := Kustomize(filepath.Join(o.Root, "config", "samples"))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	csv := &olmv1alpha1.ClusterServiceVersion{
+		TypeMeta:   metav1.TypeMeta{APIVersion: olmv1alpha1.SchemeGroupVersion.String(), Kind: olmv1alpha1.ClusterServiceVersionKind},
+		ObjectMeta: metav1.ObjectMeta{Name: Package + ".v" + o.Version},
+	}
+	var (
+		deployments []olmv1alpha1.StrategyDeploymentSpec
+		cluster     []olmv1alpha1.StrategyDeploymentPermissions
+		namespaced  []olmv1alpha1.StrategyDeploymentPermissions
+		owned       []olmv1alpha1.CRDDescription
+		webhooks    []olmv1alpha1.WebhookDescription
+		frrImage    string
+		sa          string
+	)
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "ServiceAccount":
+			sa = u.GetName()
+		}
+	}
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Namespace", "ServiceAccount", "ClusterRoleBinding", "RoleBinding":
+			// OLM creates the namespace's service account and binds the
+			// CSV's permissions to it.
+		case "Service":
+			// OLM creates the webhook Service (<deployment>-service).
+		case "CustomResourceDefinition":
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := fromUnstructured(u, &crd); err != nil {
+				return nil, err
+			}
+			info, ok := crdInfo[crd.Spec.Names.Kind]
+			if !ok {
+				return nil, fmt.Errorf("no display name and description for %s: add it to crdInfo", crd.Spec.Names.Kind)
+			}
+			for _, v := range crd.Spec.Versions {
+				if !v.Served {
+					continue
+				}
+				owned = append(owned, olmv1alpha1.CRDDescription{
+					Name: crd.Name, Version: v.Name, Kind: crd.Spec.Names.Kind,
+					DisplayName: info.display, Description: info.description,
+				})
+			}
+			// OLM points the conversion at its own webhook Service.
+			crd.Spec.Conversion = nil
+			crd.Status = apiextensionsv1.CustomResourceDefinitionStatus{}
+			b, err := marshal(&crd, "status")
+			if err != nil {
+				return nil, err
+			}
+			files[filepath.Join("bundle", "manifests", crd.Spec.Group+"_"+crd.Spec.Names.Plural+".yaml")] = b
+		case "ClusterRole":
+			var cr rbacv1.ClusterRole
+			if err := fromUnstructured(u, &cr); err != nil {
+				return nil, err
+			}
+			cluster = append(cluster, olmv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: sa, Rules: withoutCertInjection(cr.Rules)})
+		case "Role":
+			var r rbacv1.Role
+			if err := fromUnstructured(u, &r); err != nil {
+				return nil, err
+			}
+			if len(namespaced) == 0 {
+				namespaced = append(namespaced, olmv1alpha1.StrategyDeploymentPermissions{ServiceAccountName: sa})
+			}
+			namespaced[0].Rules = append(namespaced[0].Rules, r.Rules...)
+		case "Deployment":
+			var d appsv1.Deployment
+			if err := fromUnstructured(u, &d); err != nil {
+				return nil, err
+			}
+			img, err := olmDeployment(&d.Spec, o.Image)
+			if err != nil {
+				return nil, err
+			}
+			frrImage = img
+			deployments = append(deployments, olmv1alpha1.StrategyDeploymentSpec{Name: d.Name, Spec: d.Spec, Label: d.Labels})
+		case "ValidatingWebhookConfiguration":
+			var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+			if err := fromUnstructured(u, &vwc); err != nil {
+				return nil, err
+			}
+			for _, w := range vwc.Webhooks {
+				webhooks = append(webhooks, olmv1alpha1.WebhookDescription{
+					GenerateName: w.Name, Type: olmv1alpha1.ValidatingAdmissionWebhook, DeploymentName: OperatorName,
+					ContainerPort: 443, TargetPort: ptr(intstr.FromInt32(9443)), Rules: w.Rules, FailurePolicy: w.FailurePolicy,
+					SideEffects: w.SideEffects, AdmissionReviewVersions: w.AdmissionReviewVersions, WebhookPath: w.ClientConfig.Service.Path,
+				})
+			}
+		case "NetworkPolicy":
+			b, err := marshal(u.Object)
+			if err != nil {
+				return nil, err
+			}
+			u.SetNamespace("")
+			b, err = marshal(u.Object)
+			if err != nil {
+				return nil, err
+			}
+			files[filepath.Join("bundle", "manifests", u.GetName()+"_networking.k8s.io_v1_networkpolicy.yaml")] = b
+		default:
+			return nil, fmt.Errorf("config/default renders a %s the bundle does not know how to carry", u.GetKind())
+		}
+	}
+	sort.Slice(owned, func(i, j int) bool {
+		if owned[i].Name != owned[j].Name {
+			return owned[i].Name < owned[j].Name
+		}
+		return owned[i].Version < owned[j].Version
+	})
+	for _, d := range owned {
+		if d.Kind == "BGPPeer" {
+			webhooks = append(webhooks, olmv1alpha1.WebhookDescription{
+				GenerateName: "cbgppeers.metallb.io", Type: olmv1alpha1.ConversionWebhook, DeploymentName: OperatorName,
+				ContainerPort: 443, TargetPort: ptr(intstr.FromInt32(9443)), SideEffects: ptr(admissionregistrationv1.SideEffectClassNone),
+				AdmissionReviewVersions: []string{"v1"}, WebhookPath: ptr("/convert"), ConversionCRDs: []string{d.Name},
+			})
+			break
+		}
+	}
+	if len(deployments) != 1 || sa == "" {
+		return nil, fmt.Errorf("config/default must render one operator Deployment and its ServiceAccount (got %d deployments, service account %q)", len(deployments), sa)
+	}
+
+	examples, initialization, err := almExamples(samples)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := semver.Parse(o.Version)
+	csv.Annotations = map[string]string{
+		"alm-examples": examples,
+		"operatorframework.io/initialization-resource": initialization,
+		"operatorframework.io/suggested-namespace":     SuggestedNS,
+		"capabilities":                           "Seamless Upgrades",
+		"categories":                             "Networking",
+		"containerImage":                         o.Image,
+		"description":                            "Bare-metal load balancing for Services of type LoadBalancer, speaking MetalLB's metallb.io API.",
+		"repository":                             "https://github.com/lbstack/lbstack",
+		"support":                                "lbstack",
+		"operators.operatorframework.io/builder": "lbstack hack/bundle",
+		"features.operators.openshift.io/disconnected":     "true",
+		"features.operators.openshift.io/fips-compliant":   "false",
+		"features.operators.openshift.io/proxy-aware":      "false",
+		"features.operators.openshift.io/tls-profiles":     "false",
+		"features.operators.openshift.io/token-auth-aws":   "false",
+		"features.operators.openshift.io/token-auth-azure": "false",
+		"features.operators.openshift.io/token-auth-gcp":   "false",
+		"features.operators.openshift.io/cnf":              "false",
+		"features.operators.openshift.io/cni":              "false",
+		"features.operators.openshift.io/csi":              "false",
+	}
+	csv.Spec = olmv1alpha1.ClusterServiceVersionSpec{
+		DisplayName:    "lbstack",
+		Description:    description,
+		Version:        version.OperatorVersion{Version: v},
+		Maturity:       Channel,
+		MinKubeVersion: MinKubeVersion,
+		Keywords:       []string{"load balancer", "metallb", "bgp", "bfd", "arp", "ndp", "bare metal", "networking"},
+		Maintainers:    []olmv1alpha1.Maintainer{{Name: "lbstack maintainers", Email: "maintainers@lbstack.io"}},
+		Provider:       olmv1alpha1.AppLink{Name: "lbstack", URL: "https://github.com/lbstack/lbstack"},
+		Links: []olmv1alpha1.AppLink{
+			{Name: "Source", URL: "https://github.com/lbstack/lbstack"},
+			{Name: "Install", URL: "https://github.com/lbstack/lbstack/blob/main/docs/install.md"},
+		},
+		Icon: []olmv1alpha1.Icon{{Data: base64.StdEncoding.EncodeToString(icon), MediaType: "image/svg+xml"}},
+		InstallModes: []olmv1alpha1.InstallMode{
+			// A conversion webhook makes OLM accept AllNamespaces only.
+			{Type: olmv1alpha1.InstallModeTypeOwnNamespace, Supported: false},
+			{Type: olmv1alpha1.InstallModeTypeSingleNamespace, Supported: false},
+			{Type: olmv1alpha1.InstallModeTypeMultiNamespace, Supported: false},
+			{Type: olmv1alpha1.InstallModeTypeAllNamespaces, Supported: true},
+		},
+		CustomResourceDefinitions: olmv1alpha1.CustomResourceDefinitions{Owned: owned},
+		WebhookDefinitions:        webhooks,
+		RelatedImages: []olmv1alpha1.RelatedImage{
+			{Name: "lbstack", Image: o.Image},
+			{Name: "frr", Image: frrImage},
+		},
+		InstallStrategy: olmv1alpha1.NamedInstallStrategy{
+			StrategyName: olmv1alpha1.InstallStrategyNameDeployment,
+			StrategySpec: olmv1alpha1.StrategyDetailsDeployment{
+				DeploymentSpecs: deployments, Permissions: namespaced, ClusterPermissions: cluster,
+			},
+		},
+	}
+	b, err := marshal(csv, "status")
+	if err != nil {
+		return nil, err
+	}
+	files[filepath.Join("bundle", "manifests", Package+".clusterserviceversion.yaml")] = b
+	files[filepath.Join("bundle", "metadata", "annotations.yaml")] = []byte(annotationsYAML())
+	files[filepath.Join("bundle", "tests", "scorecard", "config.yaml")] = []byte(scorecardYAML)
+	files[filepath.Join("bundle", "bundle.Dockerfile")] = []byte(dockerfile())
+	return files, nil
+}
+
+const description = `lbstack runs the bare-metal load-balancer stack and speaks MetalLB's ` + "`metallb.io`" + ` API,
+so existing IPAddressPool, BGPPeer, BGPAdvertisement, L2Advertisement, BFDProfile and
+Community objects keep working.
+
+After installing, create one MetalLB object (named ` + "`metallb`" + ` in the operator's namespace).
+The operator then runs the controller, which assigns addresses to Services of type
+LoadBalancer, and a speaker on every selected node, which announces them over BGP
+(embedded GoBGP, or FRR for BFD and VRFs) or with ARP/NDP.
+
+The operator serves the admission webhooks for every metallb.io kind from the start,
+so no pool or peer is created unchecked, and the BGPPeer v1beta1/v1beta2 conversion.
+`
+
+// olmDeployment adapts the operator Deployment to OLM: OLM provides the
+// webhook serving certificate (mounted at the controller-runtime default
+// directory) and injects the CA, so the operator does not rotate its own;
+// the image is the bundle's. It returns the FRR image the operator
+// defaults to.
+func olmDeployment(spec *appsv1.DeploymentSpec, image string) (string, error) {
+	ps := &spec.Template.Spec
+	var vols []corev1.Volume
+	for _, v := range ps.Volumes {
+		if v.Name != "cert" {
+			vols = append(vols, v)
+		}
+	}
+	ps.Volumes = vols
+	frr := ""
+	found := false
+	for i := range ps.Containers {
+		c := &ps.Containers[i]
+		if c.Name != "operator" {
+			continue
+		}
+		found = true
+		c.Image = image
+		c.Args = append(c.Args, "--cert-mode=external")
+		var mounts []corev1.VolumeMount
+		for _, m := range c.VolumeMounts {
+			if m.Name != "cert" {
+				mounts = append(mounts, m)
+			}
+		}
+		c.VolumeMounts = mounts
+		for _, e := range c.Env {
+			if e.Name == "FRR_IMAGE" {
+				frr = e.Value
+			}
+		}
+	}
+	if !found || frr == "" {
+		return "", fmt.Errorf("the operator Deployment needs a container named operator with FRR_IMAGE set")
+	}
+	return frr, nil
+}
+
+// withoutCertInjection drops the permissions the operator needs only to
+// inject its own CA (webhook configurations, CRD conversion): under OLM,
+// OLM provides the certificate and injects it.
+func withoutCertInjection(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, r := range rules {
+		if len(r.APIGroups) == 1 && (r.APIGroups[0] == "apiextensions.k8s.io" || r.APIGroups[0] == "admissionregistration.k8s.io") {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// almExamples returns the samples as the alm-examples JSON array (without
+// namespaces: the console creates them where the user is) and the MetalLB
+// sample as the initialization resource.
+func almExamples(samples []*unstructured.Unstructured) (string, string, error) {
+	var list []map[string]any
+	init := ""
+	for _, s := range samples {
+		s = s.DeepCopy()
+		if s.GetKind() == "MetalLB" {
+			b, err := json.Marshal(s.Object)
+			if err != nil {
+				return "", "", err
+			}
+			init = string(b)
+		}
+		s.SetNamespace("")
+		list = append(list, s.Object)
+		if s.GetKind() == "BGPPeer" && s.GetAPIVersion() == "metallb.io/v1beta2" {
+			// The deprecated v1beta1 is still served; the sample's fields
+			// mean the same there.
+			old := s.DeepCopy()
+			old.SetAPIVersion("metallb.io/v1beta1")
+			list = append(list, old.Object)
+		}
+	}
+	if init == "" {
+		return "", "", fmt.Errorf("config/samples has no MetalLB object")
+	}
+	b, err := json.MarshalIndent(list, "", "  ")
+	return string(b), init, err
+}
+
+func annotationsYAML() string {
+	var b strings.Builder
+	b.WriteString("annotations:\n")
+	for _, kv := range bundleAnnotations() {
+		fmt.Fprintf(&b, "  %s: %s\n", kv[0], kv[1])
+	}
+	return b.String()
+}
+
+func bundleAnnotations() [][2]string {
+	return [][2]string{
+		{"operators.operatorframework.io.bundle.mediatype.v1", "registry+v1"},
+		{"operators.operatorframework.io.bundle.manifests.v1", "manifests/"},
+		{"operators.operatorframework.io.bundle.metadata.v1", "metadata/"},
+		{"operators.operatorframework.io.bundle.package.v1", Package},
+		{"operators.operatorframework.io.bundle.channels.v1", Channel},
+		{"operators.operatorframework.io.bundle.channel.default.v1", Channel},
+		{"operators.operatorframework.io.test.mediatype.v1", "scorecard+v1"},
+		{"operators.operatorframework.io.test.config.v1", "tests/scorecard/"},
+	}
+}
+
+func dockerfile() string {
+	var b strings.Builder
+	b.WriteString("# Generated by `make bundle` (hack/bundle); build from bundle/:\n")
+	b.WriteString("#   docker build -f bundle/bundle.Dockerfile -t $BUNDLE_IMG bundle\n")
+	b.WriteString("FROM scratch\n\n")
+	for _, kv := range bundleAnnotations() {
+		fmt.Fprintf(&b, "LABEL %s=%s\n", kv[0], kv[1])
+	}
+	b.WriteString("\nCOPY manifests /manifests/\nCOPY metadata /metadata/\nCOPY tests/scorecard /tests/scorecard/\n")
+	return b.String()
+}
+
+const scorecardYAML = `apiVersion: scorecard.operatorframework.io/v1alpha3
+kind: Configuration
+metadata:
+  name: config
+stages:
+- parallel: true
+  tests:
+  - entrypoint:
+    - scorecard-test
+    - basic-check-spec
+    image: ` + ScorecardImage + `
+    labels:
+      suite: basic
+      test: basic-check-spec-test
+  - entrypoint:
+    - scorecard-test
+    - olm-bundle-validation
+    image: ` + ScorecardImage + `
+    labels:
+      suite: olm
+      test: olm-bundle-validation-test
+  - entrypoint:
+    - scorecard-test
+    - olm-crds-have-validation
+    image: ` + ScorecardImage + `
+    labels:
+      suite: olm
+      test: olm-crds-have-validation-test
+  - entrypoint:
+    - scorecard-test
+    - olm-spec-descriptors
+    image: ` + ScorecardImage + `
+    labels:
+      suite: olm
+      test: olm-spec-descriptors-test
+  - entrypoint:
+    - scorecard-test
+    - olm-status-descriptors
+    image: ` + ScorecardImage + `
+    labels:
+      suite: olm
+      test: olm-status-descriptors-test
+`
+
+func fromUnstructured(u *unstructured.Unstructured, into any) error {
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)
+}
+
+// marshal renders v as YAML without the named top-level fields and without
+// metadata.creationTimestamp (no timestamps: the bundle is reproducible).
+func marshal(v any, drop ...string) ([]byte, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		return nil, err
+	}
+	for _, d := range drop {
+		delete(m, d)
+	}
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	stripNullTimestamps(m)
+	var buf bytes.Buffer
+	b, err := yaml.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(b)
+	return buf.Bytes(), nil
+}
+
+// stripNullTimestamps removes the `creationTimestamp: null` typed
+// templates carry.
+func stripNullTimestamps(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		if ts, ok := t["creationTimestamp"]; ok && ts == nil {
+			delete(t, "creationTimestamp")
+		}
+		for _, x := range t {
+			stripNullTimestamps(x)
+		}
+	case []any:
+		for _, x := range t {
+			stripNullTimestamps(x)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

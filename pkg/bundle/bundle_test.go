@@ -1,0 +1,187 @@
+package bundle_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/operator-framework/api/pkg/manifests"
+	olmv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
+	"github.com/operator-framework/api/pkg/validation"
+	verrors "github.com/operator-framework/api/pkg/validation/errors"
+	"sigs.k8s.io/yaml"
+
+	"github.com/lbstack/lbstack/pkg/bundle"
+	"github.com/lbstack/lbstack/test/envtest"
+)
+
+func root(t *testing.T) string {
+	t.Helper()
+	r, err := envtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestBundleIsFresh regenerates the bundle in memory and compares it with
+// bundle/ (test/generated does the same through `make bundle`).
+func TestBundleIsFresh(t *testing.T) {
+	r := root(t)
+	files, err := bundle.Generate(bundle.Options{Root: r, Version: "0.1.0", Image: "quay.io/lbstack/lbstack:v0.1.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(r, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s is stale or missing: run `make bundle`", name)
+		}
+	}
+}
+
+// validate runs the default bundle validators plus OperatorHub's and the
+// good-practices validator on bundle/.
+func validate(t *testing.T, dir string) (errs, warns []verrors.Error) {
+	t.Helper()
+	b, err := manifests.GetBundleFromDir(dir)
+	if err != nil {
+		t.Fatalf("load bundle %s: %v", dir, err)
+	}
+	objs := b.ObjectsToValidate()
+	objs = append(objs, map[string]string{"k8s-version": "1.34"})
+	vals := validation.DefaultBundleValidators.WithValidators(
+		validation.OperatorHubV2Validator,
+		validation.StandardCapabilitiesValidator,
+		validation.StandardCategoriesValidator,
+		validation.GoodPracticesValidator,
+	)
+	for _, res := range vals.Validate(objs...) {
+		for _, e := range res.Errors {
+			errs = append(errs, e)
+		}
+		for _, w := range res.Warnings {
+			warns = append(warns, w)
+		}
+	}
+	return errs, warns
+}
+
+// knownWarnings are the validator warnings docs/olm.md explains; each key
+// must appear in a warning's text and in docs/olm.md.
+var knownWarnings = []string{
+	"Migrate the API(s) for endpointslices",
+	"Kind=ConfigurationState: provided API should have an example annotation",
+	"Kind=ServiceL2Status: provided API should have an example annotation",
+	"Kind=ServiceBGPStatus: provided API should have an example annotation",
+}
+
+func TestBundleValidates(t *testing.T) {
+	r := root(t)
+	errs, warns := validate(t, filepath.Join(r, "bundle"))
+	for _, e := range errs {
+		t.Errorf("bundle validation error: %s", e.Error())
+	}
+	docs, _ := os.ReadFile(filepath.Join(r, "docs", "olm.md"))
+	for _, w := range warns {
+		explained := false
+		for _, k := range knownWarnings {
+			if strings.Contains(w.Error(), k) && strings.Contains(string(docs), k) {
+				explained = true
+			}
+		}
+		if !explained {
+			t.Errorf("bundle validation warning not explained in docs/olm.md: %s", w.Error())
+		}
+	}
+}
+
+// The validators must be able to fail: a CSV with OwnNamespace supported
+// beside a conversion webhook is refused.
+func TestValidationCatchesAConversionWebhookWithOwnNamespace(t *testing.T) {
+	r := root(t)
+	dir := t.TempDir()
+	for _, sub := range []string{"manifests", "metadata"} {
+		if err := os.CopyFS(filepath.Join(dir, sub), os.DirFS(filepath.Join(r, "bundle", sub))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "manifests", "lbstack.clusterserviceversion.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv olmv1alpha1.ClusterServiceVersion
+	if err := yaml.Unmarshal(data, &csv); err != nil {
+		t.Fatal(err)
+	}
+	for i := range csv.Spec.InstallModes {
+		csv.Spec.InstallModes[i].Supported = true
+	}
+	out, _ := json.Marshal(csv)
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if errs, _ := validate(t, dir); len(errs) == 0 {
+		t.Error("a CSV with a conversion webhook and OwnNamespace install mode validated")
+	}
+}
+
+func TestCSVContents(t *testing.T) {
+	r := root(t)
+	data, err := os.ReadFile(filepath.Join(r, "bundle", "manifests", "lbstack.clusterserviceversion.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv olmv1alpha1.ClusterServiceVersion
+	if err := yaml.Unmarshal(data, &csv); err != nil {
+		t.Fatal(err)
+	}
+	if csv.Annotations["operatorframework.io/suggested-namespace"] != "metallb-system" {
+		t.Error("suggested namespace")
+	}
+	var examples []map[string]any
+	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil || len(examples) != 8 {
+		t.Errorf("alm-examples: %d objects, %v", len(examples), err)
+	}
+	kinds := map[string]bool{}
+	for _, c := range csv.Spec.CustomResourceDefinitions.Owned {
+		kinds[c.Kind+"/"+c.Version] = true
+		if c.DisplayName == "" || c.Description == "" {
+			t.Errorf("owned CRD %s lacks a display name or description", c.Name)
+		}
+	}
+	if !kinds["BGPPeer/v1beta1"] || !kinds["BGPPeer/v1beta2"] || !kinds["MetalLB/v1beta1"] {
+		t.Errorf("owned CRDs %v", kinds)
+	}
+	var conv, validating int
+	for _, w := range csv.Spec.WebhookDefinitions {
+		switch w.Type {
+		case olmv1alpha1.ConversionWebhook:
+			conv++
+			if len(w.ConversionCRDs) != 1 || w.ConversionCRDs[0] != "bgppeers.metallb.io" || *w.WebhookPath != "/convert" {
+				t.Errorf("conversion webhook %+v", w)
+			}
+		case olmv1alpha1.ValidatingAdmissionWebhook:
+			validating++
+		}
+	}
+	if conv != 1 || validating != 7 {
+		t.Errorf("webhooks: %d conversion, %d validating", conv, validating)
+	}
+	for _, m := range csv.Spec.InstallModes {
+		if m.Supported != (m.Type == olmv1alpha1.InstallModeTypeAllNamespaces) {
+			t.Errorf("install mode %s supported=%v", m.Type, m.Supported)
+		}
+	}
+	d := csv.Spec.InstallStrategy.StrategySpec.DeploymentSpecs[0].Spec.Template.Spec
+	if len(d.Volumes) != 0 || !strings.Contains(strings.Join(d.Containers[0].Args, " "), "--cert-mode=external") {
+		t.Errorf("under OLM the operator must use OLM's certificate: volumes %v args %v", d.Volumes, d.Containers[0].Args)
+	}
+	if len(csv.Spec.RelatedImages) != 2 || csv.Spec.MinKubeVersion == "" || len(csv.Spec.Icon) != 1 {
+		t.Errorf("relatedImages %v minKubeVersion %q icons %d", csv.Spec.RelatedImages, csv.Spec.MinKubeVersion, len(csv.Spec.Icon))
+	}
+}

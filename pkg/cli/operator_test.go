@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/lbstack/lbstack/controllers"
+)
+
+func TestOperatorImages(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		self string
+		want [3]string
+		err  bool
+	}{
+		{name: "own pod image", self: "registry.local:5000/lbstack:v1",
+			want: [3]string{"registry.local:5000/lbstack:v1", "registry.local:5000/lbstack:v1", controllers.DefaultFRRImage}},
+		{name: "OPERATOR_IMAGE wins over the pod", env: map[string]string{"OPERATOR_IMAGE": "quay.io/lbstack/lbstack:v2"}, self: "x",
+			want: [3]string{"quay.io/lbstack/lbstack:v2", "quay.io/lbstack/lbstack:v2", controllers.DefaultFRRImage}},
+		{name: "per component", env: map[string]string{"OPERATOR_IMAGE": "op:1", "CONTROLLER_IMAGE": "c:1", "SPEAKER_IMAGE": "s:1", "FRR_IMAGE": "registry.local:5000/frr:9"},
+			want: [3]string{"c:1", "s:1", "registry.local:5000/frr:9"}},
+		{name: "nothing known", err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := Images(env(tc.env), tc.self)
+			if tc.err {
+				if err == nil || !strings.Contains(err.Error(), "OPERATOR_IMAGE") {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := [3]string{img.Controller, img.Speaker, img.FRR}; got != tc.want {
+				t.Errorf("images = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOperatorFlags(t *testing.T) {
+	out, err := run("operator", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"--namespace", "--leader-elect", "--health-probe-bind-address", "--metrics-bind-address", "--cert-mode", "--webhook-port"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("operator --help lacks %s", f)
+		}
+	}
+	if _, err := run("operator", "--kubeconfig", "/nonexistent/kubeconfig"); err == nil {
+		t.Error("operator ran without a cluster")
+	}
+}
