@@ -47,6 +47,15 @@ type speakerFlags struct {
 	healthAddr string
 	metrics    string
 	resync     time.Duration
+	// metricsPort is MetalLB's --port (the metrics port); when set it
+	// overrides --metrics-bind-address.
+	metricsPort int
+	// lbClass is the spec.loadBalancerClass served; empty serves Services
+	// without a class.
+	lbClass string
+	// mlBindPort is the memberlist port of layer-2 mode, which is not
+	// built yet; accepted so the operator's DaemonSet starts.
+	mlBindPort int
 }
 
 // Labels of the ServiceBGPStatus objects, as MetalLB sets them.
@@ -96,6 +105,9 @@ is built so far; layer 2 is not.`,
 	fl.StringVar(&f.healthAddr, "health-probe-bind-address", "0", "address of /healthz and /readyz (0 disables)")
 	fl.StringVar(&f.metrics, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint (0 disables)")
 	fl.DurationVar(&f.resync, "resync", time.Minute, "how often the state is recomputed and re-applied even without changes")
+	fl.IntVar(&f.metricsPort, "port", 0, "metrics port (MetalLB's flag; overrides --metrics-bind-address with :PORT)")
+	fl.StringVar(&f.lbClass, "lb-class", "", "serve only Services with this spec.loadBalancerClass (empty: Services without a class)")
+	fl.IntVar(&f.mlBindPort, "ml-bindport", 7946, "memberlist port of layer-2 mode (layer 2 is not built yet; the value is not used)")
 	return cmd
 }
 
@@ -115,6 +127,9 @@ func (f *speakerFlags) validate() error {
 func runSpeaker(ctx context.Context, f speakerFlags) error {
 	if err := f.validate(); err != nil {
 		return err
+	}
+	if f.metricsPort > 0 {
+		f.metrics = fmt.Sprintf(":%d", f.metricsPort)
 	}
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {
@@ -282,7 +297,7 @@ func (r *speakerReconciler) services(ctx context.Context) ([]*corev1.Service, []
 	}
 	var outS []*corev1.Service
 	for i := range svcs.Items {
-		if svcs.Items[i].Spec.Type == corev1.ServiceTypeLoadBalancer {
+		if svcs.Items[i].Spec.Type == corev1.ServiceTypeLoadBalancer && servesClass(&svcs.Items[i], r.flags.lbClass) {
 			outS = append(outS, &svcs.Items[i])
 		}
 	}
@@ -461,4 +476,15 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, float64(s.Advertised), s.Name, s.VRF)
 		ch <- prometheus.MustNewConstMetric(descUpdates, prometheus.CounterValue, float64(s.UpdatesSent), s.Name, s.VRF)
 	}
+}
+
+// servesClass tells whether a Service belongs to the load-balancer class
+// this speaker serves: Services without spec.loadBalancerClass when lbClass
+// is empty, else exactly those of that class. Others belong to another
+// implementation and are left alone.
+func servesClass(svc *corev1.Service, lbClass string) bool {
+	if svc.Spec.LoadBalancerClass == nil {
+		return lbClass == ""
+	}
+	return *svc.Spec.LoadBalancerClass == lbClass
 }

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+)
+
+func TestServesClass(t *testing.T) {
+	tests := []struct {
+		name    string
+		class   *string
+		lbClass string
+		want    bool
+	}{
+		{"no class, default speaker", nil, "", true},
+		{"no class, classed speaker", nil, "lbstack.io/edge", false},
+		{"same class", ptr.To("lbstack.io/edge"), "lbstack.io/edge", true},
+		{"other class", ptr.To("other.io/lb"), "lbstack.io/edge", false},
+		{"class set, default speaker", ptr.To("other.io/lb"), "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := &corev1.Service{Spec: corev1.ServiceSpec{LoadBalancerClass: tt.class}}
+			if got := servesClass(svc, tt.lbClass); got != tt.want {
+				t.Errorf("servesClass = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSpeakerAcceptsTheRenderedFlags parses the flags the operator's
+// DaemonSet passes (bindata/speaker), so a rendered speaker never exits on
+// an unknown flag.
+func TestSpeakerAcceptsTheRenderedFlags(t *testing.T) {
+	cmd := newSpeakerCommand()
+	args := []string{"--port=7472", "--log-level=info", "--node-name=n1", "--namespace=metallb-system",
+		"--ml-bindport=7946", "--bgp-backend=native", "--lb-class=lbstack.io/edge"}
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatalf("speaker refuses the rendered flags: %v", err)
+	}
+}
