@@ -48,7 +48,7 @@ export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
 
 .PHONY: help
 help: ## Show the targets.
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
 
 ##@ Build
 
@@ -150,7 +150,7 @@ lab-cli: | $(BIN)
 ##@ Tools (cached under bin/, rebuilt only when a pinned version changes)
 
 .PHONY: tools
-tools: envtest-assets $(CONTROLLER_GEN) apt-packages
+tools: envtest-assets lab-assets $(CONTROLLER_GEN) apt-packages
 
 .PHONY: envtest-assets
 envtest-assets: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Build kube-apiserver, etcd and kubectl from pinned modules.

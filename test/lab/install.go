@@ -1,0 +1,242 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// StackNamespace is where lbstack (like MetalLB) lives.
+const StackNamespace = "metallb-system"
+
+// Kubectl runs the lab's kubectl as the admin and returns its output; an
+// error carries stderr.
+func (l *Lab) Kubectl(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, l.State.Kubectl(), append([]string{"--kubeconfig", l.State.Kubeconfig()}, args...)...)
+	cmd.Dir = l.State.Root
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// InstallCRDs installs the metallb.io CRDs alone, as a user does before
+// lbstack itself exists, and waits until they are served. Once
+// config/default exists, InstallStack installs them (with its
+// conversion-webhook patch, which a later config/crd apply would fight).
+func (l *Lab) InstallCRDs(ctx context.Context) error {
+	if _, err := l.Kubectl(ctx, "apply", "--server-side", "-k", filepath.Join(l.State.Root, "config", "crd")); err != nil {
+		return err
+	}
+	return l.waitCRDs(ctx)
+}
+
+func (l *Lab) stackInstallable() bool {
+	_, err := os.Stat(filepath.Join(l.State.Root, "config", "default", "kustomization.yaml"))
+	return err == nil
+}
+
+func (l *Lab) waitCRDs(ctx context.Context) error {
+	_, err := l.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+	return err
+}
+
+// Missing is a part of lbstack that does not exist yet, and what the user
+// sees because of it.
+type Missing struct{ Part, Consequence string }
+
+// NotBuilt lists the parts of lbstack that do not exist yet, by asking the
+// binary and looking at the repository, so the message stays true as
+// issues land.
+func (l *Lab) NotBuilt(ctx context.Context) []Missing {
+	var out []Missing
+	// `lbstack --help` lists every subcommand; one that has not landed
+	// says "(not built yet)" in its line (pkg/cli's notBuilt).
+	help, _ := exec.CommandContext(ctx, l.State.LbstackBinary, "--help").CombinedOutput()
+	built := map[string]bool{}
+	for _, line := range strings.Split(string(help), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && strings.HasPrefix(line, "  ") && !strings.HasSuffix(strings.TrimSpace(line), "(not built yet)") {
+			built[f[0]] = true
+		}
+	}
+	for _, m := range []Missing{
+		{"lbstack operator", "nothing turns the MetalLB object into a controller and speakers"},
+		{"lbstack controller", "Services of type LoadBalancer stay <pending>"},
+		{"lbstack speaker", "nothing announces service addresses: the router learns no routes, nobody answers ARP/NDP"},
+	} {
+		if !built[strings.TrimPrefix(m.Part, "lbstack ")] {
+			out = append(out, m)
+		}
+	}
+	if !l.stackInstallable() {
+		out = append(out, Missing{"config/default", "lbstack cannot be installed the way a user does (`kubectl apply -k config/default`)"})
+	}
+	return out
+}
+
+// InstallStack installs lbstack the way a user does, as far as it exists:
+// `kubectl apply -k config/default` when that exists.
+func (l *Lab) InstallStack(ctx context.Context) (bool, error) {
+	if !l.stackInstallable() {
+		return false, nil
+	}
+	if _, err := l.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-k", filepath.Join(l.State.Root, "config", "default")); err != nil {
+		return false, err
+	}
+	if err := l.waitCRDs(ctx); err != nil {
+		return true, err
+	}
+	// As a user does before applying configuration: wait for the stack's
+	// Deployments (its webhooks among them) to be available.
+	if _, err := l.Kubectl(ctx, "-n", StackNamespace, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=180s"); err != nil {
+		pods, _ := l.Kubectl(ctx, "-n", StackNamespace, "get", "pods", "-o", "wide")
+		return true, fmt.Errorf("lbstack's Deployments not available after 3 minutes (see `bin/lab logs POD`):\n%s%w", pods, err)
+	}
+	return true, nil
+}
+
+// ApplyScenario applies a scenario's manifests (the MetalLB object and its
+// metallb.io configuration, the workloads and Services). A different
+// scenario applied before is deleted first, so configurations never mix.
+func (l *Lab) ApplyScenario(ctx context.Context, name string) error {
+	sc, err := LookupScenario(name)
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: StackNamespace}}
+	if _, err := l.Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("namespace %s: %w", StackNamespace, err)
+	}
+	if prev := l.State.Applied; prev != "" && prev != sc.Name {
+		if old, err := LookupScenario(prev); err == nil {
+			paths, err := old.ManifestPaths(l.State.Root)
+			if err != nil {
+				return err
+			}
+			for i := len(paths) - 1; i >= 0; i-- {
+				if _, err := l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=false", "-f", paths[i]); err != nil {
+					return fmt.Errorf("remove scenario %s: %w", prev, err)
+				}
+			}
+		}
+	}
+	paths, err := sc.ManifestPaths(l.State.Root)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		// Once lbstack is installed its admission and conversion webhooks
+		// may still be starting: retry for a while before giving up.
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			_, err := l.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", p)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || !strings.Contains(err.Error(), "webhook") {
+				return fmt.Errorf("scenario %s: %w", sc.Name, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}
+	l.State.Applied = sc.Name
+	return l.State.save()
+}
+
+// Report prints what a user checks: nodes, pods, Services and their
+// external IPs, the router's sessions, routes with next hops, BFD peers.
+func (l *Lab) Report(ctx context.Context, w io.Writer) error {
+	section := func(title string) { fmt.Fprintf(w, "\n== %s\n", title) }
+	for _, q := range []struct{ title, args string }{
+		{"nodes", "get nodes -o wide"},
+		{"pods", "get pods -A -o wide"},
+		{"services (EXTERNAL-IP is what lbstack assigns)", "get svc -A"},
+	} {
+		section(q.title)
+		out, err := l.Kubectl(ctx, strings.Fields(q.args)...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(w, out)
+	}
+	section(fmt.Sprintf("router (AS %d, %s): BGP sessions", l.State.Router.ASN, RouterAddr))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	ns, err := l.Router.Neighbors(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "NEIGHBOR\tAS\tSTATE\tPREFIXES")
+	for _, n := range ns {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", n.Address, n.RemoteAS, n.State, n.PrefixesReceived)
+	}
+	tw.Flush()
+	section("router: routes and next hops")
+	n := 0
+	for _, af := range []string{"ipv4", "ipv6"} {
+		routes, err := l.Router.Routes(ctx, af)
+		if err != nil {
+			return err
+		}
+		for _, rt := range routes {
+			n++
+			fmt.Fprintf(w, "%s via %s\n", rt.Prefix, strings.Join(rt.NextHops(), ", "))
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "(no routes)")
+	}
+	section("router: BFD peers")
+	peers, err := l.Router.BFDPeers(ctx)
+	if err != nil {
+		return err
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(w, "(none)")
+	}
+	for _, p := range peers {
+		fmt.Fprintf(w, "%s %s (%s, rx %d ms, tx %d ms, x%d)\n", p.Peer, p.Status, p.Diagnostic, p.ReceiveMS, p.TransmitMS, p.Multiplier)
+	}
+	return nil
+}
+
+// Logs returns the log of a pod's container (the first container when
+// container is empty) from the lab's log directory.
+func (s *State) Logs(namespace, pod, container string) (string, error) {
+	if container == "" {
+		matches, _ := filepath.Glob(filepath.Join(s.logDir(), fmt.Sprintf("%s_%s_*.log", namespace, pod)))
+		if len(matches) == 0 {
+			return "", fmt.Errorf("no log for pod %s/%s in %s (only containers of real images have logs; others are simulated)", namespace, pod, s.logDir())
+		}
+		if len(matches) > 1 {
+			var names []string
+			for _, m := range matches {
+				names = append(names, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), namespace+"_"+pod+"_"), ".log"))
+			}
+			return "", fmt.Errorf("pod %s/%s has several containers (%s): choose one with -c", namespace, pod, strings.Join(names, ", "))
+		}
+		data, err := os.ReadFile(matches[0])
+		return string(data), err
+	}
+	data, err := os.ReadFile(s.containerLogPath(namespace, pod, container))
+	return string(data), err
+}
