@@ -150,6 +150,10 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 			&v1beta1.BFDProfile{}:       {Namespaces: inNS},
 			&v1beta1.Community{}:        {Namespaces: inNS},
 			&v1beta1.ServiceBGPStatus{}: {Namespaces: inNS},
+			// Written by Get/Create/Update through the cached client: a
+			// cluster-wide informer would need more than the speaker's Role.
+			&v1beta1.ConfigurationState{}: {Namespaces: inNS},
+			&v1beta1.L2Advertisement{}:    {Namespaces: inNS},
 		}},
 	})
 	if err != nil {
