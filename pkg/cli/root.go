@@ -32,7 +32,7 @@ each component is a subcommand.`,
 		newWebhookCommand(),
 		newConfigCommand(),
 		newOperatorCommand(),
-		notBuilt("controller", "Run the controller: assign LoadBalancer addresses and serve admission webhooks", "the controller and configuration issues"),
+		newControllerCommand(),
 		newSpeakerCommand(),
 		notBuilt("must-gather", "Collect everything needed to debug the stack into one directory", "the must-gather issue"),
 	)

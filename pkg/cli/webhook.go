@@ -85,36 +85,58 @@ or provided by the platform (--cert-mode external).`,
 }
 
 func runWebhook(ctx context.Context, f webhookFlags) error {
-	log := ctrl.Log.WithName("webhook")
-	switch v1beta1.BGPType(f.bgpBackend) {
-	case "", v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
-	default:
-		return fmt.Errorf("--bgp-backend %q: want native or frr", f.bgpBackend)
+	if err := f.validate(); err != nil {
+		return err
 	}
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return err
 	}
-	s := scheme.New()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 s,
+		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: f.healthAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
+	startErr, err := addWebhookServer(ctx, mgr, f)
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return err
+	}
+	return runManager(ctx, mgr, startErr)
+}
+
+// validate checks the flags that can be checked before connecting.
+func (f *webhookFlags) validate() error {
+	switch v1beta1.BGPType(f.bgpBackend) {
+	case "", v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
+		return nil
+	}
+	return fmt.Errorf("--bgp-backend %q: want native or frr", f.bgpBackend)
+}
+
+// addWebhookServer adds the admission and conversion webhooks to mgr:
+// certificates (generated and rotated, or provided), the TLS server (started
+// once a certificate is in place) and a readyz check that passes once the
+// server serves. Errors of the deferred start arrive on the returned
+// channel; `lbstack webhook` and `lbstack controller` both use it.
+func addWebhookServer(ctx context.Context, mgr ctrl.Manager, f webhookFlags) (<-chan error, error) {
+	log := ctrl.Log.WithName("webhook")
 	ready, err := lbwebhook.SetupCerts(ctx, mgr, lbwebhook.CertOptions{
 		Mode: f.certMode, Namespace: f.namespace, SecretName: f.certSecret, ServiceName: f.serviceName,
 		CertDir: f.certDir, ValidatingWebhookConfiguration: f.webhookConfig, ConversionCRDs: f.conversionCRDs,
 		ExtraDNSNames: f.extraDNSNames,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir})
 	(&lbwebhook.Validator{
-		Reader: mgr.GetAPIReader(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: s,
+		Reader: mgr.GetAPIReader(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: mgr.GetScheme(),
 	}).Register(srv)
 
 	// The server starts once a certificate is in place; until then the
@@ -133,17 +155,20 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 		case <-ctx.Done():
 		}
 	}()
-	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
-		return err
-	}
 	if err := mgr.AddReadyzCheck("webhook", func(r *http.Request) error {
 		if !started.Load() {
 			return errors.New("waiting for certificates")
 		}
 		return srv.StartedChecker()(r)
 	}); err != nil {
-		return err
+		return nil, err
 	}
+	return startErr, nil
+}
+
+// runManager runs mgr until ctx ends, or until a deferred start (startErr,
+// may be nil) fails.
+func runManager(ctx context.Context, mgr ctrl.Manager, startErr <-chan error) error {
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()
 	select {

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/pkg/controller"
+	"github.com/lbstack/lbstack/pkg/scheme"
+)
+
+// Webhook modes of `lbstack controller`.
+const (
+	webhookEnabled  = "enabled"
+	webhookDisabled = "disabled"
+)
+
+// controllerFlags are the flags of `lbstack controller`: the webhook's
+// (the controller serves the webhooks too) plus its own.
+type controllerFlags struct {
+	webhookFlags
+	lbClass     string
+	metricsAddr string
+	port        int
+	webhookMode string
+	leaderElect bool
+	qps         float32
+	burst       int
+	workers     int
+}
+
+func (f *controllerFlags) add(cmd *cobra.Command) {
+	f.webhookFlags.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.lbClass, "lb-class", "", "spec.loadBalancerClass of the Services to serve; empty serves the Services without a class")
+	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":7472", `address of the Prometheus /metrics endpoint ("0" disables it)`)
+	fl.IntVar(&f.port, "port", 7472, "port of the /metrics endpoint on every address (MetalLB's flag; overrides --metrics-bind-address when set)")
+	fl.StringVar(&f.webhookMode, "webhook-mode", webhookEnabled, "enabled: also serve the admission and conversion webhooks; disabled: do not")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader among replicas (Lease lbstack-controller in --namespace); only the leader assigns addresses")
+	fl.Float32Var(&f.qps, "kube-api-qps", -1, "client-side limit of requests per second to the API server; negative: none (API Priority and Fairness applies)")
+	fl.IntVar(&f.burst, "kube-api-burst", 1000, "client-side burst of requests to the API server (with --kube-api-qps > 0)")
+	fl.IntVar(&f.workers, "workers", controller.DefaultMaxConcurrentReconciles, "Services reconciled in parallel")
+}
+
+func newControllerCommand() *cobra.Command {
+	var f controllerFlags
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the controller: assign LoadBalancer addresses and serve admission webhooks",
+		Long: `Run the controller: every Service of type LoadBalancer (of --lb-class) gets its
+addresses from the IPAddressPools, as MetalLB assigns them: explicit addresses
+(metallb.io/loadBalancerIPs), a named pool (metallb.io/address-pool), pools
+matching by serviceAllocation, then autoAssign pools by name; sharing with
+metallb.io/allow-shared-ip; dual stack from spec.ipFamilyPolicy. Addresses never
+move on a restart. The result of loading the configuration is reported in the
+ConfigurationState "controller"; see docs/controller.md.
+
+With --webhook-mode enabled (the default) it also serves the admission and
+conversion webhooks, exactly as ` + "`lbstack webhook`" + ` does.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := setupLogging(f.logLevel); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("port") {
+				f.metricsAddr = fmt.Sprintf(":%d", f.port)
+			}
+			// Not ctrl.SetupSignalHandler: it may be called once per process.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runController(ctx, f)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func runController(ctx context.Context, f controllerFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	switch f.webhookMode {
+	case webhookEnabled, webhookDisabled:
+	default:
+		return fmt.Errorf("--webhook-mode %q: want %s or %s", f.webhookMode, webhookEnabled, webhookDisabled)
+	}
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = f.qps, f.burst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme.New(),
+		Cache:                   controller.CacheOptions(f.namespace),
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.healthAddr,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        "lbstack-controller",
+		LeaderElectionNamespace: f.namespace,
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	if _, err := controller.Setup(mgr, controller.Options{
+		Namespace:               f.namespace,
+		LBClass:                 f.lbClass,
+		BGPBackend:              v1beta1.BGPType(f.bgpBackend),
+		MaxConcurrentReconciles: f.workers,
+	}); err != nil {
+		return err
+	}
+	var startErr <-chan error
+	if f.webhookMode == webhookEnabled {
+		if startErr, err = addWebhookServer(ctx, mgr, f.webhookFlags); err != nil {
+			return err
+		}
+	} else if err := mgr.AddReadyzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return err
+	}
+	return runManager(ctx, mgr, startErr)
+}

@@ -1,0 +1,38 @@
+// Package controller is lbstack's Service controller: it gives every
+// LoadBalancer Service it serves its addresses from the IPAddressPools,
+// driving the pure allocator of pkg/ipam with the configuration validated
+// by pkg/config (the same rules the webhooks apply).
+//
+// Layout: intent.go reads a Service (annotations, families, sharing key),
+// pools.go decides which pools a Service may use, decide.go is the whole
+// allocation policy over an ipam.Allocator; all three are pure and
+// table-tested. service.go (the Service reconciler), configuration.go
+// (configuration loading, the initial claim, ConfigurationState) and
+// poolstatus.go (IPAddressPool status and metrics) do the Kubernetes I/O.
+//
+// Guarantees:
+//   - Level-based and idempotent: a reconcile that changes nothing writes
+//     nothing (no status write, no event, no pool status write).
+//   - No address moves on a restart or a configuration change unless its
+//     pool no longer contains it or may no longer serve the Service: every
+//     existing assignment is claimed (oldest Service first) before anything
+//     is allocated.
+//   - One write per allocated Service: status and pool annotation go in one
+//     merge patch of the status subresource.
+//
+// See docs/controller.md for the user-facing behaviour.
+package controller
+
+// RBAC of `lbstack controller` (Services, events, the configuration it
+// reads, the status it writes, leader election):
+//
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=services/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metallb.io,resources=ipaddresspools;bgppeers;bgpadvertisements;l2advertisements;bfdprofiles;communities;metallbs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metallb.io,resources=ipaddresspools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metallb.io,resources=configurationstates,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=metallb.io,resources=configurationstates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
