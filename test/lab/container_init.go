@@ -106,6 +106,12 @@ func (s *containerSpec) enter() error {
 	// buffers) stays in the container.
 	st := &stager{dir: s.Stage}
 	for _, d := range []string{"/tmp", "/var/tmp"} {
+		// A checkout (and so the lab's state, volumes and binaries) may
+		// itself live under /tmp, as CI clones do: hiding it would hide
+		// the container's own files, so that directory stays shared.
+		if s.needs(d) {
+			continue
+		}
 		if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
 			return fmt.Errorf("private %s: %w", d, err)
 		}
@@ -117,6 +123,21 @@ func (s *containerSpec) enter() error {
 		}
 	}
 	return nil
+}
+
+// needs tells whether the container's command, stage directory or a volume
+// source lies under dir.
+func (s *containerSpec) needs(dir string) bool {
+	under := func(p string) bool { return p != "" && strings.HasPrefix(filepath.Clean(p)+"/", dir+"/") }
+	if under(s.Stage) || (len(s.Argv) > 0 && under(s.Argv[0])) {
+		return true
+	}
+	for _, m := range s.Mounts {
+		if under(m.Source) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *containerSpec) exec() error {
