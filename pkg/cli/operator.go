@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,9 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/controllers"
 	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/pkg/scheme"
@@ -214,49 +211,11 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 // serveWebhooks adds the webhook server (and its certificates) to mgr, as
 // `lbstack webhook` does on its own manager, and starts mgr.
 func serveWebhooks(ctx context.Context, mgr ctrl.Manager, f webhookFlags) error {
-	log := ctrl.Log.WithName("webhook")
-	ready, err := lbwebhook.SetupCerts(ctx, mgr, lbwebhook.CertOptions{
-		Mode: f.certMode, Namespace: f.namespace, SecretName: f.certSecret, ServiceName: f.serviceName,
-		CertDir: f.certDir, ValidatingWebhookConfiguration: f.webhookConfig, ConversionCRDs: f.conversionCRDs,
-		ExtraDNSNames: f.extraDNSNames,
-	})
+	startErr, err := addWebhookServer(ctx, mgr, f)
 	if err != nil {
 		return err
 	}
-	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir})
-	(&lbwebhook.Validator{
-		Reader: mgr.GetAPIReader(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: mgr.GetScheme(),
-	}).Register(srv)
-	var started atomic.Bool
-	startErr := make(chan error, 1)
-	go func() {
-		select {
-		case <-ready:
-			log.Info("certificates ready, starting the webhook server", "port", f.port)
-			if err := mgr.Add(srv); err != nil {
-				startErr <- err
-				return
-			}
-			started.Store(true)
-		case <-ctx.Done():
-		}
-	}()
-	if err := mgr.AddReadyzCheck("webhook", func(r *http.Request) error {
-		if !started.Load() {
-			return errors.New("waiting for certificates")
-		}
-		return srv.StartedChecker()(r)
-	}); err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- mgr.Start(ctx) }()
-	select {
-	case err := <-errc:
-		return err
-	case err := <-startErr:
-		return err
-	}
+	return runManager(ctx, mgr, startErr)
 }
 
 // Annotations of OpenShift's service CA operator.
