@@ -389,8 +389,13 @@ func events(t testing.TB, ns, name string) []corev1.Event {
 	if err := k8s.List(context.Background(), &list, client.InNamespace(ns), client.MatchingFields{"involvedObject.name": name}); err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return a.FirstTimestamp.Compare(b.FirstTimestamp.Time) })
-	return list.Items
+	// Only the controller's own events: the API server records some of its
+	// own about Services (its ClusterIP repair loop, for one).
+	ours := slices.DeleteFunc(list.Items, func(e corev1.Event) bool {
+		return e.Source.Component != "lbstack-controller" && e.ReportingController != "lbstack-controller"
+	})
+	slices.SortFunc(ours, func(a, b corev1.Event) int { return a.FirstTimestamp.Compare(b.FirstTimestamp.Time) })
+	return ours
 }
 
 // waitEvent waits for an event of the Service with this reason whose
