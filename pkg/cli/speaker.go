@@ -33,6 +33,7 @@ import (
 	"github.com/lbstack/lbstack/pkg/bgp"
 	"github.com/lbstack/lbstack/pkg/bgp/native"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/configload"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/pkg/speaker"
 )
@@ -265,29 +266,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 }
 
 func (r *speakerReconciler) resources(ctx context.Context) (config.Resources, error) {
-	var res config.Resources
-	in := client.InNamespace(r.flags.namespace)
-	var (
-		pools v1beta1.IPAddressPoolList
-		peers v1beta2.BGPPeerList
-		advs  v1beta1.BGPAdvertisementList
-		bfds  v1beta1.BFDProfileList
-		comms v1beta1.CommunityList
-		secs  corev1.SecretList
-		nodes corev1.NodeList
-	)
-	for _, l := range []struct {
-		list client.ObjectList
-		opts []client.ListOption
-	}{{&pools, []client.ListOption{in}}, {&peers, []client.ListOption{in}}, {&advs, []client.ListOption{in}},
-		{&bfds, []client.ListOption{in}}, {&comms, []client.ListOption{in}}, {&secs, []client.ListOption{in}}, {&nodes, nil}} {
-		if err := r.client.List(ctx, l.list, l.opts...); err != nil {
-			return res, fmt.Errorf("list %T: %w", l.list, err)
-		}
-	}
-	res.Pools, res.Peers, res.BGPAdvs, res.BFDProfiles, res.Communities = pools.Items, peers.Items, advs.Items, bfds.Items, comms.Items
-	res.Secrets, res.Nodes = secs.Items, nodes.Items
-	return res, nil
+	return configload.Load(ctx, r.client, configload.Options{Namespace: r.flags.namespace, Nodes: true})
 }
 
 func (r *speakerReconciler) services(ctx context.Context) ([]*corev1.Service, []*discoveryv1.EndpointSlice, error) {

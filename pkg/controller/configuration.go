@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
-	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/configload"
 )
 
 // reconcileConfig rebuilds the configuration from the metallb.io objects
@@ -59,32 +59,14 @@ func (c *Controller) reconcileConfig(ctx context.Context, _ reconcile.Request) (
 // that may share a node) and the informational MatchedNamespaces; pool
 // choice reads namespace labels live.
 func (c *Controller) load(ctx context.Context) (config.Resources, config.Options, error) {
-	var res config.Resources
 	opts := config.Options{Namespace: c.opts.Namespace, BGPBackend: c.opts.BGPBackend}
-	in := client.InNamespace(c.opts.Namespace)
-	var (
-		pools   v1beta1.IPAddressPoolList
-		peers   v1beta2.BGPPeerList
-		bgpAdvs v1beta1.BGPAdvertisementList
-		l2Advs  v1beta1.L2AdvertisementList
-		bfds    v1beta1.BFDProfileList
-		comms   v1beta1.CommunityList
-		secrets corev1.SecretList
-	)
-	for _, l := range []client.ObjectList{&pools, &peers, &bgpAdvs, &l2Advs, &bfds, &comms, &secrets} {
-		if err := c.client.List(ctx, l, in); err != nil {
-			return res, opts, fmt.Errorf("read configuration: list %T: %w", l, err)
-		}
+	res, err := configload.Load(ctx, c.client, configload.Options{Namespace: c.opts.Namespace, L2Advertisements: true})
+	if err != nil {
+		return res, opts, fmt.Errorf("read configuration: %w", err)
 	}
-	res.Pools, res.Peers, res.BGPAdvs, res.L2Advs = pools.Items, peers.Items, bgpAdvs.Items, l2Advs.Items
-	res.BFDProfiles, res.Communities, res.Secrets = bfds.Items, comms.Items, secrets.Items
 	if opts.BGPBackend == "" {
-		var mls v1beta1.MetalLBList
-		if err := c.client.List(ctx, &mls, in); err != nil {
-			return res, opts, fmt.Errorf("read configuration: list MetalLB: %w", err)
-		}
-		if len(mls.Items) > 0 {
-			opts.BGPBackend = mls.Items[0].Spec.BGPType
+		if opts.BGPBackend, err = configload.BGPBackend(ctx, c.client, c.opts.Namespace); err != nil {
+			return res, opts, fmt.Errorf("read configuration: %w", err)
 		}
 	}
 	return res, opts, nil

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -18,6 +17,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/configload"
 )
 
 // The validating webhooks. The names are what kubectl prints
@@ -141,43 +141,21 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 
 // load reads every object the configuration is built from.
 func (v *Validator) load(ctx context.Context) (config.Resources, config.Options, error) {
-	var res config.Resources
 	opts := config.Options{Namespace: v.Namespace, BGPBackend: v.BGPBackend}
-	in := client.InNamespace(v.Namespace)
-
-	var pools v1beta1.IPAddressPoolList
-	var peers v1beta2.BGPPeerList
-	var bgpAdvs v1beta1.BGPAdvertisementList
-	var l2Advs v1beta1.L2AdvertisementList
-	var bfds v1beta1.BFDProfileList
-	var comms v1beta1.CommunityList
-	var secrets corev1.SecretList
-	var nodes corev1.NodeList
-	var namespaces corev1.NamespaceList
-	for _, l := range []struct {
-		list client.ObjectList
-		opts []client.ListOption
-	}{
-		{&pools, []client.ListOption{in}}, {&peers, []client.ListOption{in}}, {&bgpAdvs, []client.ListOption{in}},
-		{&l2Advs, []client.ListOption{in}}, {&bfds, []client.ListOption{in}}, {&comms, []client.ListOption{in}},
-		{&secrets, []client.ListOption{in}}, {&nodes, nil}, {&namespaces, nil},
-	} {
-		if err := v.Reader.List(ctx, l.list, l.opts...); err != nil {
-			return res, opts, fmt.Errorf("list %T: %w", l.list, err)
-		}
+	res, err := configload.Load(ctx, v.Reader, configload.Options{
+		Namespace: v.Namespace, L2Advertisements: true, Nodes: true, Namespaces: true,
+	})
+	if err != nil {
+		return res, opts, err
 	}
-	res.Pools, res.Peers, res.BGPAdvs, res.L2Advs = pools.Items, peers.Items, bgpAdvs.Items, l2Advs.Items
-	res.BFDProfiles, res.Communities = bfds.Items, comms.Items
-	res.Secrets, res.Nodes, res.Namespaces = secrets.Items, nodes.Items, namespaces.Items
-
 	if opts.BGPBackend == "" {
-		var mls v1beta1.MetalLBList
-		if err := v.Reader.List(ctx, &mls, in); err != nil {
-			return res, opts, fmt.Errorf("list MetalLB: %w", err)
+		backend, err := configload.BGPBackend(ctx, v.Reader, v.Namespace)
+		if err != nil {
+			return res, opts, err
 		}
 		opts.BGPBackend = v1beta1.BGPTypeFRR
-		if len(mls.Items) > 0 && mls.Items[0].Spec.BGPType != "" {
-			opts.BGPBackend = mls.Items[0].Spec.BGPType
+		if backend != "" {
+			opts.BGPBackend = backend
 		}
 	}
 	return res, opts, nil
