@@ -237,10 +237,14 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	}
 	var applyErr error
 	var decision speaker.Result
+	svcByKey := map[string]*corev1.Service{}
 	if r.lastGood != nil {
 		svcs, eps, err := r.services(ctx)
 		if err != nil {
 			return reconcile.Result{}, err
+		}
+		for _, s := range svcs {
+			svcByKey[speaker.ServiceKey(s)] = s
 		}
 		decision, applyErr = speaker.Decide(speaker.Input{Config: r.lastGood, Node: &node, Services: svcs, EndpointSlices: eps})
 		if applyErr == nil {
@@ -254,7 +258,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 		log.Error(err, "write ConfigurationState")
 	}
 	if applyErr == nil && r.lastGood != nil {
-		if err := r.syncServiceStatus(ctx, decision.Announced); err != nil {
+		if err := r.syncServiceStatus(ctx, decision.Announced, svcByKey); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
@@ -385,8 +389,12 @@ func statusName(node, ns, name string) string {
 
 // syncServiceStatus makes the ServiceBGPStatus objects of this node match
 // announced ("namespace/name" → peers): one per announced Service, none for
-// the others.
-func (r *speakerReconciler) syncServiceStatus(ctx context.Context, announced map[string][]string) error {
+// the others. Creating or deleting one is this node joining or leaving
+// the Service's announcing set, and only then does the Service get an
+// event (nodeAssigned / nodeUnassigned): MetalLB emits nodeAssigned on
+// every reconcile, which floods busy clusters. The objects survive a
+// speaker restart, so a restart that announces the same is silent too.
+func (r *speakerReconciler) syncServiceStatus(ctx context.Context, announced map[string][]string, svcByKey map[string]*corev1.Service) error {
 	var have v1beta1.ServiceBGPStatusList
 	if err := r.client.List(ctx, &have, client.InNamespace(r.flags.namespace), client.MatchingLabels{labelStatusNode: r.flags.nodeName}); err != nil {
 		return fmt.Errorf("list ServiceBGPStatus: %w", err)
@@ -406,9 +414,13 @@ func (r *speakerReconciler) syncServiceStatus(ctx context.Context, announced map
 		if !ok {
 			cur = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Namespace: r.flags.namespace, Name: objName, Labels: map[string]string{
 				labelStatusNode: r.flags.nodeName, labelStatusService: name, labelStatusNamespace: ns}}}
-			if err := r.client.Create(ctx, cur); err != nil && !apierrors.IsAlreadyExists(err) {
+			err := r.client.Create(ctx, cur)
+			if err != nil && !apierrors.IsAlreadyExists(err) {
 				errs = append(errs, fmt.Errorf("create ServiceBGPStatus %s: %w", objName, err))
 				continue
+			}
+			if svc := svcByKey[key]; err == nil && svc != nil {
+				r.recorder.Eventf(svc, corev1.EventTypeNormal, "nodeAssigned", "announcing from node %q with protocol \"bgp\" to peers %s", r.flags.nodeName, strings.Join(peers, ", "))
 			}
 		}
 		if cur.Status.Node == st.Node && cur.Status.ServiceName == st.ServiceName && cur.Status.ServiceNamespace == st.ServiceNamespace && slices.Equal(cur.Status.Peers, st.Peers) {
@@ -424,6 +436,11 @@ func (r *speakerReconciler) syncServiceStatus(ctx context.Context, announced map
 		if !want[name] {
 			if err := r.client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("delete ServiceBGPStatus %s: %w", name, err))
+				continue
+			}
+			key := obj.Labels[labelStatusNamespace] + "/" + obj.Labels[labelStatusService]
+			if svc := svcByKey[key]; svc != nil {
+				r.recorder.Eventf(svc, corev1.EventTypeNormal, "nodeUnassigned", "node %q stopped announcing the service (no eligible advertisement, peer or local endpoint on it)", r.flags.nodeName)
 			}
 		}
 	}
