@@ -49,9 +49,10 @@ func run(m *testing.M) int {
 		skipReason = "the lab e2e suite needs root (network namespaces, veths, mounts): run it as root (`make e2e` or `make test`)"
 	case testing.Short():
 		skipReason = "the lab e2e suite does not run with -short"
-	case flag.Lookup("test.run").Value.String() == "^$":
-		// `make bench`, `make fuzz`: no test of this package runs, and
-		// it has no benchmarks; bringing the lab up would be wasted.
+	case flag.Lookup("test.run").Value.String() == "^$" && flag.Lookup("test.bench").Value.String() == "":
+		// `make fuzz`: no test or benchmark of this package runs;
+		// bringing the lab up would be wasted. (`make bench` runs the lab
+		// benchmarks.)
 		skipReason = "no test selected"
 	}
 	if skipReason != "" {
@@ -154,7 +155,7 @@ func registerProbe(root string, l *lab.Lab) error {
 }
 
 // requireLab returns the lab, or skips the test with the reason.
-func requireLab(t *testing.T) *lab.Lab {
+func requireLab(t testing.TB) *lab.Lab {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
@@ -167,7 +168,7 @@ func requireLab(t *testing.T) *lab.Lab {
 
 // eventually polls f until it reports done, failing with f's last message
 // after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, f func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var msg string
@@ -186,7 +187,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() (bool
 
 // newNamespace creates a namespace for one test and deletes it at the end,
 // waiting until it is gone (which needs the kubelet to stop every pod).
-func newNamespace(t *testing.T, l *lab.Lab, prefix string) string {
+func newNamespace(t testing.TB, l *lab.Lab, prefix string) string {
 	t.Helper()
 	ctx := context.Background()
 	ns, err := l.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-" + prefix + "-"}}, metav1.CreateOptions{})
@@ -216,7 +217,7 @@ func newNamespace(t *testing.T, l *lab.Lab, prefix string) string {
 
 // grantProbe creates the probe's service account with one permission -
 // get the config map probe-allowed - and that config map.
-func grantProbe(t *testing.T, l *lab.Lab, ns string) {
+func grantProbe(t testing.TB, l *lab.Lab, ns string) {
 	t.Helper()
 	ctx := context.Background()
 	c := l.Kube
@@ -271,7 +272,7 @@ func getReport(addr string, port int) (*probeReport, error) {
 	return &r, json.NewDecoder(resp.Body).Decode(&r)
 }
 
-func setProbe(t *testing.T, addr string, port int, query string) {
+func setProbe(t testing.TB, addr string, port int, query string) {
 	t.Helper()
 	resp, err := httpClient.Get(fmt.Sprintf("http://%s:%d/set?%s", addr, port, query))
 	if err != nil {
@@ -281,7 +282,7 @@ func setProbe(t *testing.T, addr string, port int, query string) {
 }
 
 // netnsID is a named namespace's identity as /proc/PID/ns/net shows it.
-func netnsID(t *testing.T, name string) string {
+func netnsID(t testing.TB, name string) string {
 	t.Helper()
 	var st syscall.Stat_t
 	if err := syscall.Stat(lab.NetnsPath(name), &st); err != nil {
@@ -299,7 +300,7 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-func nodeIndex(t *testing.T, name string) int {
+func nodeIndex(t testing.TB, name string) int {
 	t.Helper()
 	var i int
 	if _, err := fmt.Sscanf(name, lab.NetnsPrefix+"node%d", &i); err != nil {

@@ -52,6 +52,10 @@ const (
 	// ServiceCIDR is the Service ClusterIP range. Nothing routes it (the lab
 	// has no kube-proxy); in-cluster clients reach the API server directly.
 	ServiceCIDR = "198.19.240.0/20"
+	// ServiceCIDR6 is the secondary (IPv6) ClusterIP range: it makes the
+	// API server dual-stack, so dual-stack LoadBalancer Services (and their
+	// IPv6 pool addresses) can exist. Pods stay IPv4-only.
+	ServiceCIDR6 = "2001:db8:19f0::/112"
 
 	// Ports, all away from the defaults (which may be taken on a
 	// developer's machine) and from the ephemeral range.

@@ -104,7 +104,7 @@ func (s *State) apiserverDaemon() daemon {
 			"--service-account-issuer=" + ServiceAccountIssuer,
 			"--service-account-key-file=" + pk(saPubFile),
 			"--service-account-signing-key-file=" + pk(saKeyFile),
-			"--service-cluster-ip-range=" + ServiceCIDR,
+			"--service-cluster-ip-range=" + ServiceCIDR + "," + ServiceCIDR6,
 			// Webhooks and aggregated APIs are called at their Service's
 			// endpoints (pod addresses, which the lab routes), not at its
 			// ClusterIP, which nothing routes without kube-proxy.

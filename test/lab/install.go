@@ -240,3 +240,28 @@ func (s *State) Logs(namespace, pod, container string) (string, error) {
 	data, err := os.ReadFile(s.containerLogPath(namespace, pod, container))
 	return string(data), err
 }
+
+// RemoveScenario deletes the manifests of the scenario `make lab` applied
+// (its MetalLB object included) and forgets it, so a test starts from an
+// installed but unconfigured stack; the next `make lab` applies it again.
+func (l *Lab) RemoveScenario(ctx context.Context) error {
+	prev := l.State.Applied
+	if prev == "" {
+		return nil
+	}
+	sc, err := LookupScenario(prev)
+	if err != nil {
+		return err
+	}
+	paths, err := sc.ManifestPaths(l.State.Root)
+	if err != nil {
+		return err
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		if _, err := l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=false", "-f", paths[i]); err != nil {
+			return fmt.Errorf("remove scenario %s: %w", prev, err)
+		}
+	}
+	l.State.Applied = ""
+	return l.State.save()
+}

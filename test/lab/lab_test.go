@@ -30,7 +30,7 @@ func TestAddressPlanStaysInLabRanges(t *testing.T) {
 		}
 		addrs = append(addrs, p.Addr().String())
 	}
-	for _, p := range []string{SegmentPrefix, SegmentPrefix6, ClientNetPrefix, ClusterPodCIDR, ServiceCIDR} {
+	for _, p := range []string{SegmentPrefix, SegmentPrefix6, ClientNetPrefix, ClusterPodCIDR, ServiceCIDR, ServiceCIDR6} {
 		addrs = append(addrs, netip.MustParsePrefix(p).Addr().String())
 	}
 	seg := netip.MustParsePrefix(SegmentPrefix)
