@@ -197,6 +197,10 @@ type speakerReconciler struct {
 	lastGood *config.Config
 }
 
+// sessionPoll is how soon the speaker looks again while a session that
+// should carry routes is not Established.
+const sessionPoll = 2 * time.Second
+
 var speakerKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "speaker"}}
 
 func (r *speakerReconciler) setup(mgr ctrl.Manager) error {
@@ -257,14 +261,22 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	if err := r.writeConfigurationState(ctx, cfgErr, applyErr, decision.Problems, built.Warnings); err != nil {
 		log.Error(err, "write ConfigurationState")
 	}
+	pending := false
 	if applyErr == nil && r.lastGood != nil {
-		if err := r.syncServiceStatus(ctx, decision.Announced, svcByKey); err != nil {
+		var received map[string][]string
+		received, pending = speaker.ReceivedBy(decision.Announced, r.backend.Status())
+		if err := r.syncServiceStatus(ctx, received, svcByKey); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
 	if applyErr != nil {
 		// Retried with back-off by the workqueue.
 		return reconcile.Result{}, fmt.Errorf("apply BGP state: %w", applyErr)
+	}
+	if pending && r.flags.resync > sessionPoll {
+		// A session that carries routes is not up yet: look again soon so
+		// ServiceBGPStatus follows it (the backend has no event for it).
+		return reconcile.Result{RequeueAfter: sessionPoll}, nil
 	}
 	return reconcile.Result{RequeueAfter: r.flags.resync}, nil
 }

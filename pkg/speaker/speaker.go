@@ -326,3 +326,31 @@ func advPrefix(adv *config.BGPAdvertisement, a netip.Addr) netip.Prefix {
 	}
 	return netip.PrefixFrom(a, bits).Masked()
 }
+
+// ReceivedBy narrows announced ("namespace/name" → session names) to the
+// sessions that are Established, so ServiceBGPStatus lists the peers that
+// actually received the route, not those that would once they come up. A
+// Service no Established session carries is left out. pending is true when
+// some announced session is not Established yet: the caller looks again
+// soon, as nothing else tells it when a session comes up.
+func ReceivedBy(announced map[string][]string, sessions []bgp.SessionStatus) (received map[string][]string, pending bool) {
+	up := make(map[string]bool, len(sessions))
+	for _, s := range sessions {
+		up[s.Name] = s.State == bgp.StateEstablished
+	}
+	received = make(map[string][]string, len(announced))
+	for key, peers := range announced {
+		var got []string
+		for _, p := range peers {
+			if up[p] {
+				got = append(got, p)
+			} else {
+				pending = true
+			}
+		}
+		if len(got) > 0 {
+			received[key] = got
+		}
+	}
+	return received, pending
+}

@@ -547,3 +547,34 @@ func TestSessions(t *testing.T) {
 		})
 	}
 }
+
+func TestReceivedBy(t *testing.T) {
+	st := func(name string, s bgp.SessionState) bgp.SessionStatus { return bgp.SessionStatus{Name: name, State: s} }
+	for _, tc := range []struct {
+		name        string
+		announced   map[string][]string
+		sessions    []bgp.SessionStatus
+		want        map[string][]string
+		wantPending bool
+	}{
+		{name: "nothing announced", announced: map[string][]string{}, sessions: []bgp.SessionStatus{st("a", bgp.StateActive)}, want: map[string][]string{}},
+		{name: "all established", announced: map[string][]string{"ns/s": {"a", "b"}},
+			sessions: []bgp.SessionStatus{st("a", bgp.StateEstablished), st("b", bgp.StateEstablished)},
+			want:     map[string][]string{"ns/s": {"a", "b"}}},
+		{name: "one session down keeps the other", announced: map[string][]string{"ns/s": {"a", "b"}},
+			sessions: []bgp.SessionStatus{st("a", bgp.StateEstablished), st("b", bgp.StateOpenSent)},
+			want:     map[string][]string{"ns/s": {"a"}}, wantPending: true},
+		{name: "no session up drops the service", announced: map[string][]string{"ns/s": {"b"}, "ns/t": {"a"}},
+			sessions: []bgp.SessionStatus{st("a", bgp.StateEstablished), st("b", bgp.StateIdle)},
+			want:     map[string][]string{"ns/t": {"a"}}, wantPending: true},
+		{name: "unknown session counts as not up", announced: map[string][]string{"ns/s": {"gone"}},
+			want: map[string][]string{}, wantPending: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, pending := ReceivedBy(tc.announced, tc.sessions)
+			if !reflect.DeepEqual(got, tc.want) || pending != tc.wantPending {
+				t.Errorf("got %v pending %v, want %v pending %v", got, pending, tc.want, tc.wantPending)
+			}
+		})
+	}
+}

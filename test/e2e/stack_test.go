@@ -224,8 +224,7 @@ func allNodes(l *lab.Lab) []int {
 }
 
 // backendPod runs a (simulated) serving pod labelled app=<app> on node i
-// and waits until it is ready. Deleting it is the caller's business (the
-// test namespace's deletion does it at the end).
+// and waits until it is ready; it is deleted when the test ends.
 func backendPod(t testing.TB, l *lab.Lab, ns, name, app string, node int) {
 	t.Helper()
 	ctx := context.Background()
@@ -243,6 +242,12 @@ func backendPod(t testing.TB, l *lab.Lab, ns, name, app string, node int) {
 	if _, err := l.Kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		err := l.Kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete pod %s/%s: %v", ns, name, err)
+		}
+	})
 	eventually(t, 60*time.Second, "pod "+ns+"/"+name+" ready", func() (bool, string) {
 		got, err := l.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -347,11 +352,16 @@ func waitSessions(t testing.TB, l *lab.Lab, want []string, timeout time.Duration
 	})
 }
 
-// serviceEvents returns the Service's events with the given reason.
+// serviceEvents returns the Service's events with the given reason (this
+// Service's: events of an earlier one of the same name are left out).
 func serviceEvents(t testing.TB, l *lab.Lab, ns, name, reason string) []corev1.Event {
 	t.Helper()
+	svc, err := l.Kube.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	evs, err := l.Kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Service,involvedObject.name=" + name + ",reason=" + reason,
+		FieldSelector: "involvedObject.kind=Service,involvedObject.uid=" + string(svc.UID) + ",reason=" + reason,
 	})
 	if err != nil {
 		t.Fatal(err)
