@@ -187,3 +187,105 @@ func writeFile(t testing.TB, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestOperatorUpgradeRollsWithoutDroppingTheRoute (operator issue,
+// upgrades): a new operator image (with a registry port in its reference)
+// rolls the controller and the speakers to it, one speaker at a time: the
+// router never loses more than one of the Service's next hops, and all
+// come back on the new version.
+func TestOperatorUpgradeRollsWithoutDroppingTheRoute(t *testing.T) {
+	l := requireStack(t)
+	if l.State.Nodes < 3 {
+		t.Skip("needs 3 nodes")
+	}
+	ctx := context.Background()
+	ip := holdTimeSetup(t, l)
+	prefix := ip + "/32"
+	orig, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "deployment", "lbstack-operator", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const upgraded = "127.0.0.1:5000/lbstack/lbstack:e2e-upgrade"
+	setImage := func(image string) {
+		t.Helper()
+		if _, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "set", "image", "deployment/lbstack-operator", "operator="+image); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		setImage(orig)
+		if err := waitImages(l, orig, 3*time.Minute); err != nil {
+			t.Errorf("roll back to %s: %v", orig, err)
+		}
+	})
+
+	// Watch the route through the whole rollout.
+	stop := make(chan struct{})
+	type sample struct {
+		hops []string
+		at   time.Time
+	}
+	fewest := make(chan sample, 1)
+	go func() {
+		low := sample{hops: nodeAddrs(allNodes(l)...)}
+		for {
+			select {
+			case <-stop:
+				fewest <- low
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			rt, err := l.Router.Route(ctx, prefix)
+			if err != nil {
+				continue
+			}
+			if h := rt.NextHops(); len(h) < len(low.hops) {
+				low = sample{hops: h, at: time.Now()}
+			}
+		}
+	}()
+	start := time.Now()
+	setImage(upgraded)
+	err = waitImages(l, upgraded, 4*time.Minute)
+	if err == nil {
+		waitNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 60*time.Second)
+	}
+	close(stop)
+	low := <-fewest
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rolled to %s in %s; fewest next hops during the rollout: %v", upgraded, time.Since(start).Round(time.Second), low.hops)
+	if len(low.hops) < l.State.Nodes-1 {
+		t.Errorf("the route went down to next hops %v at %s: more than the one speaker the rolling update replaces at a time", low.hops, low.at.Format(time.RFC3339Nano))
+	}
+}
+
+// waitImages waits until the operator, the controller and every speaker
+// run image, ready, with the MetalLB object Available.
+func waitImages(l *lab.Lab, image string, timeout time.Duration) error {
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=lbstack"})
+		if err == nil {
+			count, ok := map[string]int{}, true
+			var state []string
+			for _, p := range pods.Items {
+				comp := p.Labels["component"]
+				state = append(state, fmt.Sprintf("%s:%s:ready=%v", p.Name, p.Spec.Containers[0].Image, podReady(&p)))
+				if p.Spec.Containers[0].Image != image || !podReady(&p) || p.DeletionTimestamp != nil {
+					ok = false
+				}
+				count[comp]++
+			}
+			last = strings.Join(state, " ")
+			if ok && count["operator"] == 1 && count["controller"] == 1 && count["speaker"] == l.State.Nodes && waitAvailable(l, time.Second) == nil {
+				return nil
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("stack not on %s after %s: %s", image, timeout, last)
+}
