@@ -549,7 +549,9 @@ func TestSessions(t *testing.T) {
 }
 
 func TestReceivedBy(t *testing.T) {
-	st := func(name string, s bgp.SessionState) bgp.SessionStatus { return bgp.SessionStatus{Name: name, State: s} }
+	st := func(name string, s bgp.SessionState) bgp.SessionStatus {
+		return bgp.SessionStatus{Name: name, State: s}
+	}
 	for _, tc := range []struct {
 		name        string
 		announced   map[string][]string
