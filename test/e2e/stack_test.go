@@ -36,7 +36,8 @@ var (
 
 // requireStack installs lbstack once per run (config/default, then the
 // bgp-pools-sharing scenario's MetalLB object, as written) and waits until
-// the MetalLB object is Available and a speaker runs on every node. A
+// the MetalLB object is Available and a speaker runs on every node (and
+// waits for that again before every test). A
 // scenario `make lab` applied is removed first, so every test starts from
 // no metallb.io configuration.
 func requireStack(t testing.TB) *lab.Lab {
@@ -45,6 +46,11 @@ func requireStack(t testing.TB) *lab.Lab {
 	stackOnce.Do(func() { stackErr = installStack(l) })
 	if stackErr != nil {
 		t.Fatalf("install lbstack: %v", stackErr)
+	}
+	// A test before may have restarted a speaker (a kill, a rollout) that
+	// is running but not Ready yet: start from the whole stack Ready.
+	if err := waitAvailable(l, 2*time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	clearConfig(t, l)
 	return l
