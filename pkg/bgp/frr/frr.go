@@ -1,0 +1,686 @@
+// Package frr renders the FRR configuration (frr.conf, FRR 8.4) that makes
+// a bgp.DesiredState true: the same state the native (GoBGP) backend
+// consumes, so that both backends agree on what a state means. The
+// renderer is pure: no files, no daemons; a backend writes the result and
+// reloads FRR in place.
+//
+// Layout of the output, modelled on MetalLB's FRR mode:
+//
+//   - global settings: `frr defaults traditional`, hostname, logging,
+//     forwarding as the node has it, next-hop tracking through the default
+//     route, `bgp route-map delay-timer 0` (route-map edits apply at once);
+//   - per session: prefix lists (one per group of routes with the same
+//     family, communities and local preference), a route-map OUT that
+//     permits exactly those groups and sets their attributes, ending in an
+//     explicit deny, and a route-map IN that denies everything (received
+//     routes are never installed);
+//   - one `router bgp ASN [vrf NAME]` per VRF, holding every session of
+//     that VRF, and per address family the `network` statements of every
+//     prefix some session of the VRF announces plus the activation and
+//     route-maps of the sessions carrying that family;
+//   - a `bfd` block with the BFD profiles the sessions use.
+//
+// Output is deterministic: sessions sorted by name, routes by prefix,
+// routers by VRF (default VRF first), profiles by name. What FRR cannot
+// express is reported as an error naming the session.
+package frr
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/config"
+)
+
+// Options are the node-level settings of the rendered configuration; the
+// BGP sessions and routes come from the DesiredState.
+type Options struct {
+	// Hostname is FRR's hostname (the node name); "lbstack" when empty. It
+	// must be one word.
+	Hostname string
+	// LogLevel is FRR's log level for `log stdout LEVEL`: one of
+	// emergencies, alerts, critical, errors, warnings, notifications,
+	// informational, debugging; "informational" when empty. "debugging"
+	// also turns on the BGP, BFD and zebra debug logs MetalLB turns on.
+	LogLevel string
+	// IPForwarding and IPv6Forwarding state the node's forwarding settings
+	// (`[no] ip forwarding`, `[no] ipv6 forwarding`): the configuration
+	// must state them as the node has them, or a reload flips forwarding
+	// (NodeForwarding reads them). nil leaves the line out.
+	IPForwarding, IPv6Forwarding *bool
+	// ExtraConfig is appended verbatim at the end (MetalLB's extra FRR
+	// configuration). It is not validated here.
+	ExtraConfig string
+}
+
+// DefaultHostname is the hostname when Options.Hostname is empty.
+const DefaultHostname = "lbstack"
+
+// DefaultLogLevel is the log level when Options.LogLevel is empty.
+const DefaultLogLevel = "informational"
+
+var logLevels = []string{"emergencies", "alerts", "critical", "errors", "warnings", "notifications", "informational", "debugging"}
+
+// The limits FRR 8.4 puts on values the state carries.
+const (
+	// maxTimer is the largest keepalive, hold or connect time in seconds.
+	maxTimer = 65535
+	// maxPasswordLen is the longest TCP MD5 key (TCP_MD5SIG_MAXKEYLEN).
+	maxPasswordLen = 80
+	// maxVRFName is the longest VRF name (a Linux interface name).
+	maxVRFName = 15
+	// maxRouteMapSeq is the last route-map sequence number; the final
+	// deny of every route-map OUT takes it.
+	maxRouteMapSeq = 65535
+	// routeMapStep separates route-map entries.
+	routeMapStep = 10
+)
+
+// BFD value ranges in FRR 8.4's bfdd (milliseconds for intervals).
+const (
+	minBFDInterval, maxBFDInterval                = 10, 60000
+	minBFDMultiplier, maxBFDMultiplier            = 2, 255
+	minBFDEchoInterval, maxBFDEchoInterval        = 10, 60000
+	minBFDMinimumTTL, maxBFDMinimumTTL            = 1, 254
+	bgpPort                                uint16 = 179
+)
+
+// Render returns the complete frr.conf for the state. The state is
+// normalised first (bgp.DesiredState.Normalize), so routes of a family a
+// session does not carry are dropped and LOCAL_PREF is only set towards
+// iBGP peers.
+func Render(d bgp.DesiredState, opts Options) (string, error) {
+	norm, err := d.Normalize()
+	if err != nil {
+		return "", fmt.Errorf("frr: %w", err)
+	}
+	hostname := opts.Hostname
+	if hostname == "" {
+		hostname = DefaultHostname
+	}
+	if !isWord(hostname) {
+		return "", fmt.Errorf("frr: hostname %q is not one word", hostname)
+	}
+	level := opts.LogLevel
+	if level == "" {
+		level = DefaultLogLevel
+	}
+	if !slices.Contains(logLevels, level) {
+		return "", fmt.Errorf("frr: log level %q is not one of %s", level, strings.Join(logLevels, ", "))
+	}
+
+	m, err := buildModel(norm)
+	if err != nil {
+		return "", fmt.Errorf("frr: %w", err)
+	}
+
+	var w writer
+	w.line("frr defaults traditional")
+	w.line("hostname %s", hostname)
+	w.line("log stdout %s", level)
+	w.line("log timestamp precision 3")
+	if level == "debugging" {
+		for _, l := range debugLines {
+			w.line("%s", l)
+		}
+	}
+	if f := opts.IPForwarding; f != nil {
+		w.line("%sip forwarding", no(!*f))
+	}
+	if f := opts.IPv6Forwarding; f != nil {
+		w.line("%sipv6 forwarding", no(!*f))
+	}
+	w.line("ip nht resolve-via-default")
+	w.line("ipv6 nht resolve-via-default")
+	w.line("bgp route-map delay-timer 0")
+	w.line("!")
+
+	for _, r := range m.routers {
+		for _, n := range r.neighbors {
+			writeFilters(&w, n)
+		}
+	}
+	for _, r := range m.routers {
+		writeRouter(&w, r)
+	}
+	if len(m.profiles) > 0 {
+		w.line("bfd")
+		for _, p := range m.profiles {
+			writeProfile(&w, p)
+		}
+		w.line("exit")
+		w.line("!")
+	}
+	if extra := strings.TrimRight(opts.ExtraConfig, "\n"); extra != "" {
+		w.line("%s", extra)
+		w.line("!")
+	}
+	return w.String(), nil
+}
+
+var debugLines = []string{
+	"debug zebra events",
+	"debug zebra nht",
+	"debug zebra kernel",
+	"debug zebra rib",
+	"debug zebra nexthop",
+	"debug bgp neighbor-events",
+	"debug bgp updates",
+	"debug bgp keepalives",
+	"debug bgp nht",
+	"debug bgp zebra",
+	"debug bfd network",
+	"debug bfd peer",
+	"debug bfd zebra",
+}
+
+func no(b bool) string {
+	if b {
+		return "no "
+	}
+	return ""
+}
+
+// model is the state arranged as FRR wants it.
+type model struct {
+	routers  []*router
+	profiles []config.BFDProfile
+}
+
+// router is one `router bgp` block: every session of one VRF.
+type router struct {
+	vrf      string
+	asn      uint32
+	routerID netip.Addr
+	// neighbors sorted by session name.
+	neighbors []*neighbor
+	// networks of each family: every prefix a session of the router
+	// announces, sorted.
+	networks4, networks6 []netip.Prefix
+}
+
+// neighbor is one session with its rendering decisions.
+type neighbor struct {
+	s bgp.Session
+	// id is the FRR-safe form of the session name used in filter names.
+	id string
+	// keepalive and hold in seconds; set tells whether to render them.
+	keepalive, hold int
+	timersSet       bool
+	connect         int
+	// profile is the FRR name of the BFD profile; empty for no BFD.
+	profile string
+	// groups are the route-map OUT entries, in order.
+	groups []*group
+}
+
+// group is the routes of one neighbour with the same family and
+// attributes: one prefix list and one route-map entry.
+type group struct {
+	seq       int
+	v6        bool
+	std       []string
+	large     []string
+	localPref uint32
+	prefixes  []netip.Prefix
+}
+
+func (n *neighbor) inMap() string  { return "lbs-" + n.id + "-in" }
+func (n *neighbor) outMap() string { return "lbs-" + n.id + "-out" }
+func (n *neighbor) prefixList(g *group) string {
+	return "lbs-" + n.id + "-" + strconv.Itoa(g.seq)
+}
+
+// routerKey identifies a router block: FRR runs one BGP instance per VRF.
+type routerKey struct{ vrf string }
+
+func buildModel(d bgp.DesiredState) (*model, error) {
+	var errs []error
+	routers := map[routerKey]*router{}
+	// owner tells which session set a router's AS and router ID, for
+	// error messages.
+	owner := map[routerKey]string{}
+	peers := map[routerKey]map[netip.Addr]string{}
+	profiles := map[string]config.BFDProfile{}
+	profileOwner := map[string]string{}
+	for _, s := range d.Sessions {
+		n, err := newNeighbor(s, d.Routes[s.Name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		k := routerKey{vrf: s.VRF}
+		r, ok := routers[k]
+		if !ok {
+			r = &router{vrf: s.VRF, asn: s.MyASN, routerID: s.RouterID}
+			routers[k] = r
+			owner[k] = s.Name
+			peers[k] = map[netip.Addr]string{}
+		}
+		switch {
+		case r.asn != s.MyASN:
+			errs = append(errs, fmt.Errorf("session %q: myASN %d differs from myASN %d of session %q in %s; FRR runs one BGP instance per VRF",
+				s.Name, s.MyASN, r.asn, owner[k], vrfDesc(s.VRF)))
+			continue
+		case r.routerID != s.RouterID:
+			errs = append(errs, fmt.Errorf("session %q: router ID %s differs from router ID %s of session %q in %s; FRR runs one BGP instance per VRF",
+				s.Name, s.RouterID, r.routerID, owner[k], vrfDesc(s.VRF)))
+			continue
+		}
+		if other, dup := peers[k][s.PeerAddr]; dup {
+			errs = append(errs, fmt.Errorf("session %q: peer address %s is also the peer of session %q in %s; FRR keys neighbors by address",
+				s.Name, s.PeerAddr, other, vrfDesc(s.VRF)))
+			continue
+		}
+		if p := s.BFDProfile; p != nil {
+			if prev, ok := profiles[n.profile]; ok && prev != *p {
+				errs = append(errs, fmt.Errorf("session %q: BFD profile %q differs from the profile of the same name of session %q",
+					s.Name, p.Name, profileOwner[n.profile]))
+				continue
+			}
+			if _, ok := profiles[n.profile]; !ok {
+				profiles[n.profile] = *p
+				profileOwner[n.profile] = s.Name
+			}
+		}
+		peers[k][s.PeerAddr] = s.Name
+		r.neighbors = append(r.neighbors, n)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	m := &model{}
+	for _, r := range routers {
+		if len(r.neighbors) == 0 {
+			continue
+		}
+		seen := map[netip.Prefix]bool{}
+		for _, n := range r.neighbors {
+			for _, g := range n.groups {
+				for _, p := range g.prefixes {
+					if seen[p] {
+						continue
+					}
+					seen[p] = true
+					if g.v6 {
+						r.networks6 = append(r.networks6, p)
+					} else {
+						r.networks4 = append(r.networks4, p)
+					}
+				}
+			}
+		}
+		slices.SortFunc(r.networks4, bgp.ComparePrefixes)
+		slices.SortFunc(r.networks6, bgp.ComparePrefixes)
+		m.routers = append(m.routers, r)
+	}
+	slices.SortFunc(m.routers, func(a, b *router) int { return cmp.Compare(a.vrf, b.vrf) })
+	for name, p := range profiles {
+		p.Name = name
+		m.profiles = append(m.profiles, p)
+	}
+	slices.SortFunc(m.profiles, func(a, b config.BFDProfile) int { return cmp.Compare(a.Name, b.Name) })
+	return m, nil
+}
+
+func vrfDesc(vrf string) string {
+	if vrf == "" {
+		return "the default VRF"
+	}
+	return fmt.Sprintf("VRF %q", vrf)
+}
+
+// newNeighbor checks what FRR cannot express for a session and computes
+// its rendering: timers, BFD profile name and the route-map groups of its
+// (normalised) routes.
+func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("session %q: %s", s.Name, fmt.Sprintf(format, args...))
+	}
+	n := &neighbor{s: s, id: SanitizeName(s.Name, maxNameLen)}
+	if s.VRF != "" {
+		if why := checkVRF(s.VRF); why != "" {
+			return nil, fail("VRF %q %s", s.VRF, why)
+		}
+	}
+	if s.PeerAddr.Zone() != "" || s.SourceAddr.Zone() != "" {
+		return nil, fail("addresses with a zone (%s) cannot be configured in FRR; use an interface peer", s.PeerAddr)
+	}
+	if s.PeerAddr.Is4In6() {
+		return nil, fail("peer address %s is an IPv4-mapped IPv6 address; give it as IPv4", s.PeerAddr)
+	}
+	if s.Password != "" {
+		if why := checkPassword(s.Password); why != "" {
+			return nil, fail("password %s", why)
+		}
+	}
+	var err error
+	n.keepalive, n.hold, n.timersSet, err = timers(s.KeepaliveTime, s.HoldTime)
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	ct := s.EffectiveConnectTime()
+	n.connect = int(ct / time.Second)
+	if n.connect < 1 || n.connect > maxTimer {
+		return nil, fail("connect time %s is outside FRR's range 1s..%ds", ct, maxTimer)
+	}
+	if p := s.BFDProfile; p != nil {
+		if p.Name == "" {
+			return nil, fail("BFD profile has no name")
+		}
+		if why := checkProfile(p); why != "" {
+			return nil, fail("BFD profile %q: %s", p.Name, why)
+		}
+		n.profile = SanitizeName(p.Name, maxProfileName)
+	}
+	groups, err := groupRoutes(s, routes)
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	n.groups = groups
+	return n, nil
+}
+
+// timers returns the keepalive and hold times in whole seconds (BGP
+// carries seconds; fractions are dropped, as the native backend does).
+// When only one is given the other follows MetalLB's rule (keepalive is a
+// third of hold; hold three times keepalive). set is false when both are
+// nil: FRR keeps its defaults.
+func timers(keepalive, hold *time.Duration) (ka, ht int, set bool, err error) {
+	if keepalive == nil && hold == nil {
+		return 0, 0, false, nil
+	}
+	var k, h time.Duration
+	switch {
+	case keepalive != nil && hold != nil:
+		k, h = *keepalive, *hold
+	case hold != nil:
+		h, k = *hold, *hold/3
+	default:
+		k, h = *keepalive, 3**keepalive
+	}
+	if k < 0 || h < 0 {
+		return 0, 0, false, fmt.Errorf("negative keepalive (%s) or hold time (%s)", k, h)
+	}
+	ka, ht = int(k/time.Second), int(h/time.Second)
+	switch {
+	case ka > maxTimer || ht > maxTimer:
+		return 0, 0, false, fmt.Errorf("keepalive %ds or hold time %ds is above FRR's maximum of %ds", ka, ht, maxTimer)
+	case ht != 0 && ht < 3:
+		return 0, 0, false, fmt.Errorf("hold time %s must be 0 or at least 3s", h)
+	case ht == 0 && ka != 0:
+		// A hold time of 0 disables keepalives.
+		ka = 0
+	}
+	return ka, ht, true, nil
+}
+
+func checkPassword(pw string) string {
+	if len(pw) > maxPasswordLen {
+		return fmt.Sprintf("is %d bytes long; TCP MD5 keys are at most %d bytes", len(pw), maxPasswordLen)
+	}
+	for _, r := range pw {
+		switch {
+		case r == ' ' || r == '\t':
+			return "contains whitespace, which FRR's `neighbor password` cannot express (one word only)"
+		case r < 0x20 || r == 0x7f:
+			return fmt.Sprintf("contains the control character %q", r)
+		}
+	}
+	return ""
+}
+
+func checkVRF(vrf string) string {
+	switch {
+	case vrf == "default":
+		return "is FRR's name for the default VRF; leave the VRF empty"
+	case len(vrf) > maxVRFName:
+		return fmt.Sprintf("is longer than %d characters (a Linux interface name)", maxVRFName)
+	case !isWord(vrf) || strings.ContainsAny(vrf, "/:"):
+		return "is not a valid interface name"
+	}
+	return ""
+}
+
+func checkProfile(p *config.BFDProfile) string {
+	in := func(v, lo, hi uint32) bool { return v >= lo && v <= hi }
+	switch {
+	case p.ReceiveInterval != 0 && !in(p.ReceiveInterval, minBFDInterval, maxBFDInterval):
+		return fmt.Sprintf("receive interval %dms is outside %d..%d", p.ReceiveInterval, minBFDInterval, maxBFDInterval)
+	case p.TransmitInterval != 0 && !in(p.TransmitInterval, minBFDInterval, maxBFDInterval):
+		return fmt.Sprintf("transmit interval %dms is outside %d..%d", p.TransmitInterval, minBFDInterval, maxBFDInterval)
+	case p.DetectMultiplier != 0 && !in(p.DetectMultiplier, minBFDMultiplier, maxBFDMultiplier):
+		return fmt.Sprintf("detect multiplier %d is outside %d..%d", p.DetectMultiplier, minBFDMultiplier, maxBFDMultiplier)
+	case p.EchoInterval != 0 && !in(p.EchoInterval, minBFDEchoInterval, maxBFDEchoInterval):
+		return fmt.Sprintf("echo interval %dms is outside %d..%d", p.EchoInterval, minBFDEchoInterval, maxBFDEchoInterval)
+	case p.MinimumTTL != 0 && !in(p.MinimumTTL, minBFDMinimumTTL, maxBFDMinimumTTL):
+		return fmt.Sprintf("minimum TTL %d is outside %d..%d", p.MinimumTTL, minBFDMinimumTTL, maxBFDMinimumTTL)
+	}
+	return ""
+}
+
+// groupKey is what routes of one route-map entry share.
+type groupKey struct {
+	v6        bool
+	comms     string
+	localPref uint32
+}
+
+// groupRoutes splits a session's routes (sorted by prefix, IPv4 first, one
+// per prefix) into groups of equal family and attributes, numbered by
+// route-map sequence in the order of their first prefix.
+func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
+	byKey := map[groupKey]*group{}
+	var out []*group
+	for _, r := range routes {
+		k := groupKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
+		g, ok := byKey[k]
+		if !ok {
+			std, large := splitCommunities(r.Communities)
+			g = &group{seq: routeMapStep * (len(out) + 1), v6: k.v6, std: std, large: large, localPref: r.LocalPref}
+			if g.seq >= maxRouteMapSeq {
+				return nil, fmt.Errorf("more than %d distinct attribute sets; FRR route-maps end at sequence %d", maxRouteMapSeq/routeMapStep-1, maxRouteMapSeq)
+			}
+			byKey[k] = g
+			out = append(out, g)
+		}
+		g.prefixes = append(g.prefixes, r.Prefix)
+	}
+	return out, nil
+}
+
+// splitCommunities renders communities as FRR writes them: "AA:NN" and,
+// for large ones, "G:L1:L2" (no "large:" marker).
+func splitCommunities(cs []config.Community) (std, large []string) {
+	for _, c := range cs {
+		if c.Type == config.LargeCommunity {
+			large = append(large, fmt.Sprintf("%d:%d:%d", c.Global, c.Local1, c.Local2))
+		} else {
+			std = append(std, fmt.Sprintf("%d:%d", c.High, c.Low))
+		}
+	}
+	return std, large
+}
+
+// writeFilters writes a neighbour's prefix lists and route-maps.
+func writeFilters(w *writer, n *neighbor) {
+	for _, g := range n.groups {
+		fam := "ip"
+		if g.v6 {
+			fam = "ipv6"
+		}
+		for i, p := range g.prefixes {
+			w.line("%s prefix-list %s seq %d permit %s", fam, n.prefixList(g), 5*(i+1), p)
+		}
+	}
+	for _, g := range n.groups {
+		fam := "ip"
+		if g.v6 {
+			fam = "ipv6"
+		}
+		w.line("route-map %s permit %d", n.outMap(), g.seq)
+		w.line(" match %s address prefix-list %s", fam, n.prefixList(g))
+		if len(g.std) > 0 {
+			w.line(" set community %s additive", strings.Join(g.std, " "))
+		}
+		if len(g.large) > 0 {
+			w.line(" set large-community %s additive", strings.Join(g.large, " "))
+		}
+		if g.localPref != 0 {
+			w.line(" set local-preference %d", g.localPref)
+		}
+		if nh := n.s.NextHopIPv4; !g.v6 && nh.IsValid() {
+			w.line(" set ip next-hop %s", nh)
+		}
+		if nh := n.s.NextHopIPv6; g.v6 && nh.IsValid() {
+			w.line(" set ipv6 next-hop global %s", nh)
+		}
+		w.line("exit")
+	}
+	// Everything else is denied; the entry also makes the route-map exist
+	// when the session announces nothing.
+	w.line("route-map %s deny %d", n.outMap(), maxRouteMapSeq)
+	w.line("exit")
+	// Received routes are never installed.
+	w.line("route-map %s deny %d", n.inMap(), routeMapStep)
+	w.line("exit")
+	w.line("!")
+}
+
+func writeRouter(w *writer, r *router) {
+	if r.vrf == "" {
+		w.line("router bgp %d", r.asn)
+	} else {
+		w.line("router bgp %d vrf %s", r.asn, r.vrf)
+	}
+	w.line(" bgp router-id %s", r.routerID)
+	w.line(" no bgp ebgp-requires-policy")
+	w.line(" no bgp default ipv4-unicast")
+	w.line(" no bgp network import-check")
+	w.line(" bgp graceful-restart preserve-fw-state")
+	for _, n := range r.neighbors {
+		writeNeighbor(w, r, n)
+	}
+	for _, v6 := range []bool{false, true} {
+		writeFamily(w, r, v6)
+	}
+	w.line("exit")
+	w.line("!")
+}
+
+func writeNeighbor(w *writer, r *router, n *neighbor) {
+	s := &n.s
+	a := s.PeerAddr.String()
+	remote := strconv.FormatUint(uint64(s.PeerASN), 10)
+	if s.DynamicASN != "" {
+		remote = s.DynamicASN
+	}
+	w.line(" neighbor %s remote-as %s", a, remote)
+	w.line(" neighbor %s description %s", a, SanitizeName(s.Name, maxDescription))
+	if s.LocalASN != 0 && s.LocalASN != r.asn {
+		w.line(" neighbor %s local-as %d no-prepend replace-as", a, s.LocalASN)
+	}
+	if s.Port != bgpPort {
+		w.line(" neighbor %s port %d", a, s.Port)
+	}
+	if n.timersSet {
+		w.line(" neighbor %s timers %d %d", a, n.keepalive, n.hold)
+	}
+	w.line(" neighbor %s timers connect %d", a, n.connect)
+	if s.Password != "" {
+		w.line(" neighbor %s password %s", a, s.Password)
+	}
+	if s.EBGPMultiHop {
+		w.line(" neighbor %s ebgp-multihop", a)
+	} else if s.PeerAddr.Is6() && !s.IBGP() {
+		// MetalLB does the same for single-hop IPv6 eBGP: FRR's connected
+		// check fails for a peer whose global address is not on a
+		// connected prefix of the node (for example reached through a
+		// link-local next hop).
+		w.line(" neighbor %s disable-connected-check", a)
+	}
+	if s.SourceAddr.IsValid() {
+		w.line(" neighbor %s update-source %s", a, s.SourceAddr)
+	}
+	if s.GracefulRestart {
+		w.line(" neighbor %s graceful-restart", a)
+	}
+	if n.profile != "" {
+		w.line(" neighbor %s bfd", a)
+		w.line(" neighbor %s bfd profile %s", a, n.profile)
+	}
+}
+
+func writeFamily(w *writer, r *router, v6 bool) {
+	fam, networks := "ipv4", r.networks4
+	if v6 {
+		fam, networks = "ipv6", r.networks6
+	}
+	var active []*neighbor
+	for _, n := range r.neighbors {
+		if (v6 && n.s.CarriesIPv6()) || (!v6 && n.s.CarriesIPv4()) {
+			active = append(active, n)
+		}
+	}
+	if len(active) == 0 && len(networks) == 0 {
+		return
+	}
+	w.line(" !")
+	w.line(" address-family %s unicast", fam)
+	for _, p := range networks {
+		w.line("  network %s", p)
+	}
+	for _, n := range active {
+		a := n.s.PeerAddr.String()
+		w.line("  neighbor %s activate", a)
+		w.line("  neighbor %s route-map %s in", a, n.inMap())
+		w.line("  neighbor %s route-map %s out", a, n.outMap())
+	}
+	w.line(" exit-address-family")
+}
+
+func writeProfile(w *writer, p config.BFDProfile) {
+	w.line(" profile %s", p.Name)
+	if p.ReceiveInterval != 0 {
+		w.line("  receive-interval %d", p.ReceiveInterval)
+	}
+	if p.TransmitInterval != 0 {
+		w.line("  transmit-interval %d", p.TransmitInterval)
+	}
+	if p.DetectMultiplier != 0 {
+		w.line("  detect-multiplier %d", p.DetectMultiplier)
+	}
+	if p.EchoMode {
+		w.line("  echo-mode")
+	}
+	if p.EchoInterval != 0 {
+		// MetalLB's single echoInterval sets both directions, as FRR's
+		// deprecated `echo-interval` did.
+		w.line("  echo receive-interval %d", p.EchoInterval)
+		w.line("  echo transmit-interval %d", p.EchoInterval)
+	}
+	if p.PassiveMode {
+		w.line("  passive-mode")
+	}
+	if p.MinimumTTL != 0 {
+		w.line("  minimum-ttl %d", p.MinimumTTL)
+	}
+	w.line(" exit")
+}
+
+// writer accumulates lines.
+type writer struct{ b strings.Builder }
+
+func (w *writer) line(format string, args ...any) {
+	fmt.Fprintf(&w.b, format, args...)
+	w.b.WriteByte('\n')
+}
+
+func (w *writer) String() string { return w.b.String() }
