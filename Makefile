@@ -95,7 +95,9 @@ test: tools ## Every test tier: vet, gofmt, unit, envtest (real kube-apiserver +
 	@echo "== gofmt"; out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*' -not -path './.lab/*')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	@echo "== go test (KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS))"
-	$(GO) test -count=1 ./...
+	@# The lab e2e suite alone runs for about ten minutes: past go test's
+	@# default per-package timeout.
+	$(GO) test -count=1 -timeout 40m ./...
 
 .PHONY: unit
 unit: ## Unit tier only (no API server).
@@ -141,7 +143,7 @@ lab-status: lab-cli ## Show the lab's components and what a user would check.
 
 .PHONY: e2e
 e2e: lab-assets apt-packages ## Lab end-to-end suite only (root; reuses a running lab).
-	$(GO) test -count=1 -v ./test/e2e/...
+	$(GO) test -count=1 -timeout 40m -v ./test/e2e/...
 
 # Always rebuilt (Go's cache makes that a second): a later `lab up` restarts
 # the lab kubelet when this binary changed.

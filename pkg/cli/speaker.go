@@ -27,6 +27,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
@@ -34,6 +35,7 @@ import (
 	"github.com/lbstack/lbstack/pkg/bgp/native"
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
+	"github.com/lbstack/lbstack/pkg/l2/election"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/pkg/speaker"
 )
@@ -54,8 +56,8 @@ type speakerFlags struct {
 	// lbClass is the spec.loadBalancerClass served; empty serves Services
 	// without a class.
 	lbClass string
-	// mlBindPort is the memberlist port of layer-2 mode, which is not
-	// built yet; accepted so the operator's DaemonSet starts.
+	// mlBindPort is the memberlist port of layer-2 mode (gossip among
+	// the speakers, for sub-second failure detection).
 	mlBindPort int
 }
 
@@ -70,13 +72,17 @@ func newSpeakerCommand() *cobra.Command {
 	var f speakerFlags
 	cmd := &cobra.Command{
 		Use:   "speaker",
-		Short: "Run the per-node speaker: announce service addresses over BGP",
+		Short: "Run the per-node speaker: announce service addresses over BGP and in layer 2",
 		Long: `Run the speaker of one node: read the metallb.io configuration, the LoadBalancer
 Services, their EndpointSlices and the node, decide which addresses this node
 announces to which BGP peers (pkg/speaker), and make the BGP backend announce them.
-Reports the configuration's state in ConfigurationState speaker-<node> and each
-announced Service in a ServiceBGPStatus. Only --bgp-backend native (embedded GoBGP)
-is built so far; layer 2 is not.`,
+In layer 2 the speakers elect one node per address (pkg/l2/election, the same
+answer on every node), learn who is alive from memberlist (key from
+METALLB_ML_SECRET_KEY_PATH, address METALLB_ML_BIND_ADDR:--ml-bindport), and
+the elected node answers ARP/NDP for it. Reports the configuration's state in
+ConfigurationState speaker-<node>, and each announced Service in a
+ServiceBGPStatus or ServiceL2Status. Only --bgp-backend native (embedded GoBGP)
+is built so far.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setupLogging(f.logLevel); err != nil {
@@ -108,7 +114,7 @@ is built so far; layer 2 is not.`,
 	fl.DurationVar(&f.resync, "resync", time.Minute, "how often the state is recomputed and re-applied even without changes")
 	fl.IntVar(&f.metricsPort, "port", 0, "metrics port (MetalLB's flag; overrides --metrics-bind-address with :PORT)")
 	fl.StringVar(&f.lbClass, "lb-class", "", "serve only Services with this spec.loadBalancerClass (empty: Services without a class)")
-	fl.IntVar(&f.mlBindPort, "ml-bindport", 7946, "memberlist port of layer-2 mode (layer 2 is not built yet; the value is not used)")
+	fl.IntVar(&f.mlBindPort, "ml-bindport", 7946, "memberlist port of layer-2 mode")
 	return cmd
 }
 
@@ -155,6 +161,9 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 			// cluster-wide informer would need more than the speaker's Role.
 			&v1beta1.ConfigurationState{}: {Namespaces: inNS},
 			&v1beta1.L2Advertisement{}:    {Namespaces: inNS},
+			&v1beta1.ServiceL2Status{}:    {Namespaces: inNS},
+			// The speaker pods: who may be elected in layer 2.
+			&corev1.Pod{}: {Namespaces: inNS},
 		}},
 	})
 	if err != nil {
@@ -167,7 +176,16 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 		return fmt.Errorf("register BGP metrics: %w", err)
 	}
 	defer crmetrics.Registry.Unregister(collector)
-	r := &speakerReconciler{flags: f, client: mgr.GetClient(), backend: backend, recorder: mgr.GetEventRecorderFor("lbstack-speaker")}
+	l2, err := newLayer2(l2OptionsFromEnv(f), ctrl.Log.WithName("layer2"))
+	if err != nil {
+		return fmt.Errorf("layer 2: %w", err)
+	}
+	l2c := l2Collector{l2}
+	if err := crmetrics.Registry.Register(l2c); err != nil {
+		return fmt.Errorf("register layer-2 metrics: %w", err)
+	}
+	defer crmetrics.Registry.Unregister(l2c)
+	r := &speakerReconciler{flags: f, client: mgr.GetClient(), backend: backend, l2: l2, recorder: mgr.GetEventRecorderFor("lbstack-speaker")}
 	if err := r.setup(mgr); err != nil {
 		return err
 	}
@@ -175,6 +193,7 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 	// routes at once rather than after the hold time.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
+		l2.close()
 		return backend.Close()
 	})); err != nil {
 		return err
@@ -189,6 +208,7 @@ type speakerReconciler struct {
 	flags    speakerFlags
 	client   client.Client
 	backend  bgp.Backend
+	l2       *layer2
 	recorder record.EventRecorder
 
 	mu sync.Mutex
@@ -211,8 +231,12 @@ func (r *speakerReconciler) setup(mgr ctrl.Manager) error {
 	for _, obj := range []client.Object{
 		&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{}, &v1beta1.BFDProfile{},
 		&v1beta1.Community{}, &corev1.Secret{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+		&v1beta1.L2Advertisement{}, &corev1.Pod{},
 	} {
 		b = b.Watches(obj, one)
+	}
+	if r.l2 != nil {
+		b = b.WatchesRawSource(source.Channel(r.l2.changes, one))
 	}
 	return b.Complete(r)
 }
@@ -239,13 +263,20 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	if err := r.client.Get(ctx, types.NamespacedName{Name: r.flags.nodeName}, &node); err != nil {
 		return reconcile.Result{}, fmt.Errorf("node %s: %w", r.flags.nodeName, err)
 	}
-	var applyErr error
+	var applyErr, l2Err error
 	var decision speaker.Result
 	svcByKey := map[string]*corev1.Service{}
+	var l2Ifaces map[string][]string
 	if r.lastGood != nil {
 		svcs, eps, err := r.services(ctx)
 		if err != nil {
 			return reconcile.Result{}, err
+		}
+		if r.l2 != nil {
+			l2Ifaces, l2Err = r.reconcileL2(ctx, svcs, eps)
+			if l2Err != nil {
+				log.Error(l2Err, "layer 2")
+			}
 		}
 		for _, s := range svcs {
 			svcByKey[speaker.ServiceKey(s)] = s
@@ -269,9 +300,17 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 			return reconcile.Result{}, err
 		}
 	}
+	if r.l2 != nil && r.lastGood != nil {
+		if err := r.syncL2Status(ctx, l2Ifaces, svcByKey); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	if applyErr != nil {
 		// Retried with back-off by the workqueue.
 		return reconcile.Result{}, fmt.Errorf("apply BGP state: %w", applyErr)
+	}
+	if l2Err != nil {
+		return reconcile.Result{}, fmt.Errorf("layer 2: %w", l2Err)
 	}
 	if pending && r.flags.resync > sessionPoll {
 		// A session that carries routes is not up yet: look again soon so
@@ -281,8 +320,33 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	return reconcile.Result{RequeueAfter: r.flags.resync}, nil
 }
 
+// reconcileL2 elects the owner of every layer-2 address from the same
+// inputs on every node and makes this node's responders answer for its
+// own; it returns the interfaces per announced Service.
+func (r *speakerReconciler) reconcileL2(ctx context.Context, svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[string][]string, error) {
+	var pods corev1.PodList
+	if err := r.client.List(ctx, &pods, client.InNamespace(r.flags.namespace)); err != nil {
+		return nil, fmt.Errorf("list speaker pods: %w", err)
+	}
+	var nodeList corev1.NodeList
+	if err := r.client.List(ctx, &nodeList); err != nil {
+		return nil, fmt.Errorf("list Nodes: %w", err)
+	}
+	nodes := make([]*corev1.Node, len(nodeList.Items))
+	for i := range nodeList.Items {
+		nodes[i] = &nodeList.Items[i]
+	}
+	live := r.l2.live(pods.Items)
+	res := election.Decide(election.Input{
+		Config: r.lastGood, Node: r.flags.nodeName, Nodes: nodes,
+		Services: svcs, EndpointSlices: eps, Live: live,
+	})
+	ctrl.LoggerFrom(ctx).V(1).Info("layer 2 election", "live", live, "owners", res.Owner, "announce", len(res.Announce))
+	return r.l2.apply(res)
+}
+
 func (r *speakerReconciler) resources(ctx context.Context) (config.Resources, error) {
-	return configload.Load(ctx, r.client, configload.Options{Namespace: r.flags.namespace, Nodes: true})
+	return configload.Load(ctx, r.client, configload.Options{Namespace: r.flags.namespace, Nodes: true, L2Advertisements: true})
 }
 
 func (r *speakerReconciler) services(ctx context.Context) ([]*corev1.Service, []*discoveryv1.EndpointSlice, error) {

@@ -384,7 +384,7 @@ func (w *podWorker) status(pod *corev1.Pod) *corev1.PodStatus {
 		}
 	}
 	st.ContainerStatuses = nil
-	allReady, anyRunning := true, false
+	allReady, anyRunning, restarting := true, false, false
 	for _, c := range w.ctrs {
 		cs := c.status()
 		if !initialized && cs.State.Waiting != nil && cs.State.Waiting.Reason == "ContainerCreating" {
@@ -393,12 +393,16 @@ func (w *podWorker) status(pod *corev1.Pod) *corev1.PodStatus {
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 		allReady = allReady && cs.Ready
 		anyRunning = anyRunning || cs.State.Running != nil
+		// As the kubelet does, a container that ran and is being
+		// restarted keeps the pod Running (only Ready changes): the phase
+		// says the pod is placed and started, not that every process is up.
+		restarting = restarting || ((cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil) && pod.Spec.RestartPolicy != corev1.RestartPolicyNever)
 	}
 	switch {
 	case w.terminal:
 		st.Phase = w.phase
 		allReady = false
-	case initialized && anyRunning:
+	case initialized && (anyRunning || restarting):
 		st.Phase = corev1.PodRunning
 	default:
 		st.Phase = corev1.PodPending

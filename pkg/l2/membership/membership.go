@@ -23,17 +23,19 @@ import (
 )
 
 // Defaults of Config's timers. Every member probes one other member every
-// 200 ms (100 ms to ack, then indirect probes through others); a member
-// that fails its probe is suspected, and declared dead after 3 probe
-// intervals of suspicion (memberlist grows that with log10 of the cluster
-// size). A dead speaker is so noticed in about a second on a small
-// cluster, against memberlist's LAN defaults of several seconds. Gossip
-// every 50 ms spreads the verdict in a few rounds. The cost is a few
-// small UDP packets per node and interval.
+// 150 ms (100 ms to ack, then indirect probes through others); a member
+// that fails its probe is suspected, and declared dead after 2 probe
+// intervals of suspicion once another member confirms (memberlist grows
+// that with log10 of the cluster size, and up to 6x while unconfirmed). A
+// dead speaker is so noticed in about half a second on a small cluster
+// (measured in the lab: docs/layer2.md), against memberlist's LAN defaults
+// of several seconds; a member that is only slow refutes the suspicion by
+// answering within it. Gossip every 50 ms spreads the verdict in a few
+// rounds. The cost is a few small UDP packets per node and interval.
 const (
-	DefaultProbeInterval  = 200 * time.Millisecond
+	DefaultProbeInterval  = 150 * time.Millisecond
 	DefaultProbeTimeout   = 100 * time.Millisecond
-	DefaultSuspicionMult  = 3
+	DefaultSuspicionMult  = 2
 	DefaultGossipInterval = 50 * time.Millisecond
 )
 
@@ -112,6 +114,9 @@ func Start(cfg Config) (*Member, error) {
 	mc.ProbeInterval = orDefault(cfg.ProbeInterval, DefaultProbeInterval)
 	mc.ProbeTimeout = orDefault(cfg.ProbeTimeout, DefaultProbeTimeout)
 	mc.GossipInterval = orDefault(cfg.GossipInterval, DefaultGossipInterval)
+	// Joins and state syncs dial members over TCP; an unreachable one
+	// (its link cut) must not hold the caller for memberlist's 10 s.
+	mc.TCPTimeout = 2 * time.Second
 	mc.SuspicionMult = cfg.SuspicionMult
 	if mc.SuspicionMult <= 0 {
 		mc.SuspicionMult = DefaultSuspicionMult

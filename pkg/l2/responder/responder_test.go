@@ -70,7 +70,12 @@ func TestARPAnswersOnlyAnnouncedAddresses(t *testing.T) {
 	s.poke(t, v4Addr)
 	s.waitNeighbour(t, v4Addr, s.macs[0], 3*time.Second)
 
+	// The counters move just after the reply leaves, so the client may
+	// have it before they do: wait for them briefly.
 	st := r.Stats()
+	for deadline := time.Now().Add(2 * time.Second); (st.RequestsReceived < 2 || st.ResponsesSent < 2) && time.Now().Before(deadline); st = r.Stats() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st.RequestsReceived < 2 || st.ResponsesSent < 2 {
 		t.Errorf("stats after two resolutions = %+v, want at least 2 requests and 2 responses", st)
 	}
@@ -102,6 +107,9 @@ func TestNDPAnswersOnlyAnnouncedAddresses(t *testing.T) {
 	s.poke(t, v6Addr)
 	s.waitNeighbour(t, v6Addr, s.macs[0], 3*time.Second)
 	st := r.Stats()
+	for deadline := time.Now().Add(2 * time.Second); (st.RequestsReceived < 1 || st.ResponsesSent < 1) && time.Now().Before(deadline); st = r.Stats() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st.RequestsReceived < 1 || st.ResponsesSent < 1 {
 		t.Errorf("stats after a resolution = %+v, want a request and a response", st)
 	}
