@@ -113,8 +113,8 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "addresses of pools without L2 advertisements are not layer 2", cfg: build(l2("a")), node: first,
-			svcs:  []*corev1.Service{withIngress(svc("web", corev1.ServiceExternalTrafficPolicyCluster), "203.0.113.1")},
-			eps:   []*discoveryv1.EndpointSlice{endpoints("web", "n1")}, live: all,
+			svcs: []*corev1.Service{withIngress(svc("web", corev1.ServiceExternalTrafficPolicyCluster), "203.0.113.1")},
+			eps:  []*discoveryv1.EndpointSlice{endpoints("web", "n1")}, live: all,
 			owner: map[netip.Addr]string{},
 		},
 		{
