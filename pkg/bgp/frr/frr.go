@@ -1,8 +1,10 @@
 // Package frr renders the FRR configuration (frr.conf, FRR 8.4) that makes
 // a bgp.DesiredState true: the same state the native (GoBGP) backend
 // consumes, so that both backends agree on what a state means. The
-// renderer is pure: no files, no daemons; a backend writes the result and
-// reloads FRR in place.
+// renderer (Render) is pure: no files, no daemons. Backend (backend.go)
+// is the bgp.Backend of frr mode: it renders and hands the text to a
+// Reloader (reload.go), which writes frr.conf and reloads the running FRR
+// in place with frr-reload.py; Status and BFDPeers read FRR over vtysh.
 //
 // Layout of the output, modelled on MetalLB's FRR mode:
 //

@@ -1,0 +1,431 @@
+package frr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lbstack/lbstack/pkg/bgp"
+)
+
+// Backend is the FRR implementation of bgp.Backend: Apply renders the
+// state (Render) and hands the text to a Reloader, which reloads the
+// running FRR in place; Status and BFDPeers read FRR through vtysh.
+//
+// Apply is asynchronous: it returns once the text is queued, with the
+// render error of this state or else the error of the latest reload
+// attempt (nil when the newest text is applied or not tried yet), so the
+// caller can report it; the Reloader retries on its own. Status reports
+// the sessions of the state FRR last accepted.
+type Backend struct {
+	opts     BackendOptions
+	reloader *Reloader
+
+	mu   sync.Mutex
+	rend Options
+	// states are the submitted states by generation, until a later one
+	// is applied; applied is the state FRR last accepted.
+	states  map[uint64]bgp.DesiredState
+	applied bgp.DesiredState
+	closed  bool
+}
+
+var _ bgp.Backend = (*Backend)(nil)
+
+// BackendOptions configures a Backend.
+type BackendOptions struct {
+	// Render is the node-level part of the configuration.
+	Render Options
+	// Reloader configures the reloads; its VtySocket and BinDir are also
+	// where Status finds FRR and vtysh.
+	Reloader ReloaderOptions
+	// QueryTimeout bounds one vtysh query; 10 s when 0.
+	QueryTimeout time.Duration
+	// KeepSessionsOnClose leaves FRR's configuration as it is on Close
+	// (for an FRR that must keep announcing across a restart of the
+	// speaker, with graceful restart). Otherwise Close reloads a
+	// configuration without sessions, which closes them all.
+	KeepSessionsOnClose bool
+	// CloseTimeout bounds that last reload; 30 s when 0.
+	CloseTimeout time.Duration
+}
+
+// maxPendingStates bounds the states kept for name mapping while reloads
+// are pending.
+const maxPendingStates = 16
+
+// NewBackend starts a Backend (and its Reloader).
+func NewBackend(opts BackendOptions) (*Backend, error) {
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = 10 * time.Second
+	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = 30 * time.Second
+	}
+	if opts.Reloader.BinDir == "" {
+		opts.Reloader.BinDir = DefaultBinDir
+	}
+	r, err := NewReloader(opts.Reloader)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{opts: opts, reloader: r, rend: opts.Render, states: map[uint64]bgp.DesiredState{}}, nil
+}
+
+// Reloader returns the Backend's Reloader (stats, Flush, Resync).
+func (b *Backend) Reloader() *Reloader { return b.reloader }
+
+// SetOptions replaces the node-level options (log level, forwarding,
+// extra configuration); they take effect with the next Apply.
+func (b *Backend) SetOptions(o Options) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rend = o
+}
+
+// Apply renders d and queues it; see Backend.
+func (b *Backend) Apply(ctx context.Context, d bgp.DesiredState) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("frr backend: closed")
+	}
+	conf, err := Render(d, b.rend)
+	if err != nil {
+		return err
+	}
+	norm, _ := d.Normalize() // Render succeeded: no error
+	gen := b.reloader.Submit(conf)
+	b.states[gen] = norm
+	if len(b.states) > maxPendingStates {
+		oldest := slices.Min(mapKeys(b.states))
+		delete(b.states, oldest)
+	}
+	return b.reloader.Err()
+}
+
+func mapKeys[K comparable, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// appliedState is the state FRR last accepted.
+func (b *Backend) appliedState() bgp.DesiredState {
+	_, gen, ok := b.reloader.Applied()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !ok {
+		return bgp.DesiredState{}
+	}
+	if s, found := b.states[gen]; found {
+		b.applied = s
+		for g := range b.states {
+			if g < gen {
+				delete(b.states, g)
+			}
+		}
+	}
+	return b.applied
+}
+
+// Close closes every session (unless KeepSessionsOnClose, or nothing was
+// ever applied) and stops the Reloader.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	rend := b.rend
+	b.mu.Unlock()
+	var err error
+	b.reloader.mu.Lock()
+	used := b.reloader.desiredGen > 0
+	b.reloader.mu.Unlock()
+	if !b.opts.KeepSessionsOnClose && used {
+		var conf string
+		if conf, err = Render(bgp.DesiredState{}, rend); err == nil {
+			b.reloader.Submit(conf)
+			ctx, cancel := context.WithTimeout(context.Background(), b.opts.CloseTimeout)
+			err = b.reloader.Flush(ctx)
+			cancel()
+		}
+	}
+	return errors.Join(err, b.reloader.Close())
+}
+
+// vtysh runs show commands against the FRR and returns the output.
+func (b *Backend) vtysh(cmd string) ([]byte, error) {
+	ro := b.reloader.opts
+	args := []string{}
+	if ro.VtySocket != "" {
+		args = append(args, "--vty_socket", ro.VtySocket)
+	}
+	args = append(args, "-c", cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.QueryTimeout)
+	defer cancel()
+	out, err := ro.Exec(ctx, filepath.Join(ro.BinDir, "vtysh"), args...)
+	if err != nil {
+		return out, fmt.Errorf("vtysh -c %q: %w: %s", cmd, err, trimOutput(out))
+	}
+	return out, nil
+}
+
+// Status reports every session of the state FRR last accepted, sorted by
+// name. When FRR cannot be asked, or does not know a session (yet), the
+// session's State is Unknown.
+func (b *Backend) Status() []bgp.SessionStatus {
+	st := b.appliedState()
+	if len(st.Sessions) == 0 {
+		return nil
+	}
+	var sum summary
+	if out, err := b.vtysh("show bgp vrf all summary json"); err == nil {
+		sum, _ = parseSummary(out)
+	}
+	var nbrs neighbors
+	if out, err := b.vtysh("show bgp vrf all neighbors json"); err == nil {
+		nbrs, _ = parseNeighbors(out)
+	}
+	return sessionStatus(st, sum, nbrs, time.Now())
+}
+
+// summary is `show bgp vrf all summary json` by VRF name ("default" for
+// the default VRF), family ("ipv4Unicast", ...) and peer address.
+type summary map[string]map[string]summaryPeer
+
+// summaryPeer merges a peer's entries of every family.
+type summaryPeer struct {
+	State           string
+	UptimeMsec      int64
+	EstablishedUnix int64
+	PfxSnt          int
+}
+
+func parseSummary(out []byte) (summary, error) {
+	var raw map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return nil, fmt.Errorf("parse bgp summary: %w", err)
+	}
+	s := summary{}
+	for vrf, fams := range raw {
+		peers := map[string]summaryPeer{}
+		for _, body := range fams {
+			var f struct {
+				Peers map[string]struct {
+					State           string `json:"state"`
+					PeerUptimeMsec  int64  `json:"peerUptimeMsec"`
+					EstablishedUnix int64  `json:"peerUptimeEstablishedEpoch"`
+					PfxSnt          int    `json:"pfxSnt"`
+				} `json:"peers"`
+			}
+			if json.Unmarshal(body, &f) != nil {
+				continue // not a family object
+			}
+			for a, p := range f.Peers {
+				m := peers[a]
+				m.State, m.UptimeMsec, m.EstablishedUnix = p.State, p.PeerUptimeMsec, p.EstablishedUnix
+				m.PfxSnt += p.PfxSnt
+				peers[a] = m
+			}
+		}
+		s[vrf] = peers
+	}
+	return s, nil
+}
+
+// neighbors is the part of `show bgp vrf all neighbors json` Status
+// reads: UPDATE messages sent, by VRF and peer address.
+type neighbors map[string]map[string]uint64
+
+func parseNeighbors(out []byte) (neighbors, error) {
+	var raw map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return nil, fmt.Errorf("parse bgp neighbors: %w", err)
+	}
+	n := neighbors{}
+	for vrf, entries := range raw {
+		m := map[string]uint64{}
+		for a, body := range entries {
+			if _, err := netip.ParseAddr(a); err != nil {
+				continue // vrfId, vrfName
+			}
+			var p struct {
+				Stats struct {
+					UpdatesSent uint64 `json:"updatesSent"`
+				} `json:"messageStats"`
+			}
+			if json.Unmarshal(body, &p) == nil {
+				m[a] = p.Stats.UpdatesSent
+			}
+		}
+		n[vrf] = m
+	}
+	return n, nil
+}
+
+// frrVRF is FRR's name of a session's VRF.
+func frrVRF(vrf string) string {
+	if vrf == "" {
+		return "default"
+	}
+	return vrf
+}
+
+func sessionStatus(st bgp.DesiredState, sum summary, nbrs neighbors, now time.Time) []bgp.SessionStatus {
+	out := make([]bgp.SessionStatus, 0, len(st.Sessions))
+	for _, s := range st.Sessions {
+		ss := bgp.SessionStatus{Name: s.Name, PeerAddr: s.PeerAddr, VRF: s.VRF, State: bgp.StateUnknown}
+		a := s.PeerAddr.String()
+		if p, ok := sum[frrVRF(s.VRF)][a]; ok {
+			ss.State = mapState(p.State)
+			ss.Advertised = p.PfxSnt
+			if ss.State == bgp.StateEstablished {
+				switch {
+				case p.EstablishedUnix > 0:
+					ss.Since = time.Unix(p.EstablishedUnix, 0)
+				case p.UptimeMsec > 0:
+					ss.Since = now.Add(-time.Duration(p.UptimeMsec) * time.Millisecond)
+				}
+			}
+		}
+		ss.UpdatesSent = nbrs[frrVRF(s.VRF)][a]
+		out = append(out, ss)
+	}
+	slices.SortFunc(out, func(x, y bgp.SessionStatus) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+// mapState maps FRR's peer state ("Established", "Idle (Admin)",
+// "Clearing", ...) to the BGP FSM state.
+func mapState(s string) bgp.SessionState {
+	word, _, _ := strings.Cut(s, " ")
+	switch word {
+	case "Idle", "Clearing", "Deleted":
+		return bgp.StateIdle
+	case "Connect":
+		return bgp.StateConnect
+	case "Active":
+		return bgp.StateActive
+	case "OpenSent":
+		return bgp.StateOpenSent
+	case "OpenConfirm":
+		return bgp.StateOpenConfirm
+	case "Established":
+		return bgp.StateEstablished
+	}
+	return bgp.StateUnknown
+}
+
+// BFDPeer is one BFD session of FRR's bfdd (`show bfd peers json`).
+type BFDPeer struct {
+	// Session is the name of the BGP session with this peer, when one of
+	// the applied state's sessions has this address (and VRF).
+	Session string
+	Peer    netip.Addr
+	// Local is the local address; invalid when bfdd does not say.
+	Local     netip.Addr
+	VRF       string
+	Interface string
+	Multihop  bool
+	// Status is bfdd's: "up", "down", "init", "shutdown", "unknown".
+	Status string
+	// Uptime is how long the session has been up (zero unless up).
+	Uptime time.Duration
+	// Diagnostic and RemoteDiagnostic are the last diagnostic codes.
+	Diagnostic, RemoteDiagnostic string
+	// Negotiated and remote timers in milliseconds, and the multiplier.
+	ReceiveInterval, TransmitInterval             uint32
+	RemoteReceiveInterval, RemoteTransmitInterval uint32
+	DetectMultiplier, RemoteDetectMultiplier      uint32
+}
+
+// Up reports whether the BFD session is up.
+func (p BFDPeer) Up() bool { return p.Status == "up" }
+
+// BFDPeers reports bfdd's sessions, sorted by VRF and peer address, each
+// named after the BGP session it serves.
+func (b *Backend) BFDPeers() ([]BFDPeer, error) {
+	out, err := b.vtysh("show bfd peers json")
+	if err != nil {
+		return nil, err
+	}
+	peers, err := parseBFDPeers(out)
+	if err != nil {
+		return nil, err
+	}
+	st := b.appliedState()
+	for i := range peers {
+		p := &peers[i]
+		for _, s := range st.Sessions {
+			if s.PeerAddr == p.Peer && frrVRF(s.VRF) == frrVRF(p.VRF) {
+				p.Session = s.Name
+			}
+		}
+	}
+	return peers, nil
+}
+
+func parseBFDPeers(out []byte) ([]BFDPeer, error) {
+	var raw []struct {
+		Multihop               bool   `json:"multihop"`
+		Peer                   string `json:"peer"`
+		Local                  string `json:"local"`
+		VRF                    string `json:"vrf"`
+		Interface              string `json:"interface"`
+		Status                 string `json:"status"`
+		Uptime                 int64  `json:"uptime"`
+		Diagnostic             string `json:"diagnostic"`
+		RemoteDiagnostic       string `json:"remote-diagnostic"`
+		ReceiveInterval        uint32 `json:"receive-interval"`
+		TransmitInterval       uint32 `json:"transmit-interval"`
+		RemoteReceiveInterval  uint32 `json:"remote-receive-interval"`
+		RemoteTransmitInterval uint32 `json:"remote-transmit-interval"`
+		DetectMultiplier       uint32 `json:"detect-multiplier"`
+		RemoteDetectMultiplier uint32 `json:"remote-detect-multiplier"`
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return nil, fmt.Errorf("parse bfd peers: %w", err)
+	}
+	peers := make([]BFDPeer, 0, len(raw))
+	for _, r := range raw {
+		peer, err := netip.ParseAddr(r.Peer)
+		if err != nil {
+			return nil, fmt.Errorf("parse bfd peers: peer %q: %w", r.Peer, err)
+		}
+		local, _ := netip.ParseAddr(r.Local)
+		vrf := r.VRF
+		if vrf == "default" {
+			vrf = ""
+		}
+		peers = append(peers, BFDPeer{
+			Peer: peer, Local: local, VRF: vrf, Interface: r.Interface, Multihop: r.Multihop,
+			Status: r.Status, Uptime: time.Duration(r.Uptime) * time.Second,
+			Diagnostic: r.Diagnostic, RemoteDiagnostic: r.RemoteDiagnostic,
+			ReceiveInterval: r.ReceiveInterval, TransmitInterval: r.TransmitInterval,
+			RemoteReceiveInterval: r.RemoteReceiveInterval, RemoteTransmitInterval: r.RemoteTransmitInterval,
+			DetectMultiplier: r.DetectMultiplier, RemoteDetectMultiplier: r.RemoteDetectMultiplier,
+		})
+	}
+	slices.SortFunc(peers, func(x, y BFDPeer) int {
+		if c := strings.Compare(x.VRF, y.VRF); c != 0 {
+			return c
+		}
+		return x.Peer.Compare(y.Peer)
+	})
+	return peers, nil
+}
