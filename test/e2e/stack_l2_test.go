@@ -343,3 +343,29 @@ func l2Takeover(t testing.TB, l *lab.Lab, ns, ip, how string) (time.Duration, in
 	}
 	return took, owner, newOwner
 }
+
+// TestL2AndBGPTogether: one pool with an L2Advertisement and a
+// BGPAdvertisement: the router learns the address from every node and the
+// segment's ARP is answered by the elected node alone.
+func TestL2AndBGPTogether(t *testing.T) {
+	l := requireStack(t)
+	useRouter(t, l, scenarioRouter(l, "l2-and-bgp-basics"))
+	l2Pool(t, l, []string{"198.18.0.240/28"}, "")
+	applyYAML(t, l, "l2-bgp", `apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: e2e-l2bgp, namespace: metallb-system}
+spec: {myASN: 64501, peerASN: 64500, peerAddress: 198.18.0.254}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: e2e-l2bgp, namespace: metallb-system}
+spec:
+  ipAddressPools: [e2e-l2]
+`)
+	ns := newNamespace(t, l, "l2bgp")
+	backendPod(t, l, ns, "web-1", "web", 1)
+	lbService(t, l, ns, "web", "web", nil)
+	ip := ingressIPs(t, l, ns, "web", 1)[0]
+	waitL2Owner(t, l, ns, "web", ip, 0)
+	waitNextHops(t, l, ip+"/32", nodeAddrs(allNodes(l)...), 60*time.Second)
+}
