@@ -34,6 +34,7 @@ each component is a subcommand.`,
 		newOperatorCommand(),
 		newControllerCommand(),
 		newSpeakerCommand(),
+		newFRRReloaderCommand(),
 		notBuilt("must-gather", "Collect everything needed to debug the stack into one directory", "the must-gather issue"),
 	)
 	return root

@@ -32,6 +32,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/bgp/frr"
 	"github.com/lbstack/lbstack/pkg/bgp/native"
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
@@ -59,6 +60,8 @@ type speakerFlags struct {
 	// mlBindPort is the memberlist port of layer-2 mode (gossip among
 	// the speakers, for sub-second failure detection).
 	mlBindPort int
+	// frrHandoff is the directory shared with the frr-reloader sidecar.
+	frrHandoff string
 }
 
 // Labels of the ServiceBGPStatus objects, as MetalLB sets them.
@@ -81,8 +84,8 @@ answer on every node), learn who is alive from memberlist (key from
 METALLB_ML_SECRET_KEY_PATH, address METALLB_ML_BIND_ADDR:--ml-bindport), and
 the elected node answers ARP/NDP for it. Reports the configuration's state in
 ConfigurationState speaker-<node>, and each announced Service in a
-ServiceBGPStatus or ServiceL2Status. Only --bgp-backend native (embedded GoBGP)
-is built so far.`,
+ServiceBGPStatus or ServiceL2Status. --bgp-backend native embeds GoBGP;
+--bgp-backend frr hands the state to the frr-reloader sidecar next to FRR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setupLogging(f.logLevel); err != nil {
@@ -108,13 +111,14 @@ is built so far.`,
 	fl.StringVar(&f.namespace, "namespace", envOr("METALLB_NAMESPACE", "metallb-system"), "the stack's namespace (env METALLB_NAMESPACE)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "all|debug|info|warn|error|none")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
-	fl.StringVar(&f.bgpBackend, "bgp-backend", string(v1beta1.BGPTypeNative), "BGP backend: native (embedded GoBGP); frr is not built yet")
+	fl.StringVar(&f.bgpBackend, "bgp-backend", string(v1beta1.BGPTypeNative), "BGP backend: native (embedded GoBGP) or frr (FRR sidecar, needed for BFD)")
 	fl.StringVar(&f.healthAddr, "health-probe-bind-address", "0", "address of /healthz and /readyz (0 disables)")
 	fl.StringVar(&f.metrics, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint (0 disables)")
 	fl.DurationVar(&f.resync, "resync", time.Minute, "how often the state is recomputed and re-applied even without changes")
 	fl.IntVar(&f.metricsPort, "port", 0, "metrics port (MetalLB's flag; overrides --metrics-bind-address with :PORT)")
 	fl.StringVar(&f.lbClass, "lb-class", "", "serve only Services with this spec.loadBalancerClass (empty: Services without a class)")
 	fl.IntVar(&f.mlBindPort, "ml-bindport", 7946, "memberlist port of layer-2 mode")
+	fl.StringVar(&f.frrHandoff, "frr-handoff-dir", "/etc/frr", "with --bgp-backend frr: the volume shared with the frr-reloader sidecar")
 	return cmd
 }
 
@@ -125,8 +129,10 @@ func (f *speakerFlags) validate() error {
 	if f.namespace == "" {
 		return errors.New("--namespace is required")
 	}
-	if v1beta1.BGPType(f.bgpBackend) != v1beta1.BGPTypeNative {
-		return fmt.Errorf("--bgp-backend %q: only native is built (the frr backend lands with the FRR backend issue)", f.bgpBackend)
+	switch v1beta1.BGPType(f.bgpBackend) {
+	case v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
+	default:
+		return fmt.Errorf("--bgp-backend %q: want native (embedded GoBGP) or frr (the FRR sidecar; frr-k8s modes are not supported)", f.bgpBackend)
 	}
 	return nil
 }
@@ -169,7 +175,14 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
-	backend := native.New(native.Options{Log: ctrl.Log.WithName("gobgp")})
+	var backend bgp.Backend
+	if v1beta1.BGPType(f.bgpBackend) == v1beta1.BGPTypeFRR {
+		// The frr-reloader sidecar applies what this writes to the shared
+		// volume, and reports FRR's sessions back (pkg/bgp/frr handoff).
+		backend = frr.NewFileBackend(f.frrHandoff)
+	} else {
+		backend = native.New(native.Options{Log: ctrl.Log.WithName("gobgp")})
+	}
 	// Read at scrape time from the backend: no polling, never stale.
 	collector := sessionCollector{backend}
 	if err := crmetrics.Registry.Register(collector); err != nil {
