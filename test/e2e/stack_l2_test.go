@@ -303,9 +303,13 @@ func l2Takeover(t testing.TB, l *lab.Lab, ns, ip, how string) (time.Duration, in
 		start = time.Now()
 		proc.Kill()
 	case "link":
+		// Cut at the switch: the node's eth0 loses its carrier, as when a
+		// cable or a switch port fails, and keeps its addresses and
+		// routes (an administrative down inside the node would flush
+		// them, and the lab would stay broken after the test).
 		start = time.Now()
-		runIP(t, "-n", lab.NodeName(owner), "link", "set", "eth0", "down")
-		defer runIP(t, "-n", lab.NodeName(owner), "link", "set", "eth0", "up")
+		runIP(t, "-n", lab.SwitchNetns, "link", "set", fmt.Sprintf("node%d", owner), "down")
+		defer runIP(t, "-n", lab.SwitchNetns, "link", "set", fmt.Sprintf("node%d", owner), "up")
 	}
 	deadline := start.Add(30 * time.Second)
 	var mac string
@@ -328,7 +332,7 @@ func l2Takeover(t testing.TB, l *lab.Lab, ns, ip, how string) (time.Duration, in
 	}
 	switch how {
 	case "link":
-		runIP(t, "-n", lab.NodeName(owner), "link", "set", "eth0", "up")
+		runIP(t, "-n", lab.SwitchNetns, "link", "set", fmt.Sprintf("node%d", owner), "up")
 	case "kill":
 		// A fresh pod instead of the kubelet's restart of this one, whose
 		// back-off grows with every kill (the benchmark kills ten times).

@@ -12,8 +12,9 @@
 //     objects, keeps their Lease and Ready condition fresh, runs containers of
 //     the lbstack image (and images the tests register) as real processes in
 //     their node's namespace and their own mount namespace, with the pod's
-//     service-account token bind-mounted at the in-cluster path, and
-//     simulates every other image.
+//     service-account token bind-mounted at the in-cluster path, runs FRR's
+//     image with the host's FRR daemons under a stand-in for its entrypoint
+//     (frr_container.go), and simulates every other image.
 //   - A router namespace runs FRR (zebra, bgpd, bfdd) configured like the
 //     routers in the seed scenarios; a client namespace stands where the
 //     users' client stood.

@@ -19,6 +19,10 @@ type Image struct {
 	// a container whose command starts with it (or its base name) runs
 	// Binary instead.
 	Entrypoint string `json:"entrypoint"`
+
+	// frr marks the lab's built-in FRR image (see frr_container.go): its
+	// command is rewritten by frrArgv rather than by Entrypoint.
+	frr bool
 }
 
 // LbstackImageName is the repository name (last path element) that marks
@@ -95,6 +99,9 @@ func resolveImage(images map[string]Image, ref string) (Image, bool) {
 // containerArgv is the argv a container runs with image img: Kubernetes'
 // command/args semantics over the image's entrypoint.
 func containerArgv(img Image, command, args []string) []string {
+	if img.frr {
+		return frrArgv(img.Binary, command, args)
+	}
 	if len(command) == 0 {
 		return append([]string{img.Binary}, args...)
 	}

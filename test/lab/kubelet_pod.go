@@ -230,6 +230,11 @@ func (w *podWorker) setup(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	}
 	images[LbstackImageName] = Image{Binary: w.n.k.st.LbstackBinary, Entrypoint: "/usr/bin/lbstack"}
+	// FRR's image runs the host's FRR under the lab's stand-in for its
+	// entrypoint (frr_container.go), unless a test registered its own.
+	if _, ok := images[FRRImageName]; !ok {
+		images[FRRImageName] = frrImage(w.n.k.exe)
+	}
 	anyReal := false
 	mk := func(spec corev1.Container, init bool) *container {
 		c := &container{w: w, spec: spec, init: init, started: true}

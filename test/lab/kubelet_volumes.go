@@ -107,7 +107,7 @@ func (v *podVolumes) prepare(ctx context.Context, pod *corev1.Pod, vol corev1.Vo
 		v.dirs[vol.Name] = vol.HostPath.Path
 		return nil
 	}
-	dir := filepath.Join(v.w.dir, "volumes", vol.Name)
+	dir := podVolumeDir(v.w.dir, vol.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

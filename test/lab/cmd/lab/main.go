@@ -7,7 +7,8 @@
 //
 // It also runs the lab kubelet (`lab kubelet`) and the reaper that tears a
 // test's lab down when the test process exits (`lab reap`); `make lab`
-// starts both through `lab up`.
+// starts both through `lab up`. The kubelet runs `lab frr-container` as the
+// stand-in for the FRR image's entrypoint (test/lab/frr_container.go).
 package main
 
 import (
@@ -63,7 +64,7 @@ func newRoot() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&root, "root", "", "lbstack repository (default: found above the working directory)")
 	cmd.PersistentFlags().StringVar(&state, "state", "", "lab state directory (default: ROOT/.lab)")
-	cmd.AddCommand(upCmd(resolve), downCmd(resolve), statusCmd(resolve), logsCmd(resolve), kubeletCmd(resolve), reapCmd(resolve))
+	cmd.AddCommand(upCmd(resolve), downCmd(resolve), statusCmd(resolve), logsCmd(resolve), kubeletCmd(resolve), reapCmd(resolve), frrContainerCmd())
 	return cmd
 }
 
@@ -274,4 +275,16 @@ func reapCmd(resolve resolver) *cobra.Command {
 	c.Flags().IntVar(&pid, "pid", 0, "owner PID")
 	c.Flags().StringVar(&start, "start", "", "owner start time (/proc/PID/stat field 22)")
 	return c
+}
+
+func frrContainerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    lab.FRRContainerCommand,
+		Short:  "Run FRR's daemons as the FRR image's entrypoint would (the lab kubelet's stand-in for tini + docker-start)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return lab.RunFRRContainer(os.Stdout)
+		},
+	}
 }

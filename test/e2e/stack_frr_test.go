@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lbstack/lbstack/test/lab"
+)
+
+// useBackend switches the MetalLB object to the scenario's metallb.yaml
+// (its bgpBackend) and waits until every speaker pod runs the new
+// layout; the native backend of bgp-pools-sharing is put back at the end.
+func useBackend(t testing.TB, l *lab.Lab, scenario, wantContainer string) {
+	t.Helper()
+	ctx := context.Background()
+	switchTo := func(scenario, container string, present bool) error {
+		if _, err := l.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", scenarioFile(scenario, "metallb.yaml")); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "daemonset", "lbstack-speaker", "-o", "jsonpath={.spec.template.spec.containers[*].name}")
+			if err == nil && strings.Contains(" "+out+" ", " "+container+" ") == present {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the speaker DaemonSet's containers are %q after 2 minutes", out)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if _, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "rollout", "status", "daemonset/lbstack-speaker", "--timeout=240s"); err != nil {
+			return err
+		}
+		return waitAvailable(l, 2*time.Minute)
+	}
+	t.Cleanup(func() {
+		if err := switchTo("bgp-pools-sharing", wantContainer, false); err != nil {
+			t.Errorf("back to the native backend: %v", err)
+		}
+	})
+	if err := switchTo(scenario, wantContainer, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFRRBGPECMPBFD runs bgp-ecmp-bfd as written, bgpBackend frr: the
+// router has three BFD peers Up and 203.0.113.0/24 via the three nodes
+// (origin IGP, AS path 65001); cutting one node's link removes its next
+// hop at BFD speed, not after the 30 s hold time.
+func TestFRRBGPECMPBFD(t *testing.T) {
+	l := requireStack(t)
+	if l.State.Nodes < 3 {
+		t.Skip("needs 3 nodes")
+	}
+	ctx := context.Background()
+	useBackend(t, l, "bgp-ecmp-bfd", "frr")
+	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
+	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	if ip := ingressIPs(t, l, "default", "my-nginx-svc", 1)[0]; ip != "203.0.113.1" {
+		t.Errorf("my-nginx-svc got %s, want 203.0.113.1", ip)
+	}
+	rt := waitNextHops(t, l, "203.0.113.0/24", nodeAddrs(allNodes(l)...), 120*time.Second)
+	for _, p := range rt.Paths {
+		if p.ASPath != "65001" || p.Origin != "IGP" {
+			t.Errorf("path via %s: AS path %q origin %q, want 65001 IGP", p.NextHop, p.ASPath, p.Origin)
+		}
+	}
+	eventually(t, 60*time.Second, "three BFD peers Up on the router", func() (bool, string) {
+		peers, err := l.Router.BFDPeers(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		up := 0
+		for _, p := range peers {
+			if p.Up() {
+				up++
+			}
+		}
+		return up == l.State.Nodes, fmt.Sprintf("%+v", peers)
+	})
+	// The speakers report the sessions through the reloader: the
+	// ServiceBGPStatus of every node names the peer.
+	eventually(t, 60*time.Second, "ServiceBGPStatus on every node", func() (bool, string) {
+		out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "servicebgpstatus", "-l", "metallb.io/service-name=my-nginx-svc",
+			"-o", `jsonpath={range .items[*]}{.status.node}={.status.peers}{" "}{end}`)
+		return err == nil && strings.Count(out, `=["bgp-peer"]`) == l.State.Nodes, out
+	})
+
+	d := cutLink(t, l, l.State.Nodes, "203.0.113.0/24")
+	t.Logf("link cut → next hop removed in %s (BFD 3 x 25 ms; hold time 30 s)", d.Round(time.Millisecond))
+	if d > 5*time.Second {
+		t.Errorf("the router kept the cut node's next hop for %s: BFD did not act", d)
+	}
+}
+
+// cutLink takes node i's switch port down (carrier loss, as a failed
+// cable), returns how long the router took to drop its next hop for
+// prefix, then restores the port and waits for the next hop to return.
+func cutLink(t testing.TB, l *lab.Lab, i int, prefix string) time.Duration {
+	t.Helper()
+	var others []int
+	for _, n := range allNodes(l) {
+		if n != i {
+			others = append(others, n)
+		}
+	}
+	port := fmt.Sprintf("node%d", i)
+	start := time.Now()
+	runIP(t, "-n", lab.SwitchNetns, "link", "set", port, "down")
+	restored := false
+	defer func() {
+		if !restored {
+			runIP(t, "-n", lab.SwitchNetns, "link", "set", port, "up")
+		}
+	}()
+	removed := pollNextHops(t, l, prefix, nodeAddrs(others...), 60*time.Second)
+	runIP(t, "-n", lab.SwitchNetns, "link", "set", port, "up")
+	restored = true
+	pollNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	return removed.Sub(start)
+}
