@@ -101,7 +101,7 @@ func BenchmarkLabSpeakerKill(b *testing.B) {
 	b.ResetTimer()
 	for i := range samples {
 		node := l.State.Nodes - i%l.State.Nodes
-		k, r, bk := killSpeaker(b, l, node, ip+"/32")
+		k, r, bk := killContainer(b, l, node, "speaker", ip+"/32")
 		removed = append(removed, r.Sub(k))
 		back = append(back, bk.Sub(k))
 	}

@@ -16,14 +16,13 @@ import (
 	"github.com/lbstack/lbstack/test/lab"
 )
 
-// TestBGPPoolsSharing runs the bgp-pools-sharing scenario as written: three
+// bgpPoolsSharing runs the bgp-pools-sharing scenario as written: three
 // sessions; svc1 over every node (ECMP); externalTrafficPolicy Local
 // next hops follow the ready endpoints as pods move; websvc2 from
 // IPPool-B's pool; the DNS Services' shared address is one route; the
 // Service events say when the set of announcing nodes changes, and only
 // then.
-func TestBGPPoolsSharing(t *testing.T) {
-	l := requireStack(t)
+func bgpPoolsSharing(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
 	}
@@ -129,13 +128,12 @@ func nodeInMessage(msg string) string {
 	return "?" + msg
 }
 
-// TestBGPAggregationECMP runs bgp-ecmp-bfd minus BFD (the native backend
+// bgpAggregationECMP runs bgp-ecmp-bfd minus BFD (the native backend
 // has none; the FRR backend runs it whole): the router sees the /24
 // aggregate with three next hops, origin IGP, AS path 65001, and kubectl
 // shows the admission warning about the addresses the aggregate covers
 // beyond the pool.
-func TestBGPAggregationECMP(t *testing.T) {
-	l := requireStack(t)
+func bgpAggregationECMP(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
 	}
@@ -196,13 +194,12 @@ func hostnameSelector(nodes ...int) string {
       values: [%s]`, strings.Join(names, ", "))
 }
 
-// TestBGPCommunitiesLocalPrefAndPeerSelectors: nodes 1 and 2 peer over
+// bgpCommunitiesLocalPrefAndPeerSelectors: nodes 1 and 2 peer over
 // eBGP and node 3 over iBGP, chosen by the peers' nodeSelectors. The
 // advertisement's standard and large communities and a named Community
 // alias arrive on the router; localPref 150 arrives over the iBGP session
 // (and, as the RFC says, not over eBGP).
-func TestBGPCommunitiesLocalPrefAndPeerSelectors(t *testing.T) {
-	l := requireStack(t)
+func bgpCommunitiesLocalPrefAndPeerSelectors(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
 	}
@@ -289,13 +286,12 @@ spec:
 	}
 }
 
-// TestBGPIPv6AdvertisementPeersAndNodeSelectors: a dual-stack pool, an
+// bgpIPv6AdvertisementPeersAndNodeSelectors: a dual-stack pool, an
 // IPv4 and an IPv6 session per node. One advertisement sends the pool to
 // the IPv4 peer from node 1 only (its peers and nodeSelectors); another to
 // the IPv6 peer from every node. The router sees the IPv4 address via
 // node 1 alone and the IPv6 address over the IPv6 sessions from all.
-func TestBGPIPv6AdvertisementPeersAndNodeSelectors(t *testing.T) {
-	l := requireStack(t)
+func bgpIPv6AdvertisementPeersAndNodeSelectors(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
 	}
@@ -361,11 +357,10 @@ spec:
 	waitNextHops(t, l, ip6+"/128", v6, 60*time.Second)
 }
 
-// TestBGPPasswordSecret: the router requires TCP MD5. A BGPPeer whose
+// bgpPasswordSecret: the router requires TCP MD5. A BGPPeer whose
 // passwordSecret holds the wrong password never establishes; fixing the
 // Secret brings the sessions up and the route with them.
-func TestBGPPasswordSecret(t *testing.T) {
-	l := requireStack(t)
+func bgpPasswordSecret(t *testing.T, l *lab.Lab, backend string) {
 	const password = "e2e-md5-secret"
 	router := scenarioRouter(l, "bgp-pools-sharing")
 	for i := range router.Peers {
@@ -430,12 +425,11 @@ spec:
 	waitNextHops(t, l, ip+"/32", nodeAddrs(allNodes(l)...), 60*time.Second)
 }
 
-// TestBGPMultihop: the router's session address (198.18.1.254, on its
+// bgpMultihop: the router's session address (198.18.1.254, on its
 // loopback) is two hops from node 1, routed through node 2. Without
 // ebgpMultiHop the speaker's TTL-1 packets die at node 2 and the session
 // never establishes; with it, it does and the route arrives.
-func TestBGPMultihop(t *testing.T) {
-	l := requireStack(t)
+func bgpMultihop(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 2 {
 		t.Skip("needs 2 nodes")
 	}
@@ -529,11 +523,12 @@ func setSysctl(t testing.TB, netns, key, value string) {
 	})
 }
 
-// TestBGPSpeakerKillDropsNextHop: with a 3 s hold time, SIGKILLing one
-// speaker process removes its next hop from the router within the hold
-// time; the lab kubelet restarts it and it announces again.
-func TestBGPSpeakerKillDropsNextHop(t *testing.T) {
-	l := requireStack(t)
+// bgpKillDropsNextHop: with a 3 s hold time, SIGKILLing the process that
+// holds one node's BGP session - the speaker in native mode, FRR's
+// container in frr mode (a killed speaker leaves FRR announcing, as it
+// should) - removes its next hop from the router within the hold time;
+// the lab kubelet restarts it and it announces again.
+func bgpKillDropsNextHop(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
 	}
@@ -541,10 +536,53 @@ func TestBGPSpeakerKillDropsNextHop(t *testing.T) {
 	ip := holdTimeSetup(t, l)
 	prefix := ip + "/32"
 	victim := l.State.Nodes
-	killed, removed, back := killSpeaker(t, l, victim, prefix)
-	t.Logf("SIGKILL → next hop removed in %s (hold time %s); restarted speaker re-announced %s after the kill", removed.Sub(killed).Round(time.Millisecond), hold, back.Sub(killed).Round(time.Millisecond))
+	container := "speaker"
+	if backend == "frr" {
+		container = "frr"
+	}
+	killed, removed, back := killContainer(t, l, victim, container, prefix)
+	t.Logf("SIGKILL of %s → next hop removed in %s (hold time %s); re-announced %s after the kill", container, removed.Sub(killed).Round(time.Millisecond), hold, back.Sub(killed).Round(time.Millisecond))
 	if d := removed.Sub(killed); d > hold+time.Second {
-		t.Errorf("the router kept the killed speaker's next hop %s, longer than the %s hold time", d, hold)
+		t.Errorf("the router kept the killed %s's next hop %s, longer than the %s hold time", container, d, hold)
+	}
+}
+
+// bgpCases are the BGP issue's end-to-end checks, run on each backend.
+var bgpCases = []struct {
+	name string
+	run  func(t *testing.T, l *lab.Lab, backend string)
+}{
+	{"PoolsSharing", bgpPoolsSharing},
+	{"AggregationECMP", bgpAggregationECMP},
+	{"CommunitiesLocalPrefAndPeerSelectors", bgpCommunitiesLocalPrefAndPeerSelectors},
+	{"IPv6AdvertisementPeersAndNodeSelectors", bgpIPv6AdvertisementPeersAndNodeSelectors},
+	{"PasswordSecret", bgpPasswordSecret},
+	{"Multihop", bgpMultihop},
+	{"KillDropsNextHop", bgpKillDropsNextHop},
+}
+
+// TestBGP runs every BGP check on the native backend (embedded GoBGP)
+// and on the FRR backend (FRR sidecar and frr-reloader), the MetalLB
+// object switched between them as a user switches.
+func TestBGP(t *testing.T) {
+	for _, backend := range []struct{ name, scenario string }{
+		{"native", ""},
+		// bgp-ecmp-bfd's metallb.yaml is the MetalLB object with
+		// bgpBackend: frr.
+		{"frr", "bgp-ecmp-bfd"},
+	} {
+		t.Run(backend.name, func(t *testing.T) {
+			l := requireStack(t)
+			if backend.scenario != "" {
+				useBackend(t, l, backend.scenario, "frr")
+			}
+			for _, c := range bgpCases {
+				t.Run(c.name, func(t *testing.T) {
+					l := requireStack(t)
+					c.run(t, l, backend.name)
+				})
+			}
+		})
 	}
 }
 
@@ -583,17 +621,17 @@ spec:
 	return ip
 }
 
-// killSpeaker SIGKILLs node i's speaker and returns when it was killed,
-// when the router dropped its next hop for prefix, and when the
-// restarted speaker's next hop was back.
-func killSpeaker(t testing.TB, l *lab.Lab, i int, prefix string) (killed, removed, back time.Time) {
+// killContainer SIGKILLs a container of node i's speaker pod and returns
+// when it was killed, when the router dropped the node's next hop for
+// prefix, and when the restarted container's next hop was back.
+func killContainer(t testing.TB, l *lab.Lab, i int, container, prefix string) (killed, removed, back time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker", FieldSelector: "spec.nodeName=" + lab.NodeName(i)})
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("speaker pod on node %d: %v (%d found)", i, err, len(pods.Items))
 	}
-	proc, err := l.State.ContainerProc(lab.StackNamespace, pods.Items[0].Name, "speaker")
+	proc, err := l.State.ContainerProc(lab.StackNamespace, pods.Items[0].Name, container)
 	if err != nil {
 		t.Fatal(err)
 	}

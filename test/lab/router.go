@@ -276,10 +276,20 @@ func parseRoute(data []byte) (Route, error) {
 		if p.ASPath.String == "Local" {
 			path.ASPath = ""
 		}
+		// An IPv6 path carries the peer's global and link-local next hops
+		// and FRR forwards over the link-local one ("used"); the path's
+		// next hop is the global one, as `show bgp` prints it and as it
+		// names the node.
 		for _, nh := range p.Nexthops {
+			if a, err := netip.ParseAddr(nh.IP); err == nil && a.IsLinkLocalUnicast() {
+				continue
+			}
 			if path.NextHop == "" || nh.Used {
 				path.NextHop = nh.IP
 			}
+		}
+		if path.NextHop == "" && len(p.Nexthops) > 0 {
+			path.NextHop = p.Nexthops[0].IP
 		}
 		if s := strings.TrimSpace(p.Community.String); s != "" {
 			path.Communities = strings.Fields(s)
