@@ -123,7 +123,7 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each; keep the corpus 
 
 # The local lab (docs/lab.md): control plane, nodes as network namespaces, a
 # lab kubelet, an FRR router and a client, all on this machine; needs root.
-LAB_SCENARIO ?= bgp-pools-sharing
+LAB_SCENARIO ?= bgp-ecmp-bfd
 LAB_NODES    ?= 3
 LAB_STATE    := $(ROOT)/.lab
 LAB          := $(BIN)/lab

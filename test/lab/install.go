@@ -265,3 +265,102 @@ func (l *Lab) RemoveScenario(ctx context.Context) error {
 	l.State.Applied = ""
 	return l.State.save()
 }
+
+// WaitSettled waits, up to timeout, until what a user checks after
+// applying a scenario has settled: every LoadBalancer Service has its
+// address, the router has every scenario peer Established, and every
+// peer it runs BFD with is Up. It returns what is still missing at the
+// deadline ("" when settled), so the report that follows shows the
+// steady state rather than the first seconds.
+func (l *Lab) WaitSettled(ctx context.Context, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	// The router's view must also hold still for three seconds: routes
+	// follow sessions by a reload or two.
+	var last string
+	stable := 0
+	for {
+		missing := l.unsettled(ctx)
+		if missing == "" {
+			view := l.routerView(ctx)
+			if view == last {
+				stable++
+			} else {
+				last, stable = view, 0
+			}
+			if stable >= 3 {
+				return ""
+			}
+			missing = "the router's routes are still changing"
+		}
+		if time.Now().After(deadline) {
+			return missing
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err().Error()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// routerView summarises the router's sessions and routes, to see them
+// hold still.
+func (l *Lab) routerView(ctx context.Context) string {
+	var b strings.Builder
+	ns, _ := l.Router.Neighbors(ctx)
+	for _, n := range ns {
+		fmt.Fprintf(&b, "%s=%s/%d ", n.Address, n.State, n.PrefixesReceived)
+	}
+	for _, af := range []string{"ipv4", "ipv6"} {
+		rts, _ := l.Router.Routes(ctx, af)
+		for _, rt := range rts {
+			fmt.Fprintf(&b, "%s=%v ", rt.Prefix, rt.NextHops())
+		}
+	}
+	return b.String()
+}
+
+func (l *Lab) unsettled(ctx context.Context) string {
+	dss, err := l.Kube.AppsV1().DaemonSets(StackNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, ds := range dss.Items {
+		st := ds.Status
+		if st.ObservedGeneration < ds.Generation || st.UpdatedNumberScheduled < st.DesiredNumberScheduled || st.NumberReady < st.DesiredNumberScheduled || st.NumberUnavailable > 0 {
+			return fmt.Sprintf("DaemonSet %s is rolling out (%d/%d updated, %d ready)", ds.Name, st.UpdatedNumberScheduled, st.DesiredNumberScheduled, st.NumberReady)
+		}
+	}
+	svcs, err := l.Kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, s := range svcs.Items {
+		if s.Spec.Type == corev1.ServiceTypeLoadBalancer && len(s.Status.LoadBalancer.Ingress) == 0 {
+			return fmt.Sprintf("Service %s/%s has no address yet", s.Namespace, s.Name)
+		}
+	}
+	ns, err := l.Router.Neighbors(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	up := map[string]bool{}
+	for _, n := range ns {
+		up[n.Address] = n.Established()
+	}
+	bfd := map[string]bool{}
+	if peers, err := l.Router.BFDPeers(ctx); err == nil {
+		for _, p := range peers {
+			bfd[p.Peer] = p.Up()
+		}
+	}
+	for _, p := range l.State.Router.Peers {
+		if !up[p.Address] {
+			return fmt.Sprintf("router: session with %s not Established yet", p.Address)
+		}
+		if p.BFD && !bfd[p.Address] {
+			return fmt.Sprintf("router: BFD with %s not Up yet", p.Address)
+		}
+	}
+	return ""
+}

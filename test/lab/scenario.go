@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// DefaultScenario is what `make lab` applies until the FRR backend lands
-// (then bgp-ecmp-bfd becomes the default, per the lab issue).
-const DefaultScenario = "bgp-pools-sharing"
+// DefaultScenario is what `make lab` applies: BGP + ECMP + BFD on the FRR
+// backend, the most common production setup.
+const DefaultScenario = "bgp-ecmp-bfd"
 
 // Scenario is a seed scenario (../shared/scenarios/<Dir>) as the lab runs
 // it: the router its users had, and the manifests `make lab` applies.

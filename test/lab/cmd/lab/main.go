@@ -120,6 +120,11 @@ func upCmd(resolve resolver) *cobra.Command {
 				failed = append(failed, err)
 			} else {
 				fmt.Printf("lab: scenario %s applied\n", scenario)
+				if missing := l.WaitSettled(ctx, 2*time.Minute); missing != "" {
+					fmt.Printf("lab: not settled after 2 minutes: %s\n", missing)
+				} else {
+					fmt.Printf("lab: settled: every LoadBalancer Service has its address, every router session is up\n")
+				}
 			}
 			if missing := l.NotBuilt(ctx); len(missing) > 0 {
 				fmt.Println()
