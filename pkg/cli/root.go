@@ -35,6 +35,7 @@ each component is a subcommand.`,
 		newControllerCommand(),
 		newSpeakerCommand(),
 		newFRRReloaderCommand(),
+		newInstallBinaryCommand(),
 		notBuilt("must-gather", "Collect everything needed to debug the stack into one directory", "the must-gather issue"),
 	)
 	return root

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lbstack/lbstack/test/lab"
 )
 
 // The lab benchmarks measure what a user waits for, end to end, and print
@@ -16,9 +18,21 @@ import (
 
 // BenchmarkLabServiceToRoute: a LoadBalancer Service is created; how long
 // until the router has a route for its address (first next hop) and until
-// it has all of them (every node's speaker). Median of 50 Services.
+// it has all of them (every node's speaker). Median of 50 Services, on the
+// native backend and on the FRR backend.
 func BenchmarkLabServiceToRoute(b *testing.B) {
-	l := requireStack(b)
+	for _, backend := range []string{"native", "frr"} {
+		b.Run(backend, func(b *testing.B) {
+			l := requireStack(b)
+			if backend == "frr" {
+				useBackend(b, l, "bgp-ecmp-bfd", "frr")
+			}
+			serviceToRoute(b, l, backend)
+		})
+	}
+}
+
+func serviceToRoute(b *testing.B, l *lab.Lab, backend string) {
 	useRouter(b, l, scenarioRouter(l, "bgp-pools-sharing"))
 	applyYAML(b, l, "bench-route", `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -86,8 +100,70 @@ spec:
 	b.ReportMetric(ms(median(first)), "ms-first-hop-median")
 	b.ReportMetric(ms(median(all)), "ms-all-hops-median")
 	b.ReportMetric(ms(slices.Max(all)), "ms-all-hops-max")
-	fmt.Printf("lab: Service creation → route in the router, median of %d: first next hop %s, all %d next hops %s (max %s)\n",
-		samples, median(first).Round(time.Millisecond), l.State.Nodes, median(all).Round(time.Millisecond), slices.Max(all).Round(time.Millisecond))
+	fmt.Printf("lab (%s): Service creation → route in the router, median of %d: first next hop %s, all %d next hops %s (max %s)\n",
+		backend, samples, median(first).Round(time.Millisecond), l.State.Nodes, median(all).Round(time.Millisecond), slices.Max(all).Round(time.Millisecond))
+}
+
+// BenchmarkLabFRRFailover runs bgp-ecmp-bfd (FRR backend, BFD 3 x 25 ms)
+// and measures how long the router keeps a failed node's next hop for the
+// /24: after a cut link (median of 10) and after SIGKILL of the node's FRR
+// (median of 10); then the same cut without BFD, where only the hold time
+// (3 s here) detects it (median of 3).
+func BenchmarkLabFRRFailover(b *testing.B) {
+	l := requireStack(b)
+	useBackend(b, l, "bgp-ecmp-bfd", "frr")
+	useRouter(b, l, scenarioRouter(l, "bgp-ecmp-bfd"))
+	applyFiles(b, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
+	b.Cleanup(func() { waitNoPods(b, l, "default", "app=nginx") })
+	applyFiles(b, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	const prefix = "203.0.113.0/24"
+	waitNextHops(b, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	ctx := context.Background()
+	b.ResetTimer()
+	var cut, kill, hold []time.Duration
+	for i := range 10 {
+		cut = append(cut, cutLink(b, l, 1+i%l.State.Nodes, prefix))
+	}
+	for i := range 10 {
+		node := 1 + i%l.State.Nodes
+		k, r, _ := killContainer(b, l, node, "frr", prefix)
+		kill = append(kill, r.Sub(k))
+		// A fresh pod rather than the kubelet's restart, whose back-off
+		// grows with every kill.
+		pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker", FieldSelector: "spec.nodeName=" + lab.NodeName(node)})
+		if err == nil {
+			for _, p := range pods.Items {
+				_ = l.Kube.CoreV1().Pods(lab.StackNamespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+			}
+		}
+		if err := waitAvailable(l, 2*time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		pollNextHops(b, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	}
+	// Without BFD: the router's side off, the peer without its profile
+	// and with a 3 s hold time.
+	router := scenarioRouter(l, "bgp-ecmp-bfd")
+	for i := range router.Peers {
+		router.Peers[i].BFD = false
+	}
+	useRouter(b, l, router)
+	applyYAML(b, l, "no-bfd", `apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: bgp-peer, namespace: metallb-system}
+spec: {myASN: 65001, peerASN: 65000, peerAddress: 198.18.0.254, holdTime: 3s, keepaliveTime: 1s}
+`)
+	waitNextHops(b, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	for i := range 3 {
+		hold = append(hold, cutLink(b, l, 1+i%l.State.Nodes, prefix))
+	}
+	b.StopTimer()
+	b.ReportMetric(ms(median(cut)), "ms-bfd-linkcut-median")
+	b.ReportMetric(ms(median(kill)), "ms-bfd-frrkill-median")
+	b.ReportMetric(ms(median(hold)), "ms-holdtime-linkcut-median")
+	fmt.Printf("lab (frr): next hop dropped by the router - link cut with BFD 3x25 ms: median of 10 %s (max %s); SIGKILL of FRR: median of 10 %s (max %s); link cut without BFD, hold time 3 s: median of 3 %s\n",
+		median(cut).Round(time.Millisecond), slices.Max(cut).Round(time.Millisecond),
+		median(kill).Round(time.Millisecond), slices.Max(kill).Round(time.Millisecond), median(hold).Round(time.Millisecond))
 }
 
 // BenchmarkLabSpeakerKill: with a 3 s hold time, one speaker is SIGKILLed;
