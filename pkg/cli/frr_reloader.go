@@ -39,16 +39,8 @@ speaker. It needs vtysh, python3 and frr-reload.py, as FRR's own image has them.
 			if err := setupLogging(f.logLevel); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
+			ctx, cancel := untilSignal(cmd.Context())
 			defer cancel()
-			sig := ctrl.SetupSignalHandler()
-			go func() {
-				select {
-				case <-sig.Done():
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
 			return runFRRReloader(ctx, f)
 		},
 	}

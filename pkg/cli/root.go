@@ -3,8 +3,12 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -65,4 +69,12 @@ func notBuilt(name, short, landsWith string) *cobra.Command {
 			return fmt.Errorf("lbstack %s: %w (lands with %s)", name, ErrNotBuilt, landsWith)
 		},
 	}
+}
+
+// untilSignal is the context of a long-running subcommand: it ends on
+// SIGTERM or SIGINT, or when the caller's context ends (ExecuteContext;
+// tests run commands in-process, more than once, which controller-runtime's
+// one-per-process signal handler would not allow).
+func untilSignal(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, syscall.SIGTERM, os.Interrupt)
 }

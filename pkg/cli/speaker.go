@@ -91,18 +91,8 @@ ServiceBGPStatus or ServiceL2Status. --bgp-backend native embeds GoBGP;
 			if err := setupLogging(f.logLevel); err != nil {
 				return err
 			}
-			// Stop on SIGTERM/SIGINT, or when the caller's context ends
-			// (ExecuteContext; tests run the command in-process).
-			ctx, cancel := context.WithCancel(cmd.Context())
+			ctx, cancel := untilSignal(cmd.Context())
 			defer cancel()
-			sig := ctrl.SetupSignalHandler()
-			go func() {
-				select {
-				case <-sig.Done():
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
 			return runSpeaker(ctx, f)
 		},
 	}

@@ -110,3 +110,17 @@ func (c Community) Compare(o Community) int {
 	}
 	return cmp.Compare(c.Local2, o.Local2)
 }
+
+// SplitCommunities renders communities as BGP implementations write them:
+// standard ones "AA:NN", large ones "G:L1:L2" (no "large:" marker), each
+// list in the input's order.
+func SplitCommunities(cs []Community) (std, large []string) {
+	for _, c := range cs {
+		if c.Type == LargeCommunity {
+			large = append(large, fmt.Sprintf("%d:%d:%d", c.Global, c.Local1, c.Local2))
+		} else {
+			std = append(std, fmt.Sprintf("%d:%d", c.High, c.Low))
+		}
+	}
+	return std, large
+}

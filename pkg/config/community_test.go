@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +63,23 @@ func TestCommunityOrderAndValue(t *testing.T) {
 	}
 	if v := (Community{High: 65535, Low: 65281}).Uint32(); v != 0xFFFFFF01 {
 		t.Errorf("NO_EXPORT = %#x", v)
+	}
+}
+
+func TestSplitCommunities(t *testing.T) {
+	var cs []Community
+	for _, s := range []string{"65535:120", "large:65535:300:100", "0:1", "large:1:2:3"} {
+		c, err := ParseCommunity(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	std, large := SplitCommunities(cs)
+	if strings.Join(std, " ") != "65535:120 0:1" || strings.Join(large, " ") != "65535:300:100 1:2:3" {
+		t.Errorf("SplitCommunities = %v, %v", std, large)
+	}
+	if std, large := SplitCommunities(nil); std != nil || large != nil {
+		t.Errorf("nil input gave %v, %v", std, large)
 	}
 }

@@ -407,19 +407,7 @@ spec:
 	ip := ingressIPs(t, l, ns, "web", 1)[0]
 	// Wrong password: the router's kernel drops the SYNs; nothing may
 	// establish. Watched for five connect-retry rounds.
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		ns, err := l.Router.Neighbors(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range ns {
-			if n.Established() {
-				t.Fatalf("session with %s established with the wrong password", n.Address)
-			}
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	neverEstablished(t, l, 10*time.Second, "with the wrong password")
 	applyYAML(t, l, "secret-fixed", secret(password))
 	waitSessions(t, l, nodeAddrs(allNodes(l)...), 60*time.Second)
 	waitNextHops(t, l, ip+"/32", nodeAddrs(allNodes(l)...), 60*time.Second)
@@ -481,22 +469,27 @@ spec:
 	backendPod(t, l, ns, "web-1", "web", 1)
 	lbService(t, l, ns, "web", "web", nil)
 	ip := ingressIPs(t, l, ns, "web", 1)[0]
-	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) {
+	neverEstablished(t, l, 8*time.Second, "single-hop across two hops")
+	applyYAML(t, l, "peer-multihop", peer(true))
+	waitSessions(t, l, nodeAddrs(1), 60*time.Second)
+	waitNextHops(t, l, ip+"/32", nodeAddrs(1), 60*time.Second)
+}
+
+// neverEstablished fails the test if any router session is Established
+// during d.
+func neverEstablished(t testing.TB, l *lab.Lab, d time.Duration, how string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		ns, err := l.Router.Neighbors(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range ns {
 			if n.Established() {
-				t.Fatalf("single-hop session with %s established across two hops", n.Address)
+				t.Fatalf("session with %s established %s", n.Address, how)
 			}
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
-	applyYAML(t, l, "peer-multihop", peer(true))
-	waitSessions(t, l, nodeAddrs(1), 60*time.Second)
-	waitNextHops(t, l, ip+"/32", nodeAddrs(1), 60*time.Second)
 }
 
 func runIP(t testing.TB, args ...string) {

@@ -485,7 +485,7 @@ func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
 		k := groupKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
 		g, ok := byKey[k]
 		if !ok {
-			std, large := splitCommunities(r.Communities)
+			std, large := config.SplitCommunities(r.Communities)
 			g = &group{seq: routeMapStep * (len(out) + 1), v6: k.v6, std: std, large: large, localPref: r.LocalPref}
 			if g.seq >= maxRouteMapSeq {
 				return nil, fmt.Errorf("more than %d distinct attribute sets; FRR route-maps end at sequence %d", maxRouteMapSeq/routeMapStep-1, maxRouteMapSeq)
@@ -498,18 +498,6 @@ func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
 	return out, nil
 }
 
-// splitCommunities renders communities as FRR writes them: "AA:NN" and,
-// for large ones, "G:L1:L2" (no "large:" marker).
-func splitCommunities(cs []config.Community) (std, large []string) {
-	for _, c := range cs {
-		if c.Type == config.LargeCommunity {
-			large = append(large, fmt.Sprintf("%d:%d:%d", c.Global, c.Local1, c.Local2))
-		} else {
-			std = append(std, fmt.Sprintf("%d:%d", c.High, c.Low))
-		}
-	}
-	return std, large
-}
 
 // writeFilters writes a neighbour's prefix lists and route-maps.
 func writeFilters(w *writer, n *neighbor) {

@@ -652,7 +652,7 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 			}
 			sets = append(sets, pset)
 			act := &api.Actions{RouteAction: api.RouteAction_ACCEPT}
-			std, large := splitCommunities(grp[0].Communities)
+			std, large := config.SplitCommunities(grp[0].Communities)
 			if len(std) > 0 {
 				act.Community = &api.CommunityAction{Type: api.CommunityAction_ADD, Communities: std}
 			}
@@ -684,18 +684,6 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 	return sets, pol
 }
 
-// splitCommunities renders communities as GoBGP writes them: "AA:NN" and,
-// for large ones, "G:L1:L2".
-func splitCommunities(cs []config.Community) (std, large []string) {
-	for _, c := range cs {
-		if c.Type == config.LargeCommunity {
-			large = append(large, fmt.Sprintf("%d:%d:%d", c.Global, c.Local1, c.Local2))
-		} else {
-			std = append(std, fmt.Sprintf("%d:%d", c.High, c.Low))
-		}
-	}
-	return std, large
-}
 
 // Status implements bgp.Backend.
 func (b *Backend) Status() []lbgp.SessionStatus {
