@@ -498,7 +498,6 @@ func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
 	return out, nil
 }
 
-
 // writeFilters writes a neighbour's prefix lists and route-maps.
 func writeFilters(w *writer, n *neighbor) {
 	for _, g := range n.groups {

@@ -684,7 +684,6 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 	return sets, pol
 }
 
-
 // Status implements bgp.Backend.
 func (b *Backend) Status() []lbgp.SessionStatus {
 	b.mu.Lock()
