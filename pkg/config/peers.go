@@ -218,6 +218,10 @@ func (b *builder) peerTimers(ref ObjectRef, ht, ka *metav1.Duration) (*time.Dura
 	case hold == 0 && keep != 0:
 		b.c.errorf(ref, "spec.keepaliveTime", nil, "keepaliveTime %s must be 0 when holdTime is 0 (a zero hold time turns keepalives off)", keep)
 		ok = false
+	case hold == 0 && b.native:
+		// GoBGP reads a zero hold time as "use the default" (90 s).
+		b.c.errorf(ref, holdField, nil, "a holdTime of 0 (keepalives off) is %s", notNative)
+		ok = false
 	case hold > 0 && keep >= hold:
 		b.c.errorf(ref, "spec.keepaliveTime", nil, "keepaliveTime %s must be lower than holdTime %s", keep, hold)
 		ok = false

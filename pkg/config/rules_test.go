@@ -599,6 +599,13 @@ func TestBGPPeerRules(t *testing.T) {
 			peer("hold-max", "198.18.0.5", spec(func(s *v1beta2.BGPPeerSpec) { s.HoldTime = dur(65535 * time.Second) })),
 		)},
 	}, {
+		// GoBGP reads a zero hold time as its 90 s default: only FRR can
+		// turn keepalives off.
+		name: "holdTime 0 needs the FRR backend",
+		rejected: ruleCase{opts: native, res: peers(peer("p", "198.18.0.1", spec(func(s *v1beta2.BGPPeerSpec) { s.HoldTime = dur(0) }))),
+			errors: []string{`bgppeer "p": spec.holdTime: a holdTime of 0 (keepalives off) is not supported with bgpBackend native; use bgpBackend frr`}},
+		accepted: ruleCase{res: peers(peer("p", "198.18.0.1", spec(func(s *v1beta2.BGPPeerSpec) { s.HoldTime = dur(0) })))},
+	}, {
 		// FRR and GoBGP take the connect retry in whole seconds.
 		name: "connectTime whole seconds 1..65535",
 		rejected: ruleCase{res: peers(peer("p", "198.18.0.1", spec(func(s *v1beta2.BGPPeerSpec) { s.ConnectTime = dur(1500 * time.Millisecond) }))),
