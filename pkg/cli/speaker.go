@@ -543,7 +543,15 @@ func (sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSessionUp
 	ch <- descAnnounced
 	ch <- descUpdates
+	ch <- descBFDUp
 }
+
+// descBFDUp is the BFD state of a session's peer (FRR backend only).
+var descBFDUp = prometheus.NewDesc("lbstack_bfd_session_up",
+	"1 when the BFD session with the peer is up, else 0 (bgpBackend frr).", []string{"peer", "vrf", "address"}, nil)
+
+// bfdReporter is a backend that knows BFD peers (the FRR backend).
+type bfdReporter interface{ BFDPeers() []frr.BFDPeer }
 
 func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.backend.Status() {
@@ -554,6 +562,15 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSessionUp, prometheus.GaugeValue, up, s.Name, s.VRF)
 		ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, float64(s.Advertised), s.Name, s.VRF)
 		ch <- prometheus.MustNewConstMetric(descUpdates, prometheus.CounterValue, float64(s.UpdatesSent), s.Name, s.VRF)
+	}
+	if r, ok := c.backend.(bfdReporter); ok {
+		for _, p := range r.BFDPeers() {
+			up := 0.0
+			if p.Up() {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descBFDUp, prometheus.GaugeValue, up, p.Session, p.VRF, p.Peer.String())
+		}
 	}
 }
 
