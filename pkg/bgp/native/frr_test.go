@@ -492,6 +492,61 @@ func TestFRR(t *testing.T) {
 		l.apply(lbgp.DesiredState{})
 	})
 
+	t.Run("vrf: the session binds to an interface whose routes live in their own table", func(t *testing.T) {
+		// This kernel has no VRF devices. What a VRF does for a bound
+		// socket is rebuilt by hand: a second link (vrf0 on the node,
+		// vrfr on the router) whose connected route lives in table 177,
+		// reached by the rule "oif vrf0 lookup 177" (a VRF device's l3mdev
+		// rule), while the main table says the peer is unreachable. Only
+		// a socket bound to vrf0 can reach the peer.
+		const (
+			nodeVRF   = "198.18.77.1"
+			routerVRF = "198.18.77.254"
+		)
+		ip := func(args ...string) {
+			t.Helper()
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %v: %v: %s", args, err, out)
+			}
+		}
+		ip("-n", l.NodeNS, "link", "add", "vrf0", "type", "veth", "peer", "name", "vrfr", "netns", l.RouterNS)
+		ip("-n", l.NodeNS, "addr", "add", nodeVRF+"/24", "dev", "vrf0", "noprefixroute")
+		ip("-n", l.NodeNS, "link", "set", "vrf0", "up")
+		ip("-n", l.NodeNS, "route", "add", "198.18.77.0/24", "dev", "vrf0", "src", nodeVRF, "table", "177")
+		ip("-n", l.NodeNS, "rule", "add", "oif", "vrf0", "lookup", "177")
+		ip("-n", l.NodeNS, "route", "add", "unreachable", "198.18.77.0/24")
+		ip("-n", l.RouterNS, "addr", "add", routerVRF+"/24", "dev", "vrfr")
+		ip("-n", l.RouterNS, "link", "set", "vrfr", "up")
+		t.Cleanup(func() { _ = exec.Command("ip", "-n", l.NodeNS, "link", "del", "vrf0").Run() })
+		l.configure("neighbor "+nodeVRF+" remote-as 64512", "neighbor "+nodeVRF+" timers connect 1")
+		t.Cleanup(func() { l.configure("no neighbor " + nodeVRF) })
+
+		red := lbgp.Session{Name: "red", MyASN: nodeAS, PeerASN: routerAS, PeerAddr: netip.MustParseAddr(routerVRF), Port: 179,
+			RouterID: netip.MustParseAddr(nodeV4), ConnectTime: dur(time.Second)}
+		routes := map[string][]lbgp.Route{"red": {route(t, "203.0.113.77/32", 0)}}
+		// Unbound, the socket follows the main table: unreachable.
+		l.apply(lbgp.DesiredState{Sessions: []lbgp.Session{red}, Routes: routes})
+		never(t, 5*time.Second, "unbound session through the separate table", func() string {
+			if l.neighbor(nodeVRF).State == "Established" {
+				return "established without binding"
+			}
+			return ""
+		})
+		red.VRF = "vrf0"
+		l.apply(lbgp.DesiredState{Sessions: []lbgp.Session{red}, Routes: routes})
+		eventually(t, wait, "session bound to vrf0 established", established(l, nodeVRF))
+		eventually(t, wait, "route over the vrf0 session", func() string {
+			if p, ok := l.paths("203.0.113.77/32")[nodeVRF]; !ok || len(p.Nexthops) == 0 || p.Nexthops[0].IP != nodeVRF {
+				return fmt.Sprintf("paths %+v", l.paths("203.0.113.77/32"))
+			}
+			return ""
+		})
+		if st := l.status()["red"]; st.VRF != "vrf0" || st.State != lbgp.StateEstablished {
+			t.Errorf("status %+v, want vrf0 Established", st)
+		}
+		l.apply(lbgp.DesiredState{})
+	})
+
 	t.Run("closing the backend withdraws everything", func(t *testing.T) {
 		l.apply(lbgp.DesiredState{Sessions: []lbgp.Session{r4Session()}, Routes: map[string][]lbgp.Route{"r4": {route(t, "203.0.113.12/32", 0)}}})
 		eventually(t, wait, "route up", func() string {
