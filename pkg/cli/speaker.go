@@ -513,8 +513,14 @@ func (r *speakerReconciler) syncServiceStatus(ctx context.Context, announced map
 	}
 	for name, obj := range byName {
 		if !want[name] {
-			if err := r.client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			err := r.client.Delete(ctx, obj)
+			if err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("delete ServiceBGPStatus %s: %w", name, err))
+				continue
+			}
+			if err != nil {
+				// Already gone: a reconcile before this one deleted it
+				// (the cache had not caught up) and said so.
 				continue
 			}
 			key := obj.Labels[labelStatusNamespace] + "/" + obj.Labels[labelStatusService]

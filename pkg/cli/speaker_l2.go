@@ -346,8 +346,14 @@ func (r *speakerReconciler) syncL2Status(ctx context.Context, ifacesBySvc map[st
 		if want[name] {
 			continue
 		}
-		if err := r.client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		err := r.client.Delete(ctx, obj)
+		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete ServiceL2Status %s: %w", name, err))
+			continue
+		}
+		if err != nil {
+			// Already gone: a reconcile before this one deleted it
+			// (the cache had not caught up) and said so.
 			continue
 		}
 		key := obj.Labels[labelStatusNamespace] + "/" + obj.Labels[labelStatusService]
