@@ -17,14 +17,14 @@ import (
 // Anything else (sessions, route-map entries, BFD, a new group of
 // attributes) goes the full way.
 //
-// The commands leave no gap: prefix-list entries are written before the
-// `network` statements they permit are added and removed after the ones
-// they permit are gone, and a list's entries are rewritten from the
-// highest sequence number down, so an entry moving up (an insertion
-// before it) is written at its new place before its old place is
-// overwritten. An entry moving down (a removal before it) may be missing
-// for the time of one command - as with frr-reload.py, which deletes
-// before it adds.
+// Only entries added or removed at their own sequence numbers qualify
+// (a Service whose address sorts last, or the last one going); a list
+// whose entries shift (an address inserted or removed before others)
+// takes the full path, since FRR refuses an entry duplicating another's
+// prefix and a shift cannot be rewritten entry by entry without leaving
+// a prefix out for a moment. The commands leave no gap: prefix-list
+// entries are added before the `network` statements they permit, and
+// removed after the ones they permit are gone.
 func routeDelta(oldConf, newConf string) (cmds []string, ok bool) {
 	o, n := splitRouteLines(oldConf), splitRouteLines(newConf)
 	if o.skeleton != n.skeleton {
@@ -32,11 +32,29 @@ func routeDelta(oldConf, newConf string) (cmds []string, ok bool) {
 	}
 	// Prefix lists: written in descending sequence order per list, then
 	// entries gone from the new text deleted.
+	// What each list permits, before and after.
+	oldVals, newVals := map[string]bool{}, map[string]bool{}
+	for _, e := range o.prefix {
+		oldVals[e.list+" "+e.value()] = true
+	}
+	for _, e := range n.prefix {
+		newVals[e.list+" "+e.value()] = true
+	}
 	var writes []prefixEntry
 	for key, e := range n.prefix {
-		if old, had := o.prefix[key]; !had || old.line != e.line {
-			writes = append(writes, e)
+		old, had := o.prefix[key]
+		if had && old.line == e.line {
+			continue
 		}
+		// An entry written where another prefix was may only replace a
+		// prefix that is going away by a prefix that is new: an entry
+		// moving between sequence numbers (the list shifted) would
+		// duplicate itself for a moment, which FRR refuses, or be missing
+		// for a moment. frr-reload.py does those.
+		if oldVals[e.list+" "+e.value()] || (had && newVals[old.list+" "+old.value()]) {
+			return nil, false
+		}
+		writes = append(writes, e)
 	}
 	slices.SortFunc(writes, func(a, b prefixEntry) int {
 		if c := cmp.Compare(a.list, b.list); c != 0 {
@@ -71,6 +89,12 @@ type prefixEntry struct {
 	list string // "ip prefix-list NAME" / "ipv6 prefix-list NAME"
 	seq  int
 	line string
+}
+
+// value is what the entry permits: the line after its sequence number.
+func (e prefixEntry) value() string {
+	_, v, _ := strings.Cut(e.line, " seq "+strconv.Itoa(e.seq)+" ")
+	return v
 }
 
 // routeLines is a configuration split into what routeDelta may change

@@ -39,13 +39,12 @@ func TestRouteDelta(t *testing.T) {
 			},
 		},
 		{
-			name: "an insertion rewrites the entries after it from the top down",
-			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32"), plain("203.0.113.3/32")}, ok: true,
-			cmds: []string{
-				"ip prefix-list lbs-p-10 seq 15 permit 203.0.113.3/32",
-				"ip prefix-list lbs-p-10 seq 10 permit 203.0.113.2/32",
-				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32", "exit-address-family", "exit",
-			},
+			name: "an insertion shifts the entries after it: full path",
+			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32"), plain("203.0.113.3/32")},
+		},
+		{
+			name: "a removal before others shifts them: full path",
+			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.3/32")},
 		},
 		{
 			name: "a removal: network first, then the entry",
@@ -53,6 +52,15 @@ func TestRouteDelta(t *testing.T) {
 			cmds: []string{
 				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit",
 				"no ip prefix-list lbs-p-10 seq 10 permit 203.0.113.2/32",
+			},
+		},
+		{
+			name: "a prefix replaced by a new one at the same place",
+			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.5/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.6/32")}, ok: true,
+			cmds: []string{
+				"ip prefix-list lbs-p-10 seq 10 permit 203.0.113.6/32",
+				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.6/32", "exit-address-family", "exit",
+				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.5/32", "exit-address-family", "exit",
 			},
 		},
 		{name: "a new attribute group is not route-only", old: []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}},
