@@ -276,7 +276,8 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 			return reconcile.Result{}, err
 		}
 		if r.l2 != nil {
-			l2Ifaces, l2Err = r.reconcileL2(ctx, svcs, eps)
+			// The Nodes configload already read for this reconcile.
+			l2Ifaces, l2Err = r.reconcileL2(ctx, res.Nodes, svcs, eps)
 			if l2Err != nil {
 				log.Error(l2Err, "layer 2")
 			}
@@ -326,18 +327,14 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 // reconcileL2 elects the owner of every layer-2 address from the same
 // inputs on every node and makes this node's responders answer for its
 // own; it returns the interfaces per announced Service.
-func (r *speakerReconciler) reconcileL2(ctx context.Context, svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[string][]string, error) {
+func (r *speakerReconciler) reconcileL2(ctx context.Context, nodeList []corev1.Node, svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[string][]string, error) {
 	var pods corev1.PodList
 	if err := r.client.List(ctx, &pods, client.InNamespace(r.flags.namespace)); err != nil {
 		return nil, fmt.Errorf("list speaker pods: %w", err)
 	}
-	var nodeList corev1.NodeList
-	if err := r.client.List(ctx, &nodeList); err != nil {
-		return nil, fmt.Errorf("list Nodes: %w", err)
-	}
-	nodes := make([]*corev1.Node, len(nodeList.Items))
-	for i := range nodeList.Items {
-		nodes[i] = &nodeList.Items[i]
+	nodes := make([]*corev1.Node, len(nodeList))
+	for i := range nodeList {
+		nodes[i] = &nodeList[i]
 	}
 	live := r.l2.live(pods.Items)
 	res := election.Decide(election.Input{
