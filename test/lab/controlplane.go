@@ -70,6 +70,12 @@ func (s *State) etcdDaemon() daemon {
 // startAPIServer runs kube-apiserver on the lab address with RBAC and the
 // Node authorizer, NodeRestriction, and service-account token signing.
 func (s *State) startAPIServer() error {
+	// Made here, not only at a fresh `up`: a lab whose state predates the
+	// kubelet API gets it when its API server is restarted with the
+	// kubelet flags.
+	if err := s.ensureKubeletClientCert(); err != nil {
+		return err
+	}
 	_, err := startDaemon(s.runDir(), s.apiserverDaemon())
 	return err
 }
@@ -99,6 +105,15 @@ func (s *State) apiserverDaemon() daemon {
 			"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 			"--proxy-client-cert-file=" + pk(frontProxyCertFile),
 			"--proxy-client-key-file=" + pk(frontProxyKeyFile),
+			// The kubelet API (logs, exec): the API server presents its
+			// own client certificate (system:masters, which the lab
+			// kubelet admits), verifies each node's serving certificate
+			// against the lab CA, and dials the node's InternalIP (its
+			// Hostname address, the node's name, does not resolve).
+			"--kubelet-client-certificate=" + pk(kubeletClientCertFile),
+			"--kubelet-client-key=" + pk(kubeletClientKeyFile),
+			"--kubelet-certificate-authority=" + pk(caCertFile),
+			"--kubelet-preferred-address-types=InternalIP",
 			"--authorization-mode=Node,RBAC",
 			"--enable-admission-plugins=NodeRestriction",
 			"--service-account-issuer=" + ServiceAccountIssuer,

@@ -66,7 +66,7 @@ type Missing struct{ Part, Consequence string }
 func (l *Lab) NotBuilt(ctx context.Context) []Missing {
 	var out []Missing
 	// `lbstack --help` lists every subcommand; one that has not landed
-	// says "(not built yet)" in its line (pkg/cli's notBuilt).
+	// says "(not built yet)" in its line.
 	help, _ := exec.CommandContext(ctx, l.State.LbstackBinary, "--help").CombinedOutput()
 	built := map[string]bool{}
 	for _, line := range strings.Split(string(help), "\n") {

@@ -177,6 +177,12 @@ func (n *node) logf(format string, a ...any) {
 }
 
 func (n *node) run(ctx context.Context) error {
+	// The kubelet API first: the Node it registers points the API
+	// server at it.
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	apiDone := make(chan struct{})
+	go func() { defer close(apiDone); n.serveAPI(apiCtx) }()
+	defer func() { stopAPI(); <-apiDone }()
 	if err := n.register(ctx); err != nil {
 		return err
 	}
@@ -375,6 +381,9 @@ func (n *node) status(old []corev1.NodeCondition) corev1.NodeStatus {
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "lab node"),
 			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "lab kubelet is posting ready status"),
 		},
+		// Where the API server reaches this node's kubelet API (logs,
+		// exec): kubelet_server.go.
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: KubeletPort}},
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: NodeAddr(n.index)},
 			{Type: corev1.NodeInternalIP, Address: NodeAddr6(n.index)},

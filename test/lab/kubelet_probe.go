@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -233,49 +233,27 @@ func (c *container) resolvePort(port intstr.IntOrString) (int, error) {
 }
 
 // execProbe runs the probe command in the container's namespaces and mounts
-// (a fresh helper, like `kubectl exec` into the container would).
+// (a fresh helper, like `kubectl exec` into the container would; see
+// runInContainer, which the kubelet API's exec shares).
 func (c *container) execProbe(ctx context.Context, command []string, timeout time.Duration) (bool, string) {
 	if len(command) == 0 {
 		return false, "exec probe without command"
 	}
-	pod, _ := c.w.snapshot()
-	argv := containerArgv(*c.image, command, nil)
-	spec, err := c.processSpec(ctx, pod, argv)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// One writer for both streams: the probe's message is the combined
+	// output.
+	var out bytes.Buffer
+	code, err := c.runInContainer(rctx, command, nil, &out, &out)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return false, fmt.Sprintf("command timed out after %s", timeout)
+		}
 		return false, err.Error()
 	}
-	spec.Stage += "-exec"
-	if err := os.MkdirAll(spec.Stage, 0o700); err != nil {
-		return false, err.Error()
-	}
-	out, err := os.CreateTemp(c.w.dir, "exec-probe-")
-	if err != nil {
-		return false, err.Error()
-	}
-	defer os.Remove(out.Name())
-	defer out.Close()
-	cmd, closeSpec, err := c.w.initCommand(spec, out, out)
-	if err != nil {
-		return false, err.Error()
-	}
-	err = cmd.Start()
-	closeSpec()
-	if err != nil {
-		return false, err.Error()
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
-		return false, fmt.Sprintf("command timed out after %s", timeout)
-	}
-	data, _ := os.ReadFile(out.Name())
-	msg := strings.TrimSpace(string(bytes.TrimSpace(data)))
-	if err != nil {
-		return false, fmt.Sprintf("%v: %s", err, msg)
+	msg := strings.TrimSpace(out.String())
+	if code != 0 {
+		return false, fmt.Sprintf("exit status %d: %s", code, msg)
 	}
 	return true, msg
 }
