@@ -58,13 +58,16 @@ build: ## Build bin/lbstack.
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions.
-	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/... paths=./pkg/ovnapi/...
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests under config/.
 	$(CONTROLLER_GEN) crd rbac:roleName=operator webhook paths=./api/... paths=./controllers/... paths=./pkg/webhook/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
+	# NMState's CRDs, for the envtest tier only (lbstack never installs them).
+	$(CONTROLLER_GEN) crd paths=github.com/nmstate/kubernetes-nmstate/api/v1 \
+		paths=github.com/nmstate/kubernetes-nmstate/api/v1beta1 output:crd:dir=test/crds/nmstate
 
 # The OLM bundle (docs/olm.md): version and the operator image it deploys.
 BUNDLE_VERSION ?= 0.1.0

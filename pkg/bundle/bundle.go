@@ -47,6 +47,22 @@ type Options struct {
 	Version string
 	// Image of the operator (and so of every lbstack component).
 	Image string
+	// MustGatherImage is the must-gather image (Dockerfile target
+	// must-gather); empty derives it from Image (MustGatherImageFor).
+	MustGatherImage string
+}
+
+// MustGatherImageFor is the must-gather image published beside image:
+// the repository gets a -must-gather suffix, the tag stays
+// (quay.io/lbstack/lbstack:v0.1.0 -> quay.io/lbstack/lbstack-must-gather:v0.1.0).
+func MustGatherImageFor(image string) string {
+	repo, ref := image, ""
+	if i := strings.Index(image, "@"); i >= 0 {
+		repo, ref = image[:i], image[i:]
+	} else if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		repo, ref = image[:i], image[i:]
+	}
+	return repo + "-must-gather" + ref
 }
 
 // crdInfo is what the CSV says about each owned kind.
@@ -61,6 +77,7 @@ var crdInfo = map[string]struct{ display, description string }{
 	"ConfigurationState": {"Configuration State", "Whether each component accepted the current configuration, with the errors when not."},
 	"ServiceL2Status":    {"Service L2 Status", "Which node announces a Service's address over layer 2."},
 	"ServiceBGPStatus":   {"Service BGP Status", "Which peers a node announces a Service's address to."},
+	"SymmetricRouting":   {"Symmetric Routing", "One declaration for Services whose return traffic must leave through the VRF it came in on: the operator generates and checks the NMState policy, VRF-bound BGP peer, pools, advertisements and OVN EgressServices."},
 }
 
 // Generate returns the bundle's files, keyed by path relative to Root.
@@ -210,7 +227,13 @@ func Generate(o Options) (map[string][]byte, error) {
 		return nil, err
 	}
 	v, _ := semver.Parse(o.Version)
+	mustGather := o.MustGatherImage
+	if mustGather == "" {
+		mustGather = MustGatherImageFor(o.Image)
+	}
 	csv.Annotations = map[string]string{
+		// `oc adm must-gather --all-images` runs the image this names.
+		"operators.openshift.io/must-gather-image": mustGather,
 		"alm-examples": examples,
 		"operatorframework.io/initialization-resource": initialization,
 		"operatorframework.io/suggested-namespace":     SuggestedNS,
@@ -258,6 +281,7 @@ func Generate(o Options) (map[string][]byte, error) {
 		RelatedImages: []olmv1alpha1.RelatedImage{
 			{Name: "lbstack", Image: o.Image},
 			{Name: "frr", Image: frrImage},
+			{Name: "must-gather", Image: mustGather},
 		},
 		InstallStrategy: olmv1alpha1.NamedInstallStrategy{
 			StrategyName: olmv1alpha1.InstallStrategyNameDeployment,

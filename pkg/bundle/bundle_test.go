@@ -130,6 +130,19 @@ func TestValidationCatchesAConversionWebhookWithOwnNamespace(t *testing.T) {
 	}
 }
 
+func TestMustGatherImageFor(t *testing.T) {
+	for in, want := range map[string]string{
+		"quay.io/lbstack/lbstack:v0.1.0":         "quay.io/lbstack/lbstack-must-gather:v0.1.0",
+		"127.0.0.1:5000/lbstack/lbstack:e2e":     "127.0.0.1:5000/lbstack/lbstack-must-gather:e2e",
+		"127.0.0.1:5000/lbstack":                 "127.0.0.1:5000/lbstack-must-gather",
+		"quay.io/lbstack/lbstack@sha256:0123abc": "quay.io/lbstack/lbstack-must-gather@sha256:0123abc",
+	} {
+		if got := bundle.MustGatherImageFor(in); got != want {
+			t.Errorf("bundle.MustGatherImageFor(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestCSVContents(t *testing.T) {
 	r := root(t)
 	data, err := os.ReadFile(filepath.Join(r, "bundle", "manifests", "lbstack.clusterserviceversion.yaml"))
@@ -144,7 +157,7 @@ func TestCSVContents(t *testing.T) {
 		t.Error("suggested namespace")
 	}
 	var examples []map[string]any
-	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil || len(examples) != 8 {
+	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil || len(examples) != 9 {
 		t.Errorf("alm-examples: %d objects, %v", len(examples), err)
 	}
 	kinds := map[string]bool{}
@@ -181,7 +194,10 @@ func TestCSVContents(t *testing.T) {
 	if len(d.Volumes) != 0 || !strings.Contains(strings.Join(d.Containers[0].Args, " "), "--cert-mode=external") {
 		t.Errorf("under OLM the operator must use OLM's certificate: volumes %v args %v", d.Volumes, d.Containers[0].Args)
 	}
-	if len(csv.Spec.RelatedImages) != 2 || csv.Spec.MinKubeVersion == "" || len(csv.Spec.Icon) != 1 {
+	if mg := csv.Annotations["operators.openshift.io/must-gather-image"]; mg != bundle.MustGatherImageFor(csv.Annotations["containerImage"]) || !strings.Contains(mg, "-must-gather:") {
+		t.Errorf("must-gather image annotation %q", mg)
+	}
+	if len(csv.Spec.RelatedImages) != 3 || csv.Spec.MinKubeVersion == "" || len(csv.Spec.Icon) != 1 {
 		t.Errorf("relatedImages %v minKubeVersion %q icons %d", csv.Spec.RelatedImages, csv.Spec.MinKubeVersion, len(csv.Spec.Icon))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/lbstack/lbstack/controllers"
@@ -105,6 +106,20 @@ func DetectPlatform(cfg *rest.Config) (Platform, error) {
 	return p, nil
 }
 
+// detectSymmetricRoutingAPIs asks the API server which of the optional
+// APIs symmetric routing uses are served.
+func detectSymmetricRoutingAPIs(cfg *rest.Config) (controllers.SymmetricRoutingAPIs, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return controllers.SymmetricRoutingAPIs{}, err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
+	if err != nil {
+		return controllers.SymmetricRoutingAPIs{}, fmt.Errorf("discovery: %w", err)
+	}
+	return controllers.DetectSymmetricRoutingAPIs(mapper)
+}
+
 // Images returns the component images from the environment: CONTROLLER_IMAGE
 // and SPEAKER_IMAGE default to self (OPERATOR_IMAGE or the operator pod's
 // image), FRR_IMAGE to the upstream FRR image.
@@ -164,6 +179,18 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 	log.Info("platform", "openshift", platform.OpenShift, "serviceMonitors", platform.ServiceMonitors, "namespace", f.namespace)
 
 	s := scheme.New()
+	// Symmetric routing: NMState, OVN-Kubernetes and OpenShift's Network
+	// objects are optional; the coordinator watches those served now.
+	if err := controllers.AddSymmetricRoutingToScheme(s); err != nil {
+		return err
+	}
+	srAPIs, err := detectSymmetricRoutingAPIs(cfg)
+	if err != nil {
+		// What was found is used; what could not be asked counts as absent.
+		log.Error(err, "discovering the APIs symmetric routing uses")
+	}
+	log.Info("symmetric routing APIs", "nmstate", srAPIs.NMState, "ovn", srAPIs.OVN,
+		"configNetwork", srAPIs.ConfigNetwork, "operatorNetwork", srAPIs.OperatorNetwork)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  s,
 		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
@@ -172,8 +199,12 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 		LeaderElectionID:        "lbstack-operator.metallb.io",
 		LeaderElectionNamespace: f.namespace,
 		// Everything the operator renders lives in its namespace (or is
-		// cluster-scoped): cache only that namespace.
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{f.namespace: {}}},
+		// cluster-scoped): cache only that namespace, except the Services
+		// and EgressServices symmetric routing checks.
+		Cache: cache.Options{
+			DefaultNamespaces: map[string]cache.Config{f.namespace: {}},
+			ByObject:          controllers.SymmetricRoutingCacheObjects(srAPIs),
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
@@ -186,6 +217,12 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 	if err := (&controllers.MetalLBReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: f.namespace,
 		Images: images, OpenShift: platform.OpenShift, ServiceMonitors: platform.ServiceMonitors,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.SymmetricRoutingReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: f.namespace,
+		Recorder: mgr.GetEventRecorderFor("lbstack-symmetric-routing"), APIs: srAPIs,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -7,12 +7,13 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
+	lbstackv1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 )
 
 // New returns a scheme with the built-in types and metallb.io v1beta1 and
-// v1beta2 registered.
+// v1beta2 and lbstack.io v1alpha1 registered.
 func New() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(AddToScheme(s))
@@ -25,6 +26,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		clientgoscheme.AddToScheme,
 		v1beta1.AddToScheme,
 		v1beta2.AddToScheme,
+		lbstackv1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return err

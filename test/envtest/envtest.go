@@ -104,12 +104,27 @@ func ScenariosDir() (string, error) {
 	return d, nil
 }
 
+// Options change what Start installs.
+type Options struct {
+	// ExtraCRDDirs are further directories of CRD manifests to install,
+	// relative to the repository root unless absolute: e.g. test/crds/nmstate,
+	// test/crds/ovn, test/crds/openshift (APIs of other projects, which
+	// lbstack reads but never installs).
+	ExtraCRDDirs []string
+}
+
 // Start runs an API server with the CRDs from config/crd/bases and returns
 // it; it is stopped when the test (or benchmark) ends. It also creates the
 // stack's namespace.
 func Start(tb testing.TB) *Env {
 	tb.Helper()
-	env, err := StartEnv()
+	return StartWith(tb, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(tb testing.TB, opts Options) *Env {
+	tb.Helper()
+	env, err := StartEnvWith(opts)
 	if err != nil {
 		tb.Fatalf("start envtest: %v", err)
 	}
@@ -123,7 +138,10 @@ func Start(tb testing.TB) *Env {
 
 // StartEnv is Start for callers without a testing.TB (TestMain); the caller
 // must call Stop.
-func StartEnv() (*Env, error) {
+func StartEnv() (*Env, error) { return StartEnvWith(Options{}) }
+
+// StartEnvWith is StartWith for callers without a testing.TB.
+func StartEnvWith(opts Options) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -137,8 +155,15 @@ func StartEnv() (*Env, error) {
 	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		return nil, err
 	}
+	crdDirs := []string{filepath.Join(root, "config", "crd", "bases")}
+	for _, d := range opts.ExtraCRDDirs {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(root, d)
+		}
+		crdDirs = append(crdDirs, d)
+	}
 	te := &crenvtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     crdDirs,
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		Scheme:                s,

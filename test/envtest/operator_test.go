@@ -594,9 +594,14 @@ func TestSamplesApply(t *testing.T) {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Errorf("sample %s %s refused: %v", o.GetKind(), o.GetName(), err)
 		}
+		if o.GetNamespace() == "" {
+			// Cluster-scoped (SymmetricRouting): not in the stack's
+			// namespace, so cleanMetalLBObjects does not see it.
+			t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+		}
 		kinds[o.GetKind()] = true
 	}
-	for _, k := range []string{"MetalLB", "IPAddressPool", "BGPPeer", "BGPAdvertisement", "L2Advertisement", "BFDProfile", "Community"} {
+	for _, k := range []string{"MetalLB", "IPAddressPool", "BGPPeer", "BGPAdvertisement", "L2Advertisement", "BFDProfile", "Community", "SymmetricRouting"} {
 		if !kinds[k] {
 			t.Errorf("config/samples has no %s", k)
 		}
