@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,10 +13,6 @@ import (
 
 	"github.com/lbstack/lbstack/pkg/version"
 )
-
-// ErrNotBuilt is returned by subcommands whose component has not landed
-// yet: they refuse to run rather than pretend to work.
-var ErrNotBuilt = errors.New("not built yet")
 
 // NewRoot returns the `lbstack` command with every subcommand attached.
 func NewRoot() *cobra.Command {
@@ -40,7 +35,9 @@ each component is a subcommand.`,
 		newSpeakerCommand(),
 		newFRRReloaderCommand(),
 		newInstallBinaryCommand(),
-		notBuilt("must-gather", "Collect everything needed to debug the stack into one directory", "the must-gather issue"),
+		newSpeakerStateCommand(),
+		newNodeRoutingCommand(),
+		newMustGatherCommand(),
 	)
 	return root
 }
@@ -53,20 +50,6 @@ func newVersionCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.String())
 			return err
-		},
-	}
-}
-
-// notBuilt is the placeholder for a component that has not landed: --help
-// describes what it will do, running it fails with a clear message.
-func notBuilt(name, short, landsWith string) *cobra.Command {
-	return &cobra.Command{
-		Use:                name,
-		Short:              short + " (not built yet)",
-		Long:               short + ".\n\nThis component is not built yet; it lands with " + landsWith + ".",
-		DisableFlagParsing: false,
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("lbstack %s: %w (lands with %s)", name, ErrNotBuilt, landsWith)
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -141,9 +142,11 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 	// Namespaced kinds are only watched in the stack's namespace: that is
 	// all the speaker's Role grants, and all Build considers.
 	inNS := map[string]cache.Config{f.namespace: {}}
+	debug := &debugStore{}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: f.metrics},
+		Scheme: scheme.New(),
+		Metrics: metricsserver.Options{BindAddress: f.metrics,
+			ExtraHandlers: map[string]http.Handler{speaker.DebugStatePath: debug}},
 		HealthProbeBindAddress: f.healthAddr,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:            {Namespaces: inNS},
@@ -188,7 +191,7 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 		return fmt.Errorf("register layer-2 metrics: %w", err)
 	}
 	defer crmetrics.Registry.Unregister(l2c)
-	r := &speakerReconciler{flags: f, client: mgr.GetClient(), backend: backend, l2: l2, recorder: mgr.GetEventRecorderFor("lbstack-speaker")}
+	r := &speakerReconciler{flags: f, client: mgr.GetClient(), backend: backend, l2: l2, recorder: mgr.GetEventRecorderFor("lbstack-speaker"), debug: debug}
 	if err := r.setup(mgr); err != nil {
 		return err
 	}
@@ -213,6 +216,8 @@ type speakerReconciler struct {
 	backend  bgp.Backend
 	l2       *layer2
 	recorder record.EventRecorder
+	// debug is what /debug/state serves, replaced after every reconcile.
+	debug *debugStore
 
 	mu sync.Mutex
 	// lastGood is the last valid configuration: a configuration error
@@ -309,6 +314,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 			return reconcile.Result{}, err
 		}
 	}
+	r.debug.set(r.debugState(decision, cfgErr, applyErr, l2Ifaces))
 	if applyErr != nil {
 		// Retried with back-off by the workqueue.
 		return reconcile.Result{}, fmt.Errorf("apply BGP state: %w", applyErr)

@@ -34,7 +34,9 @@ type Backend struct {
 	// is applied; applied is the state FRR last accepted.
 	states  map[uint64]bgp.DesiredState
 	applied bgp.DesiredState
-	closed  bool
+	// rendered is the text rendered from the newest state Apply accepted.
+	rendered string
+	closed   bool
 }
 
 var _ bgp.Backend = (*Backend)(nil)
@@ -105,6 +107,7 @@ func (b *Backend) Apply(ctx context.Context, d bgp.DesiredState) error {
 		return err
 	}
 	norm, _ := d.Normalize() // Render succeeded: no error
+	b.rendered = conf
 	gen := b.reloader.Submit(conf)
 	b.states[gen] = norm
 	if len(b.states) > maxPendingStates {
@@ -120,6 +123,14 @@ func mapKeys[K comparable, V any](m map[K]V) []K {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Rendered returns the configuration rendered from the newest state Apply
+// accepted (FRR may not run it yet: see the reloader's status), or "".
+func (b *Backend) Rendered() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rendered
 }
 
 // appliedState is the state FRR last accepted.

@@ -26,6 +26,9 @@ import (
 //     each reload attempt and every second): the generation it last read,
 //     the outcome of its reload (empty when applied), and FRR's sessions
 //     and BFD peers as vtysh reports them.
+//   - RenderedFile, written by the reloader after each new desired state:
+//     the frr.conf text rendered from it, for must-gather to compare with
+//     frr.conf (the last text FRR accepted).
 //
 // The reloader renders the state (Render), applies it in place (Reloader:
 // frr-reload.py, debounced, retried, the last good configuration kept) and
@@ -34,6 +37,8 @@ import (
 const (
 	DesiredFile = "lbstack-desired.json"
 	StatusFile  = "lbstack-status.json"
+	// RenderedFile holds the text rendered from the newest desired state.
+	RenderedFile = "lbstack-rendered.conf"
 )
 
 type desiredDoc struct {
@@ -208,6 +213,11 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 			} else {
 				gen = doc.Generation
 				applyErr = backend.Apply(ctx, doc.State)
+				if text := backend.Rendered(); text != "" {
+					if err := writeAtomic(filepath.Join(dir, RenderedFile), []byte(text), 0o600); err != nil {
+						log.Error(err, "write rendered configuration")
+					}
+				}
 				log.V(1).Info("desired state", "generation", gen, "sessions", len(doc.State.Sessions))
 			}
 			writeStatus()

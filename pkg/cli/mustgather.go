@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lbstack/lbstack/pkg/mustgather"
+)
+
+// Environment variables `oc adm must-gather --since/--since-time` set in
+// the gather container.
+const (
+	envMustGatherSince     = "MUST_GATHER_SINCE"
+	envMustGatherSinceTime = "MUST_GATHER_SINCE_TIME"
+)
+
+func newMustGatherCommand() *cobra.Command {
+	var (
+		opts       mustgather.Options
+		kubeconfig string
+		sinceTime  string
+	)
+	cmd := &cobra.Command{
+		Use:   "must-gather",
+		Short: "Collect everything needed to debug the stack into one directory",
+		Long: `must-gather collects the MetalLB and lbstack objects, the operator's
+workloads with their pods' logs, every LoadBalancer Service with its
+EndpointSlices and events, nodes and the NMState/OVN/OpenShift objects, each
+speaker's FRR state and routing tables (through the pod exec API), and a
+summary.txt for a person. Secret values are never collected. See
+docs/must-gather.md for the layout.
+
+An item that cannot be collected is listed in errors.txt and the run goes
+on; the exit status is non-zero when anything failed.
+
+In the must-gather image, /usr/bin/gather runs this with --dest-dir
+/must-gather (oc adm must-gather --image=...); --since and --since-time
+default to $MUST_GATHER_SINCE and $MUST_GATHER_SINCE_TIME.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("since") {
+				if v := os.Getenv(envMustGatherSince); v != "" {
+					d, err := time.ParseDuration(v)
+					if err != nil {
+						return fmt.Errorf("$%s=%q: %w", envMustGatherSince, v, err)
+					}
+					opts.Since = d
+				}
+			}
+			if sinceTime == "" {
+				sinceTime = os.Getenv(envMustGatherSinceTime)
+			}
+			if sinceTime != "" {
+				t, err := time.Parse(time.RFC3339, sinceTime)
+				if err != nil {
+					return fmt.Errorf("--since-time %q: want RFC 3339 (2006-01-02T15:04:05Z): %w", sinceTime, err)
+				}
+				opts.SinceTime = &t
+			}
+			if opts.Since < 0 {
+				return fmt.Errorf("--since %s: must not be negative", opts.Since)
+			}
+			cfg, err := restConfig(kubeconfig)
+			if err != nil {
+				return err
+			}
+			opts.Progress = cmd.ErrOrStderr()
+			res, err := mustgather.Run(cmd.Context(), cfg, opts)
+			if res != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "must-gather: wrote %s (stack namespace %s, found by %s)\n", opts.DestDir, res.Namespace, res.Found)
+				if !res.OperatorInstalled {
+					fmt.Fprintln(cmd.OutOrStdout(), "must-gather: the lbstack operator is not installed in this cluster")
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DestDir, "dest-dir", "must-gather.local", "directory to write into (created if missing)")
+	f.DurationVar(&opts.Since, "since", 0, "only logs newer than this duration, e.g. 2h (default: all; $"+envMustGatherSince+")")
+	f.StringVar(&sinceTime, "since-time", "", "only logs after this RFC 3339 time ($"+envMustGatherSinceTime+")")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&opts.Namespace, "namespace", "", "the stack's namespace (default: found from the MetalLB object, OLM, else metallb-system)")
+	f.DurationVar(&opts.ExecTimeout, "exec-timeout", 30*time.Second, "timeout of each command run in a speaker pod")
+	return cmd
+}

@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lbstack/lbstack/pkg/speaker"
+	"github.com/lbstack/lbstack/test/lab"
+)
+
+// TestMustGather runs the must-gather image's /usr/bin/gather (the
+// lbstack binary behind it) against bgp-ecmp-bfd running on FRR, with a
+// BGP password and the memberlist key in the cluster and a Service whose
+// requested pool does not exist, and checks the layout docs/must-gather.md
+// promises: real FRR output from every speaker, logs of every container,
+// the summary's addresses, pools, announcing nodes and the missing pool as
+// the cause, and no secret value anywhere.
+func TestMustGather(t *testing.T) {
+	l := requireStack(t)
+	ctx := context.Background()
+	useBackend(t, l, "bgp-ecmp-bfd", "frr")
+	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
+	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	ip := ingressIPs(t, l, "default", "my-nginx-svc", 1)[0]
+	waitNextHops(t, l, "203.0.113.0/24", nodeAddrs(allNodes(l)...), 120*time.Second)
+
+	// A password-protected peer nobody answers (a lab address): FRR's
+	// running configuration then holds the password, as in production.
+	const password = "e2e-gather-md5-Secret"
+	const plainPassword = "e2e-gather-plain-Secret"
+	applyYAML(t, l, "gather-secrets", `apiVersion: v1
+kind: Secret
+metadata:
+  name: e2e-gather-password
+  namespace: metallb-system
+type: kubernetes.io/basic-auth
+stringData:
+  password: `+password+`
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: e2e-gather-protected
+  namespace: metallb-system
+spec:
+  myASN: 65001
+  peerASN: 65010
+  peerAddress: 198.18.0.250
+  passwordSecret: {name: e2e-gather-password}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: e2e-gather-plain
+  namespace: metallb-system
+spec:
+  myASN: 65001
+  peerASN: 65011
+  peerAddress: 198.18.0.251
+  password: `+plainPassword+`
+`)
+	lbService(t, l, "default", "e2e-nopool", "nginx", func(s *corev1.Service) {
+		s.Annotations = map[string]string{"metallb.io/address-pool": "no-such-pool"}
+	})
+	t.Cleanup(func() {
+		_ = l.Kube.CoreV1().Services("default").Delete(context.Background(), "e2e-nopool", metav1.DeleteOptions{})
+	})
+	// FRR must carry the protected neighbor before the gather, or the
+	// redaction would be tested on nothing: wait for it in every speaker's
+	// frr.conf (the text FRR accepted).
+	eventually(t, 60*time.Second, "every FRR accepts the password-protected neighbor", func() (bool, string) {
+		pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker"})
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, p := range pods.Items {
+			dir, err := l.State.PodVolumePath(lab.StackNamespace, p.Name, "frr-conf")
+			if err != nil {
+				return false, err.Error()
+			}
+			if data, err := os.ReadFile(filepath.Join(dir, "frr.conf")); err == nil && bytes.Contains(data, []byte("neighbor 198.18.0.250 password")) {
+				n++
+			}
+		}
+		return n == l.State.Nodes, fmt.Sprintf("%d of %d", n, l.State.Nodes)
+	})
+
+	dest := filepath.Join(t.TempDir(), "must-gather")
+	root := l.State.Root
+	cmd := exec.Command(filepath.Join(root, "hack", "must-gather", "gather"), "--kubeconfig", l.State.Kubeconfig())
+	cmd.Env = append(os.Environ(), "LBSTACK="+l.State.LbstackBinary, "MUST_GATHER_DEST="+dest, "MUST_GATHER_SINCE=2h")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("gather took %s", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		errs, _ := os.ReadFile(filepath.Join(dest, "errors.txt"))
+		t.Fatalf("gather failed: %v\n%s\nerrors.txt:\n%s", err, out, errs)
+	}
+	read := func(rel string) string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(dest, rel))
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+		}
+		return string(data)
+	}
+	if v := read("version"); !strings.HasPrefix(v, "lbstack/must-gather\n") {
+		t.Errorf("version = %q", v)
+	}
+	if e := read("errors.txt"); e != "" {
+		t.Errorf("errors.txt is not empty:\n%s", e)
+	}
+	for rel, want := range map[string][]string{
+		"metallb.io/metallbs.yaml":                          {"name: metallb"},
+		"metallb.io/ipaddresspools.yaml":                    {"name: first-pool"},
+		"metallb.io/bgppeers.yaml":                          {"name: bgp-peer", "name: e2e-gather-plain"},
+		"metallb.io/bfdprofiles.yaml":                       {"name: bfdprofile"},
+		"metallb.io/servicebgpstatuses.yaml":                {"my-nginx-svc"},
+		"metallb.io/configurationstates.yaml":               {"kind: ConfigurationState"},
+		"namespaces/metallb-system/daemonsets.yaml":         {"name: lbstack-speaker"},
+		"namespaces/metallb-system/deployments.yaml":        {"name: lbstack-controller"},
+		"namespaces/metallb-system/secrets.txt":             {"e2e-gather-password\tkubernetes.io/basic-auth"},
+		"services/default/my-nginx-svc/service.yaml":        {ip},
+		"services/default/my-nginx-svc/endpointslices.yaml": {"kubernetes.io/service-name: my-nginx-svc"},
+		"services/default/e2e-nopool/events.yaml":           {"AllocationFailed"},
+		"cluster/nodes.yaml":                                {"lbl-node1"},
+	} {
+		text := read(rel)
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s does not contain %q", rel, w)
+			}
+		}
+	}
+
+	// Every container of every pod of the stack has its log.
+	pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		// Init containers that copy files print nothing; every other
+		// container logs at start.
+		for _, c := range p.Spec.InitContainers {
+			rel := filepath.Join("namespaces", lab.StackNamespace, "pods", p.Name, "logs", c.Name+".log")
+			if _, err := os.Stat(filepath.Join(dest, rel)); err != nil {
+				t.Error(err)
+			}
+		}
+		for _, c := range p.Spec.Containers {
+			rel := filepath.Join("namespaces", lab.StackNamespace, "pods", p.Name, "logs", c.Name+".log")
+			if fi, err := os.Stat(filepath.Join(dest, rel)); err != nil || fi.Size() == 0 {
+				t.Errorf("%s: missing or empty (%v)", rel, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dest, "namespaces", lab.StackNamespace, "pods", p.Name, "pod.yaml")); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// Real FRR output and the speaker's view, from every speaker.
+	for _, n := range allNodes(l) {
+		node := lab.NodeName(n)
+		dir := "speakers/" + node + "/"
+		if rc := read(dir + "frr/running-config.txt"); !strings.Contains(rc, "router bgp 65001") || !strings.Contains(rc, "neighbor 198.18.0.250 password <redacted>") {
+			t.Errorf("%s: running-config lacks router bgp 65001 or the masked password:\n%s", node, rc)
+		}
+		for _, f := range []string{"bgp-summary.json", "bgp-ipv4.json", "bgp-ipv6.json", "bgp-neighbors.json", "bfd-peers.json", "reloader-status.json"} {
+			var v any
+			if err := json.Unmarshal([]byte(read(dir+"frr/"+f)), &v); err != nil {
+				t.Errorf("%s frr/%s is not JSON: %v", node, f, err)
+			}
+		}
+		if s := read(dir + "frr/bgp-summary.json"); !strings.Contains(s, "198.18.0.254") {
+			t.Errorf("%s: bgp summary does not show the router", node)
+		}
+		if s := read(dir + "frr/bfd-peers.json"); !strings.Contains(s, `"up"`) {
+			t.Errorf("%s: no BFD peer up in %s", node, s)
+		}
+		for _, f := range []string{"frr/frr.conf", "frr/rendered.conf"} {
+			if s := read(dir + f); !strings.Contains(s, "router bgp 65001") {
+				t.Errorf("%s %s lacks router bgp 65001", node, f)
+			}
+		}
+		if s := read(dir + "node/ip-route-all.txt"); !strings.Contains(s, "198.18.0.0/24") {
+			t.Errorf("%s: ip route show table all lacks the node segment:\n%s", node, s)
+		}
+		read(dir + "node/ip-rule.txt")
+		var st speaker.DebugState
+		if err := json.Unmarshal([]byte(read(dir+"speaker-state.json")), &st); err != nil {
+			t.Errorf("%s speaker-state.json: %v", node, err)
+		} else if st.Node != node || len(st.Sessions) == 0 || len(st.BGPServices) == 0 {
+			t.Errorf("%s speaker state: %+v", node, st)
+		}
+	}
+
+	sum := read("summary.txt")
+	t.Logf("summary.txt:\n%s", sum)
+	for _, w := range []string{"default/my-nginx-svc", ip, "first-pool", "bgp-peer", "Established",
+		"default/e2e-nopool has no address", `"no-such-pool"`} {
+		if !strings.Contains(sum, w) {
+			t.Errorf("summary.txt does not mention %q", w)
+		}
+	}
+	for _, n := range allNodes(l) {
+		if !strings.Contains(sum, lab.NodeName(n)+" (peers bgp-peer)") {
+			t.Errorf("summary.txt does not name %s as announcing my-nginx-svc", lab.NodeName(n))
+		}
+	}
+
+	// No secret value anywhere: every value of every Secret of the
+	// stack's namespace (the memberlist key among them), the plain
+	// BGPPeer password, raw or base64.
+	secrets, err := l.Kube.CoreV1().Secrets(lab.StackNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string][]byte{"plain BGPPeer password": []byte(plainPassword), "BGP password": []byte(password)}
+	memberlist := false
+	for _, s := range secrets.Items {
+		for k, v := range s.Data {
+			if len(bytes.TrimSpace(v)) >= 4 {
+				values[s.Name+"/"+k] = bytes.TrimSpace(v)
+			}
+			if strings.Contains(s.Name, "memberlist") {
+				memberlist = true
+			}
+		}
+	}
+	if !memberlist {
+		t.Error("no memberlist key in the cluster: the leak check would miss it")
+	}
+	files := 0
+	_ = filepath.WalkDir(dest, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		data, _ := os.ReadFile(path)
+		for name, v := range values {
+			if bytes.Contains(data, v) || bytes.Contains(data, []byte(base64.StdEncoding.EncodeToString(v))) {
+				t.Errorf("%s holds the value of %s", path, name)
+			}
+		}
+		return nil
+	})
+	t.Logf("checked %d files against %d secret values", files, len(values))
+}
