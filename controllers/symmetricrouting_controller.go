@@ -32,6 +32,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta2"
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 	"github.com/lbstack/lbstack/pkg/symrouting"
+	"github.com/lbstack/lbstack/pkg/symrouting/load"
 )
 
 // The symmetric-routing coordinator's permissions (see doc.go and rbac.go
@@ -80,72 +81,22 @@ const (
 	srClusterKey = "symmetric-routing-checks"
 )
 
-// GVKs the coordinator reads as unstructured or only when served.
-var (
-	gvkConfigNetwork   = schema.GroupVersionKind{Group: "config.openshift.io", Version: "v1", Kind: "Network"}
-	gvkOperatorNetwork = schema.GroupVersionKind{Group: "operator.openshift.io", Version: "v1", Kind: "Network"}
-	gvkNNCP            = nmstatev1.GroupVersion.WithKind("NodeNetworkConfigurationPolicy")
-	gvkNNS             = nmstatev1beta1.GroupVersion.WithKind("NodeNetworkState")
-	gvkNNCE            = nmstatev1beta1.GroupVersion.WithKind("NodeNetworkConfigurationEnactment")
-)
-
-// SymmetricRoutingAPIs says which optional APIs the cluster serves. They
-// are detected once at startup: installing NMState or OVN-Kubernetes later
-// needs an operator restart for the watches (the reconciler says so).
-type SymmetricRoutingAPIs struct {
-	// NMState: nodenetworkconfigurationpolicies (v1) and nodenetworkstates,
-	// nodenetworkconfigurationenactments (v1beta1) of nmstate.io.
-	NMState bool
-	// OVN: egressservices.k8s.ovn.org (v1).
-	OVN bool
-	// ConfigNetwork: config.openshift.io/v1 Network.
-	ConfigNetwork bool
-	// OperatorNetwork: operator.openshift.io/v1 Network.
-	OperatorNetwork bool
-}
+// SymmetricRoutingAPIs says which optional APIs the cluster serves (see
+// load.APIs). They are detected once at startup: installing NMState or
+// OVN-Kubernetes later needs an operator restart for the watches (the
+// reconciler says so).
+type SymmetricRoutingAPIs = load.APIs
 
 // DetectSymmetricRoutingAPIs asks mapper which of the optional APIs exist.
 func DetectSymmetricRoutingAPIs(mapper meta.RESTMapper) (SymmetricRoutingAPIs, error) {
-	served := func(gvk schema.GroupVersionKind) (bool, error) {
-		_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		switch {
-		case err == nil:
-			return true, nil
-		case meta.IsNoMatchError(err):
-			return false, nil
-		default:
-			return false, fmt.Errorf("discover %s: %w", gvk, err)
-		}
-	}
-	var a SymmetricRoutingAPIs
-	var errs []error
-	check := func(dst *bool, gvks ...schema.GroupVersionKind) {
-		*dst = true
-		for _, g := range gvks {
-			ok, err := served(g)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			*dst = *dst && ok
-		}
-	}
-	check(&a.NMState, gvkNNCP, gvkNNS, gvkNNCE)
-	check(&a.OVN, ovnv1.EgressServiceGVK)
-	check(&a.ConfigNetwork, gvkConfigNetwork)
-	check(&a.OperatorNetwork, gvkOperatorNetwork)
-	return a, errors.Join(errs...)
+	return load.Detect(mapper)
 }
 
 // AddSymmetricRoutingToScheme registers the foreign types the coordinator
 // reads and writes: NMState's nmstate.io v1 and v1beta1 and the minimal
 // EgressService copy (k8s.ovn.org/v1).
 func AddSymmetricRoutingToScheme(s *runtime.Scheme) error {
-	for _, add := range []func(*runtime.Scheme) error{nmstatev1.AddToScheme, nmstatev1beta1.AddToScheme, ovnv1.AddToScheme} {
-		if err := add(s); err != nil {
-			return err
-		}
-	}
-	return nil
+	return load.AddToScheme(s)
 }
 
 // SymmetricRoutingCacheObjects are the manager cache's ByObject entries the
@@ -230,7 +181,7 @@ func (r *SymmetricRoutingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, on := range []struct {
 		served bool
 		gvk    schema.GroupVersionKind
-	}{{r.APIs.ConfigNetwork, gvkConfigNetwork}, {r.APIs.OperatorNetwork, gvkOperatorNetwork}} {
+	}{{r.APIs.ConfigNetwork, load.GVKConfigNetwork}, {r.APIs.OperatorNetwork, load.GVKOperatorNetwork}} {
 		if on.served {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(on.gvk)
@@ -293,11 +244,11 @@ func findingKey(f symrouting.Finding) string {
 }
 
 func (r *SymmetricRoutingReconciler) reconcileCluster(ctx context.Context) error {
-	st, err := r.gather(ctx)
+	st, err := load.Load(ctx, r.Client, r.Namespace, r.APIs)
 	if err != nil {
 		return err
 	}
-	findings := symrouting.Check(st.inputs)
+	findings := symrouting.Check(st.Inputs)
 
 	// Events: one per finding that appeared since the last run.
 	r.mu.Lock()
@@ -311,7 +262,7 @@ func (r *SymmetricRoutingReconciler) reconcileCluster(ctx context.Context) error
 		if r.emitted[key] {
 			continue
 		}
-		if obj := st.resolve(f.Objects); obj != nil {
+		if obj := st.Resolve(f.Objects); obj != nil {
 			eventType := corev1.EventTypeWarning
 			if f.Severity == symrouting.Unknown {
 				eventType = corev1.EventTypeNormal
@@ -324,13 +275,13 @@ func (r *SymmetricRoutingReconciler) reconcileCluster(ctx context.Context) error
 
 	// The MetalLB object's condition.
 	var errs []error
-	for i := range st.metallbs {
-		ml := &st.metallbs[i]
+	for i := range st.MetalLBs {
+		ml := &st.MetalLBs[i]
 		if !ml.DeletionTimestamp.IsZero() {
 			continue
 		}
 		before := ml.DeepCopy()
-		meta.SetStatusCondition(&ml.Status.Conditions, consistentCondition(findings, st.checked(), ml.Generation))
+		meta.SetStatusCondition(&ml.Status.Conditions, consistentCondition(findings, st.Checked(), ml.Generation))
 		if equalConditions(before.Status.Conditions, ml.Status.Conditions) {
 			continue
 		}

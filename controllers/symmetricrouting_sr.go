@@ -33,6 +33,7 @@ import (
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 	"github.com/lbstack/lbstack/pkg/symrouting"
 	"github.com/lbstack/lbstack/pkg/symrouting/generate"
+	"github.com/lbstack/lbstack/pkg/symrouting/load"
 )
 
 // What to install, for the NMStateMissing and OVNMissing messages.
@@ -117,7 +118,7 @@ func (r *SymmetricRoutingReconciler) reconcileSR(ctx context.Context, name strin
 			return err
 		}
 	}
-	st, err := r.gather(ctx)
+	st, err := load.Load(ctx, r.Client, r.Namespace, r.APIs)
 	if err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func (r *SymmetricRoutingReconciler) reconcileSR(ctx context.Context, name strin
 
 // syncSR validates, generates, applies and prunes, then computes the
 // conditions. The error is one to retry (a failed write).
-func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.SymmetricRouting, st *clusterState) (*srOutcome, error) {
+func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.SymmetricRouting, st *load.State) (*srOutcome, error) {
 	out := &srOutcome{}
 	notYet := func(reason, msg string) {
 		for _, t := range []string{SRConditionPolicyEnacted, SRConditionEgressAssigned, SRConditionConsistent} {
@@ -153,7 +154,7 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 	needNMState := sr.Spec.VRF.ExistingPolicy == ""
 	if !r.APIs.NMState {
 		missing, missingMsg = append(missing, ReasonNMStateMissing), append(missingMsg, installNMState)
-		if needNMState && len(st.inputs.ClusterNetworks)+len(st.inputs.ServiceNetworks)+len(st.masquerade)+len(sr.Spec.MainTableNetworks) == 0 {
+		if needNMState && len(st.Inputs.ClusterNetworks)+len(st.Inputs.ServiceNetworks)+len(st.Masquerade)+len(sr.Spec.MainTableNetworks) == 0 {
 			// The policy is dropped below; Generate still wants
 			// main-table networks for it, which do not matter here.
 			gen = sr.DeepCopy()
@@ -165,9 +166,9 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 	}
 	objs, err := generate.Generate(gen, generate.Inputs{
 		Namespace:       r.Namespace,
-		ServiceNetworks: st.inputs.ServiceNetworks,
-		ClusterNetworks: st.inputs.ClusterNetworks,
-		OtherNetworks:   st.masquerade,
+		ServiceNetworks: st.Inputs.ServiceNetworks,
+		ClusterNetworks: st.Inputs.ClusterNetworks,
+		OtherNetworks:   st.Masquerade,
 	})
 	if err != nil {
 		msg := err.Error()
@@ -267,7 +268,7 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 	for _, s := range sr.Spec.Services {
 		owned[symrouting.ObjectRef{Kind: symrouting.KindService, Namespace: s.Namespace, Name: s.Name}] = true
 	}
-	in := st.inputs
+	in := st.Inputs
 	if len(in.ClusterNetworks)+len(in.ServiceNetworks) == 0 && len(sr.Spec.MainTableNetworks) > 0 {
 		for _, s := range sr.Spec.MainTableNetworks {
 			if p, err := netip.ParsePrefix(s); err == nil {
@@ -482,21 +483,21 @@ func (r *SymmetricRoutingReconciler) finalizeSR(ctx context.Context, sr *v1alpha
 
 // policyEnacted: every policy Available at its generation on every node it
 // selects (from the enactments <node>.<policy>).
-func policyEnacted(st *clusterState, names []string) (metav1.ConditionStatus, string, string) {
+func policyEnacted(st *load.State, names []string) (metav1.ConditionStatus, string, string) {
 	if len(names) == 0 {
 		return metav1.ConditionTrue, "NoPolicy", "no NMState policy is involved"
 	}
 	enactments := map[string]int{}
-	for i := range st.inputs.Enactments {
-		enactments[st.inputs.Enactments[i].Name] = i
+	for i := range st.Inputs.Enactments {
+		enactments[st.Inputs.Enactments[i].Name] = i
 	}
 	var failed, waiting, done []string
 	noNodes := []string{}
 	for _, name := range names {
 		var pol *nmstatev1.NodeNetworkConfigurationPolicy
-		for i := range st.inputs.Policies {
-			if st.inputs.Policies[i].Name == name {
-				pol = &st.inputs.Policies[i]
+		for i := range st.Inputs.Policies {
+			if st.Inputs.Policies[i].Name == name {
+				pol = &st.Inputs.Policies[i]
 			}
 		}
 		if pol == nil {
@@ -505,7 +506,7 @@ func policyEnacted(st *clusterState, names []string) (metav1.ConditionStatus, st
 		}
 		sel := labels.SelectorFromSet(pol.Spec.NodeSelector)
 		var nodes []string
-		for _, n := range st.inputs.Nodes {
+		for _, n := range st.Inputs.Nodes {
 			if sel.Matches(labels.Set(n.Labels)) {
 				nodes = append(nodes, n.Name)
 			}
@@ -521,7 +522,7 @@ func policyEnacted(st *clusterState, names []string) (metav1.ConditionStatus, st
 				waiting = append(waiting, fmt.Sprintf("enactment %s does not exist yet", en))
 				continue
 			}
-			e := &st.inputs.Enactments[i]
+			e := &st.Inputs.Enactments[i]
 			conds := e.Status.Conditions
 			isTrue := func(t string) *nmstateshared.Condition {
 				if c := conds.Find(nmstateshared.ConditionType(t)); c != nil && c.Status == corev1.ConditionTrue {
@@ -555,14 +556,14 @@ func policyEnacted(st *clusterState, names []string) (metav1.ConditionStatus, st
 }
 
 // egressAssigned: OVN reported a host for every generated EgressService.
-func egressAssigned(st *clusterState, ess []*ovnv1.EgressService) (metav1.ConditionStatus, string, string, map[string]string) {
+func egressAssigned(st *load.State, ess []*ovnv1.EgressService) (metav1.ConditionStatus, string, string, map[string]string) {
 	var hosts map[string]string
 	var waiting, assigned []string
 	for _, want := range ess {
 		key := want.Namespace + "/" + want.Name
 		host := ""
-		for i := range st.inputs.EgressServices {
-			if e := &st.inputs.EgressServices[i]; e.Namespace == want.Namespace && e.Name == want.Name {
+		for i := range st.Inputs.EgressServices {
+			if e := &st.Inputs.EgressServices[i]; e.Namespace == want.Namespace && e.Name == want.Name {
 				host = e.Status.Host
 			}
 		}

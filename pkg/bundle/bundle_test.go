@@ -182,7 +182,7 @@ func TestCSVContents(t *testing.T) {
 			validating++
 		}
 	}
-	if conv != 1 || validating != 7 {
+	if conv != 1 || validating != 8 {
 		t.Errorf("webhooks: %d conversion, %d validating", conv, validating)
 	}
 	for _, m := range csv.Spec.InstallModes {

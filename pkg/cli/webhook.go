@@ -137,6 +137,7 @@ func addWebhookServer(ctx context.Context, mgr ctrl.Manager, f webhookFlags) (<-
 	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir})
 	(&lbwebhook.Validator{
 		Reader: mgr.GetAPIReader(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: mgr.GetScheme(),
+		Mapper: mgr.GetRESTMapper(),
 	}).Register(srv)
 
 	// The server starts once a certificate is in place; until then the

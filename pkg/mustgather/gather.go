@@ -132,6 +132,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) (*Result, error) {
 		{"LoadBalancer Services", g.gatherServices},
 		{"nodes, NMState, OVN and OpenShift network objects", g.gatherNetwork},
 		{"speakers (FRR, routing tables, the speaker's view)", g.gatherSpeakers},
+		{"symmetric-routing checks", g.gatherSymmetricRouting},
 	} {
 		g.progress(step.name)
 		step.fn(ctx)

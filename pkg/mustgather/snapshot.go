@@ -11,6 +11,7 @@ import (
 
 	"github.com/lbstack/lbstack/pkg/bgp/frr"
 	"github.com/lbstack/lbstack/pkg/speaker"
+	"github.com/lbstack/lbstack/pkg/symrouting"
 )
 
 // snapshot is what the run read, kept for summary.txt.
@@ -30,6 +31,11 @@ type snapshot struct {
 	// secrets are the stack namespace's Secrets, for Build only: never
 	// written anywhere.
 	secrets []corev1.Secret
+
+	// symChecked says the symmetric-routing checks ran; symFindings are
+	// their findings.
+	symChecked  bool
+	symFindings []symrouting.Finding
 
 	speakerState   map[string]*speaker.DebugState // by node
 	reloaderStatus map[string]*frr.StatusDoc      // by node

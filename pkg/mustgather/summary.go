@@ -106,8 +106,12 @@ func renderSummary(s *snapshot, res Result, failures int, now time.Time) string 
 	section(&b, "BGP sessions")
 	writeSessions(&b, s)
 
-	if srs := typed[lbstackv1alpha1.SymmetricRouting](s.get("lbstack.io", "symmetricroutings")); len(srs) > 0 || len(s.get("k8s.ovn.org", "egressservices")) > 0 {
+	if srs := typed[lbstackv1alpha1.SymmetricRouting](s.get("lbstack.io", "symmetricroutings")); len(srs) > 0 || s.symChecked {
 		section(&b, "Symmetric routing")
+		if s.symChecked {
+			b.WriteString("checks (pkg/symrouting, as the operator runs them; symmetric-routing/findings.txt): ")
+			b.WriteString(formatFindings(s.symFindings))
+		}
 		for _, sr := range srs {
 			fmt.Fprintf(&b, "SymmetricRouting %s: %s\n", sr.Name, conditions(sr.Status.Conditions))
 			for _, f := range sr.Status.Findings {

@@ -253,8 +253,11 @@ func (c *checker) checkPeer(p *v1beta2.BGPPeer) {
 	}
 
 	if !c.in.NMStateInstalled {
-		c.add(CheckNMStateNotInstalled, Error, "spec.vrf", []ObjectRef{ref, {Kind: "crd", Name: "nodenetworkconfigurationpolicies.nmstate.io"}},
-			"%s spec.vrf is %q but the NMState CRDs (nodenetworkconfigurationpolicies.nmstate.io) are not installed, so nothing defines the VRF on the nodes: install the Kubernetes NMState operator and create a NodeNetworkConfigurationPolicy with an interface %s of type vrf",
+		// A VRF may well be configured outside Kubernetes (host
+		// provisioning, MachineConfig): without NMState it cannot be
+		// checked, which is not an inconsistency.
+		c.add(CheckNMStateNotInstalled, Unknown, "spec.vrf", []ObjectRef{ref, {Kind: "crd", Name: "nodenetworkconfigurationpolicies.nmstate.io"}},
+			"%s spec.vrf is %q but the NMState CRDs (nodenetworkconfigurationpolicies.nmstate.io) are not installed, so whether the VRF exists on the peer's nodes cannot be checked: make sure it is configured on the hosts, or install the Kubernetes NMState operator and define an interface %s of type vrf in a NodeNetworkConfigurationPolicy",
 			ref, vrf, vrf)
 		return
 	}

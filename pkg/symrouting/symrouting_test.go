@@ -486,8 +486,8 @@ func TestCheck(t *testing.T) {
 				in.Policies, in.States, in.Enactments = nil, nil, nil
 			},
 			want: []want{
-				{CheckNMStateNotInstalled, Error, []ObjectRef{refPeer}, "spec.vrf", []string{"NMState"}},
 				autoAssignWarning,
+				{CheckNMStateNotInstalled, Unknown, []ObjectRef{refPeer}, "spec.vrf", []string{"NMState"}},
 			},
 		},
 		{

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -63,6 +64,11 @@ type Validator struct {
 	BGPBackend v1beta1.BGPType
 	// Scheme decodes the objects under admission.
 	Scheme *runtime.Scheme
+	// Mapper, when set, tells which optional APIs (NMState, OVN,
+	// OpenShift's Network) are served: BGPPeers, BGPAdvertisements and
+	// IPAddressPools then also get the symmetric-routing checks'
+	// findings about them as warnings.
+	Mapper meta.RESTMapper
 }
 
 // Register adds every validating webhook and the conversion webhook to srv.
@@ -78,6 +84,7 @@ func (v *Validator) Register(srv crwebhook.Server) {
 	reg(BFDProfilePath, config.KindBFDProfile, func() client.Object { return &v1beta1.BFDProfile{} })
 	reg(CommunityPath, config.KindCommunity, func() client.Object { return &v1beta1.Community{} })
 	srv.Register(MetalLBPath, &crwebhook.Admission{Handler: &metalLBHandler{v: v, decoder: dec}})
+	srv.Register(SymmetricRoutingPath, &crwebhook.Admission{Handler: &symmetricRoutingHandler{decoder: dec}})
 	AddConversion(srv, v.Scheme)
 }
 
@@ -132,6 +139,7 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 			warnings = append(warnings, p.Error())
 		}
 	}
+	warnings = append(warnings, h.v.symmetricWarnings(ctx, obj)...)
 	if len(denials) > 0 {
 		log.V(1).Info("denied", "reasons", denials)
 		return admission.Denied(strings.Join(denials, "; ")).WithWarnings(warnings...)

@@ -208,7 +208,7 @@ func (e *Env) startWebhookServer() error {
 		Port:    opts.LocalServingPort,
 		CertDir: opts.LocalServingCertDir,
 	})
-	(&lbwebhook.Validator{Reader: e.Client, Namespace: Namespace, Scheme: e.Scheme}).Register(srv)
+	(&lbwebhook.Validator{Reader: e.Client, Namespace: Namespace, Scheme: e.Scheme, Mapper: e.Client.RESTMapper()}).Register(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()

@@ -380,26 +380,20 @@ func TestSymmetricRouting(t *testing.T) {
 		}
 	})
 
-	t.Run("an invalid declaration says which field", func(t *testing.T) {
+	t.Run("an invalid declaration is refused at admission, naming the field", func(t *testing.T) {
 		bad := scenarioSR()
 		bad.Name = "bad"
 		bad.Spec.VRF.Addresses = []string{"198.19.150.130"} // no prefix length
-		if err := c.Create(ctx, bad); err != nil {
-			t.Fatal(err)
+		err := c.Create(ctx, bad)
+		if err == nil {
+			del(t, c, bad)
+			t.Fatal("an invalid SymmetricRouting was stored")
 		}
-		cond := waitSRCondition(t, c, "bad", "Ready", metav1.ConditionFalse, controllers.ReasonInvalidSpec)
-		if !strings.Contains(cond.Message, "spec.vrf.addresses[0]") {
-			t.Errorf("Ready message %q does not name the field", cond.Message)
-		}
-		eventually(t, "an InvalidSpec event", func() error {
-			for _, e := range events(t, c) {
-				if e.Reason == controllers.ReasonInvalidSpec && e.InvolvedObject.Name == "bad" && strings.Contains(e.Message, "spec.vrf.addresses[0]") {
-					return nil
-				}
+		for _, want := range []string{"symmetricroutingvalidationwebhook.lbstack.io", `symmetricrouting "bad"`, "spec.vrf.addresses[0]", "CIDR"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal %q does not mention %q", err, want)
 			}
-			return fmt.Errorf("none")
-		})
-		del(t, c, bad)
+		}
 	})
 
 	t.Run("deleting the declarations deletes what they generated", func(t *testing.T) {

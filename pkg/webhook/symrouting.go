@@ -1,0 +1,106 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	v1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/symrouting"
+	"github.com/lbstack/lbstack/pkg/symrouting/generate"
+	"github.com/lbstack/lbstack/pkg/symrouting/load"
+)
+
+// +kubebuilder:webhook:path=/validate-lbstack-io-v1alpha1-symmetricrouting,mutating=false,failurePolicy=fail,sideEffects=None,groups=lbstack.io,resources=symmetricroutings,verbs=create;update,versions=v1alpha1,name=symmetricroutingvalidationwebhook.lbstack.io,admissionReviewVersions=v1
+
+// SymmetricRoutingPath is the SymmetricRouting validating webhook's path.
+const SymmetricRoutingPath = "/validate-lbstack-io-v1alpha1-symmetricrouting"
+
+// symmetricRoutingHandler refuses a SymmetricRouting the generator would
+// refuse (generate.Validate), naming every bad field, so a bad declaration
+// never reaches the cluster.
+type symmetricRoutingHandler struct{ decoder admission.Decoder }
+
+func (h *symmetricRoutingHandler) Handle(_ context.Context, req admission.Request) admission.Response {
+	var sr v1alpha1.SymmetricRouting
+	if err := h.decoder.Decode(req, &sr); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("symmetricrouting %q: %w", req.Name, err))
+	}
+	if sr.DeletionTimestamp != nil {
+		return admission.Allowed("")
+	}
+	if errs := generate.Validate(&sr); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return admission.Denied(fmt.Sprintf("symmetricrouting %q: %s", sr.Name, strings.Join(msgs, "; ")))
+	}
+	return admission.Allowed("")
+}
+
+// symmetricWarnings runs the symmetric-routing checks (pkg/symrouting)
+// with obj, a BGPPeer, BGPAdvertisement or IPAddressPool under admission,
+// in place, and returns the findings that name obj as admission warnings:
+// a VRF peer whose VRF no NMState policy defines, an advertisement that
+// does not select the egress node, ... are said at `kubectl apply` time,
+// not only later in events. The checks never refuse: the objects of one
+// scenario arrive in any order. Nothing is returned when the cluster's
+// objects cannot be read (the operator's events still report).
+func (v *Validator) symmetricWarnings(ctx context.Context, obj client.Object) []string {
+	if v.Mapper == nil {
+		return nil
+	}
+	var ref symrouting.ObjectRef
+	switch o := obj.(type) {
+	case *v1beta2.BGPPeer:
+		ref = symrouting.ObjectRef{Kind: symrouting.KindBGPPeer, Namespace: o.Namespace, Name: o.Name}
+	case *v1beta1.BGPAdvertisement:
+		ref = symrouting.ObjectRef{Kind: symrouting.KindAdvertisement, Namespace: o.Namespace, Name: o.Name}
+	case *v1beta1.IPAddressPool:
+		ref = symrouting.ObjectRef{Kind: symrouting.KindPool, Namespace: o.Namespace, Name: o.Name}
+	default:
+		return nil
+	}
+	log := logf.FromContext(ctx)
+	apis, err := load.Detect(v.Mapper)
+	if err != nil && !meta.IsNoMatchError(err) {
+		log.V(1).Info("symmetric routing checks skipped: discovery", "error", err.Error())
+		return nil
+	}
+	st, err := load.Load(ctx, v.Reader, v.Namespace, apis)
+	if err != nil {
+		log.V(1).Info("symmetric routing checks skipped", "error", err.Error())
+		return nil
+	}
+	in := &st.Inputs
+	switch o := obj.(type) {
+	case *v1beta2.BGPPeer:
+		in.Peers = replace(in.Peers, *o, func(p v1beta2.BGPPeer) string { return p.Name })
+	case *v1beta1.BGPAdvertisement:
+		in.Advertisements = replace(in.Advertisements, *o, func(a v1beta1.BGPAdvertisement) string { return a.Name })
+	case *v1beta1.IPAddressPool:
+		in.Pools = replace(in.Pools, *o, func(p v1beta1.IPAddressPool) string { return p.Name })
+	}
+	var out []string
+	for _, f := range symrouting.Check(*in) {
+		if f.Severity == symrouting.Unknown {
+			continue
+		}
+		for _, r := range f.Objects {
+			if r == ref {
+				out = append(out, fmt.Sprintf("symmetric routing (%s): %s", f.Check, f.Message))
+				break
+			}
+		}
+	}
+	return out
+}
