@@ -280,10 +280,16 @@ spec:
 			}
 		}
 	}
-	// Local-pref 150 makes the iBGP path the router's choice.
-	if got := rt.NextHops(); !slices.Equal(got, nodeAddrs(3)) {
-		t.Errorf("router uses %v, want node 3's iBGP path (local-pref 150)", got)
-	}
+	// Local-pref 150 makes the iBGP path the router's choice. The paths
+	// arrive before zebra installs the best one: the selection is polled.
+	eventually(t, 30*time.Second, "the router uses node 3's iBGP path (local-pref 150)", func() (bool, string) {
+		rt, err := l.Router.Route(context.Background(), ip+"/32")
+		if err != nil {
+			return false, err.Error()
+		}
+		got := rt.NextHops()
+		return slices.Equal(got, nodeAddrs(3)), fmt.Sprintf("router uses %v", got)
+	})
 }
 
 // bgpIPv6AdvertisementPeersAndNodeSelectors: a dual-stack pool, an
