@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -157,8 +158,8 @@ func (r *SymmetricRoutingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Node status (heartbeats, conditions) does not matter: labels
 		// select the VRF nodes, annotations carry OVN's masquerade subnet.
 		UpdateFunc: func(e event.UpdateEvent) bool {
-			return !equalStringMaps(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) ||
-				!equalStringMaps(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations())
+			return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) ||
+				!maps.Equal(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations())
 		},
 	})
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -189,18 +190,6 @@ func (r *SymmetricRoutingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 	}
 	return b.Complete(r)
-}
-
-func equalStringMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func (r *SymmetricRoutingReconciler) clusterRequest() reconcile.Request {

@@ -2,7 +2,6 @@ package symrouting
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -28,9 +27,6 @@ const (
 	annotationAddressPoolLegacy     = "metallb.universe.tf/address-pool"
 	annotationLoadBalancerIPs       = "metallb.io/loadBalancerIPs"
 	annotationLoadBalancerIPsLegacy = "metallb.universe.tf/loadBalancerIPs"
-	// annotationMasqueradeSubnet is set by OVN-Kubernetes on every node:
-	// {"ipv4":"169.254.0.0/17","ipv6":"fd69::/112"}.
-	annotationMasqueradeSubnet = "k8s.ovn.org/node-masquerade-subnet"
 )
 
 // maxLabelName is the longest name part of a label key.
@@ -576,7 +572,7 @@ func famIdx(p netip.Prefix) int {
 }
 
 func (c *checker) checkMasquerade(pv *peerVRF, d *vrfDef, fi int, kept func(netip.Prefix) bool) {
-	famName := [2]string{"ipv4", "ipv6"}[fi]
+	famName := familyNames[fi]
 	explicit := [2]string{c.in.OVN.InternalMasqueradeSubnetV4, c.in.OVN.InternalMasqueradeSubnetV6}[fi]
 	missing := func(p netip.Prefix, from ObjectRef, fromText string) {
 		c.add(CheckMasqueradeRuleMissing, Error, "spec.desiredState.route-rules.config", []ObjectRef{d.pol.ref, from, pv.ref},
@@ -597,16 +593,8 @@ func (c *checker) checkMasquerade(pv *peerVRF, d *vrfDef, fi int, kept func(neti
 		if len(d.nodes) > 0 && !slices.Contains(d.nodes, n.Name) {
 			continue
 		}
-		raw := n.Annotations[annotationMasqueradeSubnet]
-		if raw == "" {
-			continue
-		}
-		var m map[string]string
-		if json.Unmarshal([]byte(raw), &m) != nil {
-			continue
-		}
-		p, err := parsePrefix(m[famName])
-		if err != nil {
+		p, ok := NodeMasqueradeSubnet(n, fi)
+		if !ok {
 			continue
 		}
 		if _, ok := fromNodes[p]; !ok {
@@ -621,20 +609,20 @@ func (c *checker) checkMasquerade(pv *peerVRF, d *vrfDef, fi int, kept func(neti
 				for _, n := range fromNodes[p] {
 					refs = append(refs, ObjectRef{Kind: KindNode, Name: n})
 				}
-				missing(p, refs[0], fmt.Sprintf("annotation %s of %s", annotationMasqueradeSubnet, refsString(refs)))
+				missing(p, refs[0], fmt.Sprintf("annotation %s of %s", NodeMasqueradeAnnotation, refsString(refs)))
 			}
 		}
 		return
 	}
-	defaults := [2][2]string{{"169.254.169.0/29", "169.254.0.0/17"}, {"fd69::/125", "fd69::/112"}}[fi]
-	for _, s := range defaults {
-		if kept(netip.MustParsePrefix(s)) {
+	defaults := MasqueradeDefaults[fi]
+	for _, p := range defaults {
+		if kept(p) {
 			return
 		}
 	}
 	c.add(CheckMasqueradeRuleMissing, Error, "spec.desiredState.route-rules.config", []ObjectRef{d.pol.ref, operatorNetwork, pv.ref},
 		"%s keeps neither OVN %s masquerade default in the main table for VRF %s (%s): %s sets no internalMasqueradeSubnet and no node has annotation %s, so the subnet is %s on clusters installed before OpenShift 4.17 or %s on newer ones; add {ip-to: <the one your cluster uses>, priority: 998, route-table: 254} to spec.desiredState.route-rules.config",
-		d.pol.ref, famName, pv.vrf, pv.ref, operatorNetwork, annotationMasqueradeSubnet, defaults[0], defaults[1])
+		d.pol.ref, famName, pv.vrf, pv.ref, operatorNetwork, NodeMasqueradeAnnotation, defaults[0], defaults[1])
 }
 
 // checkNetworksKnown reports, once, that the main-table networks are unknown.

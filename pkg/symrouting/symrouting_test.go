@@ -459,7 +459,7 @@ func TestCheck(t *testing.T) {
 			change: func(t *testing.T, in *Inputs) {
 				in.OVN = &OVNConfig{RoutingViaHost: true}
 				for i := range in.Nodes {
-					in.Nodes[i].Annotations = map[string]string{annotationMasqueradeSubnet: `{"ipv4":"169.254.0.0/17","ipv6":"fd69::/112"}`}
+					in.Nodes[i].Annotations = map[string]string{NodeMasqueradeAnnotation: `{"ipv4":"169.254.0.0/17","ipv6":"fd69::/112"}`}
 				}
 			},
 			want: []want{

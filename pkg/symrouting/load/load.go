@@ -8,11 +8,11 @@ package load
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
@@ -95,17 +95,6 @@ func Detect(mapper meta.RESTMapper) (APIs, error) {
 	check(&a.OperatorNetwork, GVKOperatorNetwork)
 	return a, errors.Join(errs...)
 }
-
-// OVN-Kubernetes' masquerade subnet defaults: clusters installed before
-// OpenShift 4.17 keep the first, newer ones use the second (the checker
-// accepts either; generated policies keep both in the main table).
-var masqueradeDefaults = [2][]netip.Prefix{
-	{netip.MustParsePrefix("169.254.169.0/29"), netip.MustParsePrefix("169.254.0.0/17")},
-	{netip.MustParsePrefix("fd69::/125"), netip.MustParsePrefix("fd69::/112")},
-}
-
-// annotationNodeMasquerade is set by OVN-Kubernetes on every node.
-const annotationNodeMasquerade = "k8s.ovn.org/node-masquerade-subnet"
 
 // State is one read of everything the symmetric-routing checks look at.
 type State struct {
@@ -204,7 +193,7 @@ func Load(ctx context.Context, c client.Reader, namespace string, apis APIs) (*S
 		return nil, fmt.Errorf("list metallbs: %w", err)
 	}
 	s.MetalLBs = mls.Items
-	slices.SortFunc(s.MetalLBs, func(a, b v1beta1.MetalLB) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(s.MetalLBs, func(a, b v1beta1.MetalLB) int { return strings.Compare(a.Name, b.Name) })
 	for i := range s.MetalLBs {
 		ml := &s.MetalLBs[i]
 		s.add(symrouting.KindMetalLB, ml.Namespace, ml.Name, ml)
@@ -291,18 +280,8 @@ func sortByName[T any, P interface {
 }](items []T) {
 	slices.SortFunc(items, func(a, b T) int {
 		pa, pb := P(&a), P(&b)
-		return compareStrings(pa.GetNamespace()+"/"+pa.GetName(), pb.GetNamespace()+"/"+pb.GetName())
+		return strings.Compare(pa.GetNamespace()+"/"+pa.GetName(), pb.GetNamespace()+"/"+pb.GetName())
 	})
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func getUnstructured(ctx context.Context, c client.Reader, gvk schema.GroupVersionKind, name string) (*unstructured.Unstructured, error) {
@@ -354,7 +333,7 @@ func ovnConfig(u *unstructured.Unstructured) *symrouting.OVNConfig {
 }
 
 // masqueradeSubnets are OVN's masquerade subnets, per family: the
-// configured one, else those the nodes' k8s.ovn.org/node-masquerade-subnet
+// configured one, else those the nodes' symrouting.NodeMasqueradeAnnotation
 // annotations name, else both platform defaults (IPv6 only when the
 // cluster has IPv6 networks).
 func masqueradeSubnets(in *symrouting.Inputs) []netip.Prefix {
@@ -363,27 +342,25 @@ func masqueradeSubnets(in *symrouting.Inputs) []netip.Prefix {
 	for _, p := range append(slices.Clone(in.ClusterNetworks), in.ServiceNetworks...) {
 		v6 = v6 || p.Addr().Is6()
 	}
-	for fi, fam := range []string{"ipv4", "ipv6"} {
+	for fi := range 2 {
 		explicit := [2]string{in.OVN.InternalMasqueradeSubnetV4, in.OVN.InternalMasqueradeSubnetV6}[fi]
 		if p, err := netip.ParsePrefix(explicit); err == nil {
 			out = append(out, p.Masked())
 			continue
 		}
 		var annotated []netip.Prefix
-		for _, n := range in.Nodes {
-			var m map[string]string
-			if json.Unmarshal([]byte(n.Annotations[annotationNodeMasquerade]), &m) != nil {
-				continue
-			}
-			if p, err := netip.ParsePrefix(m[fam]); err == nil && !slices.Contains(annotated, p.Masked()) {
-				annotated = append(annotated, p.Masked())
+		for i := range in.Nodes {
+			if p, ok := symrouting.NodeMasqueradeSubnet(&in.Nodes[i], fi); ok && !slices.Contains(annotated, p) {
+				annotated = append(annotated, p)
 			}
 		}
 		switch {
 		case len(annotated) > 0:
 			out = append(out, annotated...)
 		case fi == 0 || v6:
-			out = append(out, masqueradeDefaults[fi]...)
+			// Either default may be the cluster's (the checker accepts
+			// either): generated policies keep both in the main table.
+			out = append(out, symrouting.MasqueradeDefaults[fi][:]...)
 		}
 	}
 	return out
