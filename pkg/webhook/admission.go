@@ -139,7 +139,7 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 			warnings = append(warnings, p.Error())
 		}
 	}
-	warnings = append(warnings, h.v.symmetricWarnings(ctx, obj)...)
+	warnings = append(warnings, h.v.symmetricWarnings(ctx, obj, res)...)
 	if len(denials) > 0 {
 		log.V(1).Info("denied", "reasons", denials)
 		return admission.Denied(strings.Join(denials, "; ")).WithWarnings(warnings...)

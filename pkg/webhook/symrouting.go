@@ -14,6 +14,8 @@ import (
 	v1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/config"
+	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 	"github.com/lbstack/lbstack/pkg/symrouting"
 	"github.com/lbstack/lbstack/pkg/symrouting/generate"
 	"github.com/lbstack/lbstack/pkg/symrouting/load"
@@ -54,8 +56,11 @@ func (h *symmetricRoutingHandler) Handle(_ context.Context, req admission.Reques
 // does not select the egress node, ... are said at `kubectl apply` time,
 // not only later in events. The checks never refuse: the objects of one
 // scenario arrive in any order. Nothing is returned when the cluster's
-// objects cannot be read (the operator's events still report).
-func (v *Validator) symmetricWarnings(ctx context.Context, obj client.Object) []string {
+// objects cannot be read (the operator's events still report). res is the
+// configuration with obj in place: when it has no VRF peer and the cluster
+// no EgressService, nothing is subject to the checks and the cluster's
+// Services and Nodes are not listed.
+func (v *Validator) symmetricWarnings(ctx context.Context, obj client.Object, res config.Resources) []string {
 	if v.Mapper == nil {
 		return nil
 	}
@@ -74,6 +79,9 @@ func (v *Validator) symmetricWarnings(ctx context.Context, obj client.Object) []
 	apis, err := load.Detect(v.Mapper)
 	if err != nil && !meta.IsNoMatchError(err) {
 		log.V(1).Info("symmetric routing checks skipped: discovery", "error", err.Error())
+		return nil
+	}
+	if !hasVRFPeer(res.Peers) && !(apis.OVN && v.anyEgressService(ctx)) {
 		return nil
 	}
 	st, err := load.Load(ctx, v.Reader, v.Namespace, apis)
@@ -103,4 +111,23 @@ func (v *Validator) symmetricWarnings(ctx context.Context, obj client.Object) []
 		}
 	}
 	return out
+}
+
+func hasVRFPeer(peers []v1beta2.BGPPeer) bool {
+	for i := range peers {
+		if peers[i].Spec.VRFName != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// anyEgressService reports whether one EgressService exists (or whether
+// that cannot be told: the checks then run and say what they can).
+func (v *Validator) anyEgressService(ctx context.Context) bool {
+	var l ovnv1.EgressServiceList
+	if err := v.Reader.List(ctx, &l, client.Limit(1)); err != nil {
+		return true
+	}
+	return len(l.Items) > 0
 }
