@@ -20,6 +20,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
+	"github.com/lbstack/lbstack/pkg/ipam"
 )
 
 // reconcileConfig rebuilds the configuration from the metallb.io objects
@@ -103,9 +104,7 @@ func (c *Controller) applyConfig(ctx context.Context, cfg *config.Config) error 
 
 // claimAll gives every served Service the addresses its status shows, when
 // it may keep them, before anything is allocated: a restart (or a new
-// leader) never moves an address. Oldest Services first, so that when two
-// Services show the same address without being allowed to share it, the
-// older one keeps it.
+// leader) never moves an address (claimHeld).
 func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 	var list corev1.ServiceList
 	if err := c.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
@@ -118,6 +117,21 @@ func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 			svcs = append(svcs, s)
 		}
 	}
+	claimed, err := claimHeld(c.alloc, x, svcs, func(ns string) (map[string]string, error) {
+		return c.namespaceLabels(ctx, x, ns)
+	})
+	if err != nil {
+		return err
+	}
+	logf.FromContext(ctx).Info("claimed existing assignments", "services", claimed, "withAddresses", len(svcs))
+	return nil
+}
+
+// claimHeld gives each of svcs (served, with addresses) the addresses its
+// status shows, when it may keep them. Oldest Services first, so that when
+// two show the same address without being allowed to share it, the older
+// one keeps it. It returns how many were claimed.
+func claimHeld(alloc *ipam.Allocator, x *poolIndex, svcs []*corev1.Service, nsLabels func(ns string) (map[string]string, error)) (int, error) {
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
 		if c := a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time); c != 0 {
 			return c
@@ -130,11 +144,11 @@ func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 		if err != nil {
 			continue
 		}
-		nsLabels, err := c.namespaceLabels(ctx, x, s.Namespace)
+		labels, err := nsLabels(s.Namespace)
 		if err != nil {
-			return err
+			return claimed, err
 		}
-		ch, err := x.choose(&in, nsLabels)
+		ch, err := x.choose(&in, labels)
 		if err != nil {
 			continue
 		}
@@ -145,12 +159,11 @@ func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 		if len(keep) == 0 {
 			continue
 		}
-		if _, err := x.claim(c.alloc, &in, ch.Pinned, nsLabels, keep); err == nil {
+		if _, err := x.claim(alloc, &in, ch.Pinned, labels, keep); err == nil {
 			claimed++
 		}
 	}
-	logf.FromContext(ctx).Info("claimed existing assignments", "services", claimed, "withAddresses", len(svcs))
-	return nil
+	return claimed, nil
 }
 
 // enqueueAll queues every Service the controller serves, and those it

@@ -1,10 +1,7 @@
 package controller
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -70,30 +67,9 @@ func Diagnose(in DiagnoseInput) map[string]string {
 	x := newPoolIndex(in.Config)
 	alloc := ipam.New()
 	alloc.SetPools(ipamPools(in.Config))
-	slices.SortFunc(holding, func(a, b *corev1.Service) int {
-		if c := a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	_, _ = claimHeld(alloc, x, holding, func(ns string) (map[string]string, error) {
+		return in.NamespaceLabels[ns], nil
 	})
-	for _, s := range holding {
-		it, err := parseIntent(s)
-		if err != nil {
-			continue
-		}
-		ns := in.NamespaceLabels[s.Namespace]
-		ch, err := x.choose(&it, ns)
-		if err != nil {
-			continue
-		}
-		keep := ingressIPs(s)
-		if len(it.IPs) == 0 {
-			keep = keepable(keep, &it)
-		}
-		if len(keep) > 0 {
-			_, _ = x.claim(alloc, &it, ch.Pinned, ns, keep)
-		}
-	}
 	for _, s := range waiting {
 		key := s.Namespace + "/" + s.Name
 		it, err := parseIntent(s)
