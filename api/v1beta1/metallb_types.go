@@ -66,8 +66,12 @@ type MetalLBSpec struct {
 	SpeakerConfig *Config `json:"speakerConfig,omitempty"`
 
 	// LoadBalancerClass makes the stack serve only Services with this
-	// spec.loadBalancerClass; empty serves Services without a class.
+	// spec.loadBalancerClass; empty serves Services without a class. It is a
+	// label-style qualified name ("example.com/bare-metal"), as a Service's
+	// spec.loadBalancerClass must be.
 	// +optional
+	// +kubebuilder:validation:MaxLength=316
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	LoadBalancerClass string `json:"loadBalancerClass,omitempty"`
 
 	// BGPType chooses the BGP implementation: native (embedded GoBGP) or frr
@@ -89,12 +93,18 @@ type FRRK8SConfig struct {
 
 // Config tunes the pods of one component.
 type Config struct {
-	// PriorityClassName is set on the component's pods.
+	// PriorityClassName is set on the component's pods (a PriorityClass
+	// name: a DNS subdomain).
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	PriorityClassName string `json:"priorityClassName,omitempty"`
 
-	// RuntimeClassName is set on the component's pods.
+	// RuntimeClassName is set on the component's pods (a RuntimeClass
+	// name: a DNS subdomain).
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	RuntimeClassName string `json:"runtimeClassName,omitempty"`
 
 	// Affinity is set on the component's pods.

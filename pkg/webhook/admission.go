@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -201,47 +200,4 @@ func replace[T any](items []T, obj T, key func(T) string) []T {
 		}
 	}
 	return append(out, obj)
-}
-
-// metalLBHandler admits the MetalLB object: one per cluster, in the
-// operator's namespace.
-type metalLBHandler struct {
-	v       *Validator
-	decoder admission.Decoder
-}
-
-func (h *metalLBHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
-	var ml v1beta1.MetalLB
-	if err := h.decoder.Decode(req, &ml); err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
-	}
-	ns := ml.Namespace
-	if ns == "" {
-		ns = req.Namespace
-	}
-	ref := fmt.Sprintf("metallb %s/%s", ns, ml.Name)
-	if ns != h.v.Namespace {
-		return admission.Denied(fmt.Sprintf("%s: metadata.namespace: the MetalLB object must be created in the operator's namespace %q", ref, h.v.Namespace))
-	}
-	switch ml.Spec.BGPType {
-	case v1beta1.BGPTypeFRRK8s, v1beta1.BGPTypeFRRK8sExternal:
-		return admission.Denied(fmt.Sprintf("%s: spec.bgpBackend: %q is not supported by lbstack; use \"native\" (embedded GoBGP) or \"frr\" (FRR sidecar, needed for BFD and VRFs)", ref, ml.Spec.BGPType))
-	}
-	if req.Operation == admissionv1.Create {
-		var all v1beta1.MetalLBList
-		if err := h.v.Reader.List(ctx, &all); err != nil {
-			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: listing MetalLB objects: %w", ref, err))
-		}
-		var others []string
-		for _, o := range all.Items {
-			if o.Namespace != ns || o.Name != ml.Name {
-				others = append(others, o.Namespace+"/"+o.Name)
-			}
-		}
-		sort.Strings(others)
-		if len(others) > 0 {
-			return admission.Denied(fmt.Sprintf("%s: only one MetalLB object may exist per cluster and %s already does; edit it instead", ref, strings.Join(others, ", ")))
-		}
-	}
-	return admission.Allowed("")
 }

@@ -317,6 +317,23 @@ apiVersion: metallb.io/v1beta1
 kind: MetalLB
 metadata: {name: metallb}
 spec: {bgpBackend: bird}`, []string{"spec.bgpBackend"}},
+		// A value built to escape its YAML scalar in the rendered speaker
+		// DaemonSet (issue 17): refused by the schema before any webhook.
+		{"MetalLB loadBalancerClass with a newline", `
+apiVersion: metallb.io/v1beta1
+kind: MetalLB
+metadata: {name: metallb}
+spec: {loadBalancerClass: "x\n      - name: evil\n        image: evil"}`, []string{"spec.loadBalancerClass"}},
+		{"MetalLB loadBalancerClass with a comment", `
+apiVersion: metallb.io/v1beta1
+kind: MetalLB
+metadata: {name: metallb}
+spec: {loadBalancerClass: "x #1"}`, []string{"spec.loadBalancerClass"}},
+		{"MetalLB priorityClassName not a name", `
+apiVersion: metallb.io/v1beta1
+kind: MetalLB
+metadata: {name: metallb}
+spec: {speakerConfig: {priorityClassName: "High Priority"}}`, []string{"spec.speakerConfig.priorityClassName"}},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {

@@ -193,6 +193,16 @@ func TestAdmissionRules(t *testing.T) {
 		{name: "echo mode with an IPv4 peer (neighbour)", setup: []string{`{apiVersion: metallb.io/v1beta2, kind: BGPPeer, metadata: {name: v4}, spec: {myASN: 1, peerASN: 2, peerAddress: 198.18.0.254, bfdProfile: echo}}`},
 			obj: `{apiVersion: metallb.io/v1beta1, kind: BFDProfile, metadata: {name: echo}, spec: {echoMode: true, echoInterval: 50}}`},
 
+		// MetalLB: every value that reaches the rendered workloads is what it
+		// claims to be (the schema's patterns cannot say all of it).
+		{name: "MetalLB loadBalancerClass name part too long", obj: `{apiVersion: metallb.io/v1beta1, kind: MetalLB, metadata: {name: metallb}, spec: {loadBalancerClass: "example.com/` + strings.Repeat("a", 64) + `"}}`,
+			deny: true, want: []string{"metallb " + envtest.Namespace + "/metallb", "spec.loadBalancerClass", "63 characters"}},
+		{name: "MetalLB annotation key invalid", obj: `{apiVersion: metallb.io/v1beta1, kind: MetalLB, metadata: {name: metallb}, spec: {speakerConfig: {annotations: {"bad key": x}}}}`,
+			deny: true, want: []string{"metallb " + envtest.Namespace + "/metallb", "spec.speakerConfig.annotations"}},
+		{name: "MetalLB toleration effect unknown", obj: `{apiVersion: metallb.io/v1beta1, kind: MetalLB, metadata: {name: metallb}, spec: {speakerTolerations: [{key: a, operator: Exists, effect: Sometimes}]}}`,
+			deny: true, want: []string{"metallb " + envtest.Namespace + "/metallb", "spec.speakerTolerations[0].effect"}},
+		{name: "MetalLB tuned spec accepted (neighbour)", obj: `{apiVersion: metallb.io/v1beta1, kind: MetalLB, metadata: {name: metallb}, spec: {loadBalancerClass: example.com/bare-metal, nodeSelector: {lb: "yes"}, speakerTolerations: [{key: example.com/lb, operator: Equal, value: "true", effect: NoExecute, tolerationSeconds: 30}], speakerConfig: {priorityClassName: system-node-critical, annotations: {example.com/team: "net: edge"}}}}`},
+
 		// L2Advertisement.
 		{name: "interface listed twice", obj: `{apiVersion: metallb.io/v1beta1, kind: L2Advertisement, metadata: {name: l2}, spec: {interfaces: [eth0, eth0]}}`,
 			deny: true, want: []string{`l2advertisement "l2"`, "spec.interfaces[1]"}},
