@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lbstack/lbstack/pkg/config"
@@ -171,49 +172,179 @@ type DesiredState struct {
 // cleared on eBGP sessions (RFC 4271 5.1.5: LOCAL_PREF is not sent to
 // external peers), and no entry for a session without routes. Two states
 // that mean the same normalise to equal values, which lets backends diff.
+//
+// A session that is invalid (Session.Validate), whose name is given twice,
+// or whose routes are malformed is left out with its routes; the error is
+// then a *SkippedError naming each, and the state returned is the rest,
+// valid: one bad session never stops the others.
 func (d DesiredState) Normalize() (DesiredState, error) {
-	out := DesiredState{Sessions: slices.Clone(d.Sessions), Routes: make(map[string][]Route)}
-	slices.SortFunc(out.Sessions, func(a, b Session) int { return cmp.Compare(a.Name, b.Name) })
-	var errs []error
-	byName := make(map[string]*Session, len(out.Sessions))
-	for i := range out.Sessions {
-		s := &out.Sessions[i]
-		if err := s.Validate(); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, dup := byName[s.Name]; dup {
-			errs = append(errs, fmt.Errorf("session %q is given twice", s.Name))
-			continue
-		}
-		byName[s.Name] = s
+	sessions := slices.Clone(d.Sessions)
+	slices.SortStableFunc(sessions, func(a, b Session) int { return cmp.Compare(a.Name, b.Name) })
+	skipped := &SkippedError{}
+	count := make(map[string]int, len(sessions))
+	for _, s := range sessions {
+		count[s.Name]++
 	}
-	for name, routes := range d.Routes {
+	byName := make(map[string]Session, len(sessions))
+	for _, s := range sessions {
+		switch err := s.Validate(); {
+		case err != nil:
+			skipped.Add(s.Name, err)
+		case count[s.Name] > 1:
+			skipped.Add(s.Name, fmt.Errorf("session %q is given %d times", s.Name, count[s.Name]))
+		default:
+			byName[s.Name] = s
+		}
+	}
+	routes := make(map[string][]Route)
+	for name, rs := range d.Routes {
 		s, ok := byName[name]
 		if !ok {
-			if len(routes) > 0 {
-				errs = append(errs, fmt.Errorf("routes for session %q, which is not a (valid) session", name))
+			if len(rs) > 0 && !skipped.Has(name) {
+				skipped.Add(name, fmt.Errorf("routes for session %q, which is not a session", name))
 			}
 			continue
 		}
 		var keep []Route
-		for _, r := range routes {
+		for _, r := range rs {
 			if !r.Prefix.IsValid() {
-				errs = append(errs, fmt.Errorf("session %q: invalid prefix", name))
-				continue
+				skipped.Add(name, fmt.Errorf("session %q: invalid prefix", name))
+				keep = nil
+				break
 			}
 			if s.Carries(r.Prefix) {
 				keep = append(keep, r)
 			}
 		}
+		if skipped.Has(name) {
+			delete(byName, name)
+			continue
+		}
 		if merged := MergeRoutes(keep, s.IBGP()); len(merged) > 0 {
-			out.Routes[name] = merged
+			routes[name] = merged
 		}
 	}
-	if len(errs) > 0 {
-		return DesiredState{}, errors.Join(errs...)
+	out := DesiredState{Routes: routes}
+	for _, s := range sessions {
+		if _, ok := byName[s.Name]; ok && !skipped.Has(s.Name) {
+			out.Sessions = append(out.Sessions, s)
+		}
 	}
-	return out, nil
+	if skipped.Empty() {
+		return out, nil
+	}
+	return out, skipped
+}
+
+// SkippedError names the sessions a backend left out of what it applied,
+// each with the reason: an invalid session, a value the backend cannot
+// express (FRR's configuration language) or a feature it lacks (GoBGP has
+// no BFD). Everything else of the state was applied. Backends return it
+// from Apply on its own or inside errors.Join with other failures.
+type SkippedError struct {
+	// Sessions maps each skipped session's name to why.
+	Sessions map[string]error
+}
+
+// Add records that the named session is skipped (the first reason wins).
+func (e *SkippedError) Add(name string, why error) {
+	if e.Sessions == nil {
+		e.Sessions = map[string]error{}
+	}
+	if _, ok := e.Sessions[name]; !ok {
+		e.Sessions[name] = why
+	}
+}
+
+// Merge adds every session of o.
+func (e *SkippedError) Merge(o *SkippedError) {
+	if o == nil {
+		return
+	}
+	for name, why := range o.Sessions {
+		e.Add(name, why)
+	}
+}
+
+// Has reports whether the named session is skipped.
+func (e *SkippedError) Has(name string) bool {
+	_, ok := e.Sessions[name]
+	return ok
+}
+
+// Empty reports whether no session is skipped.
+func (e *SkippedError) Empty() bool { return e == nil || len(e.Sessions) == 0 }
+
+// OrNil returns e as an error, or nil when it names no session.
+func (e *SkippedError) OrNil() error {
+	if e.Empty() {
+		return nil
+	}
+	return e
+}
+
+func (e *SkippedError) Error() string {
+	names := make([]string, 0, len(e.Sessions))
+	for name := range e.Sessions {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = e.Sessions[name].Error()
+	}
+	return "sessions skipped (the others are applied): " + strings.Join(parts, "; ")
+}
+
+// Without returns the state without the sessions sk names (and their
+// routes).
+func (d DesiredState) Without(sk *SkippedError) DesiredState {
+	if sk.Empty() {
+		return d
+	}
+	out := DesiredState{Routes: make(map[string][]Route, len(d.Routes))}
+	for _, s := range d.Sessions {
+		if !sk.Has(s.Name) {
+			out.Sessions = append(out.Sessions, s)
+		}
+	}
+	for name, rs := range d.Routes {
+		if !sk.Has(name) {
+			out.Routes[name] = rs
+		}
+	}
+	return out
+}
+
+// SplitSkipped takes err (an Apply result) apart: the sessions it reports
+// skipped, and the rest of the failure, nil when skipping was all of it.
+func SplitSkipped(err error) (map[string]error, error) {
+	if err == nil {
+		return nil, nil
+	}
+	var sk *SkippedError
+	if errors.As(err, &sk) && err == error(sk) {
+		return sk.Sessions, nil
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return nil, err
+	}
+	var skipped map[string]error
+	var rest []error
+	for _, e := range joined.Unwrap() {
+		if s, ok := e.(*SkippedError); ok {
+			if skipped == nil {
+				skipped = map[string]error{}
+			}
+			for k, v := range s.Sessions {
+				skipped[k] = v
+			}
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return skipped, errors.Join(rest...)
 }
 
 // Validate reports what makes a session unusable by any backend.

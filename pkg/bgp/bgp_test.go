@@ -227,7 +227,7 @@ func TestNormalize(t *testing.T) {
 				},
 			},
 		},
-		{name: "duplicate session", in: DesiredState{Sessions: []Session{session("a"), session("a")}}, wantErr: `session "a" is given twice`},
+		{name: "duplicate session", in: DesiredState{Sessions: []Session{session("a"), session("a")}}, wantErr: `session "a" is given 2 times`},
 		{name: "routes of unknown session", in: DesiredState{Routes: map[string][]Route{"x": {{Prefix: pfx("203.0.113.1/32")}}}}, wantErr: `routes for session "x"`},
 		{name: "no router id", in: DesiredState{Sessions: []Session{session("a", func(s *Session) { s.RouterID = netip.Addr{} })}}, wantErr: "no IPv4 router ID"},
 		{name: "IPv6 router id", in: DesiredState{Sessions: []Session{session("a", func(s *Session) { s.RouterID = netip.MustParseAddr("2001:db8::1") })}}, wantErr: "no IPv4 router ID"},

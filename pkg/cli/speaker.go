@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -223,6 +224,9 @@ type speakerReconciler struct {
 	// lastGood is the last valid configuration: a configuration error
 	// keeps announcing with it.
 	lastGood *config.Config
+	// reportedSkips are the sessions the backend skipped at the last
+	// reconcile, with the reason reported in an event.
+	reportedSkips map[string]string
 }
 
 // sessionPoll is how soon the speaker looks again while a session that
@@ -259,12 +263,18 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	built := config.Build(res, config.Options{Namespace: ns, BGPBackend: v1beta1.BGPType(r.flags.bgpBackend)})
+	// A BGPPeer refused now keeps its last valid version (Previous), and
+	// one that never had one is left out: the other sessions go on.
+	built := config.Build(res, config.Options{Namespace: ns, BGPBackend: v1beta1.BGPType(r.flags.bgpBackend), Previous: r.lastGood})
 	cfgErr := built.Err()
-	if cfgErr == nil {
-		r.lastGood = built.Config
-	} else {
+	switch {
+	case built.Config == nil:
 		log.Error(cfgErr, "configuration refused; keeping the last valid one")
+	case cfgErr != nil:
+		r.lastGood = built.Config
+		log.Error(cfgErr, "BGPPeers refused; the other sessions run", "left out", built.DisabledPeers, "kept at their last valid version", built.RetainedPeers)
+	default:
+		r.lastGood = built.Config
 	}
 
 	var node corev1.Node
@@ -272,6 +282,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 		return reconcile.Result{}, fmt.Errorf("node %s: %w", r.flags.nodeName, err)
 	}
 	var applyErr, l2Err error
+	var skipped map[string]error
 	var decision speaker.Result
 	svcByKey := map[string]*corev1.Service{}
 	var l2Ifaces map[string][]string
@@ -292,13 +303,16 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 		}
 		decision, applyErr = speaker.Decide(speaker.Input{Config: r.lastGood, Node: &node, Services: svcs, EndpointSlices: eps})
 		if applyErr == nil {
-			applyErr = r.backend.Apply(ctx, decision.State)
+			// Sessions the backend cannot run are skipped and reported;
+			// the rest of the state is applied all the same.
+			skipped, applyErr = bgp.SplitSkipped(r.backend.Apply(ctx, decision.State))
 		}
 		for _, p := range decision.Problems {
 			log.Info("session not opened", "reason", p)
 		}
+		r.reportSkipped(ctx, res.Peers, skipped)
 	}
-	if err := r.writeConfigurationState(ctx, cfgErr, applyErr, decision.Problems, built.Warnings); err != nil {
+	if err := r.writeConfigurationState(ctx, built, applyErr, skipped, decision.Problems); err != nil {
 		log.Error(err, "write ConfigurationState")
 	}
 	pending := false
@@ -377,10 +391,36 @@ func (r *speakerReconciler) services(ctx context.Context) ([]*corev1.Service, []
 	return outS, outE, nil
 }
 
+// reportSkipped puts a Warning event on each BGPPeer whose session the
+// backend left out of this node, once per new reason: the peer's owner
+// learns that this one session does not run here and why, while the
+// node's other sessions keep announcing.
+func (r *speakerReconciler) reportSkipped(ctx context.Context, peers []v1beta2.BGPPeer, skipped map[string]error) {
+	now := map[string]string{}
+	for name, why := range skipped {
+		now[name] = why.Error()
+	}
+	for i := range peers {
+		p := &peers[i]
+		msg, ok := now[p.Name]
+		if !ok || r.reportedSkips[p.Name] == msg {
+			continue
+		}
+		r.recorder.Eventf(p, corev1.EventTypeWarning, "SessionSkipped",
+			"node %s: the BGP backend cannot run this session: %s; the node's other sessions keep announcing", r.flags.nodeName, truncate(msg, 800))
+		ctrl.LoggerFrom(ctx).Info("session skipped", "peer", p.Name, "reason", msg)
+	}
+	r.reportedSkips = now
+}
+
 // writeConfigurationState records the outcome in ConfigurationState
-// speaker-<node>: Invalid with the configuration errors, or Valid (with
-// the apply error, pending sessions and warnings in a condition).
-func (r *speakerReconciler) writeConfigurationState(ctx context.Context, cfgErr, applyErr error, problems []string, warnings []config.Problem) error {
+// speaker-<node>: Invalid with the configuration errors (the whole
+// configuration refused, or BGPPeers left out), or Valid; the Announcing
+// condition says what this node announces with: apply errors, skipped
+// sessions, pending sessions and warnings.
+func (r *speakerReconciler) writeConfigurationState(ctx context.Context, built config.Result, applyErr error, skipped map[string]error, problems []string) error {
+	cfgErr := built.Err()
+	warnings := built.Warnings
 	key := types.NamespacedName{Namespace: r.flags.namespace, Name: "speaker-" + r.flags.nodeName}
 	var cs v1beta1.ConfigurationState
 	if err := r.client.Get(ctx, key, &cs); apierrors.IsNotFound(err) {
@@ -401,6 +441,9 @@ func (r *speakerReconciler) writeConfigurationState(ctx context.Context, cfgErr,
 	if applyErr != nil {
 		notes = append(notes, applyErr.Error())
 	}
+	for _, name := range slices.Sorted(maps.Keys(skipped)) {
+		notes = append(notes, fmt.Sprintf("session %s skipped by the BGP backend: %v", name, skipped[name]))
+	}
 	notes = append(notes, problems...)
 	for _, w := range warnings {
 		notes = append(notes, w.Error())
@@ -413,8 +456,10 @@ func (r *speakerReconciler) writeConfigurationState(ctx context.Context, cfgErr,
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "ApplyFailed", applyErr.Error()
 	} else if r.lastGood == nil {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "NoValidConfiguration", "no valid configuration loaded yet"
-	} else if cfgErr != nil {
+	} else if built.Config == nil {
 		cond.Reason, cond.Message = "LastValidConfiguration", "announcing with the last valid configuration"
+	} else if len(built.DisabledPeers) > 0 || len(skipped) > 0 {
+		cond.Reason, cond.Message = "SessionsSkipped", skippedMessage(built, skipped)
 	}
 	cond.ObservedGeneration = cs.Generation
 	meta.SetStatusCondition(&st.Conditions, cond)
@@ -435,6 +480,23 @@ func (r *speakerReconciler) writeConfigurationState(ctx context.Context, cfgErr,
 		r.recorder.Event(&cs, corev1.EventTypeWarning, "BGPApplyFailed", truncate(applyErr.Error(), 1000))
 	}
 	return nil
+}
+
+// skippedMessage says which sessions this node does not run as
+// configured, and that the others announce.
+func skippedMessage(built config.Result, skipped map[string]error) string {
+	var parts []string
+	for _, name := range built.DisabledPeers {
+		if slices.Contains(built.RetainedPeers, name) {
+			parts = append(parts, fmt.Sprintf("bgppeer %q runs its last valid version", name))
+		} else {
+			parts = append(parts, fmt.Sprintf("bgppeer %q is left out", name))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(skipped)) {
+		parts = append(parts, fmt.Sprintf("session %q is skipped by the BGP backend", name))
+	}
+	return "announcing every other session; " + strings.Join(parts, ", ") + " (see errorSummary)"
 }
 
 func truncate(s string, n int) string {

@@ -85,10 +85,51 @@ func Build(res Resources, opts Options) Result {
 	b.checkBFDEcho()
 
 	r := Result{Errors: sortedProblems(b.c.errs), Warnings: sortedProblems(b.c.warns)}
-	if len(r.Errors) == 0 {
+	if refused, confined := peersAtFault(r.Errors); confined {
+		// Every error is a BGPPeer's own: the rest of the configuration
+		// is sound, and one peer that cannot run must not stop the others
+		// (a Secret's value, which no webhook sees, can make a peer
+		// invalid at any time). The refused peers are left out, or keep
+		// their last valid version.
+		r.DisabledPeers = refused
+		r.RetainedPeers = b.replacePeers(refused, opts.Previous)
 		r.Config = b.config()
 	}
 	return r
+}
+
+// peersAtFault returns the BGPPeers the errors are about, sorted, and
+// whether every error is about a BGPPeer (so that the configuration
+// without them is valid).
+func peersAtFault(errs []Problem) (names []string, confined bool) {
+	for _, p := range errs {
+		if p.Object.Kind != KindBGPPeer {
+			return nil, false
+		}
+		names = append(names, p.Object.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), true
+}
+
+// replacePeers takes the named peers out of the configuration being built
+// and puts back the version previous has of each, if any; it returns the
+// names put back.
+func (b *builder) replacePeers(names []string, previous *Config) []string {
+	var kept []string
+	b.peers = slices.DeleteFunc(b.peers, func(p *Peer) bool { return slices.Contains(names, p.Name) })
+	for _, name := range names {
+		delete(b.peerByName, name)
+		if previous == nil {
+			continue
+		}
+		if old := previous.Peers[name]; old != nil {
+			b.peers = append(b.peers, old)
+			b.peerByName[name] = old
+			kept = append(kept, name)
+		}
+	}
+	return kept
 }
 
 // inNamespace reports whether an object of namespace ns belongs to the

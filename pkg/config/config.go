@@ -44,6 +44,12 @@ type Options struct {
 	// BGPBackend is the MetalLB CR's bgpBackend: "native" (GoBGP) or an FRR
 	// flavour ("frr", "frr-k8s", "frr-k8s-external"); empty means frr.
 	BGPBackend v1beta1.BGPType
+	// Previous is the last configuration in use, if any. A BGPPeer whose
+	// current object is refused keeps its version from Previous (see
+	// Result.RetainedPeers): a bad edit, or a Secret whose new value
+	// cannot be a password, freezes that one session instead of dropping
+	// it or stopping every other.
+	Previous *Config
 }
 
 // DefaultBGPPort is the peer port when spec.peerPort is unset.

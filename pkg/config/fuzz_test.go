@@ -127,9 +127,7 @@ func FuzzBuild(f *testing.F) {
 
 func checkResult(t *testing.T, in fuzzInput, r Result) {
 	t.Helper()
-	if (r.Config == nil) != (len(r.Errors) > 0) {
-		t.Fatalf("Config %v with %d errors", r.Config != nil, len(r.Errors))
-	}
+	checkConfigPresence(t, r)
 	for _, ps := range [][]Problem{r.Errors, r.Warnings} {
 		for i, p := range ps {
 			if _, ok := kindRank[p.Object.Kind]; !ok || p.Message == "" || p.Error() == "" {

@@ -131,7 +131,7 @@ func (b *builder) buildPeer(obj *v1beta2.BGPPeer) *Peer {
 		}
 	}
 	if s.VRFName != "" {
-		if why := checkLinkName(s.VRFName); why != "" {
+		if why := VRFNameProblem(s.VRFName); why != "" {
 			b.c.errorf(ref, "spec.vrf", nil, "invalid vrf: %s", why)
 		}
 	}
@@ -240,7 +240,7 @@ func (b *builder) peerPassword(ref ObjectRef, obj *v1beta2.BGPPeer, p *Peer) {
 		return
 	}
 	if s.Password != "" {
-		if why := checkPassword(s.Password); why != "" {
+		if why := b.passwordProblem(s.Password); why != "" {
 			b.c.errorf(ref, "spec.password", nil, "password %s", why)
 			return
 		}
@@ -283,11 +283,20 @@ func (b *builder) peerPassword(ref ObjectRef, obj *v1beta2.BGPPeer, p *Peer) {
 		b.c.errorf(ref, "spec.passwordSecret", []ObjectRef{sref}, "%s has no %q key", sref, corev1.BasicAuthPasswordKey)
 		return
 	}
-	if why := checkPassword(string(pw)); why != "" {
+	if why := b.passwordProblem(string(pw)); why != "" {
 		b.c.errorf(ref, "spec.passwordSecret", []ObjectRef{sref}, "the password in %s %s", sref, why)
 		return
 	}
 	p.Password = string(pw)
+}
+
+// passwordProblem reports why the configured backend cannot use pw as a
+// session's TCP MD5 password, or "".
+func (b *builder) passwordProblem(pw string) string {
+	if b.native {
+		return checkPassword(pw)
+	}
+	return FRRPasswordProblem(pw)
 }
 
 // checkPassword reports why a TCP MD5 password cannot be used, or "".

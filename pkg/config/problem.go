@@ -135,11 +135,21 @@ func digitPrefix(s string) int {
 
 // Result is what Build returns.
 type Result struct {
-	// Config is the validated configuration; nil when Errors is not empty.
+	// Config is the validated configuration. It is nil when an error
+	// concerns anything but a BGPPeer; when every error is a BGPPeer's
+	// own, Config is the configuration without those peers
+	// (DisabledPeers), each replaced by its version in Options.Previous
+	// when there is one (RetainedPeers).
 	Config *Config
-	// Errors are the problems that make the configuration unusable, sorted
-	// by object kind, object name, field and message.
+	// Errors are the problems admission refuses, sorted by object kind,
+	// object name, field and message.
 	Errors []Problem
+	// DisabledPeers are the BGPPeers whose current objects are refused
+	// while the rest of the configuration is valid, sorted.
+	DisabledPeers []string
+	// RetainedPeers are the DisabledPeers that run their version from
+	// Options.Previous, sorted.
+	RetainedPeers []string
 	// Warnings are admission warnings and ConfigurationState notes:
 	// references that do not resolve yet, aggregates that cover addresses
 	// beyond their pool, deprecated or ignored settings. Sorted like Errors.
@@ -147,7 +157,8 @@ type Result struct {
 }
 
 // Err returns the errors joined into one error (one line per problem), or
-// nil when there are none.
+// nil when there are none. An error does not mean Config is nil: see
+// Config.
 func (r Result) Err() error {
 	if len(r.Errors) == 0 {
 		return nil

@@ -50,8 +50,36 @@ func (c ruleCase) check(t *testing.T, wantErrors bool) {
 	if got := problemStrings(r.Warnings); !slices.Equal(got, c.warnings) {
 		t.Errorf("warnings:\n got %s\nwant %s", quoteLines(got), quoteLines(c.warnings))
 	}
-	if (r.Config == nil) != (len(r.Errors) > 0) {
-		t.Errorf("Config is %v with %d errors", r.Config, len(r.Errors))
+	checkConfigPresence(t, r)
+}
+
+// checkConfigPresence checks when Build returns a Config: always without
+// errors, never with an error outside a BGPPeer, and with the BGPPeers at
+// fault left out when every error is theirs.
+func checkConfigPresence(t *testing.T, r Result) {
+	t.Helper()
+	var atFault []string
+	peersOnly := true
+	for _, p := range r.Errors {
+		atFault = append(atFault, p.Object.Name)
+		peersOnly = peersOnly && p.Object.Kind == KindBGPPeer
+	}
+	slices.Sort(atFault)
+	atFault = slices.Compact(atFault)
+	switch {
+	case len(r.Errors) == 0 && (r.Config == nil || len(r.DisabledPeers) > 0):
+		t.Fatalf("no errors, but Config %v and disabled peers %v", r.Config != nil, r.DisabledPeers)
+	case len(r.Errors) > 0 && !peersOnly && (r.Config != nil || len(r.DisabledPeers) > 0):
+		t.Fatalf("errors beyond BGPPeers, but Config %v and disabled peers %v", r.Config != nil, r.DisabledPeers)
+	case len(r.Errors) > 0 && peersOnly:
+		if r.Config == nil || !slices.Equal(r.DisabledPeers, atFault) {
+			t.Fatalf("every error is a BGPPeer's: want a Config without %v, got Config %v, disabled %v", atFault, r.Config != nil, r.DisabledPeers)
+		}
+		for _, name := range r.DisabledPeers {
+			if _, ok := r.Config.Peers[name]; ok && !slices.Contains(r.RetainedPeers, name) {
+				t.Fatalf("disabled peer %q is in the Config", name)
+			}
+		}
 	}
 }
 
@@ -628,8 +656,36 @@ func TestBGPPeerRules(t *testing.T) {
 		}},
 		accepted: ruleCase{res: Resources{Secrets: []corev1.Secret{basicAuth}, Peers: []v1beta2.BGPPeer{
 			peer("secret", "198.18.0.1", withSecret),
-			peer("clear", "198.18.0.2", spec(func(s *v1beta2.BGPPeerSpec) { s.Password = "with spaces is fine " + strings.Repeat("x", 60) })),
+			peer("clear", "198.18.0.2", spec(func(s *v1beta2.BGPPeerSpec) { s.Password = `!any#"printable'\` + strings.Repeat("x", 63) })),
 		}}},
+	}, {
+		// FRR's `neighbor X password WORD` takes one word; GoBGP installs
+		// any key. The same check the FRR renderer makes, at admission, so
+		// a peer FRR cannot configure never reaches a node; a Secret's
+		// value (which no webhook sees) too.
+		name: "password with whitespace needs the native backend",
+		rejected: ruleCase{res: Resources{Secrets: []corev1.Secret{secret("spaced", corev1.SecretTypeBasicAuth, map[string]string{"password": "two words"})}, Peers: []v1beta2.BGPPeer{
+			peer("inline", "198.18.0.1", spec(func(s *v1beta2.BGPPeerSpec) { s.Password = "two words" })),
+			peer("fromsecret", "198.18.0.2", spec(func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret = corev1.SecretReference{Name: "spaced"} })),
+		}}, errors: []string{
+			"bgppeer \"fromsecret\": spec.passwordSecret: the password in secret \"spaced\" contains whitespace, which FRR's `neighbor password` cannot express (one word only)",
+			"bgppeer \"inline\": spec.password: password contains whitespace, which FRR's `neighbor password` cannot express (one word only)",
+		}},
+		accepted: ruleCase{opts: native, res: Resources{Secrets: []corev1.Secret{secret("spaced", corev1.SecretTypeBasicAuth, map[string]string{"password": "two words"})}, Peers: []v1beta2.BGPPeer{
+			peer("inline", "198.18.0.1", spec(func(s *v1beta2.BGPPeerSpec) { s.Password = "two words" })),
+			peer("fromsecret", "198.18.0.2", spec(func(s *v1beta2.BGPPeerSpec) { s.PasswordSecret = corev1.SecretReference{Name: "spaced"} })),
+		}}},
+	}, {
+		// A VRF is a device FRR names in `router bgp ASN vrf NAME`.
+		name: "vrf names FRR and Linux accept",
+		rejected: ruleCase{res: peers(
+			peer("dflt", "198.18.0.1", spec(func(s *v1beta2.BGPPeerSpec) { s.VRFName = "default" })),
+			peer("colon", "198.18.0.2", spec(func(s *v1beta2.BGPPeerSpec) { s.VRFName = "red:1" })),
+		), errors: []string{
+			`bgppeer "colon": spec.vrf: invalid vrf: "red:1" contains ':', which device names cannot`,
+			`bgppeer "dflt": spec.vrf: invalid vrf: "default" is FRR's and iproute2's name for the default VRF; leave vrf empty for the default VRF`,
+		}},
+		accepted: ruleCase{res: peers(peer("red", "198.18.0.1", spec(func(s *v1beta2.BGPPeerSpec) { s.VRFName = "red-1.a_b" })))},
 	}, {
 		// A missing Secret may come later in the same apply; a Secret of
 		// the wrong shape is a mistake.

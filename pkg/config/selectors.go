@@ -143,7 +143,8 @@ func checkLinkName(name string) string {
 		return fmt.Sprintf("%q is not valid UTF-8", name)
 	}
 	for _, r := range name {
-		if r == '/' || unicode.IsSpace(r) || unicode.IsControl(r) {
+		// Linux's dev_valid_name refuses '/', ':' and whitespace.
+		if r == '/' || r == ':' || unicode.IsSpace(r) || unicode.IsControl(r) {
 			return fmt.Sprintf("%q contains %q, which device names cannot", name, r)
 		}
 	}

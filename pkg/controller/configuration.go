@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
 	"github.com/lbstack/lbstack/pkg/ipam"
@@ -51,8 +52,47 @@ func (c *Controller) reconcileConfig(ctx context.Context, _ reconcile.Request) (
 	} else {
 		configStale.Set(0)
 	}
+	c.reportRefusedPeers(res.Peers, result)
 	c.pools.markAll()
 	return reconcile.Result{}, c.writeConfigurationState(ctx, result, serving)
+}
+
+// reportRefusedPeers puts a Warning event on each BGPPeer that Build
+// refuses while the rest of the configuration is in use (a Secret whose
+// value cannot be its password, a field admission would refuse), once
+// per new reason. The controller reports it once for the cluster; each
+// speaker's ConfigurationState says what its node does about it.
+func (c *Controller) reportRefusedPeers(peers []v1beta2.BGPPeer, result config.Result) {
+	now := map[string]string{}
+	if result.Config != nil {
+		for _, p := range result.Errors {
+			if p.Object.Kind == config.KindBGPPeer {
+				now[p.Object.Name] = strings.TrimPrefix(now[p.Object.Name]+"; "+p.Error(), "; ")
+			}
+		}
+	}
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	for i := range peers {
+		p := &peers[i]
+		msg, ok := now[p.Name]
+		if !ok || c.refusedPeers[p.Name] == msg {
+			continue
+		}
+		what := "its sessions are left out"
+		if slices.Contains(result.RetainedPeers, p.Name) {
+			what = "the speakers keep its last valid version"
+		}
+		c.recorder.Eventf(p, corev1.EventTypeWarning, "PeerRefused", "%s; %s, every other session keeps announcing", truncate(msg, 800), what)
+	}
+	c.refusedPeers = now
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // load reads every object Build needs from the cache. Nodes and Namespaces
@@ -240,7 +280,15 @@ func configurationStatus(prev v1beta1.ConfigurationStateStatus, result config.Re
 		}
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: s, Reason: reason, Message: msg, LastTransitionTime: now})
 	}
-	if result.Config != nil {
+	if result.Config != nil && len(result.Errors) > 0 {
+		// Only BGPPeers are refused: addresses are assigned with the
+		// current configuration, and the speakers leave those peers out
+		// (or keep their last valid version).
+		st.Result = v1beta1.ConfigurationInvalid
+		set(ConditionValid, false, "PeersRefused", summarize(result.Errors, 100))
+		set(ConditionStale, false, "Current", "the controller uses the current configuration; the speakers leave the refused BGPPeers out or keep their last valid version")
+		st.ErrorSummary = summarize(result.Errors, maxListed) + fmt.Sprintf(" (bgppeer %s refused; every other object is in use)", strings.Join(result.DisabledPeers, ", "))
+	} else if result.Config != nil {
 		st.Result = v1beta1.ConfigurationValid
 		set(ConditionValid, true, "Valid", "the configuration is valid and in use")
 		set(ConditionStale, false, "Current", "the controller uses the current configuration")

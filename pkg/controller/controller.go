@@ -97,6 +97,9 @@ type Controller struct {
 	// written remembers the last state written per Service, to tell a
 	// cache that lags behind our own write from a state to correct.
 	written map[string]writeRecord
+	// refusedPeers are the BGPPeers refused at the last configuration
+	// reconcile, with the message of their PeerRefused event.
+	refusedPeers map[string]string
 
 	pools *poolStatusWriter
 }

@@ -93,6 +93,22 @@ func TestConfigurationStatus(t *testing.T) {
 		t.Errorf("never valid: %+v", never)
 	}
 
+	// Only a BGPPeer refused (a Secret's value no webhook saw): Invalid,
+	// naming it, but the configuration is current, not stale.
+	badSecret := config.Problem{Object: config.ObjectRef{Kind: config.KindBGPPeer, Name: "p"}, Field: "spec.passwordSecret",
+		Message: `the password in secret "pw" contains the control character '\n'`, Related: []config.ObjectRef{{Kind: config.KindSecret, Name: "pw"}}}
+	peers := configurationStatus(valid, config.Result{Config: &config.Config{}, Errors: []config.Problem{badSecret}, DisabledPeers: []string{"p"}}, true, t1)
+	if peers.Result != v1beta1.ConfigurationInvalid || !strings.Contains(peers.ErrorSummary, `bgppeer "p": spec.passwordSecret: the password in secret "pw"`) ||
+		!strings.Contains(peers.ErrorSummary, "bgppeer p refused; every other object is in use") {
+		t.Errorf("peers refused: %+v", peers)
+	}
+	if c := meta.FindStatusCondition(peers.Conditions, ConditionValid); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PeersRefused" {
+		t.Errorf("Valid condition %+v", c)
+	}
+	if meta.IsStatusConditionTrue(peers.Conditions, ConditionStale) {
+		t.Errorf("a refused peer made the configuration stale: %+v", peers.Conditions)
+	}
+
 	// Same input twice: same status (no write).
 	again := configurationStatus(stale, config.Result{Errors: []config.Problem{overlap}}, true, metav1.NewTime(t1.Add(time.Hour)))
 	if !equalStatus(again, stale) {

@@ -83,9 +83,13 @@ func renderSummary(s *snapshot, res Result, failures int, now time.Time) string 
 
 	section(&b, "Configuration")
 	built := buildConfig(s)
-	if err := built.Err(); err != nil {
+	if err := built.Err(); err != nil && built.Config == nil {
 		fmt.Fprintf(&b, "REFUSED: the metallb.io objects do not form a valid configuration; the components keep the last valid one:\n%s\n", indent(err.Error()))
-	} else if built.Config != nil {
+	} else if err != nil {
+		fmt.Fprintf(&b, "BGPPEERS REFUSED: %s; every other object is in use, and each speaker leaves these peers out or runs their last valid version (see its ConfigurationState):\n%s\n",
+			strings.Join(built.DisabledPeers, ", "), indent(err.Error()))
+	}
+	if built.Config != nil {
 		fmt.Fprintf(&b, "valid: %d pool(s), %d BGP peer(s), %d BGP and %d L2 advertisement(s)\n",
 			len(built.Config.Pools), len(built.Config.Peers), countBGPAdvs(s), len(s.get("metallb.io", "l2advertisements")))
 	}
@@ -259,7 +263,7 @@ func writeServices(b *strings.Builder, s *snapshot, built config.Result, lbClass
 		nsLabels[ns.Name] = ns.Labels
 	}
 	in := controller.DiagnoseInput{Config: built.Config, LBClass: lbClass, Services: all, NamespaceLabels: nsLabels}
-	if err := built.Err(); err != nil {
+	if err := built.Err(); err != nil && built.Config == nil {
 		in.ConfigError = err.Error()
 	}
 	why := controller.Diagnose(in)

@@ -36,14 +36,23 @@ const (
 )
 
 func TestSpeakerCommandFRR(t *testing.T) {
-	if os.Getenv(childEnv) == "1" {
-		speakerFRRChild(t, os.Getenv(frrDirEnv))
+	inNodeNamespace(t, "TestSpeakerCommandFRR", "", speakerFRRChild)
+}
+
+// inNodeNamespace runs body in a child process: the test binary again,
+// running only the test named name, inside the node namespace of a new
+// pkg/bgp/frrtest lab whose router runs bgpdConf (frrtest.DefaultConfig
+// when empty). In that child, body runs with the directory of the
+// router's sockets. The parent only builds the lab and waits.
+func inNodeNamespace(t *testing.T, name, bgpdConf string, body func(t *testing.T, frrDir string)) {
+	if os.Getenv(childEnv) == name {
+		body(t, os.Getenv(frrDirEnv))
 		return
 	}
 	if _, err := envtest.AssetsDir(); err != nil {
 		t.Skipf("envtest assets missing (make envtest-assets): %v", err)
 	}
-	lab := frrtest.Start(t, "")
+	lab := frrtest.Start(t, bgpdConf)
 	// kube-apiserver derives its advertise address from the default
 	// route's interface and refuses to start without one. The default
 	// route points at the lab link without a gateway: a packet to any
@@ -56,8 +65,8 @@ func TestSpeakerCommandFRR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := lab.StartInNode("speaker-test", []string{childEnv + "=1", frrDirEnv + "=" + lab.Dir},
-		exe, "-test.run=^TestSpeakerCommandFRR$", "-test.v", "-test.count=1")
+	cmd := lab.StartInNode("speaker-test", []string{childEnv + "=" + name, frrDirEnv + "=" + lab.Dir},
+		exe, "-test.run=^"+name+"$", "-test.v", "-test.count=1")
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -73,7 +82,7 @@ func TestSpeakerCommandFRR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(out), "--- PASS: TestSpeakerCommandFRR") {
+	if !strings.Contains(string(out), "--- PASS: "+name) {
 		t.Fatalf("child did not pass:\n%s", out)
 	}
 }

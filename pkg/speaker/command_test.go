@@ -134,18 +134,19 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 		return ""
 	})
 
-	// A Secret of the wrong type makes the configuration invalid: reported,
-	// and the speaker keeps the last valid configuration.
+	// A Secret of the wrong type makes the peer invalid: reported, and the
+	// speaker keeps the peer's last valid version (waiting for its
+	// password) while the rest of the configuration stays current.
 	must(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pw", Namespace: ns}, Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"password": []byte("x")}}))
-	eventually(t, 30*time.Second, "ConfigurationState Invalid, last valid configuration kept", func() string {
+	eventually(t, 30*time.Second, "ConfigurationState Invalid, the peer at its last valid version", func() string {
 		cs, why := state()
 		if cs == nil {
 			return why
 		}
 		cond := meta.FindStatusCondition(cs.Status.Conditions, "Announcing")
 		if cs.Status.Result != v1beta1.ConfigurationInvalid || !strings.Contains(cs.Status.ErrorSummary, "kubernetes.io/basic-auth") ||
-			cond == nil || cond.Reason != "LastValidConfiguration" {
+			cond == nil || cond.Reason != "SessionsSkipped" || !strings.Contains(cond.Message, `bgppeer "router" runs its last valid version`) {
 			return fmt.Sprintf("status %+v", cs.Status)
 		}
 		var evs corev1.EventList

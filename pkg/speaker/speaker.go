@@ -7,7 +7,9 @@ package speaker
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -291,8 +293,15 @@ func Decide(in Input) (Result, error) {
 		slices.Sort(names)
 		res.Announced[key] = names
 	}
+	// A session the state cannot carry is left out (and said), never the
+	// node's whole state: the others keep announcing.
 	norm, err := state.Normalize()
-	if err != nil {
+	var skipped *bgp.SkippedError
+	if errors.As(err, &skipped) {
+		for _, name := range slices.Sorted(maps.Keys(skipped.Sessions)) {
+			res.Problems = append(res.Problems, skipped.Sessions[name].Error())
+		}
+	} else if err != nil {
 		return res, fmt.Errorf("node %s: %w", in.Node.Name, err)
 	}
 	res.State = norm

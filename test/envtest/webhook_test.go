@@ -186,6 +186,18 @@ func TestAdmissionRules(t *testing.T) {
 		{name: "native: MD5, multihop, graceful restart, VRF accepted (neighbour)", setup: []string{`{apiVersion: metallb.io/v1beta1, kind: MetalLB, metadata: {name: metallb}, spec: {bgpBackend: native}}`},
 			obj: `{apiVersion: metallb.io/v1beta2, kind: BGPPeer, metadata: {name: p}, spec: {myASN: 1, peerASN: 2, peerAddress: 198.18.0.254, password: s3cret, ebgpMultiHop: true, enableGracefulRestart: true, vrf: red, connectTime: 5s, dualStackAddressFamily: true}}`},
 
+		// What FRR cannot express is refused at admission, by the same
+		// functions its renderer uses (issue 17): before, these reached
+		// every node and stopped its BGP updates.
+		{name: "frr: password with whitespace", obj: `{apiVersion: metallb.io/v1beta2, kind: BGPPeer, metadata: {name: p}, spec: {myASN: 1, peerASN: 2, peerAddress: 198.18.0.254, password: "two words"}}`,
+			deny: true, want: []string{`bgppeer "p"`, "spec.password", "whitespace"}},
+		{name: "native: password with whitespace accepted (neighbour)", setup: []string{`{apiVersion: metallb.io/v1beta1, kind: MetalLB, metadata: {name: metallb}, spec: {bgpBackend: native}}`},
+			obj: `{apiVersion: metallb.io/v1beta2, kind: BGPPeer, metadata: {name: p}, spec: {myASN: 1, peerASN: 2, peerAddress: 198.18.0.254, password: "two words"}}`},
+		{name: "vrf named default", obj: `{apiVersion: metallb.io/v1beta2, kind: BGPPeer, metadata: {name: p}, spec: {myASN: 1, peerASN: 2, peerAddress: 198.18.0.254, vrf: default}}`,
+			deny: true, want: []string{`bgppeer "p"`, "spec.vrf", "default VRF"}},
+		{name: "vrf with a colon", obj: `{apiVersion: metallb.io/v1beta2, kind: BGPPeer, metadata: {name: p}, spec: {myASN: 1, peerASN: 2, peerAddress: 198.18.0.254, vrf: "red:1"}}`,
+			deny: true, want: []string{`bgppeer "p"`, "spec.vrf", "':'"}},
+
 		// BFDProfile.
 		{name: "echo mode with an IPv6 peer", setup: []string{`{apiVersion: metallb.io/v1beta2, kind: BGPPeer, metadata: {name: v6}, spec: {myASN: 1, peerASN: 2, peerAddress: "2001:db8:18::fe", bfdProfile: echo}}`},
 			obj:  `{apiVersion: metallb.io/v1beta1, kind: BFDProfile, metadata: {name: echo}, spec: {echoMode: true}}`,

@@ -102,19 +102,21 @@ func (b *Backend) Apply(ctx context.Context, d bgp.DesiredState) error {
 	if b.closed {
 		return errors.New("frr backend: closed")
 	}
-	conf, err := Render(d, b.rend)
+	// Sessions FRR cannot express are left out and reported; the others
+	// are applied.
+	conf, skipped, err := RenderState(d, b.rend)
 	if err != nil {
 		return err
 	}
-	norm, _ := d.Normalize() // Render succeeded: no error
+	norm, _ := d.Normalize() // only skipped sessions, which RenderState names too
 	b.rendered = conf
 	gen := b.reloader.Submit(conf)
-	b.states[gen] = norm
+	b.states[gen] = norm.Without(skipped)
 	if len(b.states) > maxPendingStates {
 		oldest := slices.Min(mapKeys(b.states))
 		delete(b.states, oldest)
 	}
-	return b.reloader.Err()
+	return errors.Join(skipped.OrNil(), b.reloader.Err())
 }
 
 func mapKeys[K comparable, V any](m map[K]V) []K {

@@ -476,6 +476,57 @@ func TestBackendWithFRR(t *testing.T) {
 		})
 	})
 
+	t.Run("sessions FRR cannot express are skipped; the others keep flowing", func(t *testing.T) {
+		// What admission and Build refuse can still reach a node: a
+		// Secret's value no webhook saw, objects admitted while no webhook
+		// ran. Such sessions are left out and named; the rest applies.
+		badVRF := s4
+		badVRF.Name, badVRF.PeerAddr, badVRF.VRF = "bad-vrf", addr("198.18.0.253"), "red:1"
+		badPassword := s4
+		badPassword.Name, badPassword.PeerAddr, badPassword.Password = "bad-password", addr(frrtest.RouterV6), "two words"
+		withBad := func(extra ...string) bgp.DesiredState {
+			d := state(extra...)
+			d.Sessions = append(d.Sessions, badVRF, badPassword)
+			d.Routes[badVRF.Name] = []bgp.Route{{Prefix: pfx("203.0.113.200/32")}}
+			d.Routes[badPassword.Name] = []bgp.Route{{Prefix: pfx("203.0.113.201/32")}}
+			return d
+		}
+		c4 := r.Neighbor(frrtest.NodeV4).ConnectionsEstablished
+		applyBad := func(d bgp.DesiredState) {
+			t.Helper()
+			skipped, rest := bgp.SplitSkipped(b.Apply(ctx, d))
+			if rest != nil {
+				t.Fatalf("Apply: %v", rest)
+			}
+			if len(skipped) != 2 || !strings.Contains(fmt.Sprint(skipped["bad-vrf"]), `"red:1" contains ':'`) ||
+				!strings.Contains(fmt.Sprint(skipped["bad-password"]), "whitespace") {
+				t.Fatalf("skipped %v, want bad-vrf and bad-password with their reasons", skipped)
+			}
+			flush(t)
+		}
+		routes := func(want bool) func() string {
+			return func() string {
+				got := r.Prefixes("ipv4")
+				if got["203.0.113.77/32"] != want || got["203.0.113.200/32"] || got["203.0.113.201/32"] || !got["203.0.113.1/32"] {
+					return fmt.Sprintf("router has %v", keys(got))
+				}
+				return ""
+			}
+		}
+		// A new route, then its withdrawal, over the good session, which
+		// is never reset.
+		applyBad(withBad("203.0.113.77/32"))
+		frrtest.Eventually(t, wait, "203.0.113.77/32 announced", routes(true))
+		applyBad(withBad())
+		frrtest.Eventually(t, wait, "203.0.113.77/32 withdrawn", routes(false))
+		if a4 := r.Neighbor(frrtest.NodeV4).ConnectionsEstablished; a4 != c4 {
+			t.Errorf("connectionsEstablished %d -> %d", c4, a4)
+		}
+		if conf := b.Rendered(); strings.Contains(conf, "red:1") || strings.Contains(conf, "two words") {
+			t.Errorf("the rendered configuration carries a skipped session:\n%s", conf)
+		}
+	})
+
 	t.Run("BFD: the router's peer is up", func(t *testing.T) {
 		lab.Configure("neighbor 198.18.0.1 bfd")
 		s := s4

@@ -29,7 +29,6 @@ package frr
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -74,10 +73,6 @@ var logLevels = []string{"emergencies", "alerts", "critical", "errors", "warning
 const (
 	// maxTimer is the largest keepalive, hold or connect time in seconds.
 	maxTimer = 65535
-	// maxPasswordLen is the longest TCP MD5 key (TCP_MD5SIG_MAXKEYLEN).
-	maxPasswordLen = 80
-	// maxVRFName is the longest VRF name (a Linux interface name).
-	maxVRFName = 15
 	// maxRouteMapSeq is the last route-map sequence number; the final
 	// deny of every route-map OUT takes it.
 	maxRouteMapSeq = 65535
@@ -85,43 +80,54 @@ const (
 	routeMapStep = 10
 )
 
-// BFD value ranges in FRR 8.4's bfdd (milliseconds for intervals).
-const (
-	minBFDInterval, maxBFDInterval                = 10, 60000
-	minBFDMultiplier, maxBFDMultiplier            = 2, 255
-	minBFDEchoInterval, maxBFDEchoInterval        = 10, 60000
-	minBFDMinimumTTL, maxBFDMinimumTTL            = 1, 254
-	bgpPort                                uint16 = 179
-)
+// bgpPort is the port FRR connects to unless a neighbour says otherwise.
+const bgpPort uint16 = 179
 
-// Render returns the complete frr.conf for the state. The state is
-// normalised first (bgp.DesiredState.Normalize), so routes of a family a
-// session does not carry are dropped and LOCAL_PREF is only set towards
-// iBGP peers.
+// Render returns the complete frr.conf for the state, or an error when any
+// session cannot be expressed (RenderState leaves those out instead).
 func Render(d bgp.DesiredState, opts Options) (string, error) {
-	norm, err := d.Normalize()
+	text, skipped, err := RenderState(d, opts)
 	if err != nil {
-		return "", fmt.Errorf("frr: %w", err)
+		return "", err
+	}
+	if !skipped.Empty() {
+		return "", fmt.Errorf("frr: %w", skipped)
+	}
+	return text, nil
+}
+
+// RenderState returns the frr.conf for the state. The state is normalised
+// first (bgp.DesiredState.Normalize), so routes of a family a session does
+// not carry are dropped and LOCAL_PREF is only set towards iBGP peers. A
+// session FRR cannot express (a value its configuration language cannot
+// carry, a second AS in one VRF, ...) is left out with its routes and
+// named in skipped: the text configures every other session, so one bad
+// peer never stops a node's other announcements. err is for what no
+// configuration can be written without (the options).
+func RenderState(d bgp.DesiredState, opts Options) (text string, skipped *bgp.SkippedError, err error) {
+	skipped = &bgp.SkippedError{}
+	norm, nerr := d.Normalize()
+	if sk, ok := nerr.(*bgp.SkippedError); ok {
+		skipped.Merge(sk)
+	} else if nerr != nil {
+		return "", nil, fmt.Errorf("frr: %w", nerr)
 	}
 	hostname := opts.Hostname
 	if hostname == "" {
 		hostname = DefaultHostname
 	}
 	if !isWord(hostname) {
-		return "", fmt.Errorf("frr: hostname %q is not one word", hostname)
+		return "", nil, fmt.Errorf("frr: hostname %q is not one word", hostname)
 	}
 	level := opts.LogLevel
 	if level == "" {
 		level = DefaultLogLevel
 	}
 	if !slices.Contains(logLevels, level) {
-		return "", fmt.Errorf("frr: log level %q is not one of %s", level, strings.Join(logLevels, ", "))
+		return "", nil, fmt.Errorf("frr: log level %q is not one of %s", level, strings.Join(logLevels, ", "))
 	}
 
-	m, err := buildModel(norm)
-	if err != nil {
-		return "", fmt.Errorf("frr: %w", err)
-	}
+	m := buildModel(norm, skipped)
 
 	var w writer
 	w.line("frr defaults traditional")
@@ -164,7 +170,10 @@ func Render(d bgp.DesiredState, opts Options) (string, error) {
 		w.line("%s", extra)
 		w.line("!")
 	}
-	return w.String(), nil
+	if skipped.Empty() {
+		skipped = nil
+	}
+	return w.String(), skipped, nil
 }
 
 var debugLines = []string{
@@ -243,8 +252,9 @@ func (n *neighbor) prefixList(g *group) string {
 // routerKey identifies a router block: FRR runs one BGP instance per VRF.
 type routerKey struct{ vrf string }
 
-func buildModel(d bgp.DesiredState) (*model, error) {
-	var errs []error
+// buildModel arranges the sessions FRR can express; each other one is
+// added to skipped, with why.
+func buildModel(d bgp.DesiredState, skipped *bgp.SkippedError) *model {
 	routers := map[routerKey]*router{}
 	// owner tells which session set a router's AS and router ID, for
 	// error messages.
@@ -255,7 +265,7 @@ func buildModel(d bgp.DesiredState) (*model, error) {
 	for _, s := range d.Sessions {
 		n, err := newNeighbor(s, d.Routes[s.Name])
 		if err != nil {
-			errs = append(errs, err)
+			skipped.Add(s.Name, err)
 			continue
 		}
 		k := routerKey{vrf: s.VRF}
@@ -268,22 +278,22 @@ func buildModel(d bgp.DesiredState) (*model, error) {
 		}
 		switch {
 		case r.asn != s.MyASN:
-			errs = append(errs, fmt.Errorf("session %q: myASN %d differs from myASN %d of session %q in %s; FRR runs one BGP instance per VRF",
+			skipped.Add(s.Name, fmt.Errorf("session %q: myASN %d differs from myASN %d of session %q in %s; FRR runs one BGP instance per VRF",
 				s.Name, s.MyASN, r.asn, owner[k], vrfDesc(s.VRF)))
 			continue
 		case r.routerID != s.RouterID:
-			errs = append(errs, fmt.Errorf("session %q: router ID %s differs from router ID %s of session %q in %s; FRR runs one BGP instance per VRF",
+			skipped.Add(s.Name, fmt.Errorf("session %q: router ID %s differs from router ID %s of session %q in %s; FRR runs one BGP instance per VRF",
 				s.Name, s.RouterID, r.routerID, owner[k], vrfDesc(s.VRF)))
 			continue
 		}
 		if other, dup := peers[k][s.PeerAddr]; dup {
-			errs = append(errs, fmt.Errorf("session %q: peer address %s is also the peer of session %q in %s; FRR keys neighbors by address",
+			skipped.Add(s.Name, fmt.Errorf("session %q: peer address %s is also the peer of session %q in %s; FRR keys neighbors by address",
 				s.Name, s.PeerAddr, other, vrfDesc(s.VRF)))
 			continue
 		}
 		if p := s.BFDProfile; p != nil {
 			if prev, ok := profiles[n.profile]; ok && prev != *p {
-				errs = append(errs, fmt.Errorf("session %q: BFD profile %q differs from the profile of the same name of session %q",
+				skipped.Add(s.Name, fmt.Errorf("session %q: BFD profile %q differs from the profile of the same name of session %q",
 					s.Name, p.Name, profileOwner[n.profile]))
 				continue
 			}
@@ -294,9 +304,6 @@ func buildModel(d bgp.DesiredState) (*model, error) {
 		}
 		peers[k][s.PeerAddr] = s.Name
 		r.neighbors = append(r.neighbors, n)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
 	}
 	m := &model{}
 	for _, r := range routers {
@@ -329,7 +336,7 @@ func buildModel(d bgp.DesiredState) (*model, error) {
 		m.profiles = append(m.profiles, p)
 	}
 	slices.SortFunc(m.profiles, func(a, b config.BFDProfile) int { return cmp.Compare(a.Name, b.Name) })
-	return m, nil
+	return m
 }
 
 func vrfDesc(vrf string) string {
@@ -348,8 +355,8 @@ func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
 	}
 	n := &neighbor{s: s, id: SanitizeName(s.Name, maxNameLen)}
 	if s.VRF != "" {
-		if why := checkVRF(s.VRF); why != "" {
-			return nil, fail("VRF %q %s", s.VRF, why)
+		if why := config.VRFNameProblem(s.VRF); why != "" {
+			return nil, fail("invalid VRF: %s", why)
 		}
 	}
 	if s.PeerAddr.Zone() != "" || s.SourceAddr.Zone() != "" {
@@ -359,7 +366,7 @@ func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
 		return nil, fail("peer address %s is an IPv4-mapped IPv6 address; give it as IPv4", s.PeerAddr)
 	}
 	if s.Password != "" {
-		if why := checkPassword(s.Password); why != "" {
+		if why := config.FRRPasswordProblem(s.Password); why != "" {
 			return nil, fail("password %s", why)
 		}
 	}
@@ -377,7 +384,7 @@ func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
 		if p.Name == "" {
 			return nil, fail("BFD profile has no name")
 		}
-		if why := checkProfile(p); why != "" {
+		if why := config.BFDProfileProblem(p); why != "" {
 			return nil, fail("BFD profile %q: %s", p.Name, why)
 		}
 		n.profile = SanitizeName(p.Name, maxProfileName)
@@ -422,50 +429,6 @@ func timers(keepalive, hold *time.Duration) (ka, ht int, set bool, err error) {
 		ka = 0
 	}
 	return ka, ht, true, nil
-}
-
-func checkPassword(pw string) string {
-	if len(pw) > maxPasswordLen {
-		return fmt.Sprintf("is %d bytes long; TCP MD5 keys are at most %d bytes", len(pw), maxPasswordLen)
-	}
-	for _, r := range pw {
-		switch {
-		case r == ' ' || r == '\t':
-			return "contains whitespace, which FRR's `neighbor password` cannot express (one word only)"
-		case r < 0x20 || r == 0x7f:
-			return fmt.Sprintf("contains the control character %q", r)
-		}
-	}
-	return ""
-}
-
-func checkVRF(vrf string) string {
-	switch {
-	case vrf == "default":
-		return "is FRR's name for the default VRF; leave the VRF empty"
-	case len(vrf) > maxVRFName:
-		return fmt.Sprintf("is longer than %d characters (a Linux interface name)", maxVRFName)
-	case !isWord(vrf) || strings.ContainsAny(vrf, "/:"):
-		return "is not a valid interface name"
-	}
-	return ""
-}
-
-func checkProfile(p *config.BFDProfile) string {
-	in := func(v, lo, hi uint32) bool { return v >= lo && v <= hi }
-	switch {
-	case p.ReceiveInterval != 0 && !in(p.ReceiveInterval, minBFDInterval, maxBFDInterval):
-		return fmt.Sprintf("receive interval %dms is outside %d..%d", p.ReceiveInterval, minBFDInterval, maxBFDInterval)
-	case p.TransmitInterval != 0 && !in(p.TransmitInterval, minBFDInterval, maxBFDInterval):
-		return fmt.Sprintf("transmit interval %dms is outside %d..%d", p.TransmitInterval, minBFDInterval, maxBFDInterval)
-	case p.DetectMultiplier != 0 && !in(p.DetectMultiplier, minBFDMultiplier, maxBFDMultiplier):
-		return fmt.Sprintf("detect multiplier %d is outside %d..%d", p.DetectMultiplier, minBFDMultiplier, maxBFDMultiplier)
-	case p.EchoInterval != 0 && !in(p.EchoInterval, minBFDEchoInterval, maxBFDEchoInterval):
-		return fmt.Sprintf("echo interval %dms is outside %d..%d", p.EchoInterval, minBFDEchoInterval, maxBFDEchoInterval)
-	case p.MinimumTTL != 0 && !in(p.MinimumTTL, minBFDMinimumTTL, maxBFDMinimumTTL):
-		return fmt.Sprintf("minimum TTL %d is outside %d..%d", p.MinimumTTL, minBFDMinimumTTL, maxBFDMinimumTTL)
-	}
-	return ""
 }
 
 // groupKey is what routes of one route-map entry share.

@@ -91,16 +91,15 @@ func (b *FileBackend) Apply(ctx context.Context, d bgp.DesiredState) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	norm, err := d.Normalize()
+	// Render here too: a session FRR cannot express is left out of what
+	// the reloader gets and reported at once, naming it; every other
+	// session is handed over and keeps announcing.
+	_, skipped, err := RenderState(d, Options{})
 	if err != nil {
 		return err
 	}
-	// Render here too: a state FRR cannot express is refused at once,
-	// naming the session, instead of only in the reloader's status.
-	if _, err := Render(norm, Options{}); err != nil {
-		return err
-	}
-	state, err := json.Marshal(norm)
+	norm, _ := d.Normalize() // only skipped sessions, which RenderState names too
+	state, err := json.Marshal(norm.Without(skipped))
 	if err != nil {
 		return fmt.Errorf("frr handoff: %w", err)
 	}
@@ -122,9 +121,9 @@ func (b *FileBackend) Apply(ctx context.Context, d bgp.DesiredState) error {
 	}
 	st, err := ReadStatus(b.dir)
 	if err != nil || st.Error == "" {
-		return nil
+		return skipped.OrNil()
 	}
-	return fmt.Errorf("frr reloader: %s", st.Error)
+	return errors.Join(skipped.OrNil(), fmt.Errorf("frr reloader: %s", st.Error))
 }
 
 // Status returns the sessions as the reloader last reported them.

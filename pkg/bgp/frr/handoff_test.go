@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -127,5 +128,40 @@ func TestFileBackendThroughReloader(t *testing.T) {
 	})
 	if !r.Prefixes("ipv4")["203.0.113.7/32"] {
 		t.Errorf("the last good route was withdrawn after a failed reload")
+	}
+}
+
+// TestFileBackendSkipsWhatFRRCannotExpress: the speaker hands the reloader
+// only sessions FRR can run and names the others in Apply's error; the
+// rest of the state is handed over (before, one such session stopped every
+// update of the node).
+func TestFileBackendSkipsWhatFRRCannotExpress(t *testing.T) {
+	dir := t.TempDir()
+	be := NewFileBackend(dir)
+	good := bgp.Session{Name: "good", MyASN: 64512, PeerASN: 64513, PeerAddr: addr("198.18.0.254"), Port: 179, RouterID: addr("198.18.0.1")}
+	badVRF := good
+	badVRF.Name, badVRF.PeerAddr, badVRF.VRF = "bad-vrf", addr("198.18.0.253"), "default"
+	badPW := good
+	badPW.Name, badPW.PeerAddr, badPW.Password = "bad-pw", addr("198.18.0.252"), "two words"
+	d := bgp.DesiredState{Sessions: []bgp.Session{badVRF, good, badPW}, Routes: map[string][]bgp.Route{
+		"good": {{Prefix: pfx("203.0.113.1/32")}}, "bad-vrf": {{Prefix: pfx("203.0.113.2/32")}}, "bad-pw": {{Prefix: pfx("203.0.113.3/32")}},
+	}}
+	skipped, rest := bgp.SplitSkipped(be.Apply(context.Background(), d))
+	if rest != nil || len(skipped) != 2 || skipped["bad-vrf"] == nil || skipped["bad-pw"] == nil {
+		t.Fatalf("skipped %v, rest %v; want bad-vrf and bad-pw skipped, nothing else", skipped, rest)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, DesiredFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc desiredDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.State.Sessions) != 1 || doc.State.Sessions[0].Name != "good" || len(doc.State.Routes) != 1 || len(doc.State.Routes["good"]) != 1 {
+		t.Fatalf("handed over %+v, want the good session and its route only", doc.State)
+	}
+	if _, err := Render(doc.State, Options{}); err != nil {
+		t.Errorf("the reloader could not render what it was handed: %v", err)
 	}
 }

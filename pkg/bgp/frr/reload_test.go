@@ -514,14 +514,21 @@ func TestBackendApplyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	// A render error comes back at once and nothing is submitted.
-	bad := bgp.DesiredState{Sessions: []bgp.Session{{Name: "x"}}}
-	if err := b.Apply(ctx, bad); err == nil || !strings.Contains(err.Error(), "frr:") {
-		t.Errorf("Apply(invalid) = %v, want the render error", err)
+	// An invalid session comes back skipped at once, and what is
+	// submitted leaves it out; bad options submit nothing.
+	bad := bgp.DesiredState{Sessions: []bgp.Session{{Name: "x"}, v4("ok", "198.18.0.254")}}
+	skipped, rest := bgp.SplitSkipped(b.Apply(ctx, bad))
+	if rest != nil || len(skipped) != 1 || !strings.Contains(fmt.Sprint(skipped["x"]), "no myASN") {
+		t.Errorf("Apply(one invalid session) skipped %v, rest %v; want x skipped", skipped, rest)
 	}
-	if _, gen, _ := b.Reloader().Applied(); gen != 0 || b.Reloader().pending() || f.count("--test") != 0 {
-		t.Error("an invalid state was submitted")
+	if conf := b.Rendered(); !strings.Contains(conf, "neighbor 198.18.0.254") || strings.Contains(conf, `"x"`) {
+		t.Errorf("submitted configuration:\n%s", conf)
 	}
+	b.SetOptions(Options{Hostname: "two words"})
+	if err := b.Apply(ctx, bad); err == nil || !strings.Contains(err.Error(), "hostname") {
+		t.Errorf("Apply with a bad hostname = %v, want the render error", err)
+	}
+	b.SetOptions(Options{})
 	d := bgp.DesiredState{Sessions: []bgp.Session{v4("a", "198.18.0.254")}}
 	if err := b.Apply(ctx, d); err != nil {
 		t.Fatal(err)

@@ -142,15 +142,20 @@ func (b *Backend) Apply(ctx context.Context, d lbgp.DesiredState) error {
 	if b.closed {
 		return errors.New("native BGP backend: closed")
 	}
+	// Sessions that cannot run are skipped (and reported); the others are
+	// applied all the same.
+	skipped := &lbgp.SkippedError{}
 	norm, err := d.Normalize()
-	if err != nil {
+	if sk, ok := err.(*lbgp.SkippedError); ok {
+		skipped.Merge(sk)
+	} else if err != nil {
 		return fmt.Errorf("native BGP backend: %w", err)
 	}
 	var errs []error
 	want := map[string]lbgp.Session{}
 	for _, s := range norm.Sessions {
 		if err := checkNative(&s); err != nil {
-			errs = append(errs, err)
+			skipped.Add(s.Name, err)
 			continue
 		}
 		want[s.Name] = s
@@ -242,7 +247,9 @@ func (b *Backend) Apply(ctx context.Context, d lbgp.DesiredState) error {
 		}
 		if _, ok := inst.sessions[name]; !ok {
 			if err := inst.addPeer(ctx, want[name]); err != nil {
-				errs = append(errs, err)
+				// GoBGP refused this peer (say, a bind it cannot make):
+				// this session is out, the others run.
+				skipped.Add(name, err)
 				continue
 			}
 		}
@@ -270,9 +277,9 @@ func (b *Backend) Apply(ctx context.Context, d lbgp.DesiredState) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("native BGP backend: %w", errors.Join(errs...))
+		return errors.Join(skipped.OrNil(), fmt.Errorf("native BGP backend: %w", errors.Join(errs...)))
 	}
-	return nil
+	return skipped.OrNil()
 }
 
 func ptr[T any](v T) *T { return &v }

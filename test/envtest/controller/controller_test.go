@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
 	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
 	"github.com/lbstack/lbstack/test/envtest"
 )
@@ -495,6 +496,29 @@ func TestConfigurationState(t *testing.T) {
 	}
 	waitState(v1beta1.ConfigurationValid)
 	waitIngress(t, ns, "s1", "a", "203.0.113.0")
+
+	// A BGPPeer whose password Secret turns bad (no webhook sees a Secret):
+	// only that peer is refused, reported once on the BGPPeer; addresses
+	// keep coming from the current configuration.
+	pw := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: stackNS, Name: "pw"}, Type: corev1.SecretTypeBasicAuth,
+		Data: map[string][]byte{"password": []byte("s3cret")}}
+	create(t, pw, &v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Namespace: stackNS, Name: "edge"},
+		Spec: v1beta2.BGPPeerSpec{MyASN: 64512, ASN: 64513, Address: "198.18.0.254", PasswordSecret: corev1.SecretReference{Name: "pw"}}})
+	pw.Data["password"] = []byte("s3cret\nneighbor 6.6.6.6 remote-as 1")
+	if err := k8s.Update(context.Background(), pw); err != nil {
+		t.Fatal(err)
+	}
+	cs = waitState(v1beta1.ConfigurationInvalid, `bgppeer "edge": spec.passwordSecret`, "every other object is in use")
+	if meta.IsStatusConditionTrue(cs.Status.Conditions, lbcontroller.ConditionStale) {
+		t.Errorf("a refused peer made the configuration stale: %+v", cs.Status.Conditions)
+	}
+	waitEvent(t, stackNS, "edge", "PeerRefused", `the password in secret "pw" contains the control character`, "every other session keeps announcing")
+	create(t, mkPool("after", "198.51.100.0/28"))
+	create(t, mkSvc(ns, "s3", annotate("metallb.io/address-pool", "after")))
+	waitIngress(t, ns, "s3", "after", "198.51.100.0")
+	if n := len(slices.DeleteFunc(events(t, stackNS, "edge"), func(e corev1.Event) bool { return e.Reason != "PeerRefused" })); n != 1 {
+		t.Errorf("%d PeerRefused events, want 1 (once per reason)", n)
+	}
 }
 
 // TestNoOpReconcileMakesNoWrites: once everything is settled, reconciling
