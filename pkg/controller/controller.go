@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -97,6 +98,9 @@ type Controller struct {
 	// written remembers the last state written per Service, to tell a
 	// cache that lags behind our own write from a state to correct.
 	written map[string]writeRecord
+	// annotationDropped is set once the API server is seen to drop the
+	// pool annotation of a status write.
+	annotationDropped atomic.Bool
 	// refusedPeers are the BGPPeers refused at the last configuration
 	// reconcile, with the message of their PeerRefused event.
 	refusedPeers map[string]string

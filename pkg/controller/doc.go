@@ -23,16 +23,8 @@
 // See docs/controller.md for the user-facing behaviour.
 package controller
 
-// RBAC of `lbstack controller` (Services, events, the configuration it
-// reads, the status it writes, leader election):
-//
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups="",resources=services/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=metallb.io,resources=ipaddresspools;bgppeers;bgpadvertisements;l2advertisements;bfdprofiles;communities;metallbs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=metallb.io,resources=ipaddresspools/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=metallb.io,resources=configurationstates,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=metallb.io,resources=configurationstates/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// The permissions of `lbstack controller` are the rendered ClusterRole and
+// Role in bindata/controller/10-rbac.yaml (what the operator deploys); the
+// envtest suite runs the controller as that service account, so a missing
+// permission fails there. Services are only read; the one write is the
+// status subresource (addresses and the pool annotation together).

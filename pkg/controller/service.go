@@ -81,6 +81,10 @@ func (c *Controller) allocationChanged(before, after ipam.Assignment) {
 func (c *Controller) apply(ctx context.Context, svc *corev1.Service, cur serviceState, curOK bool, out *outcome) (reconcile.Result, error) {
 	key := svc.Namespace + "/" + svc.Name
 	want := serviceState{IPs: out.Assignment.IPs, Pool: out.Assignment.Pool}
+	if c.annotationDropped.Load() {
+		// The annotation does not stick here: never write for it alone.
+		cur.Pool = want.Pool
+	}
 	write := !curOK || !want.equal(cur)
 
 	c.smu.Lock()
@@ -143,15 +147,14 @@ func (c *Controller) writeState(ctx context.Context, svc *corev1.Service, st ser
 		}
 		return fmt.Errorf("write status of service %s: %w", key, err)
 	}
-	if got := svc.Annotations[AnnotationIPAllocatedFromPool]; got != st.Pool {
-		// This API server dropped the metadata part of the status write.
-		body, err := annotationPatch(svc.UID, st.Pool)
-		if err != nil {
-			return err
-		}
-		if err := c.client.Patch(ctx, svc, client.RawPatch(types.MergePatchType, body)); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("write annotation %s of service %s: %w", AnnotationIPAllocatedFromPool, key, err)
-		}
+	if got := svc.Annotations[AnnotationIPAllocatedFromPool]; got != st.Pool && !c.annotationDropped.Swap(true) {
+		// Kubernetes keeps metadata changes made through a Service's
+		// status (as MetalLB relies on too); an API server that does not
+		// loses the informational pool annotation, never an address. The
+		// controller has no other write on Services (least privilege),
+		// so it says so once and compares addresses only from then on.
+		logf.FromContext(ctx).Error(nil, "the API server dropped the pool annotation written with the Service's status; "+
+			"addresses are unaffected, the annotation "+AnnotationIPAllocatedFromPool+" is not maintained", "service", key)
 	}
 	c.smu.Lock()
 	c.written[key] = writeRecord{uid: svc.UID, st: st, at: time.Now()}

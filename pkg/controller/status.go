@@ -70,15 +70,3 @@ func statusPatch(uid types.UID, st serviceState) ([]byte, error) {
 		"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}},
 	})
 }
-
-// annotationPatch is the merge patch of the pool annotation alone (the
-// fallback when a status write did not keep it).
-func annotationPatch(uid types.UID, pool string) ([]byte, error) {
-	var v any
-	if pool != "" {
-		v = pool
-	}
-	return json.Marshal(map[string]any{
-		"metadata": map[string]any{"uid": uid, "annotations": map[string]any{AnnotationIPAllocatedFromPool: v}},
-	})
-}

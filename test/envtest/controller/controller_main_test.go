@@ -160,7 +160,14 @@ type running struct {
 // of the test.
 func startController(t testing.TB, opts lbcontroller.Options) *running {
 	t.Helper()
-	cfg := rest.CopyConfig(restCfg)
+	return startControllerAs(t, restCfg, opts)
+}
+
+// startControllerAs is startController with the API server identity of
+// base (an impersonating one, say).
+func startControllerAs(t testing.TB, base *rest.Config, opts lbcontroller.Options) *running {
+	t.Helper()
+	cfg := rest.CopyConfig(base)
 	wc := &writeCounter{}
 	cfg.Wrap(wc.wrap)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
