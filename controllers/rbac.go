@@ -10,13 +10,23 @@ package controllers
 //
 // Cluster-wide: the RBAC objects it renders, what the components' ClusterRoles grant,
 // and what the webhook server's certificate rotation writes (caBundle).
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
+// Writes to cluster-scoped objects are limited by name to the objects it
+// owns (as MetalLB's operator does): the two ClusterRoles and bindings it
+// renders (bindata/), its webhook configuration and the BGPPeer CRD whose
+// conversion webhook it serves (--webhook-configuration,
+// --conversion-crds: the kustomize install's names). Reading them and
+// creating its own are not limited by name: Kubernetes cannot restrict
+// list, watch or create by name.
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,resourceNames=lbstack-controller;lbstack-speaker,verbs=update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services/status,verbs=update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces;nodes;endpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,resourceNames=lbstack-validating-webhook-configuration,verbs=update;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,resourceNames=bgppeers.metallb.io,verbs=update;patch
 // +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,resourceNames=privileged,verbs=use
 //
 // In the stack's namespace only: the workloads and objects it renders, and

@@ -121,7 +121,7 @@ func badPeerChild(t *testing.T, frrDir string) {
 	}
 	// The speaker runs as a process of its own (see TestMain), so that a
 	// restart is a restart: nothing of the first run is left in memory.
-	kubeconfig := writeKubeconfig(t, env.Config)
+	kubeconfig := writeKubeconfigAs(t, env.Config, installRenderedRBAC(t, c, "lbstack-speaker"))
 	runs := 0
 	startSpeaker := func() func() {
 		runs++

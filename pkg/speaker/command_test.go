@@ -34,15 +34,24 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/bindata"
 	"github.com/lbstack/lbstack/pkg/cli"
+	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
 func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
 	t.Helper()
+	return writeKubeconfigAs(t, cfg, "")
+}
+
+// writeKubeconfigAs writes a kubeconfig for cfg that impersonates user
+// (none when empty).
+func writeKubeconfigAs(t *testing.T, cfg *rest.Config, user string) string {
+	t.Helper()
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken, Impersonate: user}
 	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
 	kc.CurrentContext = "envtest"
 	path := filepath.Join(t.TempDir(), "kubeconfig")
@@ -93,11 +102,14 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 		Labels: map[string]string{"metallb.io/node": "n1", "metallb.io/service-name": "gone", "metallb.io/service-namespace": "default"}}}
 	must(c.Create(ctx, stale))
 
+	// The speaker runs as its own service account, with exactly the RBAC
+	// the operator renders for it.
+	user := installRenderedRBAC(t, c, "lbstack-speaker")
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		root := cli.NewRoot()
-		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", writeKubeconfig(t, env.Config),
+		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", writeKubeconfigAs(t, env.Config, user),
 			"--bgp-backend", "native", "--log-level", "error", "--metrics-bind-address", "0"})
 		done <- root.ExecuteContext(runCtx)
 	}()
@@ -160,6 +172,39 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 		}
 		return "no ConfigurationInvalid event on speaker-n1"
 	})
+}
+
+// installRenderedRBAC creates the ServiceAccount, ClusterRole, Role and
+// bindings named name exactly as the operator renders them, and returns
+// the service account's user name.
+func installRenderedRBAC(t *testing.T, c client.Client, name string) string {
+	t.Helper()
+	objs, err := render.Render(bindata.FS, render.Params{
+		Namespace: envtest.Namespace, OwnerName: "metallb", LogLevel: "info", BGPBackend: "frr", MemberlistSecretKey: "a2V5",
+		Images: render.Images{Controller: "lbstack:test", Speaker: "lbstack:test", FRR: "frr:test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+		default:
+			continue
+		}
+		if o.GetName() != name {
+			continue
+		}
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		n++
+	}
+	if n != 5 {
+		t.Fatalf("rendered %d RBAC objects named %s, want 5", n, name)
+	}
+	return "system:serviceaccount:" + envtest.Namespace + ":" + name
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() string) {

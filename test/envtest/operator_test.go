@@ -3,6 +3,7 @@ package envtest_test
 import (
 	"context"
 	"fmt"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -636,8 +637,41 @@ func TestOperatorRBAC(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = env.Client.Delete(ctx, o) })
 	}
+	// Writes to cluster-scoped objects are limited to the operator's own
+	// (issue 17: it could patch every webhook configuration and CRD and
+	// rewrite or delete every ClusterRole).
+	user := "system:serviceaccount:" + envtest.Namespace + ":" + sa
+	for _, c := range []struct {
+		group, resource, name, verb string
+		want                        bool
+	}{
+		{"admissionregistration.k8s.io", "validatingwebhookconfigurations", "lbstack-validating-webhook-configuration", "patch", true},
+		{"admissionregistration.k8s.io", "validatingwebhookconfigurations", "someone-elses-webhook", "patch", false},
+		{"admissionregistration.k8s.io", "validatingwebhookconfigurations", "someone-elses-webhook", "update", false},
+		{"apiextensions.k8s.io", "customresourcedefinitions", "bgppeers.metallb.io", "patch", true},
+		{"apiextensions.k8s.io", "customresourcedefinitions", "ipaddresspools.metallb.io", "patch", false},
+		{"apiextensions.k8s.io", "customresourcedefinitions", "certificates.cert-manager.io", "update", false},
+		{"rbac.authorization.k8s.io", "clusterroles", "lbstack-speaker", "patch", true},
+		{"rbac.authorization.k8s.io", "clusterroles", "lbstack-controller", "delete", true},
+		{"rbac.authorization.k8s.io", "clusterroles", "cluster-admin", "patch", false},
+		{"rbac.authorization.k8s.io", "clusterroles", "cluster-admin", "delete", false},
+		{"rbac.authorization.k8s.io", "clusterrolebindings", "cluster-admin", "update", false},
+		{"rbac.authorization.k8s.io", "clusterrolebindings", "lbstack-speaker", "update", true},
+	} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + envtest.Namespace, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: c.group, Resource: c.resource, Name: c.name, Verb: c.verb},
+		}}
+		if err := env.Client.Create(ctx, sar); err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != c.want {
+			t.Errorf("operator may %s %s %q: %v, want %v", c.verb, c.resource, c.name, sar.Status.Allowed, c.want)
+		}
+	}
+
 	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + envtest.Namespace + ":" + sa}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	h := startOperatorAs(t, cfg)
 
 	ml := &v1beta1.MetalLB{ObjectMeta: metav1.ObjectMeta{Name: "metallb", Namespace: envtest.Namespace}, Spec: v1beta1.MetalLBSpec{BGPType: v1beta1.BGPTypeFRR}}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/bindata"
-	"github.com/lbstack/lbstack/pkg/render"
 	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
+	"github.com/lbstack/lbstack/pkg/render"
 )
 
 // controllerSA is the controller's service account as the operator renders it.
@@ -62,8 +62,8 @@ func installControllerRBAC(t *testing.T) *rest.Config {
 func allowed(t *testing.T, verb, resource, subresource, ns string) bool {
 	t.Helper()
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User:   "system:serviceaccount:" + stackNS + ":" + controllerSA,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + stackNS, "system:authenticated"},
+		User:               "system:serviceaccount:" + stackNS + ":" + controllerSA,
+		Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + stackNS, "system:authenticated"},
 		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Resource: resource, Subresource: subresource, Namespace: ns},
 	}}
 	if err := k8s.Create(context.Background(), sar); err != nil {
