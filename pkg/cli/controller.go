@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/controller"
@@ -97,14 +96,22 @@ func runController(ctx context.Context, f controllerFlags) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = f.qps, f.burst
+	metrics, err := f.serving.metricsOptions(f.metricsAddr)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Cache:                   controller.CacheOptions(f.namespace),
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.healthAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "lbstack-controller",
 		LeaderElectionNamespace: f.namespace,
+		// A controller that stops (a rollout replacing it) gives the Lease
+		// up at once, so the new one takes over in about a second rather
+		// than after the lease duration.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)

@@ -146,8 +146,11 @@ func (c *Controller) applyConfig(ctx context.Context, cfg *config.Config) error 
 // it may keep them, before anything is allocated: a restart (or a new
 // leader) never moves an address (claimHeld).
 func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
+	// From the API server, not the cache: a controller that just became
+	// leader must see every address its predecessor wrote before it gave
+	// the Lease up, or it could hand one out again.
 	var list corev1.ServiceList
-	if err := c.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := c.reader.List(ctx, &list); err != nil {
 		return fmt.Errorf("list services: %w", err)
 	}
 	svcs := make([]*corev1.Service, 0, len(list.Items))

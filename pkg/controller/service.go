@@ -137,13 +137,17 @@ func (c *Controller) apply(ctx context.Context, svc *corev1.Service, cur service
 // annotation in one write; see statusPatch).
 func (c *Controller) writeState(ctx context.Context, svc *corev1.Service, st serviceState) error {
 	key := svc.Namespace + "/" + svc.Name
-	body, err := statusPatch(svc.UID, st)
+	body, err := statusPatch(svc.UID, svc.ResourceVersion, st)
 	if err != nil {
 		return err
 	}
 	if err := c.client.Status().Patch(ctx, svc, client.RawPatch(types.MergePatchType, body)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile; the delete event releases it
+		}
+		if apierrors.IsConflict(err) {
+			// Changed since read: retried from the newer version.
+			return fmt.Errorf("write status of service %s: changed since read (retrying): %w", key, err)
 		}
 		return fmt.Errorf("write status of service %s: %w", key, err)
 	}

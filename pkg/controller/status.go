@@ -47,8 +47,12 @@ func stateOf(svc *corev1.Service) (st serviceState, ok bool) {
 // metadata changes, so the annotation and the addresses go in one write
 // (the reconciler checks the answer and falls back to a second write should
 // an API server drop the annotation). metadata.uid makes the patch fail
-// rather than touch a Service recreated under the same name.
-func statusPatch(uid types.UID, st serviceState) ([]byte, error) {
+// rather than touch a Service recreated under the same name, and
+// metadata.resourceVersion (when known) rather than overwrite a status
+// written since the Service was read: a controller acting on a stale view
+// (say, the old pod of a rollout that has not yet noticed it lost the
+// lease) gets a conflict, never the last word.
+func statusPatch(uid types.UID, resourceVersion string, st serviceState) ([]byte, error) {
 	var pool any // JSON null removes the annotation
 	if st.Pool != "" {
 		pool = st.Pool
@@ -62,11 +66,15 @@ func statusPatch(uid types.UID, st serviceState) ([]byte, error) {
 		}
 		ingress = list
 	}
+	meta := map[string]any{
+		"uid":         uid,
+		"annotations": map[string]any{AnnotationIPAllocatedFromPool: pool},
+	}
+	if resourceVersion != "" {
+		meta["resourceVersion"] = resourceVersion
+	}
 	return json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"uid":         uid,
-			"annotations": map[string]any{AnnotationIPAllocatedFromPool: pool},
-		},
-		"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}},
+		"metadata": meta,
+		"status":   map[string]any{"loadBalancer": map[string]any{"ingress": ingress}},
 	})
 }

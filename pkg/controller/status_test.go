@@ -43,15 +43,15 @@ func TestStateOf(t *testing.T) {
 }
 
 func TestStatusPatch(t *testing.T) {
-	b, err := statusPatch("uid-1", serviceState{IPs: addrs("198.51.100.1", "2001:db8::1"), Pool: "a"})
+	b, err := statusPatch("uid-1", "42", serviceState{IPs: addrs("198.51.100.1", "2001:db8::1"), Pool: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"a"},"uid":"uid-1"},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.1","ipMode":"VIP"},{"ip":"2001:db8::1","ipMode":"VIP"}]}}}`
+	want := `{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":"a"},"resourceVersion":"42","uid":"uid-1"},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.1","ipMode":"VIP"},{"ip":"2001:db8::1","ipMode":"VIP"}]}}}`
 	if string(b) != want {
 		t.Errorf("patch\n got %s\nwant %s", b, want)
 	}
-	b, _ = statusPatch("uid-1", serviceState{})
+	b, _ = statusPatch("uid-1", "", serviceState{})
 	want = `{"metadata":{"annotations":{"metallb.io/ip-allocated-from-pool":null},"uid":"uid-1"},"status":{"loadBalancer":{"ingress":null}}}`
 	if string(b) != want {
 		t.Errorf("clearing patch\n got %s\nwant %s", b, want)
