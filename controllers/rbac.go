@@ -18,7 +18,13 @@ package controllers
 // creating its own are not limited by name: Kubernetes cannot restrict
 // list, watch or create by name.
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,resourceNames=lbstack-controller;lbstack-speaker,verbs=update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,resourceNames=lbstack-controller;lbstack-speaker;lbstack-metrics-reader,verbs=update;patch;delete
+//
+// Authenticated metrics (its own, and what it grants the components and
+// lbstack-metrics-reader).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+// +kubebuilder:rbac:urls=/metrics,verbs=get
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services/status,verbs=update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces;nodes;endpoints,verbs=get;list;watch

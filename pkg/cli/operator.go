@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/lbstack/lbstack/controllers"
 	"github.com/lbstack/lbstack/pkg/render"
@@ -191,9 +190,13 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 	}
 	log.Info("symmetric routing APIs", "nmstate", srAPIs.NMState, "ovn", srAPIs.OVN,
 		"configNetwork", srAPIs.ConfigNetwork, "operatorNetwork", srAPIs.OperatorNetwork)
+	metrics, err := f.serving.metricsOptions(f.metricsAddr)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  s,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.healthAddr,
 		LeaderElection:          f.leaderElection,
 		LeaderElectionID:        "lbstack-operator.metallb.io",

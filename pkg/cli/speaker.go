@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -64,6 +62,7 @@ type speakerFlags struct {
 	mlBindPort int
 	// frrHandoff is the directory shared with the frr-reloader sidecar.
 	frrHandoff string
+	serving    servingFlags
 }
 
 // Labels of the ServiceBGPStatus objects, as MetalLB sets them.
@@ -104,13 +103,14 @@ ServiceBGPStatus or ServiceL2Status. --bgp-backend native embeds GoBGP;
 	fl.StringVar(&f.logLevel, "log-level", "info", "all|debug|info|warn|error|none")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
 	fl.StringVar(&f.bgpBackend, "bgp-backend", string(v1beta1.BGPTypeNative), "BGP backend: native (embedded GoBGP) or frr (FRR sidecar, needed for BFD)")
-	fl.StringVar(&f.healthAddr, "health-probe-bind-address", "0", "address of /healthz and /readyz (0 disables)")
+	fl.StringVar(&f.healthAddr, "health-probe-bind-address", speaker.DefaultLocalAddr, "loopback address of /healthz, /readyz and "+speaker.DebugStatePath+" (0 disables)")
 	fl.StringVar(&f.metrics, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint (0 disables)")
 	fl.DurationVar(&f.resync, "resync", time.Minute, "how often the state is recomputed and re-applied even without changes")
 	fl.IntVar(&f.metricsPort, "port", 0, "metrics port (MetalLB's flag; overrides --metrics-bind-address with :PORT)")
 	fl.StringVar(&f.lbClass, "lb-class", "", "serve only Services with this spec.loadBalancerClass (empty: Services without a class)")
 	fl.IntVar(&f.mlBindPort, "ml-bindport", 7946, "memberlist port of layer-2 mode")
-	fl.StringVar(&f.frrHandoff, "frr-handoff-dir", "/etc/frr", "with --bgp-backend frr: the volume shared with the frr-reloader sidecar")
+	fl.StringVar(&f.frrHandoff, "frr-handoff-dir", "/etc/lbstack-frr", "with --bgp-backend frr: the volume shared with the frr-reloader sidecar")
+	f.serving.add(fl)
 	return cmd
 }
 
@@ -144,11 +144,15 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 	// all the speaker's Role grants, and all Build considers.
 	inNS := map[string]cache.Config{f.namespace: {}}
 	debug := &debugStore{}
+	metrics, err := f.serving.metricsOptions(f.metrics)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme.New(),
-		Metrics: metricsserver.Options{BindAddress: f.metrics,
-			ExtraHandlers: map[string]http.Handler{speaker.DebugStatePath: debug}},
-		HealthProbeBindAddress: f.healthAddr,
+		Scheme:  scheme.New(),
+		Metrics: metrics,
+		// Health and debug have their own loopback server (below).
+		HealthProbeBindAddress: "0",
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:            {Namespaces: inNS},
 			&v1beta1.IPAddressPool{}:    {Namespaces: inNS},
@@ -196,6 +200,21 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 	if err := r.setup(mgr); err != nil {
 		return err
 	}
+	if f.healthAddr != "0" && f.healthAddr != "" {
+		local, err := newLocalServer(f.healthAddr)
+		if err != nil {
+			return fmt.Errorf("--health-probe-bind-address %w", err)
+		}
+		local.check("/healthz", "reconcile-loop", r.health.live)
+		local.check("/readyz", "announcing", r.health.ready)
+		if hc, ok := backend.(interface{ Healthy() error }); ok {
+			local.check("/readyz", "bgp-backend", hc.Healthy)
+		}
+		local.handle(speaker.DebugStatePath, debug)
+		if err := mgr.Add(local); err != nil {
+			return err
+		}
+	}
 	// Close the sessions on the way out: the routers withdraw this node's
 	// routes at once rather than after the hold time.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -227,6 +246,8 @@ type speakerReconciler struct {
 	// reportedSkips are the sessions the backend skipped at the last
 	// reconcile, with the reason reported in an event.
 	reportedSkips map[string]string
+	// health is what the speaker's probes check.
+	health reconcileHealth
 }
 
 // sessionPoll is how soon the speaker looks again while a session that
@@ -254,9 +275,11 @@ func (r *speakerReconciler) setup(mgr ctrl.Manager) error {
 }
 
 // Reconcile implements reconcile.Reconciler.
-func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (_ reconcile.Result, retErr error) {
+	r.health.begin()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer func() { r.health.end(r.lastGood != nil, retErr) }()
 	log := ctrl.LoggerFrom(ctx)
 	ns := r.flags.namespace
 	res, err := r.resources(ctx)

@@ -84,7 +84,7 @@ func newSpeakerStateCommand() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:7472"+speaker.DebugStatePath, "the speaker's debug state endpoint (its metrics listener)")
+	cmd.Flags().StringVar(&url, "url", "http://"+speaker.DefaultLocalAddr+speaker.DebugStatePath, "the speaker's debug state endpoint (its loopback health listener)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the speaker")
 	return cmd
 }

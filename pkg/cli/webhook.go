@@ -35,6 +35,7 @@ type webhookFlags struct {
 	logLevel       string
 	extraDNSNames  []string
 	conversionCRDs []string
+	serving        servingFlags
 }
 
 func (f *webhookFlags) add(cmd *cobra.Command) {
@@ -53,6 +54,7 @@ func (f *webhookFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "all|debug|info|warn|error|none")
+	f.serving.add(fl)
 }
 
 func envOr(name, def string) string {
@@ -134,7 +136,11 @@ func addWebhookServer(ctx context.Context, mgr ctrl.Manager, f webhookFlags) (<-
 	if err != nil {
 		return nil, err
 	}
-	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir})
+	tlsOpts, err := f.serving.tlsOptions()
+	if err != nil {
+		return nil, err
+	}
+	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
 	(&lbwebhook.Validator{
 		Reader: mgr.GetAPIReader(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: mgr.GetScheme(),
 		Mapper: mgr.GetRESTMapper(),

@@ -49,12 +49,14 @@ func configVRFs(runningConfig []byte) []string {
 	return out
 }
 
-// frrFiles are read from the FRR container's /etc/frr.
-var frrFiles = []struct{ file, path string }{
-	{"frr.conf", "/etc/frr/frr.conf"},                        // the last text FRR accepted
-	{"rendered.conf", "/etc/frr/lbstack-rendered.conf"},      // rendered from the newest desired state
-	{"reloader-status.json", "/etc/frr/lbstack-status.json"}, // the reloader's report
-	{"desired-state.json", "/etc/frr/lbstack-desired.json"},  // what the speaker asked for
+// frrFiles are read in the speaker pod's FRR containers: FRR's own
+// configuration in frr, the handoff between the speaker and the reloader
+// (which FRR does not mount) in reloader.
+var frrFiles = []struct{ file, container, path string }{
+	{"frr.conf", "frr", "/etc/frr/frr.conf"},                                     // the last text FRR accepted
+	{"rendered.conf", "reloader", "/etc/lbstack-frr/lbstack-rendered.conf"},      // rendered from the newest desired state
+	{"reloader-status.json", "reloader", "/etc/lbstack-frr/lbstack-status.json"}, // the reloader's report
+	{"desired-state.json", "reloader", "/etc/lbstack-frr/lbstack-desired.json"},  // what the speaker asked for
 }
 
 // routingCommands show the node's policy routing; speakers run in the
@@ -147,9 +149,9 @@ func (g *gatherer) gatherSpeaker(ctx context.Context, p *corev1.Pod) {
 			vtysh("bfd-peers-vrf-"+vrf+".json", "show bfd vrf "+vrf+" peers json")
 		}
 		for _, f := range frrFiles {
-			r := g.exec(ctx, p.Namespace, p.Name, "frr", "cat", f.path)
+			r := g.exec(ctx, p.Namespace, p.Name, f.container, "cat", f.path)
 			if r.Err != nil {
-				g.fail(dir+"frr/"+f.file, fmt.Errorf("cat %s in %s/%s: %w", f.path, p.Namespace, p.Name, describeExecError(r)))
+				g.fail(dir+"frr/"+f.file, fmt.Errorf("cat %s in container %s of %s/%s: %w", f.path, f.container, p.Namespace, p.Name, describeExecError(r)))
 				continue
 			}
 			g.writeFile(dir+"frr/"+f.file, r.Stdout)
@@ -176,7 +178,7 @@ func (g *gatherer) gatherSpeaker(ctx context.Context, p *corev1.Pod) {
 		g.fail(dir+"speaker-state.json", fmt.Errorf("pod %s/%s has no speaker container", p.Namespace, p.Name))
 		return
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d%s", metricsPort(p), speaker.DebugStatePath)
+	url := "http://" + debugStateAddr(p) + speaker.DebugStatePath
 	r := g.exec(ctx, p.Namespace, p.Name, "speaker", "/usr/bin/lbstack", "speaker-state", "--url", url)
 	if r.Err != nil {
 		g.fail(dir+"speaker-state.json", fmt.Errorf("lbstack speaker-state in %s/%s: %w", p.Namespace, p.Name, describeExecError(r)))
@@ -191,24 +193,18 @@ func (g *gatherer) gatherSpeaker(ctx context.Context, p *corev1.Pod) {
 	g.snap.setSpeakerState(node, &st)
 }
 
-// metricsPort is the speaker's metrics port: its --port flag, its
-// container port named monitoring, else MetalLB's 7472.
-func metricsPort(p *corev1.Pod) int {
+// debugStateAddr is where the speaker serves its own view: the loopback
+// address of its --health-probe-bind-address flag, else the default.
+func debugStateAddr(p *corev1.Pod) string {
 	for _, c := range p.Spec.Containers {
 		if c.Name != "speaker" {
 			continue
 		}
 		for _, a := range append(append([]string(nil), c.Command...), c.Args...) {
-			var port int
-			if _, err := fmt.Sscanf(a, "--port=%d", &port); err == nil && port > 0 {
-				return port
-			}
-		}
-		for _, cp := range c.Ports {
-			if cp.Name == "monitoring" {
-				return int(cp.ContainerPort)
+			if addr, ok := strings.CutPrefix(a, "--health-probe-bind-address="); ok && addr != "" && addr != "0" {
+				return addr
 			}
 		}
 	}
-	return 7472
+	return speaker.DefaultLocalAddr
 }

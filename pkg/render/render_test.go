@@ -177,13 +177,23 @@ func TestFRRLayout(t *testing.T) {
 	if ic := containers(t, ds, "initContainers"); ic["cp-frr-files"] == nil {
 		t.Error("frr speaker lacks the cp-frr-files init container")
 	}
-	for _, n := range []string{"frr", "reloader", "speaker"} {
+	// FRR's configuration and sockets are shared by FRR and the reloader
+	// only; the speaker hands its state over through a directory of its
+	// own (FRR sources /etc/frr/daemons as root: a speaker that could write
+	// it could run anything there).
+	for n, want := range map[string]map[string]bool{
+		"frr":      {"/etc/frr": true, "/var/run/frr": true, "/etc/lbstack-frr": false},
+		"reloader": {"/etc/frr": true, "/var/run/frr": true, "/etc/lbstack-frr": true},
+		"speaker":  {"/etc/frr": false, "/var/run/frr": false, "/etc/lbstack-frr": true},
+	} {
 		mounts := map[string]bool{}
 		for _, m := range fc[n]["volumeMounts"].([]any) {
 			mounts[m.(map[string]any)["mountPath"].(string)] = true
 		}
-		if !mounts["/etc/frr"] || !mounts["/var/run/frr"] {
-			t.Errorf("container %s does not share /etc/frr and /var/run/frr: %v", n, mounts)
+		for path, shared := range want {
+			if mounts[path] != shared {
+				t.Errorf("container %s mounts %s: %v, want %v (mounts %v)", n, path, mounts[path], shared, mounts)
+			}
 		}
 	}
 	if hn, _, _ := unstructured.NestedBool(ds.Object, "spec", "template", "spec", "hostNetwork"); !hn {

@@ -8,6 +8,7 @@ package speaker_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,16 +18,21 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/bindata"
 	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/pkg/cli"
+	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -187,19 +193,75 @@ func speakerFRRChild(t *testing.T, frrDir string) {
 		return ""
 	})
 	before := router.Neighbor(frrtest.NodeV4).ConnectionsEstablished
-	frrtest.Eventually(t, 10*time.Second, "session metrics", func() string {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	// /metrics is HTTPS for authenticated, authorized clients only: a
+	// monitoring service account bound to lbstack-metrics-reader.
+	promToken := metricsToken(t, c, "prom", true)
+	nobodyToken := metricsToken(t, c, "nobody", false)
+	scrape := func(token string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+metricsAddr+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		// The certificate is self-signed (made at start, nothing written).
+		cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		resp, err := cl.Do(req)
 		if err != nil {
-			return err.Error()
+			return 0, "", err
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), nil
+	}
+	for _, tc := range []struct {
+		who, token string
+		want       int
+	}{{"anonymous", "", http.StatusUnauthorized}, {"a token without the role", nobodyToken, http.StatusForbidden}} {
+		frrtest.Eventually(t, 10*time.Second, "metrics refused to "+tc.who, func() string {
+			code, _, err := scrape(tc.token)
+			if err != nil {
+				return err.Error()
+			}
+			if code != tc.want {
+				return fmt.Sprintf("status %d, want %d", code, tc.want)
+			}
+			return ""
+		})
+	}
+	if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("/metrics answered plain HTTP")
+		}
+	}
+	// Health and the speaker's own view: on loopback, no authentication.
+	frrtest.Eventually(t, 10*time.Second, "healthz, readyz and debug state on 127.0.0.1:7473", func() string {
+		for _, path := range []string{"/healthz", "/readyz", "/debug/state"} {
+			resp, err := http.Get("http://127.0.0.1:7473" + path)
+			if err != nil {
+				return err.Error()
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Sprintf("%s: %d %s", path, resp.StatusCode, body)
+			}
+		}
+		return ""
+	})
+	frrtest.Eventually(t, 10*time.Second, "session metrics", func() string {
+		code, body, err := scrape(promToken)
+		if err != nil {
+			return err.Error()
+		}
+		if code != http.StatusOK {
+			return fmt.Sprintf("status %d: %s", code, body)
+		}
 		for _, want := range []string{`lbstack_bgp_session_up{peer="router",vrf=""} 1`, `lbstack_bgp_announced_prefixes{peer="router",vrf=""} 1`} {
-			if !strings.Contains(string(body), want) {
+			if !strings.Contains(body, want) {
 				return "no " + want
 			}
 		}
-		if !strings.Contains(string(body), `lbstack_bgp_updates_total{peer="router",vrf=""}`) {
+		if !strings.Contains(body, `lbstack_bgp_updates_total{peer="router",vrf=""}`) {
 			return "no lbstack_bgp_updates_total"
 		}
 		return ""
@@ -248,4 +310,45 @@ func speakerFRRChild(t *testing.T, frrDir string) {
 		}
 		return ""
 	})
+}
+
+// metricsToken returns a token of a new service account name in the
+// stack's namespace, bound to the rendered lbstack-metrics-reader
+// ClusterRole when reader.
+func metricsToken(t *testing.T, c client.Client, name string, reader bool) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.Namespace, Name: name}}
+	if err := c.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if reader {
+		objs, err := render.Render(bindata.FS, render.Params{Namespace: envtest.Namespace, OwnerName: "metallb", LogLevel: "info",
+			BGPBackend: "native", MemberlistSecretKey: "a2V5", Images: render.Images{Controller: "x", Speaker: "x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, o := range objs {
+			if o.GetKind() == "ClusterRole" && o.GetName() == "lbstack-metrics-reader" {
+				found = true
+				if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+					t.Fatal(err)
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no lbstack-metrics-reader ClusterRole rendered")
+		}
+		if err := c.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name + "-metrics"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "lbstack-metrics-reader"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: envtest.Namespace, Name: name}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := &authenticationv1.TokenRequest{}
+	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("token for %s: %v", name, err)
+	}
+	return tr.Status.Token
 }

@@ -110,7 +110,9 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 	go func() {
 		root := cli.NewRoot()
 		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", writeKubeconfigAs(t, env.Config, user),
-			"--bgp-backend", "native", "--log-level", "error", "--metrics-bind-address", "0"})
+			"--bgp-backend", "native", "--log-level", "error", "--metrics-bind-address", "0",
+			// The host's network namespace: no fixed port.
+			"--health-probe-bind-address", "0"})
 		done <- root.ExecuteContext(runCtx)
 	}()
 	t.Cleanup(func() {

@@ -7,9 +7,14 @@ import (
 	"github.com/lbstack/lbstack/pkg/bgp"
 )
 
-// DebugStatePath is where the speaker serves its DebugState, on its metrics
-// listener; `lbstack speaker-state` fetches it from inside the pod.
+// DebugStatePath is where the speaker serves its DebugState, on its
+// loopback health listener (never on the metrics port, which the node's
+// network reaches); `lbstack speaker-state` fetches it from inside the pod.
 const DebugStatePath = "/debug/state"
+
+// DefaultLocalAddr is the loopback address where the speaker serves its
+// health probes and DebugStatePath (--health-probe-bind-address).
+const DefaultLocalAddr = "127.0.0.1:7473"
 
 // DebugState is the speaker's own view of its node, for must-gather and
 // people: what it was told, what it announces and to whom, and what it

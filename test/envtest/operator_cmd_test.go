@@ -128,6 +128,20 @@ func TestOperatorCommand(t *testing.T) {
 	if !strings.Contains(strings.Join(names, ","), "lbstack-webhook-service.metallb-system.svc") {
 		t.Errorf("webhook certificate names %v", names)
 	}
+	// TLS 1.3 only and no HTTP/2 by default (issue 17): a TLS 1.2 client is
+	// refused, and a client offering h2 gets HTTP/1.1.
+	if c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(webhook), &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}); err == nil {
+		c.Close()
+		t.Error("the webhook server accepted TLS 1.2")
+	}
+	c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(webhook), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatalf("webhook server: %v", err)
+	}
+	if st := c.ConnectionState(); st.NegotiatedProtocol != "http/1.1" || st.Version != tls.VersionTLS13 {
+		t.Errorf("negotiated %q over TLS %x, want http/1.1 over TLS 1.3", st.NegotiatedProtocol, st.Version)
+	}
+	c.Close()
 
 	ml := &v1beta1.MetalLB{ObjectMeta: metav1.ObjectMeta{Name: "metallb", Namespace: envtest.Namespace}, Spec: v1beta1.MetalLBSpec{BGPType: v1beta1.BGPTypeFRR}}
 	if err := env.Client.Create(ctx, ml); err != nil {

@@ -144,6 +144,25 @@ func (b *FileBackend) BFDPeers() []BFDPeer {
 	return st.BFDPeers
 }
 
+// statusStale is how old the reloader's report may be before the speaker
+// takes the reloader (or FRR's container) to be gone: it writes one every
+// second.
+const statusStale = 15 * time.Second
+
+// Healthy reports whether the reloader reports: its status file exists
+// and is fresh. The speaker is not ready without it (nothing would reach
+// FRR).
+func (b *FileBackend) Healthy() error {
+	st, err := ReadStatus(b.dir)
+	if err != nil {
+		return fmt.Errorf("no report from the frr-reloader container: %w", err)
+	}
+	if age := time.Since(st.Time); age > statusStale {
+		return fmt.Errorf("the frr-reloader container's last report is %s old", age.Round(time.Second))
+	}
+	return nil
+}
+
 // Close does nothing: FRR belongs to its own container, which stops with
 // the pod (bgpd closes its sessions with a NOTIFICATION then).
 func (b *FileBackend) Close() error { return nil }
