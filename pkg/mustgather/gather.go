@@ -197,6 +197,19 @@ func (g *gatherer) writeFile(path string, data []byte) {
 	}
 }
 
+// writeText writes what a workload produced (a log, a command's output, a
+// file read in a container), scrubbed - unless some secret values could
+// not be learnt: then nothing can vouch that the text holds none of them,
+// and it is withheld (fail closed) with a note saying why.
+func (g *gatherer) writeText(path string, data []byte) {
+	if ok, why := g.scrub.complete(); !ok {
+		g.writeFile(path+".WITHHELD.txt", []byte(fmt.Sprintf("Withheld: %s, so this output (%d bytes) could not be checked for their values.\n"+
+			"Run must-gather as a user who may read the Secrets of the stack's namespace: their values are only used to scrub the output.\n", why, len(data))))
+		return
+	}
+	g.writeFile(path, data)
+}
+
 // writeYAML writes v as YAML.
 func (g *gatherer) writeYAML(path string, v any) {
 	data, err := yaml.Marshal(v)
@@ -308,7 +321,7 @@ func (g *gatherer) loadSecretsForScrubbing(ctx context.Context) {
 			for _, p := range l.Items {
 				namespaces[p.GetNamespace()] = true
 				if pw, _, _ := unstructured.NestedString(p.Object, "spec", "password"); pw != "" {
-					g.scrub.add([]byte(pw))
+					g.scrub.addPasswords([]byte(pw))
 				}
 			}
 		}
@@ -326,18 +339,27 @@ func (g *gatherer) loadSecretsForScrubbing(ctx context.Context) {
 			continue
 		}
 		if err != nil {
-			g.fail("(secret scrubbing) namespace "+ns, fmt.Errorf("cannot read Secrets to scrub their values from the output (FRR passwords are still masked): %w", err))
+			g.scrub.markIncomplete(fmt.Sprintf("the Secrets of namespace %s could not be read (%v)", ns, err))
+			g.fail("(secret scrubbing) namespace "+ns, fmt.Errorf("cannot read Secrets to scrub their values from the output: logs and command outputs are withheld (password fields and FRR passwords are still masked): %w", err))
 			continue
 		}
 		if ns == g.res.Namespace {
 			g.snap.secrets = secrets.Items
 		}
 		for _, s := range secrets.Items {
-			for _, v := range s.Data {
-				g.scrub.add(v)
+			for k, v := range s.Data {
+				if k == corev1.BasicAuthPasswordKey {
+					g.scrub.addPasswords(v)
+				} else {
+					g.scrub.add(v)
+				}
 			}
-			for _, v := range s.StringData {
-				g.scrub.add([]byte(v))
+			for k, v := range s.StringData {
+				if k == corev1.BasicAuthPasswordKey {
+					g.scrub.addPasswords([]byte(v))
+				} else {
+					g.scrub.add([]byte(v))
+				}
 			}
 		}
 	}

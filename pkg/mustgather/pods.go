@@ -86,7 +86,7 @@ func (g *gatherer) writeLog(ctx context.Context, path, ns, pod, container string
 	if err != nil {
 		g.fail(path, fmt.Errorf("logs of %s/%s container %s: %w", ns, pod, container, err))
 	}
-	g.writeFile(path, data)
+	g.writeText(path, data)
 }
 
 func ptrInt64(v int64) *int64 { return &v }

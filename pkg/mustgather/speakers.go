@@ -137,7 +137,7 @@ func (g *gatherer) gatherSpeaker(ctx context.Context, p *corev1.Pod) {
 			if r.Err != nil {
 				g.fail(dir+"frr/"+file, fmt.Errorf("vtysh -c %q in %s/%s: %w", cmd, p.Namespace, p.Name, describeExecError(r)))
 			}
-			g.writeFile(dir+"frr/"+file, r.Stdout)
+			g.writeText(dir+"frr/"+file, r.Stdout)
 			if file == "running-config.txt" {
 				running = r.Stdout
 			}
@@ -154,7 +154,7 @@ func (g *gatherer) gatherSpeaker(ctx context.Context, p *corev1.Pod) {
 				g.fail(dir+"frr/"+f.file, fmt.Errorf("cat %s in container %s of %s/%s: %w", f.path, f.container, p.Namespace, p.Name, describeExecError(r)))
 				continue
 			}
-			g.writeFile(dir+"frr/"+f.file, r.Stdout)
+			g.writeText(dir+"frr/"+f.file, r.Stdout)
 			if f.file == "reloader-status.json" {
 				g.snap.setReloaderStatus(node, r.Stdout)
 			}
@@ -172,7 +172,7 @@ func (g *gatherer) gatherSpeaker(ctx context.Context, p *corev1.Pod) {
 			g.fail(dir+"node/"+c.file, fmt.Errorf("%s in container %s of %s/%s: %w", strings.Join(argv, " "), container, p.Namespace, p.Name, describeExecError(r)))
 			continue
 		}
-		g.writeFile(dir+"node/"+c.file, r.Stdout)
+		g.writeText(dir+"node/"+c.file, r.Stdout)
 	}
 	if !has["speaker"] {
 		g.fail(dir+"speaker-state.json", fmt.Errorf("pod %s/%s has no speaker container", p.Namespace, p.Name))
@@ -184,7 +184,7 @@ func (g *gatherer) gatherSpeaker(ctx context.Context, p *corev1.Pod) {
 		g.fail(dir+"speaker-state.json", fmt.Errorf("lbstack speaker-state in %s/%s: %w", p.Namespace, p.Name, describeExecError(r)))
 		return
 	}
-	g.writeFile(dir+"speaker-state.json", r.Stdout)
+	g.writeText(dir+"speaker-state.json", r.Stdout)
 	var st speaker.DebugState
 	if err := json.Unmarshal(r.Stdout, &st); err != nil {
 		g.fail(dir+"speaker-state.json", fmt.Errorf("not the speaker's state: %w", err))
