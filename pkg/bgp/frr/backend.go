@@ -1,6 +1,7 @@
 package frr
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -198,6 +199,51 @@ func (b *Backend) vtysh(cmd string) ([]byte, error) {
 	return out, nil
 }
 
+// Snapshot is Status and BFDPeers from one vtysh process (three show
+// commands in one call): the reloader reports every second, and three
+// processes a second per node was most of its CPU. bfdErr is set when the
+// BFD part could not be read (bfdd down, say); sessions are then still
+// reported.
+func (b *Backend) Snapshot() (sessions []bgp.SessionStatus, peers []BFDPeer, bfdErr error) {
+	st := b.appliedState()
+	if len(st.Sessions) == 0 {
+		return nil, nil, nil
+	}
+	ro := b.reloader.opts
+	args := []string{}
+	if ro.VtySocket != "" {
+		args = append(args, "--vty_socket", ro.VtySocket)
+	}
+	args = append(args, "-c", "show bgp vrf all summary json", "-c", "show bgp vrf all neighbors json", "-c", "show bfd peers json")
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.QueryTimeout)
+	defer cancel()
+	out, err := ro.Exec(ctx, filepath.Join(ro.BinDir, "vtysh"), args...)
+	if err != nil {
+		return sessionStatus(st, nil, nil, time.Now()), nil, fmt.Errorf("vtysh: %w: %s", err, trimOutput(out))
+	}
+	// vtysh prints each command's JSON in turn (or a line of text for a
+	// daemon that does not answer).
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var docs [3]json.RawMessage
+	for i := range docs {
+		if dec.Decode(&docs[i]) != nil {
+			break
+		}
+	}
+	sum, _ := parseSummary(docs[0])
+	nbrs, _ := parseNeighbors(docs[1])
+	sessions = sessionStatus(st, sum, nbrs, time.Now())
+	if docs[2] == nil {
+		return sessions, nil, fmt.Errorf("show bfd peers json: no answer: %s", trimOutput(out))
+	}
+	peers, err = parseBFDPeers(docs[2])
+	if err != nil {
+		return sessions, nil, err
+	}
+	nameBFDPeers(peers, st)
+	return sessions, peers, nil
+}
+
 // Status reports every session of the state FRR last accepted, sorted by
 // name. When FRR cannot be asked, or does not know a session (yet), the
 // session's State is Unknown.
@@ -381,7 +427,12 @@ func (b *Backend) BFDPeers() ([]BFDPeer, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := b.appliedState()
+	nameBFDPeers(peers, b.appliedState())
+	return peers, nil
+}
+
+// nameBFDPeers sets each BFD peer's Session from the state's sessions.
+func nameBFDPeers(peers []BFDPeer, st bgp.DesiredState) {
 	for i := range peers {
 		p := &peers[i]
 		for _, s := range st.Sessions {
@@ -390,7 +441,6 @@ func (b *Backend) BFDPeers() ([]BFDPeer, error) {
 			}
 		}
 	}
-	return peers, nil
 }
 
 func parseBFDPeers(out []byte) ([]BFDPeer, error) {

@@ -195,14 +195,12 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 		lastWrite time.Time
 	)
 	writeStatus := func() {
-		st := StatusDoc{Generation: gen, Sessions: backend.Status(), Time: time.Now()}
+		sessions, peers, _ := backend.Snapshot()
+		st := StatusDoc{Generation: gen, Sessions: sessions, BFDPeers: peers, Time: time.Now()}
 		if applyErr != nil {
 			st.Error = applyErr.Error()
 		} else if err := backend.Reloader().Err(); err != nil {
 			st.Error = err.Error()
-		}
-		if peers, err := backend.BFDPeers(); err == nil {
-			st.BFDPeers = peers
 		}
 		data, err := json.Marshal(st)
 		if err == nil {

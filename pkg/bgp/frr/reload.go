@@ -498,6 +498,8 @@ func (r *Reloader) attemptOnce() error {
 // apply checks conf, installs it as Path and reloads FRR; on a failed
 // reload it restores prev (when there is one).
 func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced bool) (diff string, err error) {
+	// fastFailed: FRR may hold part of a route delta vtysh did not finish.
+	fastFailed := false
 	if hadPrev && !forced && !r.opts.NoFastPath {
 		if cmds, ok := routeDelta(prev, conf); ok {
 			t0 := time.Now()
@@ -516,6 +518,7 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 			// The full path diffs against FRR's running configuration,
 			// so it also repairs whatever part of the delta went in.
 			r.log.Error(ferr, "fast route update failed; reloading in full")
+			fastFailed = true
 		}
 	}
 	dir := filepath.Dir(r.opts.Path)
@@ -533,6 +536,12 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 	}
 	res.Test = time.Since(t0)
 	if err != nil {
+		if fastFailed {
+			// Part of the delta may be in FRR, and the full path will not
+			// take it: back to the last good configuration, which Path
+			// still holds.
+			r.restore(prev)
+		}
 		return "", &ReloadError{Stage: "test", Err: err, Output: scriptOutput(out)}
 	}
 	if !r.opts.FastCheck {
@@ -557,23 +566,27 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 	if hadPrev {
 		// FRR may hold part of the new text: put the last good one back,
 		// in the file and in FRR.
-		if werr := r.writeFile(prev); werr != nil {
-			r.log.Error(werr, "restoring the last good FRR configuration")
-		} else if out, err := r.script("--reload", r.opts.Path); err != nil {
-			r.log.Error(err, "reloading the last good FRR configuration", "output", scriptOutput(out))
-		}
+		r.restore(prev)
 	}
 	return diff, rerr
 }
 
-// fastApply writes conf as Path and applies cmds (routeDelta's) to FRR
-// with one vtysh call.
-func (r *Reloader) fastApply(conf string, cmds []string) error {
-	if err := r.writeFile(conf); err != nil {
-		return err
+// restore puts prev, the last configuration FRR accepted, back in Path
+// and in FRR.
+func (r *Reloader) restore(prev string) {
+	if werr := r.writeFile(prev); werr != nil {
+		r.log.Error(werr, "restoring the last good FRR configuration")
+	} else if out, err := r.script("--reload", r.opts.Path); err != nil {
+		r.log.Error(err, "reloading the last good FRR configuration", "output", scriptOutput(out))
 	}
+}
+
+// fastApply applies cmds (routeDelta's) to FRR with one vtysh call and,
+// only once FRR took them, writes conf as Path: Path always holds what FRR
+// last accepted.
+func (r *Reloader) fastApply(conf string, cmds []string) error {
 	if len(cmds) == 0 {
-		return nil
+		return r.writeFile(conf)
 	}
 	args := []string{}
 	if r.opts.VtySocket != "" {
@@ -593,7 +606,7 @@ func (r *Reloader) fastApply(conf string, cmds []string) error {
 	if err != nil {
 		return fmt.Errorf("vtysh: %w: %s", err, s)
 	}
-	return nil
+	return r.writeFile(conf)
 }
 
 // routerLine matches the `router bgp ASN [vrf NAME]` lines of a

@@ -28,8 +28,11 @@ type fakeFRR struct {
 	failTest   bool
 	failReload bool
 	failVtysh  bool
-	delay      time.Duration
-	vtyshOut   map[string]string // by -c command
+	// failConfigure makes vtysh refuse configuration commands (a route
+	// delta), after taking the first of them.
+	failConfigure bool
+	delay         time.Duration
+	vtyshOut      map[string]string // by -c command
 }
 
 func (f *fakeFRR) exec(_ context.Context, name string, args ...string) ([]byte, error) {
@@ -68,13 +71,23 @@ func (f *fakeFRR) exec(_ context.Context, name string, args ...string) ([]byte, 
 		}
 		return nil, nil
 	}
+	if f.failConfigure && slices.Contains(args, "configure terminal") {
+		return []byte("% Unknown command: " + args[len(args)-1]), errors.New("exit status 1")
+	}
 	if f.failVtysh {
 		return []byte("Can't find BGP instance blue"), nil
 	}
-	if out, ok := f.vtyshOut[args[len(args)-1]]; ok {
-		return []byte(out), nil
+	// Several show commands in one call print their outputs in turn.
+	var out []byte
+	for i, a := range args {
+		if i > 0 && args[i-1] == "-c" {
+			if o, ok := f.vtyshOut[a]; ok {
+				out = append(out, o...)
+				out = append(out, '\n')
+			}
+		}
 	}
-	return nil, nil
+	return out, nil
 }
 
 func (f *fakeFRR) count(mode string) int {
@@ -602,5 +615,95 @@ func TestMapState(t *testing.T) {
 	}
 	if _, err := parseBFDPeers([]byte(`[{"peer":"nope"}]`)); err == nil {
 		t.Error("parseBFDPeers accepted a bad address")
+	}
+}
+
+// A route delta vtysh refuses, followed by a full configuration FRR's
+// check refuses too: frr.conf still holds the last configuration FRR
+// accepted (the fast path writes it only after vtysh took the delta), and
+// FRR is reloaded with it, since part of the delta may have gone in.
+func TestFailedFastPathKeepsTheLastGoodConfiguration(t *testing.T) {
+	s := bgp.Session{Name: "p", MyASN: 64512, PeerASN: 64513, PeerAddr: addr("198.18.0.254"), Port: 179, RouterID: addr("198.18.0.1")}
+	conf := func(prefixes ...string) string {
+		var routes []bgp.Route
+		for _, p := range prefixes {
+			routes = append(routes, bgp.Route{Prefix: pfx(p)})
+		}
+		c, err := Render(bgp.DesiredState{Sessions: []bgp.Session{s}, Routes: map[string][]bgp.Route{"p": routes}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	good, next := conf("203.0.113.1/32"), conf("203.0.113.1/32", "203.0.113.2/32")
+	if _, ok := routeDelta(good, next); !ok {
+		t.Fatal("the change is not route-only: the test would not take the fast path")
+	}
+	f := &fakeFRR{}
+	r := newFakeReloader(t, f, nil)
+	r.Submit(good)
+	if err := flushT(t, r); err != nil {
+		t.Fatal(err)
+	}
+	f.set(func(f *fakeFRR) { f.failConfigure, f.failTest = true, true })
+	r.Submit(next)
+	if err := flushT(t, r); err == nil {
+		t.Fatal("the reload succeeded")
+	}
+	got, err := os.ReadFile(r.opts.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != good {
+		t.Errorf("frr.conf holds a configuration FRR never accepted:\n%s", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.reloaded); n < 2 || f.reloaded[n-1] != good {
+		t.Errorf("FRR was not reloaded with the last good configuration after the failed delta (reloads %d)", n)
+	}
+}
+
+// The reloader's status (every second) reads FRR's sessions and BFD peers
+// with one vtysh process, not three.
+func TestSnapshotIsOneVtysh(t *testing.T) {
+	f := &fakeFRR{vtyshOut: map[string]string{
+		"show bgp vrf all summary json":   `{"default":{"ipv4Unicast":{"peers":{"198.18.0.254":{"state":"Established","pfxSnt":2,"peerUptimeMsec":1000}}}}}`,
+		"show bgp vrf all neighbors json": `{"default":{"198.18.0.254":{"messageStats":{"updatesSent":7}}}}`,
+		"show bfd peers json":             `[{"peer":"198.18.0.254","vrf":"default","status":"up"}]`,
+	}}
+	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Apply(context.Background(), bgp.DesiredState{Sessions: []bgp.Session{v4("edge", "198.18.0.254")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := flushT(t, b.Reloader()); err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.calls)
+	sessions, peers, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	calls := f.calls[before:]
+	f.mu.Unlock()
+	if len(calls) != 1 {
+		t.Errorf("%d vtysh processes for one snapshot: %v", len(calls), calls)
+	}
+	if len(sessions) != 1 || sessions[0].State != bgp.StateEstablished || sessions[0].Advertised != 2 || sessions[0].UpdatesSent != 7 {
+		t.Errorf("sessions %+v", sessions)
+	}
+	if len(peers) != 1 || peers[0].Session != "edge" || !peers[0].Up() {
+		t.Errorf("BFD peers %+v", peers)
+	}
+	// bfdd down: sessions still reported, BFD is the error.
+	f.set(func(f *fakeFRR) { f.vtyshOut["show bfd peers json"] = "bfdd is not running" })
+	sessions, peers, err = b.Snapshot()
+	if len(sessions) != 1 || sessions[0].State != bgp.StateEstablished || peers != nil || err == nil {
+		t.Errorf("with bfdd down: sessions %+v peers %+v err %v", sessions, peers, err)
 	}
 }
