@@ -120,13 +120,32 @@ func (r *MetalLBReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Cluster-scoped objects carry no owner reference: map them back
 		// by their owner label.
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(ownerFromLabel), managed).
-		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(ownerFromLabel), managed)
+		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(ownerFromLabel), managed).
+		// The stack's namespace: its Pod Security labels decide whether
+		// speakers may run (see podSecurityProblem).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.metalLBsOf))
 	if r.ServiceMonitors {
 		sm := &unstructured.Unstructured{}
 		sm.SetGroupVersionKind(gvkServiceMonitor)
 		b = b.Owns(sm, managed)
 	}
 	return b.Complete(r)
+}
+
+// metalLBsOf maps the stack's Namespace to its MetalLB objects.
+func (r *MetalLBReconciler) metalLBsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetName() != r.Namespace {
+		return nil
+	}
+	var l v1beta1.MetalLBList
+	if err := r.Client.List(ctx, &l, client.InNamespace(r.Namespace)); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(l.Items))
+	for _, m := range l.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+	}
+	return out
 }
 
 func ownerFromLabel(_ context.Context, o client.Object) []reconcile.Request {
@@ -513,6 +532,27 @@ type status struct {
 	degradedReason, degradedMessage string
 	controller                      *appsv1.Deployment
 	speaker                         *appsv1.DaemonSet
+	// podSecurity says why the namespace's Pod Security admission refuses
+	// the speakers; empty when it does not.
+	podSecurity string
+}
+
+// Pod Security admission's enforce label, and the level the speakers need
+// (host network, a host port, NET_RAW, root).
+const (
+	podSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
+	podSecurityPrivileged   = "privileged"
+)
+
+// podSecurityProblem reports why the labels of the stack's namespace make
+// Pod Security admission refuse the speaker pods, or "".
+func podSecurityProblem(ns string, labels map[string]string) string {
+	level, set := labels[podSecurityEnforceLabel]
+	if !set || level == podSecurityPrivileged {
+		return ""
+	}
+	return fmt.Sprintf("namespace %s enforces the Pod Security level %q (label %s), which refuses the speaker pods: they need host networking and NET_RAW, which only %q allows; "+
+		"run `kubectl label namespace %s %s=%s --overwrite` (see docs/install.md)", ns, level, podSecurityEnforceLabel, podSecurityPrivileged, ns, podSecurityEnforceLabel, podSecurityPrivileged)
 }
 
 func (s *status) degraded(reason, msg string) {
@@ -520,6 +560,10 @@ func (s *status) degraded(reason, msg string) {
 }
 
 func (r *MetalLBReconciler) rollout(ctx context.Context, ns string, st *status) {
+	var nsObj corev1.Namespace
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: ns}, &nsObj); err == nil {
+		st.podSecurity = podSecurityProblem(ns, nsObj.Labels)
+	}
 	var d appsv1.Deployment
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: controllerName}, &d); err == nil {
 		st.controller = &d
@@ -602,6 +646,8 @@ func (s status) conditions(generation int64) []metav1.Condition {
 	}
 	if s.degradedReason != "" {
 		out = append(out, cond(v1beta1.ConditionDegraded, true, s.degradedReason, s.degradedMessage))
+	} else if s.podSecurity != "" {
+		out = append(out, cond(v1beta1.ConditionDegraded, true, "PodSecurityRefusesSpeakers", s.podSecurity))
 	} else if noNodes {
 		out = append(out, cond(v1beta1.ConditionDegraded, true, "NoSpeakerNodes", "no node runs a speaker; see the Available condition"))
 	} else {

@@ -237,6 +237,11 @@ func Generate(o Options) (map[string][]byte, error) {
 		"alm-examples": examples,
 		"operatorframework.io/initialization-resource": initialization,
 		"operatorframework.io/suggested-namespace":     SuggestedNS,
+		// The console creates the suggested namespace from this template:
+		// the speakers need host networking and NET_RAW, which only the
+		// privileged Pod Security level admits; on a cluster enforcing
+		// restricted by default they would be refused.
+		"operatorframework.io/suggested-namespace-template": suggestedNamespaceTemplate(),
 		"capabilities":                           "Seamless Upgrades",
 		"categories":                             "Networking",
 		"containerImage":                         o.Image,
@@ -244,7 +249,9 @@ func Generate(o Options) (map[string][]byte, error) {
 		"repository":                             "https://github.com/lbstack/lbstack",
 		"support":                                "lbstack",
 		"operators.operatorframework.io/builder": "lbstack hack/bundle",
-		"features.operators.openshift.io/disconnected":     "true",
+		// Not claimed: the images (ours, FRR's) are named by tag, not by
+		// digest, and no digest can be verified where the bundle is built.
+		"features.operators.openshift.io/disconnected":     "false",
 		"features.operators.openshift.io/fips-compliant":   "false",
 		"features.operators.openshift.io/proxy-aware":      "false",
 		"features.operators.openshift.io/tls-profiles":     "false",
@@ -355,6 +362,24 @@ func olmDeployment(spec *appsv1.DeploymentSpec, image string) (string, error) {
 		return "", fmt.Errorf("the operator Deployment needs a container named operator with FRR_IMAGE set")
 	}
 	return frr, nil
+}
+
+// PodSecurityLabels are the labels of the stack's namespace: Pod Security
+// admission at the privileged level (the speakers run on the host network
+// with NET_RAW). The kustomize install (config/manager) sets the same.
+var PodSecurityLabels = map[string]string{
+	"pod-security.kubernetes.io/enforce": "privileged",
+	"pod-security.kubernetes.io/audit":   "privileged",
+	"pod-security.kubernetes.io/warn":    "privileged",
+}
+
+// suggestedNamespaceTemplate is the Namespace OperatorHub's console creates
+// for the operator, as JSON.
+func suggestedNamespaceTemplate() string {
+	ns := map[string]any{"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": SuggestedNS, "labels": PodSecurityLabels}}
+	b, _ := json.Marshal(ns)
+	return string(b)
 }
 
 // withoutCertInjection drops the permissions the operator needs only to

@@ -3,6 +3,7 @@ package bundle_test
 import (
 	"bytes"
 	"encoding/json"
+	corev1 "k8s.io/api/core/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,6 +157,27 @@ func TestCSVContents(t *testing.T) {
 	if csv.Annotations["operatorframework.io/suggested-namespace"] != "metallb-system" {
 		t.Error("suggested namespace")
 	}
+	// The namespace OperatorHub creates admits the speakers: on a cluster
+	// enforcing the restricted Pod Security level by default they would
+	// otherwise be refused.
+	var ns corev1.Namespace
+	if err := json.Unmarshal([]byte(csv.Annotations["operatorframework.io/suggested-namespace-template"]), &ns); err != nil ||
+		ns.Name != "metallb-system" || ns.Kind != "Namespace" {
+		t.Errorf("suggested namespace template %q: %v", csv.Annotations["operatorframework.io/suggested-namespace-template"], err)
+	}
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		if ns.Labels["pod-security.kubernetes.io/"+mode] != "privileged" {
+			t.Errorf("the suggested namespace lacks pod-security.kubernetes.io/%s=privileged: %v", mode, ns.Labels)
+		}
+	}
+	// Disconnected support is claimed only with every image pinned by digest.
+	if csv.Annotations["features.operators.openshift.io/disconnected"] == "true" {
+		for _, img := range csv.Spec.RelatedImages {
+			if !strings.Contains(img.Image, "@sha256:") {
+				t.Errorf("disconnected support claimed, but related image %s is not pinned by digest", img.Image)
+			}
+		}
+	}
 	var examples []map[string]any
 	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil || len(examples) != 9 {
 		t.Errorf("alm-examples: %d objects, %v", len(examples), err)
@@ -200,4 +222,24 @@ func TestCSVContents(t *testing.T) {
 	if len(csv.Spec.RelatedImages) != 3 || csv.Spec.MinKubeVersion == "" || len(csv.Spec.Icon) != 1 {
 		t.Errorf("relatedImages %v minKubeVersion %q icons %d", csv.Spec.RelatedImages, csv.Spec.MinKubeVersion, len(csv.Spec.Icon))
 	}
+}
+
+// The kustomize install labels its namespace as the bundle suggests.
+func TestKustomizeNamespaceAdmitsTheSpeakers(t *testing.T) {
+	objs, err := bundle.Kustomize(filepath.Join(root(t), "config", "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() != "Namespace" {
+			continue
+		}
+		for k, v := range bundle.PodSecurityLabels {
+			if o.GetLabels()[k] != v {
+				t.Errorf("namespace %s: label %s=%q, want %q", o.GetName(), k, o.GetLabels()[k], v)
+			}
+		}
+		return
+	}
+	t.Fatal("config/default has no Namespace")
 }

@@ -206,7 +206,7 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 		// and EgressServices symmetric routing checks.
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{f.namespace: {}},
-			ByObject:          controllers.SymmetricRoutingCacheObjects(srAPIs),
+			ByObject:          controllers.OperatorCacheObjects(f.namespace, srAPIs),
 		},
 	})
 	if err != nil {

@@ -127,7 +127,8 @@ func startOperatorAs(t *testing.T, cfg *rest.Config) *operatorHarness {
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{envtest.Namespace: {}}},
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{envtest.Namespace: {}},
+			ByObject: controllers.OperatorCacheObjects(envtest.Namespace, controllers.SymmetricRoutingAPIs{})},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
@@ -761,4 +762,61 @@ func TestDefaultInstallDryRun(t *testing.T) {
 			t.Errorf("kubectl output lacks %s:\n%s", want, out)
 		}
 	}
+}
+
+// TestOperatorReportsPodSecurity: a namespace whose Pod Security admission
+// enforces less than privileged refuses the speaker pods; the MetalLB
+// object says so, naming the command that fixes it, and recovers when the
+// label changes (the bundle suggests the labelled namespace; the kustomize
+// install labels it).
+func TestOperatorReportsPodSecurity(t *testing.T) {
+	ctx := context.Background()
+	cleanMetalLBObjects(t)
+	startOperator(t)
+	setLevel := func(level string) {
+		t.Helper()
+		var ns corev1.Namespace
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: envtest.Namespace}, &ns); err != nil {
+			t.Fatal(err)
+		}
+		if ns.Labels == nil {
+			ns.Labels = map[string]string{}
+		}
+		if level == "" {
+			delete(ns.Labels, "pod-security.kubernetes.io/enforce")
+		} else {
+			ns.Labels["pod-security.kubernetes.io/enforce"] = level
+		}
+		if err := env.Client.Update(ctx, &ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { setLevel("") })
+	ml := &v1beta1.MetalLB{ObjectMeta: metav1.ObjectMeta{Name: "metallb", Namespace: envtest.Namespace}, Spec: v1beta1.MetalLBSpec{BGPType: v1beta1.BGPTypeNative}}
+	if err := env.Client.Create(ctx, ml); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var cur v1beta1.MetalLB
+		if env.Client.Get(ctx, client.ObjectKeyFromObject(ml), &cur) == nil {
+			cur.Finalizers = nil
+			_ = env.Client.Update(ctx, &cur)
+			_ = env.Client.Delete(ctx, &cur)
+		}
+		cleanRendered(ctx)
+	})
+	degraded := func(reason, contains string) func() error {
+		return func() error {
+			c := meta.FindStatusCondition(currentMetalLB(t).Status.Conditions, v1beta1.ConditionDegraded)
+			if c == nil || c.Reason != reason || !strings.Contains(c.Message, contains) {
+				return fmt.Errorf("Degraded %+v, want reason %s with %q", c, reason, contains)
+			}
+			return nil
+		}
+	}
+	setLevel("restricted")
+	eventually(t, "Degraded: Pod Security refuses the speakers", degraded("PodSecurityRefusesSpeakers",
+		"kubectl label namespace "+envtest.Namespace+" pod-security.kubernetes.io/enforce=privileged --overwrite"))
+	setLevel("privileged")
+	eventually(t, "no longer degraded once privileged", degraded("AsExpected", "applied"))
 }
