@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"k8s.io/apimachinery/pkg/fields"
 	"maps"
 	"strings"
 	"sync"
@@ -99,15 +98,6 @@ func DetectSymmetricRoutingAPIs(mapper meta.RESTMapper) (SymmetricRoutingAPIs, e
 // EgressService copy (k8s.ovn.org/v1).
 func AddSymmetricRoutingToScheme(s *runtime.Scheme) error {
 	return load.AddToScheme(s)
-}
-
-// OperatorCacheObjects are the manager cache's ByObject entries of the
-// operator: its own Namespace (Pod Security labels) and what symmetric
-// routing reads beyond the operator's namespace.
-func OperatorCacheObjects(namespace string, apis SymmetricRoutingAPIs) map[client.Object]cache.ByObject {
-	out := SymmetricRoutingCacheObjects(apis)
-	out[&corev1.Namespace{}] = cache.ByObject{Field: fields.OneTermEqualSelector("metadata.name", namespace)}
-	return out
 }
 
 // SymmetricRoutingCacheObjects are the manager cache's ByObject entries the

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -204,10 +203,7 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 		// Everything the operator renders lives in its namespace (or is
 		// cluster-scoped): cache only that namespace, except the Services
 		// and EgressServices symmetric routing checks.
-		Cache: cache.Options{
-			DefaultNamespaces: map[string]cache.Config{f.namespace: {}},
-			ByObject:          controllers.OperatorCacheObjects(f.namespace, srAPIs),
-		},
+		Cache: controllers.OperatorCacheOptions(f.namespace, srAPIs),
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)

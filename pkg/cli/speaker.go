@@ -153,7 +153,7 @@ func runSpeaker(ctx context.Context, f speakerFlags) error {
 		Metrics: metrics,
 		// Health and debug have their own loopback server (below).
 		HealthProbeBindAddress: "0",
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:            {Namespaces: inNS},
 			&v1beta1.IPAddressPool{}:    {Namespaces: inNS},
 			&v1beta2.BGPPeer{}:          {Namespaces: inNS},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -98,6 +99,8 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: f.healthAddr,
+		// Secrets are read from the cache, of the stack's namespace only.
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{f.namespace: {}}, DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
@@ -142,7 +145,7 @@ func addWebhookServer(ctx context.Context, mgr ctrl.Manager, f webhookFlags) (<-
 	}
 	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
 	(&lbwebhook.Validator{
-		Reader: mgr.GetAPIReader(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: mgr.GetScheme(),
+		Reader: mgr.GetAPIReader(), Cached: mgr.GetCache(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: mgr.GetScheme(),
 		Mapper: mgr.GetRESTMapper(),
 	}).Register(srv)
 

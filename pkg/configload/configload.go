@@ -25,6 +25,11 @@ type Options struct {
 	L2Advertisements bool
 	// Nodes and Namespaces also read those cluster-scoped objects.
 	Nodes, Namespaces bool
+	// Cached, when set, reads the Secrets, Nodes and Namespaces (the
+	// admission webhook lists the metallb.io objects from the API server,
+	// as objects of one apply arrive back to back, but these from its
+	// cache: an uncached list of every Node per request does not scale).
+	Cached client.Reader
 }
 
 // Load lists the objects o asks for.
@@ -42,23 +47,28 @@ func Load(ctx context.Context, r client.Reader, o Options) (config.Resources, er
 		nodes      corev1.NodeList
 		namespaces corev1.NamespaceList
 	)
+	cached := o.Cached
+	if cached == nil {
+		cached = r
+	}
 	type listing struct {
+		from client.Reader
 		list client.ObjectList
 		opts []client.ListOption
 	}
-	lists := []listing{{&pools, []client.ListOption{in}}, {&peers, []client.ListOption{in}}, {&bgpAdvs, []client.ListOption{in}},
-		{&bfds, []client.ListOption{in}}, {&comms, []client.ListOption{in}}, {&secrets, []client.ListOption{in}}}
+	lists := []listing{{r, &pools, []client.ListOption{in}}, {r, &peers, []client.ListOption{in}}, {r, &bgpAdvs, []client.ListOption{in}},
+		{r, &bfds, []client.ListOption{in}}, {r, &comms, []client.ListOption{in}}, {cached, &secrets, []client.ListOption{in}}}
 	if o.L2Advertisements {
-		lists = append(lists, listing{&l2Advs, []client.ListOption{in}})
+		lists = append(lists, listing{r, &l2Advs, []client.ListOption{in}})
 	}
 	if o.Nodes {
-		lists = append(lists, listing{&nodes, nil})
+		lists = append(lists, listing{cached, &nodes, nil})
 	}
 	if o.Namespaces {
-		lists = append(lists, listing{&namespaces, nil})
+		lists = append(lists, listing{cached, &namespaces, nil})
 	}
 	for _, l := range lists {
-		if err := r.List(ctx, l.list, l.opts...); err != nil {
+		if err := l.from.List(ctx, l.list, l.opts...); err != nil {
 			return res, fmt.Errorf("list %T: %w", l.list, err)
 		}
 	}

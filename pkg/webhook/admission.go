@@ -55,6 +55,10 @@ type Validator struct {
 	// server (a manager's APIReader): objects of one `kubectl apply -f`
 	// arrive back to back and a lagging cache would miss the previous one.
 	Reader client.Reader
+	// Cached, when set, reads Secrets, Nodes and Namespaces (a manager's
+	// cache): they change rarely, and listing them all from the API
+	// server on every request does not scale.
+	Cached client.Reader
 	// Namespace is the stack's namespace.
 	Namespace string
 	// BGPBackend, when set, is the backend rules are checked against;
@@ -150,7 +154,7 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 func (v *Validator) load(ctx context.Context) (config.Resources, config.Options, error) {
 	opts := config.Options{Namespace: v.Namespace, BGPBackend: v.BGPBackend}
 	res, err := configload.Load(ctx, v.Reader, configload.Options{
-		Namespace: v.Namespace, L2Advertisements: true, Nodes: true, Namespaces: true,
+		Namespace: v.Namespace, L2Advertisements: true, Nodes: true, Namespaces: true, Cached: v.Cached,
 	})
 	if err != nil {
 		return res, opts, err

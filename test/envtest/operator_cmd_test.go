@@ -29,7 +29,7 @@ import (
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
-func writeKubeconfig(t *testing.T, path string) {
+func writeKubeconfig(t testing.TB, path string) {
 	t.Helper()
 	cfg := env.Config
 	kc := clientcmdapi.NewConfig()

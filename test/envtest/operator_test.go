@@ -25,7 +25,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -127,8 +126,7 @@ func startOperatorAs(t *testing.T, cfg *rest.Config) *operatorHarness {
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{envtest.Namespace: {}},
-			ByObject: controllers.OperatorCacheObjects(envtest.Namespace, controllers.SymmetricRoutingAPIs{})},
+		Cache:                  controllers.OperatorCacheOptions(envtest.Namespace, controllers.SymmetricRoutingAPIs{}),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
