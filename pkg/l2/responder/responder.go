@@ -121,37 +121,46 @@ func New(name string, opts Options) (*Responder, error) {
 		}
 		r.arp = c
 	}
-	if hasLinkLocal(ifi) {
-		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			_ = r.closeSockets()
-			return nil, fmt.Errorf("interface %q: opening NDP socket: %w", name, err)
-		}
-		r.ndp = c
-		u, err := listenUnicastNS(ifi)
-		if err != nil {
-			_ = r.closeSockets()
-			return nil, fmt.Errorf("interface %q: %w", name, err)
-		}
-		r.ndpUnicast = u
+	if err := r.startNDPLocked(ifi); err != nil {
+		_ = r.closeSockets()
+		return nil, err
 	}
 	if r.arp == nil && r.ndp == nil {
 		return nil, fmt.Errorf("interface %q: neither ARP (no broadcast) nor NDP (no IPv6 link-local address) can run on it", name)
-	}
-	if r.ndp != nil {
-		if err := r.ndpFilter(); err != nil {
-			_ = r.closeSockets()
-			return nil, fmt.Errorf("interface %q: %w", name, err)
-		}
-		r.wg.Add(2)
-		go r.serveNDP()
-		go r.serveUnicastNS()
 	}
 	if r.arp != nil {
 		r.wg.Add(1)
 		go r.serveARP()
 	}
 	return r, nil
+}
+
+// startNDPLocked opens the NDP sockets and starts answering solicitations
+// once ifi has an IPv6 link-local address (NDP is sent from it); without
+// one it does nothing, and a later Announce of an IPv6 address tries again:
+// an interface that just came up gets its link-local address a moment
+// later. Called from New, or with mu held.
+func (r *Responder) startNDPLocked(ifi *net.Interface) error {
+	if r.ndp != nil || !hasLinkLocal(ifi) {
+		return nil
+	}
+	c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+	if err != nil {
+		return fmt.Errorf("interface %q: opening NDP socket: %w", ifi.Name, err)
+	}
+	u, err := listenUnicastNS(ifi)
+	if err != nil {
+		_ = c.Close()
+		return fmt.Errorf("interface %q: %w", ifi.Name, err)
+	}
+	r.ndp, r.ndpUnicast = c, u
+	if err := r.ndpFilter(); err != nil {
+		return fmt.Errorf("interface %q: %w", ifi.Name, err)
+	}
+	r.wg.Add(2)
+	go r.serveNDP()
+	go r.serveUnicastNS()
+	return nil
 }
 
 // Interface is the name of the responder's interface.
@@ -178,6 +187,16 @@ func (r *Responder) Announce(addr netip.Addr) error {
 		return nil
 	}
 	if addr.Is6() {
+		if r.ndp == nil {
+			if ifi, err := net.InterfaceByName(r.ifi.Name); err == nil {
+				if err := r.startNDPLocked(ifi); err != nil {
+					return err
+				}
+			}
+		}
+		if r.ndp == nil {
+			return fmt.Errorf("interface %q: cannot announce %s: no NDP on this interface (it has no IPv6 link-local address)", r.ifi.Name, addr)
+		}
 		if err := r.joinGroupLocked(addr); err != nil {
 			return err
 		}
@@ -299,8 +318,6 @@ func (r *Responder) supports(addr netip.Addr) error {
 		return fmt.Errorf("interface %q: invalid address", r.ifi.Name)
 	case addr.Is4() && r.arp == nil:
 		return fmt.Errorf("interface %q: cannot announce %s: no ARP on this interface (not broadcast-capable)", r.ifi.Name, addr)
-	case addr.Is6() && r.ndp == nil:
-		return fmt.Errorf("interface %q: cannot announce %s: no NDP on this interface (no usable IPv6 link-local address when the responder started)", r.ifi.Name, addr)
 	case addr.IsMulticast() || addr.IsUnspecified() || addr.IsLoopback() || addr.IsLinkLocalUnicast():
 		return fmt.Errorf("interface %q: cannot announce %s: not a unicast service address", r.ifi.Name, addr)
 	}

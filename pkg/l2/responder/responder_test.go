@@ -255,3 +255,26 @@ func waitStat(t *testing.T, what string, get func() uint64, want uint64, timeout
 	}
 	t.Fatalf("%s: counter %d after %s, want at least %d", what, get(), timeout, want)
 }
+
+// An interface that gets its IPv6 link-local address only after the
+// responder started (it just came up): the first Announce of an IPv6
+// address starts NDP then, instead of failing for the responder's life.
+func TestNDPStartsWhenTheLinkLocalAddressArrives(t *testing.T) {
+	requireRoot(t)
+	s := newSegment(t, 1)
+	node, ifName := s.nodes[0], s.ifs[0]
+	mustRun(t, "ip", "-n", node, "-6", "addr", "flush", "dev", ifName, "scope", "link")
+	r := s.responder(t, 0, quick)
+	if r.ndp != nil {
+		t.Fatal("NDP started without a link-local address: the test proves nothing")
+	}
+	mustRun(t, "ip", "-n", node, "addr", "add", "fe80::1:2/64", "dev", ifName, "nodad")
+	// The speaker's process lives in the node's namespace; so must the
+	// call that opens the NDP sockets.
+	if err := inNS(node, func() error { return r.Announce(netip.MustParseAddr(v6Addr)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.forgetNeighbour(t, v6Addr)
+	s.poke(t, v6Addr)
+	s.waitNeighbour(t, v6Addr, s.macs[0], 3*time.Second)
+}
