@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -121,15 +120,12 @@ func badPeerChild(t *testing.T, frrDir string) {
 	}
 	// The speaker runs as a process of its own (see TestMain), so that a
 	// restart is a restart: nothing of the first run is left in memory.
-	kubeconfig := writeKubeconfigAs(t, env.Config, installRenderedRBAC(t, c, "lbstack-speaker"))
+	kubeconfig := envtest.WriteKubeconfig(t, envtest.As(env.Config, envtest.RenderedRBAC(t, c, "lbstack-speaker")))
 	runs := 0
 	startSpeaker := func() func() {
 		runs++
-		exe, err := os.Executable()
-		must(err)
-		cmd := exec.Command(exe)
-		cmd.Env = append(os.Environ(), cliArgsEnv+"="+strings.Join([]string{"speaker", "--node-name", "n1", "--namespace", ns,
-			"--kubeconfig", kubeconfig, "--bgp-backend", "native", "--log-level", "info", "--metrics-bind-address", "0"}, "\x1f"))
+		cmd := envtest.CLICommand(t, nil, "speaker", "--node-name", "n1", "--namespace", ns,
+			"--kubeconfig", kubeconfig, "--bgp-backend", "native", "--log-level", "info", "--metrics-bind-address", "0")
 		log, err := os.Create(filepath.Join(t.TempDir(), fmt.Sprintf("speaker-%d.log", runs)))
 		must(err)
 		cmd.Stdout, cmd.Stderr = log, log

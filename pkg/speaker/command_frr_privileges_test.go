@@ -8,7 +8,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,16 +43,21 @@ func TestFRRPodRunsWithItsManifestPrivileges(t *testing.T) {
 	inNodeNamespace(t, "TestFRRPodRunsWithItsManifestPrivileges", "", frrPodChild)
 }
 
-// startWithCaps runs argv as uid 0 with only the container's capabilities
-// and no_new_privs, logging to dir/name.log, stopped at cleanup.
-func startWithCaps(t *testing.T, dir, name string, c corev1.Container, env []string, argv ...string) *exec.Cmd {
+// withCaps is the setpriv prefix that runs a command as uid 0 with only
+// the container's capabilities and no_new_privs, as its runtime would.
+func withCaps(t *testing.T, c corev1.Container) []string {
 	t.Helper()
 	caps, _ := capsFlag(t, c)
 	if sc := c.SecurityContext; sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Fatalf("container %s may escalate privileges: update this test", c.Name)
 	}
-	cmd := exec.Command("setpriv", append([]string{"--bounding-set=" + caps, "--inh-caps=-all", "--no-new-privs", "--"}, argv...)...)
-	cmd.Env = append(os.Environ(), env...)
+	return []string{"setpriv", "--bounding-set=" + caps, "--inh-caps=-all", "--no-new-privs", "--"}
+}
+
+// startLogged starts cmd with its output in dir/name.log (shown if the
+// test fails) and stops it at cleanup.
+func startLogged(t *testing.T, dir, name string, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	log, err := os.Create(logPath)
 	must(t, err)
@@ -115,7 +119,7 @@ func frrPodChild(t *testing.T, frrDir string) {
 		case "bfdd":
 			argv = append(argv, "--bfdctl", filepath.Join(runFRR, "bfdd.sock"))
 		}
-		startWithCaps(t, base, d, frrC, nil, argv...)
+		startLogged(t, base, d, exec.Command(withCaps(t, frrC)[0], append(withCaps(t, frrC)[1:], argv...)...))
 		frrtest.Eventually(t, 15*time.Second, d+" up", func() string {
 			if _, err := os.Stat(filepath.Join(runFRR, d+".vty")); err != nil {
 				return err.Error()
@@ -124,11 +128,8 @@ func frrPodChild(t *testing.T, frrDir string) {
 		})
 	}
 
-	exe, err := os.Executable()
-	must(t, err)
-	cli := func(args ...string) []string { return []string{cliArgsEnv + "=" + strings.Join(args, "\x1f")} }
-	startWithCaps(t, base, "reloader", reloaderC, cli("frr-reloader", "--log-level=info", "--frr-config="+filepath.Join(etcFRR, "frr.conf"),
-		"--vty-socket="+runFRR, "--handoff-dir="+handoff), exe)
+	startLogged(t, base, "reloader", envtest.CLICommand(t, withCaps(t, reloaderC), "frr-reloader", "--log-level=info",
+		"--frr-config="+filepath.Join(etcFRR, "frr.conf"), "--vty-socket="+runFRR, "--handoff-dir="+handoff))
 
 	env := envtest.Start(t)
 	c := env.Client
@@ -153,9 +154,9 @@ func frrPodChild(t *testing.T, frrDir string) {
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To("n1")}},
 	}))
-	startWithCaps(t, base, "speaker", speakerC, cli("speaker", "--node-name", "n1", "--namespace", ns, "--bgp-backend", "frr",
-		"--frr-handoff-dir", handoff, "--log-level", "info", "--metrics-bind-address", "0",
-		"--kubeconfig", writeKubeconfigAs(t, env.Config, installRenderedRBAC(t, c, "lbstack-speaker"))), exe)
+	startLogged(t, base, "speaker", envtest.CLICommand(t, withCaps(t, speakerC), "speaker", "--node-name", "n1", "--namespace", ns,
+		"--bgp-backend", "frr", "--frr-handoff-dir", handoff, "--log-level", "info", "--metrics-bind-address", "0",
+		"--kubeconfig", envtest.WriteKubeconfig(t, envtest.As(env.Config, envtest.RenderedRBAC(t, c, "lbstack-speaker")))))
 
 	frrtest.Eventually(t, 90*time.Second, "203.0.113.11 at the router through FRR", func() string {
 		if _, ok := router.Paths("203.0.113.11/32")[frrtest.NodeV4]; !ok {

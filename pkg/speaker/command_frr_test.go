@@ -133,14 +133,14 @@ func speakerFRRChild(t *testing.T, frrDir string) {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To("n2")}},
 	}))
 
-	user := installRenderedRBAC(t, c, "lbstack-speaker")
+	user := envtest.RenderedRBAC(t, c, "lbstack-speaker")
 	// The node namespace is ours alone: a fixed port cannot collide.
 	const metricsAddr = "127.0.0.1:17472"
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		root := cli.NewRoot()
-		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", writeKubeconfigAs(t, env.Config, user),
+		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", envtest.WriteKubeconfig(t, envtest.As(env.Config, user)),
 			"--bgp-backend", "native", "--log-level", "info", "--metrics-bind-address", metricsAddr})
 		done <- root.ExecuteContext(runCtx)
 	}()

@@ -164,12 +164,9 @@ func privilegesChild(t *testing.T, frrDir string) {
 		}))
 	}
 
-	exe, err := os.Executable()
-	must(t, err)
-	args := []string{"speaker", "--node-name", "n1", "--namespace", ns, "--bgp-backend", "native", "--log-level", "info",
-		"--metrics-bind-address", "0", "--kubeconfig", writeKubeconfigAs(t, env.Config, installRenderedRBAC(t, c, "lbstack-speaker"))}
-	cmd := exec.Command("setpriv", "--bounding-set="+caps, "--inh-caps=-all", "--no-new-privs", "--", exe)
-	cmd.Env = append(os.Environ(), cliArgsEnv+"="+strings.Join(args, "\x1f"))
+	cmd := envtest.CLICommand(t, []string{"setpriv", "--bounding-set=" + caps, "--inh-caps=-all", "--no-new-privs", "--"},
+		"speaker", "--node-name", "n1", "--namespace", ns, "--bgp-backend", "native", "--log-level", "info", "--metrics-bind-address", "0",
+		"--kubeconfig", envtest.WriteKubeconfig(t, envtest.As(env.Config, envtest.RenderedRBAC(t, c, "lbstack-speaker"))))
 	logPath := filepath.Join(t.TempDir(), "speaker.log")
 	log, err := os.Create(logPath)
 	must(t, err)

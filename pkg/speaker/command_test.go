@@ -15,7 +15,6 @@ package speaker_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,40 +25,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/bindata"
 	"github.com/lbstack/lbstack/pkg/cli"
-	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/test/envtest"
 )
-
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
-	t.Helper()
-	return writeKubeconfigAs(t, cfg, "")
-}
-
-// writeKubeconfigAs writes a kubeconfig for cfg that impersonates user
-// (none when empty).
-func writeKubeconfigAs(t *testing.T, cfg *rest.Config, user string) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken, Impersonate: user}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
-	kc.CurrentContext = "envtest"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func TestSpeakerCommandEnvtest(t *testing.T) {
 	if _, err := envtest.AssetsDir(); err != nil {
@@ -104,12 +77,12 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 
 	// The speaker runs as its own service account, with exactly the RBAC
 	// the operator renders for it.
-	user := installRenderedRBAC(t, c, "lbstack-speaker")
+	user := envtest.RenderedRBAC(t, c, "lbstack-speaker")
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		root := cli.NewRoot()
-		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", writeKubeconfigAs(t, env.Config, user),
+		root.SetArgs([]string{"speaker", "--node-name", "n1", "--namespace", ns, "--kubeconfig", envtest.WriteKubeconfig(t, envtest.As(env.Config, user)),
 			"--bgp-backend", "native", "--log-level", "error", "--metrics-bind-address", "0",
 			// The host's network namespace: no fixed port.
 			"--health-probe-bind-address", "0"})
@@ -174,39 +147,6 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 		}
 		return "no ConfigurationInvalid event on speaker-n1"
 	})
-}
-
-// installRenderedRBAC creates the ServiceAccount, ClusterRole, Role and
-// bindings named name exactly as the operator renders them, and returns
-// the service account's user name.
-func installRenderedRBAC(t *testing.T, c client.Client, name string) string {
-	t.Helper()
-	objs, err := render.Render(bindata.FS, render.Params{
-		Namespace: envtest.Namespace, OwnerName: "metallb", LogLevel: "info", BGPBackend: "frr", MemberlistSecretKey: "a2V5",
-		Images: render.Images{Controller: "lbstack:test", Speaker: "lbstack:test", FRR: "frr:test"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, o := range objs {
-		switch o.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
-		default:
-			continue
-		}
-		if o.GetName() != name {
-			continue
-		}
-		if err := c.Create(context.Background(), o); err != nil {
-			t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
-		}
-		n++
-	}
-	if n != 5 {
-		t.Fatalf("rendered %d RBAC objects named %s, want 5", n, name)
-	}
-	return "system:serviceaccount:" + envtest.Namespace + ":" + name
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() string) {

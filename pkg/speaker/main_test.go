@@ -2,25 +2,14 @@ package speaker_test
 
 import (
 	"os"
-	"strings"
 	"testing"
 
-	"github.com/lbstack/lbstack/pkg/cli"
+	"github.com/lbstack/lbstack/test/envtest"
 )
 
-// cliArgsEnv, when set, makes the test binary run `lbstack` with these
-// arguments (separated by \x1f, the unit separator) instead of the tests: a test that must restart
-// a speaker runs it as a process of its own, as a pod would.
-const cliArgsEnv = "LBSTACK_TEST_CLI_ARGS"
-
 func TestMain(m *testing.M) {
-	if args := os.Getenv(cliArgsEnv); args != "" {
-		root := cli.NewRoot()
-		root.SetArgs(strings.Split(args, "\x1f"))
-		if err := root.Execute(); err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	// Tests that restart the speaker, or run it with reduced privileges,
+	// run it as a process of its own: this binary, as `lbstack`.
+	envtest.RunCLIIfAsked()
 	os.Exit(m.Run())
 }

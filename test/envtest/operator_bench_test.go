@@ -3,10 +3,7 @@ package envtest_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,38 +46,12 @@ func peakRSS(pid int) (float64, error) {
 func runOperatorForMemory(b *testing.B, bin string) float64 {
 	b.Helper()
 	ctx := context.Background()
-	dir := b.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(b, kubeconfig)
-	health, webhook := freePort(b), freePort(b)
-	cmd := exec.Command(bin, "operator", "--kubeconfig", kubeconfig, "--metrics-bind-address", "0",
-		"--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(health),
-		"--webhook-host", "127.0.0.1", "--webhook-port", strconv.Itoa(webhook), "--cert-dir", filepath.Join(dir, "certs"),
-		"--cert-secret", "lbstack-bench-operator-cert", "--webhook-configuration=", "--conversion-crds=", "--cert-extra-dns-names", "localhost",
-		"--log-level", "error")
-	cmd.Env = append(os.Environ(), "OPERATOR_NAMESPACE="+envtest.Namespace, "OPERATOR_IMAGE=registry.local:5000/lbstack:bench")
+	extra := []string{"OPERATOR_IMAGE=registry.local:5000/lbstack:bench"}
 	if limit := os.Getenv("LBSTACK_BENCH_GOMEMLIMIT"); limit != "" {
-		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+limit)
+		extra = append(extra, "GOMEMLIMIT="+limit)
 	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		_ = env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.Namespace, Name: "lbstack-bench-operator-cert"}})
-	}()
-	waitFor(b, 2*time.Minute, func() error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	p := startOperatorProcess(b, bin, "lbstack-bench-operator-cert", extra...)
+	p.waitReady(b)
 	ml := &v1beta1.MetalLB{ObjectMeta: metav1.ObjectMeta{Name: "metallb", Namespace: envtest.Namespace}, Spec: v1beta1.MetalLBSpec{BGPType: v1beta1.BGPTypeFRR}}
 	if err := env.Client.Create(ctx, ml); err != nil {
 		b.Fatal(err)
@@ -107,7 +78,7 @@ func runOperatorForMemory(b *testing.B, bin string) float64 {
 	// Let every informer (Services everywhere, for symmetric routing) list
 	// and settle.
 	time.Sleep(5 * time.Second)
-	rss, err := peakRSS(cmd.Process.Pid)
+	rss, err := peakRSS(p.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,13 +90,7 @@ func runOperatorForMemory(b *testing.B, bin string) float64 {
 // config/manager/manager.yaml). The webhooks and the BGPPeer conversion
 // are served by the operator: if it is killed for memory, admission fails.
 func BenchmarkOperatorMemory(b *testing.B) {
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "lbstack")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = env.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLbstack(b)
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		base := runOperatorForMemory(b, bin)

@@ -4,14 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,27 +15,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/cli"
 	"github.com/lbstack/lbstack/test/envtest"
 )
-
-func writeKubeconfig(t testing.TB, path string) {
-	t.Helper()
-	cfg := env.Config
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestOperatorCommand runs the real `lbstack operator` binary against the
 // API server: it generates its webhook certificate, serves the webhooks
@@ -49,75 +29,9 @@ func writeKubeconfig(t testing.TB, path string) {
 func TestOperatorCommand(t *testing.T) {
 	ctx := context.Background()
 	cleanMetalLBObjects(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "lbstack")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = env.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, kubeconfig)
-	health, webhook := freePort(t), freePort(t)
-	cmd := exec.Command(bin, "operator",
-		"--kubeconfig", kubeconfig,
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(health),
-		"--webhook-host", "127.0.0.1", "--webhook-port", strconv.Itoa(webhook),
-		"--cert-dir", filepath.Join(dir, "certs"),
-		"--cert-secret", "lbstack-test-operator-cert",
-		// envtest installs and injects its own webhook configuration.
-		"--webhook-configuration=", "--conversion-crds=",
-		"--cert-extra-dns-names", "localhost")
-	cmd.Env = append(os.Environ(), "OPERATOR_NAMESPACE="+envtest.Namespace, "OPERATOR_IMAGE=registry.local:5000/lbstack:cmd")
-	logf, err := os.Create(filepath.Join(dir, "operator.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.Namespace, Name: "lbstack-test-operator-cert"}})
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "operator.log"))
-			t.Logf("operator log:\n%s", b)
-		}
-	})
-	alive := func() error {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("operator exited: %v", err)
-		default:
-			return nil
-		}
-	}
-
-	eventually(t, "operator ready (webhook server up with its certificate)", func() error {
-		if err := alive(); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	p := startOperatorProcess(t, buildLbstack(t), "lbstack-test-operator-cert", "OPERATOR_IMAGE=registry.local:5000/lbstack:cmd")
+	webhook := p.webhook
+	p.waitReady(t)
 	// The webhook server answers TLS with the generated certificate.
 	conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(webhook), &tls.Config{InsecureSkipVerify: true})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -25,11 +24,10 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
+	"github.com/lbstack/lbstack/test/envtest"
 )
 
 // BenchmarkController2000Services (issue 4, "Performance"): 2,000 pending
@@ -162,7 +160,7 @@ type benchController struct {
 func startBenchController(b *testing.B, workers int) *benchController {
 	c := &benchController{}
 	if bin := os.Getenv("LBSTACK_BENCH_BINARY"); bin != "" {
-		kubeconfig := writeKubeconfig(b)
+		kubeconfig := envtest.WriteKubeconfig(b, restCfg)
 		args := []string{"controller", "--kubeconfig", kubeconfig, "--namespace", stackNS, "--webhook-mode", "disabled",
 			"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "error"}
 		if workers > 0 {
@@ -207,20 +205,6 @@ func (c *benchController) stop() {
 		return
 	}
 	c.run.stop()
-}
-
-// writeKubeconfig writes a kubeconfig for the test API server.
-func writeKubeconfig(b *testing.B) string {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: restCfg.Host, CertificateAuthorityData: restCfg.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: restCfg.CertData, ClientKeyData: restCfg.KeyData, Token: restCfg.BearerToken}
-	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	cfg.CurrentContext = "envtest"
-	path := filepath.Join(b.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		b.Fatal(err)
-	}
-	return path
 }
 
 // observe runs start and returns how long after its start a watch has seen

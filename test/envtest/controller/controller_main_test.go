@@ -40,7 +40,6 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/pkg/cli"
 	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/test/envtest"
@@ -55,21 +54,10 @@ var (
 	sch     *runtime.Scheme
 )
 
-// cliArgsEnv, when set, makes the test binary run `lbstack` with these
-// arguments (separated by \x1f) instead of the tests: tests that need the
-// controller as the process a pod runs (two of them in a rollout) start it
-// that way.
-const cliArgsEnv = "LBSTACK_TEST_CLI_ARGS"
-
 func TestMain(m *testing.M) {
-	if args := os.Getenv(cliArgsEnv); args != "" {
-		root := cli.NewRoot()
-		root.SetArgs(strings.Split(args, "\x1f"))
-		if err := root.Execute(); err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	// Tests that need the controller as the process a pod runs (two of
+	// them in a rollout) run this binary as `lbstack`.
+	envtest.RunCLIIfAsked()
 	level := zapcore.ErrorLevel
 	if os.Getenv("LBSTACK_TEST_LOG") != "" {
 		level = zapcore.DebugLevel

@@ -12,9 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
-	"github.com/lbstack/lbstack/bindata"
 	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
-	"github.com/lbstack/lbstack/pkg/render"
+	"github.com/lbstack/lbstack/test/envtest"
 )
 
 // controllerSA is the controller's service account as the operator renders it.
@@ -25,36 +24,7 @@ const controllerSA = "lbstack-controller"
 // that acts as that service account.
 func installControllerRBAC(t *testing.T) *rest.Config {
 	t.Helper()
-	ctx := context.Background()
-	objs, err := render.Render(bindata.FS, render.Params{
-		Namespace: stackNS, OwnerName: "metallb", LogLevel: "info", BGPBackend: "native", MemberlistSecretKey: "a2V5",
-		Images: render.Images{Controller: "lbstack:test", Speaker: "lbstack:test"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, o := range objs {
-		switch o.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
-		default:
-			continue
-		}
-		if o.GetName() != controllerSA {
-			continue
-		}
-		if err := k8s.Create(ctx, o); err != nil {
-			t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
-		}
-		n++
-		t.Cleanup(func() { _ = k8s.Delete(context.Background(), o) })
-	}
-	if n != 5 {
-		t.Fatalf("rendered %d RBAC objects for %s, want the ServiceAccount, a ClusterRole, a Role and their bindings", n, controllerSA)
-	}
-	cfg := rest.CopyConfig(restCfg)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + stackNS + ":" + controllerSA}
-	return cfg
+	return envtest.As(restCfg, envtest.RenderedRBAC(t, k8s, controllerSA))
 }
 
 // allowed asks the API server whether the controller's service account

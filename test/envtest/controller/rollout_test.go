@@ -20,13 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lbstack/lbstack/bindata"
 	"github.com/lbstack/lbstack/pkg/render"
+	"github.com/lbstack/lbstack/test/envtest"
 )
 
 // renderedControllerArgs are the arguments of the controller container as
@@ -64,23 +62,6 @@ func renderedControllerArgs(t *testing.T) []string {
 	return nil
 }
 
-// kubeconfigFor writes a kubeconfig with cfg's credentials and
-// impersonation.
-func kubeconfigFor(t *testing.T, cfg *rest.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData,
-		Token: cfg.BearerToken, Impersonate: cfg.Impersonate.UserName}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
-	kc.CurrentContext = "envtest"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // controllerProcess is `lbstack controller` as a process of its own, the
 // way a pod runs it.
 type controllerProcess struct {
@@ -91,12 +72,7 @@ type controllerProcess struct {
 
 func startControllerProcess(t *testing.T, name string, args []string) *controllerProcess {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &controllerProcess{cmd: exec.Command(exe), done: make(chan struct{}), log: filepath.Join(t.TempDir(), name+".log")}
-	p.cmd.Env = append(os.Environ(), cliArgsEnv+"="+strings.Join(args, "\x1f"))
+	p := &controllerProcess{cmd: envtest.CLICommand(t, nil, args...), done: make(chan struct{}), log: filepath.Join(t.TempDir(), name+".log")}
 	f, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +124,7 @@ func TestRolloutNeverGivesAnAddressTwice(t *testing.T) {
 	cleanConfig(t)
 	ctx := context.Background()
 	ns := newNamespace(t, nil)
-	args := append(renderedControllerArgs(t), "--kubeconfig", kubeconfigFor(t, installControllerRBAC(t)))
+	args := append(renderedControllerArgs(t), "--kubeconfig", envtest.WriteKubeconfig(t, installControllerRBAC(t)))
 	if !slices.Contains(args, "--leader-elect") {
 		t.Log("the rendered controller does not elect a leader")
 	}
