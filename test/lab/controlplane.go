@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// K8sVersion is the Kubernetes release the lab's control plane, kubelets
+// and kube-proxies are built from.
+const K8sVersion = "v1.34.4"
+
 // ServiceAccountIssuer is the issuer in every service-account token.
 const ServiceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
 
@@ -20,7 +24,6 @@ const (
 	procAPIServer = "kube-apiserver"
 	procKCM       = "kube-controller-manager"
 	procScheduler = "kube-scheduler"
-	procKubelet   = "lab-kubelet"
 	procReaper    = "lab-reaper"
 )
 

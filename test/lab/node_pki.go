@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,8 +15,7 @@ import (
 
 // Certificates of the kubelet API: the API server's client certificate
 // for kubelets (--kubelet-client-certificate) and each node's serving
-// certificate. Both are made when missing, so a lab state directory from
-// before the kubelet served an API keeps working.
+// certificate.
 const (
 	kubeletClientCertFile = "apiserver-kubelet-client.crt"
 	kubeletClientKeyFile  = "apiserver-kubelet-client.key"
@@ -100,37 +98,21 @@ func (s *State) ensureKubeletClientCert() error {
 		x509.ExtKeyUsageClientAuth, nil, nil)
 }
 
-// kubeletTLSConfig is node i's serving configuration: its own certificate
-// (the node's addresses and name as SANs, made when missing) and client
-// certificates required, verified against the lab CA.
-func (s *State) kubeletTLSConfig(i int) (*tls.Config, error) {
+// kubeletServingCert makes node i's kubelet serving certificate (the
+// node's addresses and name as SANs, signed by the lab CA, which the API
+// server verifies with --kubelet-certificate-authority) when missing, and
+// returns its files.
+func (s *State) kubeletServingCert(i int) (cert, key string, err error) {
 	p, err := loadPKI(s.pkiDir())
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
 	name := NodeName(i)
 	certFile, keyFile := kubeletServingFiles(name)
 	ips := []net.IP{net.ParseIP(NodeAddr(i)), net.ParseIP(NodeAddr6(i))}
 	if err := p.ensure(certFile, keyFile, pkix.Name{CommonName: name, Organization: []string{"system:nodes"}},
 		x509.ExtKeyUsageServerAuth, []string{name}, ips); err != nil {
-		return nil, err
+		return "", "", err
 	}
-	pair, err := tls.LoadX509KeyPair(p.path(certFile), p.path(keyFile))
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(p.caCert)
-	if len(pair.Certificate) == 0 {
-		return nil, errors.New("empty serving certificate")
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{pair},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-		// HTTP/1.1 only: exec upgrades (SPDY, WebSocket) need it, and
-		// log streaming is chunked.
-		NextProtos: []string{"http/1.1"},
-	}, nil
+	return p.path(certFile), p.path(keyFile), nil
 }
