@@ -25,7 +25,7 @@ APT_PACKAGES := frr frr-pythontools iputils-arping iproute2 \
 # must-gather image. Downloaded as .deb files (`apt-get download`), never
 # installed on this machine, and unpacked into the images' layers.
 IMAGE_DEBS := frr frr-pythontools tini libc6 libgcc-s1 libc-ares2 libcap2 libcrypt1 \
-	libjson-c5 libpam0g libaudit1 libcap-ng0 libreadline8 libtinfo6 readline-common \
+	libjson-c5 libpam0g libpam-modules libaudit1 libcap-ng0 libreadline8 libtinfo6 readline-common \
 	libyang2 libpcre2-8-0 libprotobuf-c1 libssl3 libelf1 libbpf1 libmnl0 libxtables12 libbsd0 libmd0 libdb5.3 \
 	python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-minimal \
 	libexpat1 zlib1g libffi8 libbz2-1.0 liblzma5 libsqlite3-0 libncursesw6 libuuid1 \

@@ -139,7 +139,7 @@ func LbstackImageOf(binary string) (oci.Image, error) {
 // container), python3, and the libraries all of them load
 // (TestImagesLoadTheirLibraries checks the closure).
 var frrDebs = []string{"base-files", "frr", "frr-pythontools", "tini", "libc6", "libgcc-s1", "libc-ares2", "libcap2", "libcrypt1",
-	"libjson-c5", "libpam0g", "libaudit1", "libcap-ng0", "libreadline8", "libtinfo6", "readline-common",
+	"libjson-c5", "libpam0g", "libpam-modules", "libaudit1", "libcap-ng0", "libreadline8", "libtinfo6", "readline-common",
 	"libyang2", "libpcre2-8-0", "libprotobuf-c1", "libelf1", "libbpf1", "libmnl0", "libxtables12", "libbsd0", "libmd0", "libdb5.3",
 	"python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "python3-minimal",
 	"libexpat1", "zlib1g", "libffi8", "libbz2-1.0", "liblzma5", "libsqlite3-0", "libncursesw6", "libuuid1",
@@ -176,6 +176,11 @@ func (s ImageSources) FRRImageOf() (oci.Image, error) {
 	// What the packages' maintainer scripts (and base-passwd) would do.
 	l.File("etc/passwd", []byte(fmt.Sprintf("root:x:0:0:root:/root:/bin/bash\nfrr:x:%d:%d:FRR:/var/run/frr:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", frrUID, frrGID)), 0o644, 0, 0)
 	l.File("etc/group", []byte(fmt.Sprintf("root:x:0:\nfrr:x:%d:frr\nfrrvty:x:%d:frr\nnogroup:x:65534:\n", frrGID, frrvtyGID)), 0o644, 0, 0)
+	// Debian's vtysh checks the caller with PAM (/etc/pam.d/frr lets
+	// anyone authenticate; the vty sockets' frrvty group is the real
+	// gate). FRR's own image is built without PAM; this "other" policy
+	// gives the same result without Debian's login stack.
+	l.File("etc/pam.d/other", []byte("# lab FRR image: vtysh's account and session checks pass, as in FRR's image (no PAM)\naccount required pam_permit.so\nsession required pam_permit.so\n"), 0o644, 0, 0)
 	l.Symlink("var/run", "/run")
 	l.Dir("run/frr", 0o755, frrUID, frrGID)
 	l.Dir("etc/frr", 0o755, frrUID, frrGID)

@@ -291,6 +291,17 @@ func (nw network) build(ctx context.Context) error {
 		if _, err := ipIn(ctx, NodeName(i), "route", "add", ClientNetPrefix, "via", RouterAddr); err != nil {
 			return err
 		}
+		// ClusterIPs: kube-proxy translates them before the packet
+		// leaves, but the kernel needs a route to pick a source first.
+		// A real node has its default route for that; here only the
+		// Service ranges are routed, towards the router as a default
+		// route would.
+		if _, err := ipIn(ctx, NodeName(i), "route", "add", ServiceCIDR, "via", RouterAddr); err != nil {
+			return err
+		}
+		if _, err := ipIn(ctx, NodeName(i), "-6", "route", "add", ServiceCIDR6, "via", RouterAddr6); err != nil {
+			return err
+		}
 	}
 	return nil
 }

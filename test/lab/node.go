@@ -260,7 +260,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 }
 
 // cniConfig is node i's pod network: a bridge whose address is the pod
-// range's gateway, host-local addresses from the range, no masquerading
+// range's gateway (each pod's default route), host-local addresses from
+// the range, no masquerading
 // (kube-proxy decides that), hairpin so a pod reaches itself through its
 // Service.
 func (s *State) cniConfig(i int) string {
@@ -278,6 +279,7 @@ func (s *State) cniConfig(i int) string {
       "ipam": {
         "type": "host-local",
         "ranges": [[{"subnet": %q, "gateway": %q}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": %q
       }
     },
