@@ -58,9 +58,9 @@ const (
 
 	// Ports, all away from the defaults (which may be taken on a
 	// developer's machine) and from the ephemeral range.
-	APIServerPort  = 16443
+	APIServerPort = 16443
 	// RegistryPort is the lab registry's, on the API server's address.
-	RegistryPort = 5000
+	RegistryPort   = 5000
 	EtcdClientPort = 12379
 	EtcdPeerPort   = 12380
 	KCMPort        = 20257

@@ -378,7 +378,7 @@ func (s *State) writeNodeFiles(i int) error {
 		return fmt.Errorf("%s: serving certificate: %w", node, err)
 	}
 	files := map[string]string{
-		"containerd/config.toml": s.containerdConfig(node),
+		"containerd/config.toml":    s.containerdConfig(node),
 		"cni/net.d/10-lab.conflist": s.cniConfig(i),
 		"kubelet-config.yaml":       s.kubeletConfig(i, cert, key),
 		"kube-proxy-config.yaml":    s.kubeProxyConfig(i),

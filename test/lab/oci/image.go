@@ -3,9 +3,9 @@ package oci
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
