@@ -342,3 +342,35 @@ func (l *Lab) unsettled(ctx context.Context) string {
 	}
 	return ""
 }
+
+// CurlServices sends one request from the client to every LoadBalancer
+// Service's first address and TCP port, as a user checks with curl, and
+// returns one line per Service: what answered, or the error.
+func (l *Lab) CurlServices(ctx context.Context) []string {
+	svcs, err := l.Kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, s := range svcs.Items {
+		if s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Status.LoadBalancer.Ingress) == 0 {
+			continue
+		}
+		ip := s.Status.LoadBalancer.Ingress[0].IP
+		for _, p := range s.Spec.Ports {
+			if p.Protocol != corev1.ProtocolTCP && p.Protocol != "" {
+				continue
+			}
+			a, err := l.Client.Get(ctx, ip, int(p.Port), 3*time.Second)
+			line := fmt.Sprintf("curl http://%s:%d/ (%s/%s) from the client %s: ", ip, p.Port, s.Namespace, s.Name, ClientAddr)
+			if err != nil {
+				line += "FAILED: " + err.Error()
+			} else {
+				line += fmt.Sprintf("answered by pod %s, which saw the client as %s", a.Pod, a.Client)
+			}
+			out = append(out, line)
+			break
+		}
+	}
+	return out
+}

@@ -348,3 +348,45 @@ func TestProcRecords(t *testing.T) {
 		t.Error("stopped process alive")
 	}
 }
+
+// The repository's copies of the seed scenarios (config/samples/scenarios,
+// what `make lab` and the tests read) stay identical to the seeds where
+// those are beside the repository (../shared/scenarios); a clone alone
+// skips this.
+func TestScenarioCopiesMatchTheSeeds(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := filepath.Join(filepath.Dir(root), "shared", "scenarios")
+	if _, err := os.Stat(seeds); err != nil {
+		t.Skipf("no seed scenarios beside the repository: %v", err)
+	}
+	copies := filepath.Join(root, "config", "samples", "scenarios")
+	files := map[string]bool{}
+	for _, dir := range []string{seeds, copies} {
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			files[rel] = true
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for rel := range files {
+		a, errA := os.ReadFile(filepath.Join(seeds, rel))
+		b, errB := os.ReadFile(filepath.Join(copies, rel))
+		switch {
+		case errA != nil:
+			t.Errorf("%s is in config/samples/scenarios but not in the seeds", rel)
+		case errB != nil:
+			t.Errorf("%s is missing from config/samples/scenarios (copy it from %s)", rel, seeds)
+		case !bytes.Equal(a, b):
+			t.Errorf("config/samples/scenarios/%s differs from the seed %s", rel, filepath.Join(seeds, rel))
+		}
+	}
+}

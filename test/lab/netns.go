@@ -213,6 +213,13 @@ func (nw network) build(ctx context.Context) error {
 			return err
 		}
 	}
+	// The router spreads flows over its ECMP next hops by their ports too
+	// (layer-4 hashing, as routers in front of load balancers are set
+	// up), not by addresses alone: one client's connections reach every
+	// node.
+	if err := sysctlIn(ctx, RouterNetns, "net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"); err != nil {
+		return err
+	}
 	// Router: eth0 on the segment, eth1 towards the client network.
 	if err := nw.plug(ctx, RouterNetns, "eth0", RouterMAC, "router"); err != nil {
 		return err

@@ -130,6 +130,14 @@ func upCmd(resolve resolver) *cobra.Command {
 			if err := l.Report(ctx, os.Stdout); err != nil {
 				return err
 			}
+			fmt.Println("\n== traffic: the client, through the router")
+			curls := l.CurlServices(ctx)
+			if len(curls) == 0 {
+				fmt.Println("(no LoadBalancer Service has an address)")
+			}
+			for _, c := range curls {
+				fmt.Println(c)
+			}
 			if len(failed) > 0 {
 				return fmt.Errorf("the lab is up, but: %w", errors.Join(failed...))
 			}
@@ -139,7 +147,7 @@ func upCmd(resolve resolver) *cobra.Command {
 		},
 	}
 	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
-	c.Flags().StringVar(&scenario, "scenario", lab.DefaultScenario, "scenario from ../shared/scenarios: "+strings.Join(lab.ScenarioNames(), ", "))
+	c.Flags().StringVar(&scenario, "scenario", lab.DefaultScenario, "scenario (config/samples/scenarios): "+strings.Join(lab.ScenarioNames(), ", "))
 	return c
 }
 
