@@ -526,7 +526,7 @@ func setSysctl(t testing.TB, netns, key, value string) {
 // holds one node's BGP session - the speaker in native mode, FRR's
 // container in frr mode (a killed speaker leaves FRR announcing, as it
 // should) - removes its next hop from the router within the hold time;
-// the lab kubelet restarts it and it announces again.
+// the kubelet restarts it and it announces again.
 func bgpKillDropsNextHop(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
@@ -630,10 +630,6 @@ func killContainer(t testing.TB, l *lab.Lab, i int, container, prefix string) (k
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("speaker pod on node %d: %v (%d found)", i, err, len(pods.Items))
 	}
-	proc, err := l.State.ContainerProc(lab.StackNamespace, pods.Items[0].Name, container)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var others []int
 	for _, n := range allNodes(l) {
 		if n != i {
@@ -641,7 +637,9 @@ func killContainer(t testing.TB, l *lab.Lab, i int, container, prefix string) (k
 		}
 	}
 	killed = time.Now()
-	proc.Kill()
+	if err := l.KillContainer(ctx, lab.StackNamespace, pods.Items[0].Name, container); err != nil {
+		t.Fatal(err)
+	}
 	removed = pollNextHops(t, l, prefix, nodeAddrs(others...), 30*time.Second)
 	back = pollNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 90*time.Second)
 	return killed, removed, back

@@ -296,12 +296,10 @@ func l2Takeover(t testing.TB, l *lab.Lab, ns, ip, how string) (time.Duration, in
 			t.Fatalf("speaker on %s: %v (%d pods)", lab.NodeName(owner), err, len(pods.Items))
 		}
 		killedPod = pods.Items[0].Name
-		proc, err := l.State.ContainerProc(lab.StackNamespace, killedPod, "speaker")
-		if err != nil {
+		start = time.Now()
+		if err := l.KillContainer(ctx, lab.StackNamespace, killedPod, "speaker"); err != nil {
 			t.Fatal(err)
 		}
-		start = time.Now()
-		proc.Kill()
 	case "link":
 		// Cut at the switch: the node's eth0 loses its carrier, as when a
 		// cable or a switch port fails, and keeps its addresses and

@@ -90,11 +90,8 @@ spec:
 		}
 		n := 0
 		for _, p := range pods.Items {
-			dir, err := l.State.PodVolumePath(lab.StackNamespace, p.Name, "frr-conf")
-			if err != nil {
-				return false, err.Error()
-			}
-			if data, err := os.ReadFile(filepath.Join(dir, "frr.conf")); err == nil && bytes.Contains(data, []byte("neighbor 198.18.0.250 password")) {
+			data, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "exec", p.Name, "-c", "reloader", "--", "cat", "/etc/frr/frr.conf")
+			if err == nil && strings.Contains(data, "neighbor 198.18.0.250 password") {
 				n++
 			}
 		}

@@ -16,7 +16,7 @@ import (
 )
 
 // TestOperatorRunsTheStack (operator issue): `kubectl apply -k
-// config/default` and the scenario's MetalLB object → the lab kubelet runs
+// config/default` and the scenario's MetalLB object → the kubelets run
 // the operator, one controller and one speaker per node from the rendered
 // manifests, each under its own service account; the MetalLB object is
 // Available; a Service gets an address and the router sees it over every
@@ -75,16 +75,21 @@ func TestOperatorRunsTheStack(t *testing.T) {
 			seen[a] = comp
 		}
 	}
-	// The speakers run the binary the rendered DaemonSet names, as real
-	// processes of the lab kubelet.
+	// The speakers run the image the rendered DaemonSet names, in a
+	// container of their node's containerd.
 	speakers, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range speakers.Items {
-		if _, err := l.State.ContainerProc(p.Namespace, p.Name, "speaker"); err != nil {
+		if _, _, err := l.ContainerID(ctx, p.Namespace, p.Name, "speaker"); err != nil {
 			t.Errorf("speaker %s: %v", p.Name, err)
 		}
+	}
+	// The operator's image is lbstack's, as the Dockerfile makes it: the
+	// binary at /usr/bin/lbstack answers `version`.
+	if out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "exec", "deploy/lbstack-operator", "--", "/usr/bin/lbstack", "version"); err != nil || strings.TrimSpace(out) == "" {
+		t.Errorf("lbstack version in the operator's container: %q %v", out, err)
 	}
 
 	// A Service gets an address and the router sees it from every node.

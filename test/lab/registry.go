@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -87,4 +88,24 @@ func ServeRegistry(ctx context.Context, stateDir string) error {
 		return err
 	}
 	return nil
+}
+
+// PushLbstackImage builds lbstack as the Dockerfile does (static, trimmed)
+// with version as its version string, lays it into lbstack's image and
+// serves it as ref: a second release for upgrade tests.
+func (s *State) PushLbstackImage(ctx context.Context, ref, version string) error {
+	bin := filepath.Join(s.Dir, "images", "lbstack-"+version)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
+		"-ldflags", "-s -w -X github.com/lbstack/lbstack/pkg/version.Version="+version, "-o", bin, ".")
+	cmd.Dir = s.Root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build lbstack %s: %w\n%s", version, err, out)
+	}
+	img, err := LbstackImageOf(bin)
+	if err != nil {
+		return err
+	}
+	_, err = s.ImageStore().Put(img, ref)
+	return err
 }

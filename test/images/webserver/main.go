@@ -11,13 +11,16 @@
 // Cluster a node's when kube-proxy masqueraded.
 //
 // It serves HTTP on every TCP port given (-tcp 80,53,63) and answers any
-// datagram on every UDP port given (-udp 53) with the same line.
+// datagram on every UDP port given (-udp 53) with the same line. With
+// -get URL it is a client instead (the image has no curl): it prints what
+// URL answers and exits non-zero on any failure.
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -26,12 +29,17 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
 	tcp := flag.String("tcp", "80", "TCP ports to serve HTTP on (comma-separated)")
 	udp := flag.String("udp", "", "UDP ports to answer on (comma-separated)")
+	get := flag.String("get", "", "fetch this URL, print the answer and exit")
 	flag.Parse()
+	if *get != "" {
+		os.Exit(fetch(*get))
+	}
 	host, err := os.Hostname()
 	if err != nil {
 		log.Fatalf("hostname: %v", err)
@@ -113,4 +121,23 @@ func (id identity) serveUDP(c net.PacketConn) error {
 			log.Printf("answer %s: %v", from, err)
 		}
 	}
+}
+
+func fetch(url string) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(os.Stdout, resp.Body); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, resp.Status)
+		return 1
+	}
+	return 0
 }
