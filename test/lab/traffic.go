@@ -176,6 +176,15 @@ func (c Client) StartLoad(addr string, port int, rate int, timeout time.Duration
 	return l
 }
 
+// Samples returns the outcomes so far, in the order they were sent.
+func (l *Load) Samples() []Sample {
+	l.mu.Lock()
+	out := append([]Sample(nil), l.samples...)
+	l.mu.Unlock()
+	sortSamples(out)
+	return out
+}
+
 // Stop ends the load, waits for the requests in flight, and returns every
 // sample in the order they were sent.
 func (l *Load) Stop() []Sample {
