@@ -26,7 +26,7 @@ APT_PACKAGES := frr frr-pythontools iputils-arping iproute2 \
 # installed on this machine, and unpacked into the images' layers.
 IMAGE_DEBS := frr frr-pythontools tini libc6 libgcc-s1 libc-ares2 libcap2 libcrypt1 \
 	libjson-c5 libpam0g libpam-modules libaudit1 libcap-ng0 libreadline8 libtinfo6 readline-common \
-	libyang2 libpcre2-8-0 libprotobuf-c1 libssl3 libelf1 libbpf1 libmnl0 libxtables12 libbsd0 libmd0 libdb5.3 \
+	libyang2 libpcre2-8-0 libprotobuf-c1 libssl3 libelf1 libbpf1 libmnl0 libxtables12 libatm1 libbsd0 libmd0 libdb5.3 \
 	python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-minimal \
 	libexpat1 zlib1g libffi8 libbz2-1.0 liblzma5 libsqlite3-0 libncursesw6 libuuid1 \
 	libnsl2 libtirpc3 libtirpc-common libgssapi-krb5-2 libkrb5-3 libk5crypto3 \

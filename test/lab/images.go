@@ -1,9 +1,10 @@
 package lab
 
 import (
+	"archive/tar"
+	"bytes"
 	"debug/elf"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -140,7 +141,7 @@ func LbstackImageOf(binary string) (oci.Image, error) {
 // (TestImagesLoadTheirLibraries checks the closure).
 var frrDebs = []string{"base-files", "frr", "frr-pythontools", "tini", "libc6", "libgcc-s1", "libc-ares2", "libcap2", "libcrypt1",
 	"libjson-c5", "libpam0g", "libpam-modules", "libaudit1", "libcap-ng0", "libreadline8", "libtinfo6", "readline-common",
-	"libyang2", "libpcre2-8-0", "libprotobuf-c1", "libelf1", "libbpf1", "libmnl0", "libxtables12", "libbsd0", "libmd0", "libdb5.3",
+	"libyang2", "libpcre2-8-0", "libprotobuf-c1", "libelf1", "libbpf1", "libmnl0", "libxtables12", "libatm1", "libbsd0", "libmd0", "libdb5.3",
 	"python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "python3-minimal",
 	"libexpat1", "zlib1g", "libffi8", "libbz2-1.0", "liblzma5", "libsqlite3-0", "libncursesw6", "libuuid1",
 	"libnsl2", "libtirpc3", "libtirpc-common", "libgssapi-krb5-2", "libkrb5-3", "libk5crypto3",
@@ -288,27 +289,28 @@ func BuildImages(store *oci.Store, src ImageSources) error {
 
 // MissingLibraries lists, for every dynamically linked ELF file of the
 // layers, the shared libraries it needs that none of the layers provides
-// (searched where Debian's loader looks).
-func MissingLibraries(layers []*oci.Layer, read func(l *oci.Layer, p string) ([]byte, error)) ([]string, error) {
+// where Debian's loader looks (a symlink counts).
+func MissingLibraries(layers []*oci.Layer) []string {
 	have := map[string]bool{}
 	for _, l := range layers {
 		for _, p := range l.Paths() {
-			have[path.Base(p)+"@"+path.Dir(p)] = true
+			have[p] = true
 		}
 	}
-	dirs := []string{"usr/lib/x86_64-linux-gnu", "usr/lib", "usr/lib64", "usr/lib/frr"}
+	// gconv modules load their companions from their own directory.
+	dirs := []string{"usr/lib/x86_64-linux-gnu", "usr/lib", "usr/lib64", "usr/lib/x86_64-linux-gnu/frr", "usr/lib/x86_64-linux-gnu/gconv"}
 	var out []string
 	for _, l := range layers {
 		for _, p := range l.Paths() {
 			h, _ := l.Entry(p)
-			if h.Typeflag != '0' || h.Mode&0o111 == 0 && !strings.Contains(p, ".so") {
+			if h.Typeflag != tar.TypeReg || (h.Mode&0o111 == 0 && !strings.Contains(path.Base(p), ".so")) {
 				continue
 			}
-			data, err := read(l, p)
+			data, err := l.Read(p)
 			if err != nil || len(data) < 4 || string(data[:4]) != "\x7fELF" {
 				continue
 			}
-			f, err := elf.NewFile(strings.NewReader(string(data)))
+			f, err := elf.NewFile(bytes.NewReader(data))
 			if err != nil {
 				continue
 			}
@@ -317,7 +319,7 @@ func MissingLibraries(layers []*oci.Layer, read func(l *oci.Layer, p string) ([]
 			for _, lib := range libs {
 				found := false
 				for _, d := range dirs {
-					found = found || have[lib+"@"+d]
+					found = found || have[d+"/"+lib]
 				}
 				if !found {
 					out = append(out, p+" needs "+lib)
@@ -326,7 +328,5 @@ func MissingLibraries(layers []*oci.Layer, read func(l *oci.Layer, p string) ([]
 		}
 	}
 	sort.Strings(out)
-	return out, nil
+	return out
 }
-
-var _ = os.Stat

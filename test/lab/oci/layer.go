@@ -103,6 +103,18 @@ func (l *Layer) Entry(p string) (tar.Header, bool) {
 	return e.hdr, ok
 }
 
+// Read returns the content of the regular file at p.
+func (l *Layer) Read(p string) ([]byte, error) {
+	e, ok := l.entries[clean(p)]
+	if !ok || e.hdr.Typeflag != tar.TypeReg {
+		return nil, fmt.Errorf("layer: no regular file %s", p)
+	}
+	if e.file != "" {
+		return os.ReadFile(e.file)
+	}
+	return e.data, nil
+}
+
 // Paths lists every entry, sorted.
 func (l *Layer) Paths() []string {
 	out := make([]string, 0, len(l.entries))
