@@ -33,9 +33,8 @@ const (
 	schedulerKubeconfig = "kube-scheduler.kubeconfig"
 )
 
-// kubeletKubeconfig is node's kubeconfig: the lab kubelet talks to the API
-// server as system:node:<name> for each node, so the Node authorizer and
-// NodeRestriction apply exactly as to a real kubelet.
+// kubeletKubeconfig is node's kubelet's kubeconfig (system:node:<name>),
+// so the Node authorizer and NodeRestriction apply.
 func kubeletKubeconfig(node string) string { return "kubelet-" + node + ".kubeconfig" }
 
 func (s *State) asset(name string) string { return filepath.Join(s.Assets, name) }
