@@ -280,7 +280,7 @@ func BenchmarkLabTraffic(b *testing.B) {
 		var d []time.Duration
 		var failed []int
 		for i := range 10 {
-			o, f := bgpKillOutage(b, l, ip, 1+i%l.State.Nodes, "frr")
+			o, f := bgpKillOutage(b, l, ip, ecmpAggregate, 1+i%l.State.Nodes, "frr")
 			d, failed = append(d, o), append(failed, f)
 		}
 		b.ReportMetric(ms(median(d)), "ms-bgp-bfd-outage-median")

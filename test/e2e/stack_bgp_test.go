@@ -560,9 +560,21 @@ var bgpCases = []struct {
 	{"KillDropsNextHop", bgpKillDropsNextHop},
 }
 
+// frrOnlyCases need the FRR backend (BFD, FRR's own output); they run
+// after bgpCases on it, so the suite switches backends once.
+var frrOnlyCases = []struct {
+	name string
+	run  func(t *testing.T, l *lab.Lab, backend string)
+}{
+	{"ECMPBFD", frrECMPBFD},
+	{"TrafficECMP", frrTrafficECMP},
+	{"MustGather", frrMustGather},
+}
+
 // TestBGP runs every BGP check on the native backend (embedded GoBGP)
 // and on the FRR backend (FRR sidecar and frr-reloader), the MetalLB
-// object switched between them as a user switches.
+// object switched between them as a user switches, then the checks only
+// the FRR backend has: bgp-ecmp-bfd whole (BFD), its traffic, must-gather.
 func TestBGP(t *testing.T) {
 	for _, backend := range []struct{ name, scenario string }{
 		{"native", ""},
@@ -575,7 +587,11 @@ func TestBGP(t *testing.T) {
 			if backend.scenario != "" {
 				useBackend(t, l, backend.scenario, "frr")
 			}
-			for _, c := range bgpCases {
+			cases := bgpCases
+			if backend.name == "frr" {
+				cases = append(slices.Clone(bgpCases), frrOnlyCases...)
+			}
+			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					l := requireStack(t)
 					c.run(t, l, backend.name)

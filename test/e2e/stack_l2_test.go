@@ -239,7 +239,8 @@ func TestL2InterfacesRestrict(t *testing.T) {
 
 // TestL2Failover: SIGKILL of the elected node's speaker, and separately a
 // cut of its link, move the client's neighbour entry to another node's MAC
-// (gratuitous ARP from the new owner).
+// (gratuitous ARP from the new owner); a client sending requests to the
+// address is served again after a speaker kill.
 func TestL2Failover(t *testing.T) {
 	l := requireStack(t)
 	if l.State.Nodes < 2 {
@@ -252,6 +253,12 @@ func TestL2Failover(t *testing.T) {
 			t.Logf("%s of %s: the client's neighbour entry moved to %s after %s", how, lab.NodeName(from), lab.NodeName(to), d.Round(time.Millisecond))
 		})
 	}
+	// What a client sending 20 requests a second sees of a speaker kill
+	// (`make bench` gives the median and maximum of ten).
+	t.Run("client-outage", func(t *testing.T) {
+		d, failed := l2KillOutage(t, l, ns, ip)
+		t.Logf("speaker SIGKILL on the announcing node → client outage %s (%d of its requests failed)", d.Round(time.Millisecond), failed)
+	})
 }
 
 // l2FailoverSetup makes a layer-2 Service with an endpoint on every node

@@ -21,17 +21,15 @@ import (
 	"github.com/lbstack/lbstack/test/lab"
 )
 
-// TestMustGather runs the must-gather image's /usr/bin/gather (the
+// frrMustGather (TestBGP/frr/MustGather) runs the must-gather image's /usr/bin/gather (the
 // lbstack binary behind it) against bgp-ecmp-bfd running on FRR, with a
 // BGP password and the memberlist key in the cluster and a Service whose
 // requested pool does not exist, and checks the layout docs/must-gather.md
 // promises: real FRR output from every speaker, logs of every container,
 // the summary's addresses, pools, announcing nodes and the missing pool as
 // the cause, and no secret value anywhere.
-func TestMustGather(t *testing.T) {
-	l := requireStack(t)
+func frrMustGather(t *testing.T, l *lab.Lab, _ string) {
 	ctx := context.Background()
-	useBackend(t, l, "bgp-ecmp-bfd", "frr")
 	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
 	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
 	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
