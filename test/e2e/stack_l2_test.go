@@ -68,8 +68,9 @@ func clientNeighbourMAC(l *lab.Lab, addr string) string {
 
 // TestL2Scenario runs l2-and-bgp-basics as written (l2.yaml, nginx.yaml):
 // the Service gets an address from 198.18.0.240/28, ARP from the client is
-// answered by exactly one node - the elected one - and the client's
-// neighbour entry is that node's MAC.
+// answered by exactly one node - the elected one - the client's
+// neighbour entry is that node's MAC, and a request to the address is
+// answered by one of the scenario's nginx pods (the lab's web server).
 func TestL2Scenario(t *testing.T) {
 	l := requireStack(t)
 	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
@@ -85,6 +86,12 @@ func TestL2Scenario(t *testing.T) {
 	eventually(t, 10*time.Second, "client neighbour entry for "+ip, func() (bool, string) {
 		mac := clientNeighbourMAC(l, ip)
 		return mac == lab.NodeMAC(owner), mac
+	})
+	// The client on the segment reaches the layer-2 address: the elected
+	// node takes the traffic and its kube-proxy hands it to a pod.
+	eventually(t, 60*time.Second, "curl http://"+ip+"/ from the client answers", func() (bool, string) {
+		a, err := l.Client.Get(context.Background(), ip, 80, 2*time.Second)
+		return err == nil, fmt.Sprint(a, err)
 	})
 	evs := serviceEvents(t, l, "default", "nginx", "nodeAssigned")
 	if len(evs) != 1 || !strings.Contains(evs[0].Message, "layer2") || nodeInMessage(evs[0].Message) != lab.NodeName(owner) {
