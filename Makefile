@@ -121,8 +121,8 @@ test: tools lab-prereqs ## Every test tier: vet, gofmt, unit, envtest (real kube
 	@echo "== gofmt"; out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*' -not -path './.lab/*')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	@echo "== go test (KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS))"
-	@# The lab e2e suite alone runs for about ten minutes: past go test's
-	@# default per-package timeout.
+	@# The lab e2e suite alone runs for about twenty-five minutes: past go
+	@# test's default per-package timeout.
 	$(GO) test -count=1 -timeout 40m ./...
 
 .PHONY: unit
