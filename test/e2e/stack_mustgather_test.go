@@ -96,6 +96,8 @@ spec:
 		return n == l.State.Nodes, fmt.Sprintf("%d of %d", n, l.State.Nodes)
 	})
 
+	// The gather is a snapshot: take it with every session up.
+	waitSessions(t, l, nodeAddrs(allNodes(l)...), 60*time.Second)
 	waitBFDUp(t, l)
 	dest := filepath.Join(t.TempDir(), "must-gather")
 	root := l.State.Root

@@ -58,6 +58,9 @@ func (s *State) ContainerdSocket(node string) string {
 // cgroupRoot is node's pods' cgroup parent.
 func cgroupRoot(node string) string { return "/" + node }
 
+// nodeCPUShares is each node's cgroup weight (a process has 1024).
+const nodeCPUShares = 8192
+
 // cgroupV1Root is where the v1 hierarchies are mounted.
 const cgroupV1Root = "/sys/fs/cgroup"
 
@@ -99,6 +102,14 @@ func makeCgroups(node string) error {
 		dir := filepath.Join(h, node)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+		if filepath.Base(h) == "cpu" {
+			// A node outweighs a single host process (1024): the lab's
+			// builds and test binaries must not starve what runs on
+			// the nodes (bfdd's 25 ms timers among it).
+			if err := os.WriteFile(filepath.Join(dir, "cpu.shares"), []byte(strconv.Itoa(nodeCPUShares)), 0o644); err != nil {
+				return fmt.Errorf("cgroup %s/cpu.shares: %w", dir, err)
+			}
 		}
 		if filepath.Base(h) == "cpuset" {
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
