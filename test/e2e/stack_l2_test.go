@@ -244,17 +244,18 @@ func TestL2InterfacesRestrict(t *testing.T) {
 	})
 }
 
-// TestL2Failover: SIGKILL of the elected node's speaker, and separately a
-// cut of its link, move the client's neighbour entry to another node's MAC
-// (gratuitous ARP from the new owner); a client sending requests to the
-// address is served again after a speaker kill.
+// TestL2Failover: a hung speaker on the elected node (its container
+// frozen), and separately a cut of its link, move the client's neighbour
+// entry to another node's MAC (gratuitous ARP from the new owner); a
+// client sending requests to the address is served again after SIGKILL of
+// the speaker.
 func TestL2Failover(t *testing.T) {
 	l := requireStack(t)
 	if l.State.Nodes < 2 {
 		t.Skip("needs 2 nodes")
 	}
 	ns, ip := l2FailoverSetup(t, l)
-	for _, how := range []string{"kill", "link"} {
+	for _, how := range []string{"hang", "link"} {
 		t.Run(how, func(t *testing.T) {
 			d, from, to := l2Takeover(t, l, ns, ip, how)
 			t.Logf("%s of %s: the client's neighbour entry moved to %s after %s", how, lab.NodeName(from), lab.NodeName(to), d.Round(time.Millisecond))
@@ -282,7 +283,10 @@ func l2FailoverSetup(t testing.TB, l *lab.Lab) (string, string) {
 	return ns, ip
 }
 
-// l2Takeover breaks the current owner (how: "kill" its speaker, or cut its
+// l2Takeover breaks the current owner (how: "hang" its speaker - frozen,
+// as a hung process: a killed one is restarted by its kubelet within a
+// second and may keep its announcement, memberlist never seeing it gone -
+// or cut its
 // "link"), measures until the client's neighbour entry for ip names
 // another node's MAC, then repairs and waits until the Service is
 // announced by one node again. It returns the takeover time, the old owner
@@ -304,16 +308,17 @@ func l2Takeover(t testing.TB, l *lab.Lab, ns, ip, how string) (time.Duration, in
 	var start time.Time
 	var killedPod string
 	switch how {
-	case "kill":
+	case "hang":
 		pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker", FieldSelector: "spec.nodeName=" + lab.NodeName(owner)})
 		if err != nil || len(pods.Items) != 1 {
 			t.Fatalf("speaker on %s: %v (%d pods)", lab.NodeName(owner), err, len(pods.Items))
 		}
 		killedPod = pods.Items[0].Name
 		start = time.Now()
-		if err := l.KillContainer(ctx, lab.StackNamespace, killedPod, "speaker"); err != nil {
+		if err := l.FreezeContainer(ctx, lab.StackNamespace, killedPod, "speaker"); err != nil {
 			t.Fatal(err)
 		}
+		defer func() { _ = l.ThawContainer(ctx, lab.StackNamespace, killedPod, "speaker") }()
 	case "link":
 		// Cut at the switch: the node's eth0 loses its carrier, as when a
 		// cable or a switch port fails, and keeps its addresses and
@@ -345,9 +350,10 @@ func l2Takeover(t testing.TB, l *lab.Lab, ns, ip, how string) (time.Duration, in
 	switch how {
 	case "link":
 		runIP(t, "-n", lab.SwitchNetns, "link", "set", fmt.Sprintf("node%d", owner), "up")
-	case "kill":
-		// A fresh pod instead of the kubelet's restart of this one, whose
-		// back-off grows with every kill (the benchmark kills ten times).
+	case "hang":
+		// A fresh pod: the thawed speaker would find its liveness probe
+		// failures and memberlist's verdict behind it.
+		_ = l.ThawContainer(ctx, lab.StackNamespace, killedPod, "speaker")
 		if err := l.Kube.CoreV1().Pods(lab.StackNamespace).Delete(ctx, killedPod, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}

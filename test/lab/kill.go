@@ -49,3 +49,28 @@ func (l *Lab) KillContainer(ctx context.Context, namespace, pod, container strin
 	}
 	return nil
 }
+
+// FreezeContainer stops every process of a pod's running container
+// without killing it (`ctr tasks pause`, the freezer cgroup), as a hung
+// process: it answers nothing, and the kubelet, which restarts a killed
+// container within a second, sees it running. ThawContainer resumes it.
+func (l *Lab) FreezeContainer(ctx context.Context, namespace, pod, container string) error {
+	return l.ctrTask(ctx, "pause", namespace, pod, container)
+}
+
+// ThawContainer resumes a container FreezeContainer froze.
+func (l *Lab) ThawContainer(ctx context.Context, namespace, pod, container string) error {
+	return l.ctrTask(ctx, "resume", namespace, pod, container)
+}
+
+func (l *Lab) ctrTask(ctx context.Context, verb, namespace, pod, container string) error {
+	id, node, err := l.ContainerID(ctx, namespace, pod, container)
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, "ctr", "--address", l.State.ContainerdSocket(node), "--namespace", "k8s.io", "tasks", verb, id).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s container %s/%s/%s (%s on %s): %w: %s", verb, namespace, pod, container, id, node, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
