@@ -15,17 +15,40 @@ GO          ?= go
 K8S_VERSION             := v1.34.4
 ETCD_VERSION            := v3.6.4
 CONTROLLER_TOOLS_VERSION := v0.19.0
-# Debian packages the test tiers use (lab and FRR tiers need them too).
-APT_PACKAGES := frr frr-pythontools iputils-arping iproute2
+# Debian packages the test tiers use (lab and FRR tiers need them too). The
+# lab's nodes run Debian's containerd, runc and CNI plugins; kube-proxy
+# programs nftables (and needs conntrack to flush UDP flows).
+APT_PACKAGES := frr frr-pythontools iputils-arping iproute2 \
+	containerd runc containernetworking-plugins nftables conntrack
+# Debian packages the lab's images are built from (test/lab/images.go): FRR's
+# image (what the speaker's frr and reloader containers run) and the
+# must-gather image. Downloaded as .deb files (`apt-get download`), never
+# installed on this machine, and unpacked into the images' layers.
+IMAGE_DEBS := frr frr-pythontools tini libc6 libgcc-s1 libc-ares2 libcap2 libcrypt1 \
+	libjson-c5 libpam0g libpam-modules libaudit1 libcap-ng0 libreadline8 libtinfo6 readline-common \
+	libyang2 libpcre2-8-0 libprotobuf-c1 libssl3 libelf1 libbpf1 libmnl0 libxtables12 libatm1 libbsd0 libmd0 libdb5.3 \
+	python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-minimal \
+	libexpat1 zlib1g libffi8 libbz2-1.0 liblzma5 libsqlite3-0 libncursesw6 libuuid1 \
+	libnsl2 libtirpc3 libtirpc-common libgssapi-krb5-2 libkrb5-3 libk5crypto3 \
+	libkrb5support0 libkeyutils1 libcom-err2 media-types \
+	bash dash coreutils libacl1 libattr1 libselinux1 libgmp10 iproute2 \
+	tar rsync procps libproc2-0 libsystemd0 libzstd1 liblz4-1 libgcrypt20 libgpg-error0 \
+	libpopt0 libxxhash0 base-files sed grep gzip findutils
 
 ENVTEST_DIR      := $(BIN)/k8s-$(K8S_VERSION)
 KUBE_APISERVER   := $(ENVTEST_DIR)/kube-apiserver
 KUBE_CONTROLLER_MANAGER := $(ENVTEST_DIR)/kube-controller-manager
 KUBE_SCHEDULER   := $(ENVTEST_DIR)/kube-scheduler
 KUBECTL          := $(ENVTEST_DIR)/kubectl
+KUBELET          := $(ENVTEST_DIR)/kubelet
+KUBE_PROXY       := $(ENVTEST_DIR)/kube-proxy
 ETCD             := $(ENVTEST_DIR)/etcd
 CONTROLLER_GEN   := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 APT_STAMP        := $(BIN)/.apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
+IMAGE_DEBS_DIR   := $(BIN)/debs-$(shell echo $(IMAGE_DEBS) | sha256sum | cut -c1-12)
+# Every Go module both modules need (tests included), downloaded once: the
+# lab's guard routes may make the module proxy unreachable while it runs.
+MODULES_STAMP    := $(BIN)/.modules-$(shell cat go.sum test/tools/go.sum 2>/dev/null | sha256sum | cut -c1-12)
 
 # kube-apiserver and kubectl report this version; clients that parse the
 # server version (kubectl, controller-runtime) need a real one, not v0.0.0.
@@ -93,13 +116,13 @@ fmt: ## gofmt every Go file.
 ##@ Test
 
 .PHONY: test
-test: tools ## Every test tier: vet, gofmt, unit, envtest (real kube-apiserver + etcd).
+test: tools lab-prereqs ## Every test tier: vet, gofmt, unit, envtest (real kube-apiserver + etcd), lab e2e (real nodes).
 	@echo "== go vet"; $(GO) vet ./...
 	@echo "== gofmt"; out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*' -not -path './.lab/*')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	@echo "== go test (KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS))"
-	@# The lab e2e suite alone runs for about ten minutes: past go test's
-	@# default per-package timeout.
+	@# The lab e2e suite alone runs for about twenty-five minutes: past go
+	@# test's default per-package timeout.
 	$(GO) test -count=1 -timeout 40m ./...
 
 .PHONY: unit
@@ -107,7 +130,7 @@ unit: ## Unit tier only (no API server).
 	$(GO) test ./api/... ./pkg/... ./controllers/...
 
 .PHONY: bench
-bench: tools lab-assets apt-packages ## Benchmarks; they print figures, nothing here passes or fails on time.
+bench: tools lab-prereqs ## Benchmarks; they print figures, nothing here passes or fails on time.
 	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /test/e2e)
 	@# The lab benchmarks alone, so no other package competes for the CPUs.
 	$(GO) test -run '^$$' -bench . -timeout 30m ./test/e2e/
@@ -124,20 +147,31 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each; keep the corpus 
 
 ##@ Lab
 
-# The local lab (docs/lab.md): control plane, nodes as network namespaces, a
-# lab kubelet, an FRR router and a client, all on this machine; needs root.
+# The local lab (docs/lab.md): control plane, nodes as network namespaces
+# each with its own containerd, kubelet, CNI bridge and kube-proxy, a lab
+# registry serving the images built here, an FRR router and a client, all on
+# this machine; needs root.
 LAB_SCENARIO ?= bgp-ecmp-bfd
 LAB_NODES    ?= 3
 LAB_STATE    := $(ROOT)/.lab
 LAB          := $(BIN)/lab
 LAB_FLAGS     = --root $(ROOT) --state $(LAB_STATE)
+# The programs the lab's images carry, built as the Dockerfile builds
+# lbstack's (static, trimmed): test/lab/images.go lays them into images.
+IMAGE_BIN    := $(BIN)/images
+IMAGE_LDFLAGS = -s -w -X github.com/lbstack/lbstack/pkg/version.Version=$(VERSION)
 
 .PHONY: lab
-lab: lab-assets apt-packages build lab-cli ## Bring up the lab (LAB_SCENARIO, LAB_NODES), install what exists of lbstack, print the state.
+lab: lab-prereqs ## Bring up the lab (LAB_SCENARIO, LAB_NODES), install lbstack, print the state and one curl.
 	$(LAB) up $(LAB_FLAGS) --nodes $(LAB_NODES) --scenario $(LAB_SCENARIO)
 
+# Everything the lab needs, downloaded and built before it brings up its
+# guard routes (docs/lab.md, "Downloads and the guard routes").
+.PHONY: lab-prereqs
+lab-prereqs: go-modules lab-assets apt-packages image-debs build lab-cli image-binaries
+
 .PHONY: lab-down
-lab-down: lab-cli ## Remove every namespace, process, mount and file the lab made.
+lab-down: lab-cli ## Remove every namespace, process, mount, cgroup and file the lab made.
 	$(LAB) down $(LAB_FLAGS)
 
 .PHONY: lab-status
@@ -145,28 +179,43 @@ lab-status: lab-cli ## Show the lab's components and what a user would check.
 	$(LAB) status $(LAB_FLAGS)
 
 .PHONY: e2e
-e2e: lab-assets apt-packages ## Lab end-to-end suite only (root; reuses a running lab).
+e2e: lab-prereqs ## Lab end-to-end suite only (root; reuses a running lab).
 	$(GO) test -count=1 -timeout 40m -v ./test/e2e/...
 
-# Always rebuilt (Go's cache makes that a second): a later `lab up` restarts
-# the lab kubelet when this binary changed.
+# Always rebuilt (Go's cache makes that a second).
 .PHONY: lab-cli
 lab-cli: | $(BIN)
 	$(GO) build -o $(LAB) ./test/lab/cmd/lab
 
+# lbstack exactly as the Dockerfile's build stage makes it, and the lab's
+# own small programs (a test web server, pause), all static.
+.PHONY: image-binaries
+image-binaries: | $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(IMAGE_LDFLAGS)" -o $(IMAGE_BIN)/lbstack .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(IMAGE_BIN)/webserver ./test/images/webserver
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(IMAGE_BIN)/pause ./test/images/pause
+
 ##@ Tools (cached under bin/, rebuilt only when a pinned version changes)
 
 .PHONY: tools
-tools: envtest-assets lab-assets $(CONTROLLER_GEN) apt-packages
+tools: go-modules envtest-assets lab-assets $(CONTROLLER_GEN) apt-packages image-debs
+
+.PHONY: go-modules
+go-modules: $(MODULES_STAMP) ## Download every Go module of both modules (before the lab's guard routes exist).
+
+$(MODULES_STAMP): | $(BIN)
+	$(GO) mod download
+	cd test/tools && $(GO) mod download
+	touch $@
 
 .PHONY: envtest-assets
 envtest-assets: $(KUBE_APISERVER) $(ETCD) $(KUBECTL) ## Build kube-apiserver, etcd and kubectl from pinned modules.
 	@echo "envtest assets in $(ENVTEST_DIR)"
 
 .PHONY: lab-assets
-lab-assets: envtest-assets $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) ## Also build kube-controller-manager and kube-scheduler (the lab's control plane).
+lab-assets: envtest-assets $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(KUBE_PROXY) ## Also build the lab's control plane, kubelet and kube-proxy.
 
-$(KUBE_APISERVER) $(KUBECTL) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER): | $(ENVTEST_DIR)
+$(KUBE_APISERVER) $(KUBECTL) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBELET) $(KUBE_PROXY): | $(ENVTEST_DIR)
 	cd test/tools && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/$(notdir $@)
 	mv $@.tmp $@
 
@@ -193,6 +242,16 @@ $(APT_STAMP): | $(BIN)
 		if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	touch $@
+
+.PHONY: image-debs
+image-debs: $(IMAGE_DEBS_DIR)/.done ## Download the .debs the lab's FRR and must-gather images are built from.
+
+$(IMAGE_DEBS_DIR)/.done: | $(BIN)
+	rm -rf $(IMAGE_DEBS_DIR).tmp && mkdir -p $(IMAGE_DEBS_DIR).tmp
+	cd $(IMAGE_DEBS_DIR).tmp && { apt-get download -qq $(IMAGE_DEBS) 2>/dev/null || \
+		{ apt-get update -qq && apt-get download -qq $(IMAGE_DEBS); }; }
+	rm -rf $(IMAGE_DEBS_DIR) && mv $(IMAGE_DEBS_DIR).tmp $(IMAGE_DEBS_DIR)
 	touch $@
 
 .PHONY: clean

@@ -23,7 +23,7 @@ import (
 // time (what `kubectl apply -f` does), and the final configuration must
 // carry exactly the warnings the scenarios' expect.md describe.
 
-// scenariosDir finds ../shared/scenarios beside the repository root (or
+// scenariosDir finds the repository's config/samples/scenarios (or
 // $LBSTACK_SCENARIOS). test/envtest has the same helper; it is not imported
 // here because it pulls in the webhook package, which imports this one.
 func scenariosDir(t *testing.T) string {
@@ -46,7 +46,7 @@ func scenariosDir(t *testing.T) string {
 		}
 		dir = parent
 	}
-	d := filepath.Join(filepath.Dir(dir), "shared", "scenarios")
+	d := filepath.Join(dir, "config", "samples", "scenarios")
 	if _, err := os.Stat(d); err != nil {
 		t.Skipf("seed scenarios not found at %s (set LBSTACK_SCENARIOS): %v", d, err)
 	}

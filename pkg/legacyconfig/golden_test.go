@@ -29,12 +29,12 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // scenario returns the path of a seed scenario file: $LBSTACK_SCENARIOS, or
-// ../shared/scenarios beside the repository (see docs/development.md).
+// the repository's config/samples/scenarios (see docs/development.md).
 func scenario(t testing.TB, rel string) string {
 	t.Helper()
 	dir := os.Getenv("LBSTACK_SCENARIOS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "scenarios")
+		dir = filepath.Join("..", "..", "config", "samples", "scenarios")
 	}
 	p := filepath.Join(dir, rel)
 	if _, err := os.Stat(p); err != nil {

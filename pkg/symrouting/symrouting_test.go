@@ -26,7 +26,7 @@ import (
 const scenario = "symmetric-routing-vrf"
 
 // scenariosDir finds the seed scenarios like test/envtest.ScenariosDir:
-// $LBSTACK_SCENARIOS, else <repo root>/../shared/scenarios.
+// $LBSTACK_SCENARIOS, else <repo root>/config/samples/scenarios.
 func scenariosDir() (string, error) {
 	if d := os.Getenv("LBSTACK_SCENARIOS"); d != "" {
 		return d, nil
@@ -46,7 +46,7 @@ func scenariosDir() (string, error) {
 		}
 		dir = parent
 	}
-	d := filepath.Join(filepath.Dir(dir), "shared", "scenarios")
+	d := filepath.Join(dir, "config", "samples", "scenarios")
 	if _, err := os.Stat(d); err != nil {
 		return "", err
 	}

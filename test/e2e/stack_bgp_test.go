@@ -526,7 +526,7 @@ func setSysctl(t testing.TB, netns, key, value string) {
 // holds one node's BGP session - the speaker in native mode, FRR's
 // container in frr mode (a killed speaker leaves FRR announcing, as it
 // should) - removes its next hop from the router within the hold time;
-// the lab kubelet restarts it and it announces again.
+// the kubelet restarts it and it announces again.
 func bgpKillDropsNextHop(t *testing.T, l *lab.Lab, backend string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
@@ -560,9 +560,21 @@ var bgpCases = []struct {
 	{"KillDropsNextHop", bgpKillDropsNextHop},
 }
 
+// frrOnlyCases need the FRR backend (BFD, FRR's own output); they run
+// after bgpCases on it, so the suite switches backends once.
+var frrOnlyCases = []struct {
+	name string
+	run  func(t *testing.T, l *lab.Lab, backend string)
+}{
+	{"ECMPBFD", frrECMPBFD},
+	{"TrafficECMP", frrTrafficECMP},
+	{"MustGather", frrMustGather},
+}
+
 // TestBGP runs every BGP check on the native backend (embedded GoBGP)
 // and on the FRR backend (FRR sidecar and frr-reloader), the MetalLB
-// object switched between them as a user switches.
+// object switched between them as a user switches, then the checks only
+// the FRR backend has: bgp-ecmp-bfd whole (BFD), its traffic, must-gather.
 func TestBGP(t *testing.T) {
 	for _, backend := range []struct{ name, scenario string }{
 		{"native", ""},
@@ -575,7 +587,11 @@ func TestBGP(t *testing.T) {
 			if backend.scenario != "" {
 				useBackend(t, l, backend.scenario, "frr")
 			}
-			for _, c := range bgpCases {
+			cases := bgpCases
+			if backend.name == "frr" {
+				cases = append(slices.Clone(bgpCases), frrOnlyCases...)
+			}
+			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					l := requireStack(t)
 					c.run(t, l, backend.name)
@@ -630,10 +646,6 @@ func killContainer(t testing.TB, l *lab.Lab, i int, container, prefix string) (k
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("speaker pod on node %d: %v (%d found)", i, err, len(pods.Items))
 	}
-	proc, err := l.State.ContainerProc(lab.StackNamespace, pods.Items[0].Name, container)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var others []int
 	for _, n := range allNodes(l) {
 		if n != i {
@@ -641,7 +653,9 @@ func killContainer(t testing.TB, l *lab.Lab, i int, container, prefix string) (k
 		}
 	}
 	killed = time.Now()
-	proc.Kill()
+	if err := l.KillContainer(ctx, lab.StackNamespace, pods.Items[0].Name, container); err != nil {
+		t.Fatal(err)
+	}
 	removed = pollNextHops(t, l, prefix, nodeAddrs(others...), 30*time.Second)
 	back = pollNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 90*time.Second)
 	return killed, removed, back

@@ -46,17 +46,15 @@ func useBackend(t testing.TB, l *lab.Lab, scenario, wantContainer string) {
 	}
 }
 
-// TestFRRBGPECMPBFD runs bgp-ecmp-bfd as written, bgpBackend frr: the
+// frrECMPBFD (TestBGP/frr/ECMPBFD) runs bgp-ecmp-bfd as written, bgpBackend frr: the
 // router has three BFD peers Up and 203.0.113.0/24 via the three nodes
 // (origin IGP, AS path 65001); cutting one node's link removes its next
 // hop at BFD speed, not after the 30 s hold time.
-func TestFRRBGPECMPBFD(t *testing.T) {
-	l := requireStack(t)
+func frrECMPBFD(t *testing.T, l *lab.Lab, _ string) {
 	if l.State.Nodes < 3 {
 		t.Skip("needs 3 nodes")
 	}
 	ctx := context.Background()
-	useBackend(t, l, "bgp-ecmp-bfd", "frr")
 	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
 	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
 	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })

@@ -16,7 +16,7 @@ import (
 )
 
 // TestOperatorRunsTheStack (operator issue): `kubectl apply -k
-// config/default` and the scenario's MetalLB object → the lab kubelet runs
+// config/default` and the scenario's MetalLB object → the kubelets run
 // the operator, one controller and one speaker per node from the rendered
 // manifests, each under its own service account; the MetalLB object is
 // Available; a Service gets an address and the router sees it over every
@@ -75,16 +75,21 @@ func TestOperatorRunsTheStack(t *testing.T) {
 			seen[a] = comp
 		}
 	}
-	// The speakers run the binary the rendered DaemonSet names, as real
-	// processes of the lab kubelet.
+	// The speakers run the image the rendered DaemonSet names, in a
+	// container of their node's containerd.
 	speakers, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range speakers.Items {
-		if _, err := l.State.ContainerProc(p.Namespace, p.Name, "speaker"); err != nil {
+		if _, _, err := l.ContainerID(ctx, p.Namespace, p.Name, "speaker"); err != nil {
 			t.Errorf("speaker %s: %v", p.Name, err)
 		}
+	}
+	// The operator's image is lbstack's, as the Dockerfile makes it: the
+	// binary at /usr/bin/lbstack answers `version`.
+	if out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "exec", "deploy/lbstack-operator", "--", "/usr/bin/lbstack", "version"); err != nil || strings.TrimSpace(out) == "" {
+		t.Errorf("lbstack version in the operator's container: %q %v", out, err)
 	}
 
 	// A Service gets an address and the router sees it from every node.
@@ -189,10 +194,12 @@ func writeFile(t testing.TB, path, data string) {
 }
 
 // TestOperatorUpgradeRollsWithoutDroppingTheRoute (operator issue,
-// upgrades): a new operator image (with a registry port in its reference)
-// rolls the controller and the speakers to it, one speaker at a time: the
-// router never loses more than one of the Service's next hops, and all
-// come back on the new version.
+// upgrades): a second release of lbstack's image, built here and served
+// under a reference with a registry port, rolls the controller and the
+// speakers to it, one speaker at a time: the router never loses more than
+// one of the Service's next hops, all come back on the new version, and a
+// client sending 20 requests a second to the Service through the router
+// sees at most one of them fail.
 func TestOperatorUpgradeRollsWithoutDroppingTheRoute(t *testing.T) {
 	l := requireStack(t)
 	if l.State.Nodes < 3 {
@@ -206,6 +213,9 @@ func TestOperatorUpgradeRollsWithoutDroppingTheRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	const upgraded = "127.0.0.1:5000/lbstack/lbstack:e2e-upgrade"
+	if err := l.State.PushLbstackImage(ctx, upgraded, "e2e-upgrade"); err != nil {
+		t.Fatal(err)
+	}
 	setImage := func(image string) {
 		t.Helper()
 		if _, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "set", "image", "deployment/lbstack-operator", "operator="+image); err != nil {
@@ -244,6 +254,7 @@ func TestOperatorUpgradeRollsWithoutDroppingTheRoute(t *testing.T) {
 			}
 		}
 	}()
+	load := l.Client.StartLoad(ip, 80, 20, time.Second)
 	start := time.Now()
 	setImage(upgraded)
 	err = waitImages(l, upgraded, 4*time.Minute)
@@ -252,8 +263,22 @@ func TestOperatorUpgradeRollsWithoutDroppingTheRoute(t *testing.T) {
 	}
 	close(stop)
 	low := <-fewest
+	samples := load.Stop()
 	if err != nil {
 		t.Fatal(err)
+	}
+	var failures []string
+	for _, s := range samples {
+		if s.Err != nil {
+			failures = append(failures, s.At.Format("15:04:05.000")+": "+s.Err.Error())
+		}
+	}
+	t.Logf("client during the rollout: %d requests, %d failed", len(samples), len(failures))
+	if len(failures) > 1 {
+		t.Errorf("the client saw %d failed requests during the rollout, want at most one:\n%s", len(failures), strings.Join(failures, "\n"))
+	}
+	if v, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "exec", "deploy/lbstack-operator", "--", "/usr/bin/lbstack", "version"); err != nil || !strings.Contains(v, "e2e-upgrade") {
+		t.Errorf("the operator runs %q (%v), want the e2e-upgrade build", v, err)
 	}
 	t.Logf("rolled to %s in %s; fewest next hops during the rollout: %v", upgraded, time.Since(start).Round(time.Second), low.hops)
 	if len(low.hops) < l.State.Nodes-1 {

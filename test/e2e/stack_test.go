@@ -229,19 +229,30 @@ func allNodes(l *lab.Lab) []int {
 	return out
 }
 
-// backendPod runs a (simulated) serving pod labelled app=<app> on node i
-// and waits until it is ready; it is deleted when the test ends.
-func backendPod(t testing.TB, l *lab.Lab, ns, name, app string, node int) {
+// backendPod runs the lab's web server (the image the scenarios' nginx
+// name maps to) labelled app=<app> on node i, serving HTTP on port 80 and
+// on extra TCP and UDP ports when given, and waits until its readiness
+// probe passes; it is deleted when the test ends.
+func backendPod(t testing.TB, l *lab.Lab, ns, name, app string, node int, extra ...string) {
 	t.Helper()
 	ctx := context.Background()
+	args := []string{"-tcp", "80"}
+	if len(extra) > 0 {
+		args = extra
+	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": app}},
 		Spec: corev1.PodSpec{
 			NodeName:                      lab.NodeName(node),
 			TerminationGracePeriodSeconds: new(int64),
 			Containers: []corev1.Container{{
-				Name: "web", Image: "nginx:1.27",
+				Name: "web", Image: "nginx:1.27", Args: args,
+				Env:   []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
 				Ports: []corev1.ContainerPort{{ContainerPort: 80}},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(80)}},
+					PeriodSeconds: 1,
+				},
 			}},
 		},
 	}
@@ -254,7 +265,7 @@ func backendPod(t testing.TB, l *lab.Lab, ns, name, app string, node int) {
 			t.Errorf("delete pod %s/%s: %v", ns, name, err)
 		}
 	})
-	eventually(t, 60*time.Second, "pod "+ns+"/"+name+" ready", func() (bool, string) {
+	eventually(t, 90*time.Second, "pod "+ns+"/"+name+" ready", func() (bool, string) {
 		got, err := l.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()

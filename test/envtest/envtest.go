@@ -88,7 +88,7 @@ func AssetsDir() (string, error) {
 }
 
 // ScenariosDir returns the seed scenarios directory: $LBSTACK_SCENARIOS, or
-// ../shared/scenarios beside the repository.
+// the repository's config/samples/scenarios.
 func ScenariosDir() (string, error) {
 	if d := os.Getenv("LBSTACK_SCENARIOS"); d != "" {
 		return d, nil
@@ -97,7 +97,7 @@ func ScenariosDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d := filepath.Join(filepath.Dir(root), "shared", "scenarios")
+	d := filepath.Join(root, "config", "samples", "scenarios")
 	if _, err := os.Stat(d); err != nil {
 		return "", fmt.Errorf("seed scenarios not found at %s (set LBSTACK_SCENARIOS): %w", d, err)
 	}

@@ -3,7 +3,6 @@ package lab
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // The lab's address plan. Every address the lab configures comes from the
@@ -49,8 +48,8 @@ const (
 	// ClusterPodCIDR holds every node's pod range: node i gets
 	// 198.18.(128+i).0/24.
 	ClusterPodCIDR = "198.18.128.0/17"
-	// ServiceCIDR is the Service ClusterIP range. Nothing routes it (the lab
-	// has no kube-proxy); in-cluster clients reach the API server directly.
+	// ServiceCIDR is the Service ClusterIP range, served by each node's
+	// kube-proxy.
 	ServiceCIDR = "198.19.240.0/20"
 	// ServiceCIDR6 is the secondary (IPv6) ClusterIP range: it makes the
 	// API server dual-stack, so dual-stack LoadBalancer Services (and their
@@ -59,7 +58,9 @@ const (
 
 	// Ports, all away from the defaults (which may be taken on a
 	// developer's machine) and from the ephemeral range.
-	APIServerPort  = 16443
+	APIServerPort = 16443
+	// RegistryPort is the lab registry's, on the API server's address.
+	RegistryPort   = 5000
 	EtcdClientPort = 12379
 	EtcdPeerPort   = 12380
 	KCMPort        = 20257
@@ -101,28 +102,16 @@ func NodePodCIDR(i int) string { return fmt.Sprintf("198.18.%d.0/24", 128+i) }
 // end of every pod veth holds it.
 func NodePodGateway(i int) string { return fmt.Sprintf("198.18.%d.1", 128+i) }
 
-// PodNetns is the network namespace of a pod-network pod that runs real
-// processes (named after its UID; cleanup finds it by the lab's prefix).
-func PodNetns(uid string) string { return NetnsPrefix + "pod-" + uidTag(uid) }
-
-// podVeth is the node's end of a pod's veth (at most 15 characters).
-func podVeth(uid string) string { return "lp" + uidTag(uid) }
-
-// uidTag is 12 hex digits of a UID: unique among a lab's pods.
-func uidTag(uid string) string {
-	t := strings.ReplaceAll(uid, "-", "")
-	if len(t) > 12 {
-		t = t[:12]
-	}
-	return t
-}
-
 // RouterMAC and ClientMAC are the router's and client's MACs on the segment.
 const (
 	RouterMAC = "02:18:00:00:00:fe"
 	ClientMAC = "02:18:00:00:00:c9"
 	HostMAC   = "02:18:00:00:00:c8"
 )
+
+// RegistryHost is the lab registry as the nodes reach it
+// (APIServerAddr:RegistryPort).
+const RegistryHost = "198.18.0.200:5000"
 
 // APIServerURL is the API server's URL as every lab component sees it.
 func APIServerURL() string { return fmt.Sprintf("https://%s:%d", APIServerAddr, APIServerPort) }

@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// K8sVersion is the Kubernetes release the lab's control plane, kubelets
+// and kube-proxies are built from.
+const K8sVersion = "v1.34.4"
+
 // ServiceAccountIssuer is the issuer in every service-account token.
 const ServiceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
 
@@ -20,7 +24,6 @@ const (
 	procAPIServer = "kube-apiserver"
 	procKCM       = "kube-controller-manager"
 	procScheduler = "kube-scheduler"
-	procKubelet   = "lab-kubelet"
 	procReaper    = "lab-reaper"
 )
 
@@ -30,9 +33,8 @@ const (
 	schedulerKubeconfig = "kube-scheduler.kubeconfig"
 )
 
-// kubeletKubeconfig is node's kubeconfig: the lab kubelet talks to the API
-// server as system:node:<name> for each node, so the Node authorizer and
-// NodeRestriction apply exactly as to a real kubelet.
+// kubeletKubeconfig is node's kubelet's kubeconfig (system:node:<name>),
+// so the Node authorizer and NodeRestriction apply.
 func kubeletKubeconfig(node string) string { return "kubelet-" + node + ".kubeconfig" }
 
 func (s *State) asset(name string) string { return filepath.Join(s.Assets, name) }

@@ -1,5 +1,5 @@
 // Package lab builds lbstack's local lab: a small but real Kubernetes cluster
-// and a real router on one Linux machine, with no container engine.
+// and a real router on one Linux machine.
 //
 //   - The control plane is etcd, kube-apiserver, kube-controller-manager and
 //     kube-scheduler built from pinned modules (`make lab-assets`), running on
@@ -8,13 +8,12 @@
 //   - Nodes are network namespaces (lbl-node1..N) joined by a bridge that
 //     lives in its own namespace (lbl-switch); the API server listens on a
 //     lab address reached from the nodes over that bridge.
-//   - One lab kubelet process serves every node: it registers the Node
-//     objects, keeps their Lease and Ready condition fresh, runs containers of
-//     the lbstack image (and images the tests register) as real processes in
-//     their node's namespace and their own mount namespace, with the pod's
-//     service-account token bind-mounted at the in-cluster path, runs FRR's
-//     image with the host's FRR daemons under a stand-in for its entrypoint
-//     (frr_container.go), and simulates every other image.
+//   - Each node runs containerd (its own root, state and socket, in a
+//     private mount namespace), a kubelet built from the same pins, the CNI
+//     bridge plugin with host-local IPAM on the node's pod range, and
+//     kube-proxy in nftables mode (node.go). Pods are containers; their
+//     images are built here (images.go, oci/) and served by the lab
+//     registry (registry.go) on the lab network.
 //   - A router namespace runs FRR (zebra, bgpd, bfdd) configured like the
 //     routers in the seed scenarios; a client namespace stands where the
 //     users' client stood.

@@ -58,16 +58,20 @@ func Down(ctx context.Context, stateDir string, o DownOptions) error {
 	for _, p := range procs {
 		byName[p.Name] = p
 	}
-	// The reaper first (it would start a second teardown), then the
-	// kubelet, which stops its containers itself.
-	for _, name := range []string{procReaper, procKubelet} {
-		if p, ok := byName[name]; ok {
-			stop(p, 15*time.Second)
-			delete(byName, name)
-		}
+	// The reaper first (it would start a second teardown), then every
+	// node: kube-proxy, kubelet, the pods' containers (by cgroup),
+	// containerd and its shims.
+	if p, ok := byName[procReaper]; ok {
+		stop(p, 15*time.Second)
+		delete(byName, procReaper)
 	}
-	if err := stopRecordedContainers(st.containerRunDir()); err != nil {
-		errs = append(errs, err)
+	for _, node := range labNodes(st) {
+		if err := st.stopNode(node); err != nil {
+			errs = append(errs, err)
+		}
+		for _, n := range []string{procKubeProxy(node), procKubeletOf(node), procContainerd(node)} {
+			delete(byName, n)
+		}
 	}
 	// FRR instances: their records are frr-<instance>-<daemon>.
 	for name, p := range byName {
@@ -102,6 +106,15 @@ func Down(ctx context.Context, stateDir string, o DownOptions) error {
 	if err := removeGuardRoutes(ctx, st.GuardRoutes, stErr == nil); err != nil {
 		errs = append(errs, err)
 	}
+	// Cgroups of nodes the records missed (after a crash).
+	for _, cg := range labCgroups() {
+		if err := killCgroups(filepath.Base(cg)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if left := labCgroups(); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("cgroups left behind: %s", strings.Join(left, ", ")))
+	}
 	if entries, err := os.ReadDir("/run/frr"); err == nil {
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), NetnsPrefix) {
@@ -121,6 +134,30 @@ func Down(ctx context.Context, stateDir string, o DownOptions) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// labNodes lists the nodes to stop: those the state records, and any lab
+// node namespace or cgroup left without a record.
+func labNodes(st *State) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if nodeIndexFromName(n) > 0 && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for i := 1; i <= st.Nodes; i++ {
+		add(NodeName(i))
+	}
+	names, _ := LabNetns()
+	for _, n := range names {
+		add(n)
+	}
+	for _, cg := range labCgroups() {
+		add(filepath.Base(cg))
+	}
+	return out
 }
 
 // frrRecord splits an FRR process record name, frr-<instance>-<daemon>.

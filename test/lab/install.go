@@ -106,7 +106,7 @@ func (l *Lab) InstallStack(ctx context.Context) (bool, error) {
 	// Deployments (its webhooks among them) to be available.
 	if _, err := l.Kubectl(ctx, "-n", StackNamespace, "wait", "--for=condition=Available", "deployment", "--all", "--timeout=180s"); err != nil {
 		pods, _ := l.Kubectl(ctx, "-n", StackNamespace, "get", "pods", "-o", "wide")
-		return true, fmt.Errorf("lbstack's Deployments not available after 3 minutes (see `bin/lab logs POD`):\n%s%w", pods, err)
+		return true, fmt.Errorf("lbstack's Deployments not available after 3 minutes (see `kubectl -n metallb-system logs POD`):\n%s%w", pods, err)
 	}
 	return true, nil
 }
@@ -217,28 +217,6 @@ func (l *Lab) Report(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, "%s %s (%s, rx %d ms, tx %d ms, x%d)\n", p.Peer, p.Status, p.Diagnostic, p.ReceiveMS, p.TransmitMS, p.Multiplier)
 	}
 	return nil
-}
-
-// Logs returns the log of a pod's container (the first container when
-// container is empty) from the lab's log directory.
-func (s *State) Logs(namespace, pod, container string) (string, error) {
-	if container == "" {
-		matches, _ := filepath.Glob(filepath.Join(s.logDir(), fmt.Sprintf("%s_%s_*.log", namespace, pod)))
-		if len(matches) == 0 {
-			return "", fmt.Errorf("no log for pod %s/%s in %s (only containers of real images have logs; others are simulated)", namespace, pod, s.logDir())
-		}
-		if len(matches) > 1 {
-			var names []string
-			for _, m := range matches {
-				names = append(names, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), namespace+"_"+pod+"_"), ".log"))
-			}
-			return "", fmt.Errorf("pod %s/%s has several containers (%s): choose one with -c", namespace, pod, strings.Join(names, ", "))
-		}
-		data, err := os.ReadFile(matches[0])
-		return string(data), err
-	}
-	data, err := os.ReadFile(s.containerLogPath(namespace, pod, container))
-	return string(data), err
 }
 
 // RemoveScenario deletes the manifests of the scenario `make lab` applied
@@ -363,4 +341,36 @@ func (l *Lab) unsettled(ctx context.Context) string {
 		}
 	}
 	return ""
+}
+
+// CurlServices sends one request from the client to every LoadBalancer
+// Service's first address and TCP port, as a user checks with curl, and
+// returns one line per Service: what answered, or the error.
+func (l *Lab) CurlServices(ctx context.Context) []string {
+	svcs, err := l.Kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, s := range svcs.Items {
+		if s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Status.LoadBalancer.Ingress) == 0 {
+			continue
+		}
+		ip := s.Status.LoadBalancer.Ingress[0].IP
+		for _, p := range s.Spec.Ports {
+			if p.Protocol != corev1.ProtocolTCP && p.Protocol != "" {
+				continue
+			}
+			a, err := l.Client.Get(ctx, ip, int(p.Port), 3*time.Second)
+			line := fmt.Sprintf("curl http://%s:%d/ (%s/%s) from the client %s: ", ip, p.Port, s.Namespace, s.Name, ClientAddr)
+			if err != nil {
+				line += "FAILED: " + err.Error()
+			} else {
+				line += fmt.Sprintf("answered by pod %s, which saw the client as %s", a.Pod, a.Client)
+			}
+			out = append(out, line)
+			break
+		}
+	}
+	return out
 }

@@ -2,8 +2,6 @@ package lab
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -34,10 +33,15 @@ type Options struct {
 	// Scenario selects the router's configuration. Empty keeps the
 	// running lab's scenario, or DefaultScenario for a new lab.
 	Scenario string
-	// LabBinary is the lab CLI, run as the kubelet daemon (Root/bin/lab).
+	// LabBinary is the lab CLI, run as the registry and the reaper
+	// (Root/bin/lab).
 	LabBinary string
-	// LbstackBinary stands in for lbstack's image (Root/bin/lbstack).
+	// LbstackBinary is lbstack's binary on this machine (Root/bin/lbstack),
+	// for what runs outside the cluster (must-gather from the host).
 	LbstackBinary string
+	// DebsDir holds the Debian packages the FRR and must-gather images are
+	// built from (`make image-debs`; the newest Root/bin/debs-*).
+	DebsDir string
 	// Assets holds the control-plane binaries (Root/bin/k8s-<version>).
 	Assets string
 	// Out receives progress lines (os.Stderr when nil).
@@ -74,6 +78,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Assets == "" {
 		o.Assets = filepath.Join(root, "bin", "k8s-"+K8sVersion)
+	}
+	if o.DebsDir == "" {
+		o.DebsDir = newestDebsDir(filepath.Join(root, "bin"))
 	}
 	if o.Out == nil {
 		o.Out = os.Stderr
@@ -131,7 +138,7 @@ func preflight(o *Options) error {
 		return fmt.Errorf("`ip netns` does not work here: %w", err)
 	}
 	var missing []string
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy"} {
 		if _, err := os.Stat(filepath.Join(o.Assets, b)); err != nil {
 			missing = append(missing, filepath.Join(o.Assets, b))
 		}
@@ -140,7 +147,8 @@ func preflight(o *Options) error {
 		return fmt.Errorf("control-plane binaries missing (run `make lab-assets`): %s", strings.Join(missing, ", "))
 	}
 	missing = nil
-	for _, b := range []string{frrBinDir + "/zebra", frrBinDir + "/bgpd", frrBinDir + "/bfdd", vtyshBinary, frrReload, systemPython, "/usr/bin/arping"} {
+	for _, b := range []string{frrBinDir + "/zebra", frrBinDir + "/bgpd", frrBinDir + "/bfdd", vtyshBinary, frrReload, systemPython, "/usr/bin/arping",
+		"/usr/bin/containerd", "/usr/bin/ctr", "/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback", "/usr/sbin/nft", "/usr/sbin/conntrack"} {
 		if _, err := os.Stat(b); err != nil {
 			missing = append(missing, b)
 		}
@@ -153,7 +161,31 @@ func preflight(o *Options) error {
 			return fmt.Errorf("%s missing (run `make lab`, which builds it): %w", b, err)
 		}
 	}
+	for _, b := range []string{"lbstack", "webserver", "pause"} {
+		if _, err := os.Stat(filepath.Join(o.Root, "bin", "images", b)); err != nil {
+			return fmt.Errorf("the images' programs are missing (run `make image-binaries`): %w", err)
+		}
+	}
+	if o.DebsDir == "" {
+		return errors.New("the Debian packages the FRR image is built from are missing (run `make image-debs`)")
+	}
+	if hs, err := cgroupHierarchies(); err != nil || len(hs) == 0 {
+		return fmt.Errorf("no cgroup hierarchy under %s: the lab's kubelets cannot run here (%v)", cgroupV1Root, err)
+	}
 	return nil
+}
+
+// newestDebsDir is the most recent complete `make image-debs` download.
+func newestDebsDir(bin string) string {
+	m, _ := filepath.Glob(filepath.Join(bin, "debs-*", ".done"))
+	var best string
+	var bestTime time.Time
+	for _, f := range m {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(bestTime) {
+			best, bestTime = filepath.Dir(f), fi.ModTime()
+		}
+	}
+	return best
 }
 
 // portsFree checks that nothing else holds the lab's loopback ports.
@@ -175,19 +207,6 @@ func portsFree() error {
 		}
 	}
 	return nil
-}
-
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Up brings the lab up, or reuses (and repairs) the one that is running.
@@ -283,29 +302,25 @@ func leftovers(stateDir string) bool {
 	if _, err := os.Stat(filepath.Join(stateDir, "run")); err == nil {
 		return true
 	}
-	return false
+	return len(labCgroups()) > 0
 }
 
 func fresh(ctx context.Context, o Options, sc Scenario, logf func(string, ...any)) (*Lab, error) {
-	digest, err := fileDigest(o.LabBinary)
-	if err != nil {
-		return nil, err
-	}
 	_, netnsErr := os.Stat(netnsDir)
 	_, frrTmpErr := os.Stat(frrTmpDir)
 	st := &State{
 		Dir: o.StateDir, Root: o.Root, Nodes: o.Nodes, Scenario: sc.Name, Assets: o.Assets,
-		LabBinary: o.LabBinary, LabBinaryDigest: digest, LbstackBinary: o.LbstackBinary,
+		LabBinary: o.LabBinary, LbstackBinary: o.LbstackBinary, DebsDir: o.DebsDir,
 		NetnsDirPreexisted: netnsErr == nil, FRRTmpPreexisted: frrTmpErr == nil,
 		UpSince: time.Now(),
 	}
 	// Logs of a failed attempt are kept; everything else starts clean.
-	for _, d := range []string{"run", "pki", "etcd", "pods", "frr", stateFile, imagesFile, "kubeconfig"} {
+	for _, d := range []string{"run", "pki", "etcd", "nodes", "registry", "frr", stateFile, "kubeconfig"} {
 		if err := os.RemoveAll(filepath.Join(st.Dir, d)); err != nil {
 			return nil, err
 		}
 	}
-	for _, d := range []string{st.Dir, st.runDir(), st.containerRunDir(), st.logDir(), st.podsDir(), st.frrDir()} {
+	for _, d := range []string{st.Dir, st.runDir(), st.logDir(), st.frrDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -323,6 +338,11 @@ func fresh(ctx context.Context, o Options, sc Scenario, logf func(string, ...any
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
 	step("certificates and kubeconfigs")
+	// The images are built while the network and the control plane come
+	// up; the registry serves them once the network has its address.
+	imagesErr := make(chan error, 1)
+	imagesStart := time.Now()
+	go func() { imagesErr <- st.buildImages() }()
 	guards, err := addGuardRoutes(ctx)
 	st.GuardRoutes = guards
 	if serr := st.save(); err == nil {
@@ -335,6 +355,10 @@ func fresh(ctx context.Context, o Options, sc Scenario, logf func(string, ...any
 		return nil, fmt.Errorf("network: %w", err)
 	}
 	step(fmt.Sprintf("network (%d nodes, router, client)", o.Nodes))
+	if err := st.startRegistry(); err != nil {
+		<-imagesErr
+		return nil, err
+	}
 	if err := st.startEtcd(); err != nil {
 		return nil, err
 	}
@@ -354,21 +378,33 @@ func fresh(ctx context.Context, o Options, sc Scenario, logf func(string, ...any
 		return nil, err
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	for i, f := range []func() error{st.startKCM, st.startScheduler, st.startKubelet} {
+	errs := make([]error, 2+o.Nodes)
+	for i, f := range []func() error{st.startKCM, st.startScheduler} {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = f() }()
 	}
+	for i := 1; i <= o.Nodes; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[1+i] = st.startNode(ctx, i) }()
+	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		<-imagesErr
 		return nil, err
 	}
-	step("controller-manager, scheduler, kubelet")
+	step("controller-manager, scheduler; containerd, kubelet, kube-proxy per node")
+	if err := <-imagesErr; err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	logf("%-34s %5.1fs (alongside)", "images built into the lab registry", time.Since(imagesStart).Seconds())
 	l, err := st.open()
 	if err != nil {
 		return nil, err
 	}
-	if err := l.waitReady(ctx, 90*time.Second); err != nil {
+	if err := l.waitReady(ctx, 120*time.Second); err != nil {
+		return nil, err
+	}
+	if err := l.setPodCIDRs(ctx); err != nil {
 		return nil, err
 	}
 	step(fmt.Sprintf("%d nodes Ready", o.Nodes))
@@ -401,7 +437,7 @@ func (s *State) writePKI() error {
 			return err
 		}
 	}
-	return nil
+	return p.kubeconfig(filepath.Join(s.pkiDir(), kubeProxyKubeconfig), "system:kube-proxy")
 }
 
 // startRouter starts the router's FRR and applies cfg; the state records
@@ -416,15 +452,6 @@ func (s *State) startRouter(ctx context.Context, cfg RouterConfig) error {
 	}
 	s.Router = cfg
 	return nil
-}
-
-func (s *State) startKubelet() error {
-	_, err := startDaemon(s.runDir(), daemon{
-		Name: procKubelet,
-		Argv: []string{s.LabBinary, "kubelet", "--state", s.Dir},
-		Log:  s.logPath(procKubelet),
-	})
-	return err
 }
 
 // startReaper starts `lab reap`, which tears the lab down when owner exits.
@@ -467,8 +494,11 @@ func (l *Lab) waitReady(ctx context.Context, timeout time.Duration) error {
 		if last == "" {
 			return nil
 		}
-		if p, ok := readProc(l.State.runDir(), procKubelet); ok && !p.Alive() {
-			return fmt.Errorf("the lab kubelet exited; end of %s:\n%s", l.State.logPath(procKubelet), tailFile(l.State.logPath(procKubelet), 20))
+		for i := 1; i <= l.State.Nodes; i++ {
+			name := procKubeletOf(NodeName(i))
+			if p, ok := readProc(l.State.runDir(), name); ok && !p.Alive() {
+				return fmt.Errorf("the kubelet of %s exited; end of %s:\n%s", NodeName(i), l.State.logPath(name), tailFile(l.State.logPath(name), 20))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -504,7 +534,11 @@ func (l *Lab) notReady(ctx context.Context) string {
 // missing namespaces, an API server that does not answer.
 func (s *State) problems() []string {
 	var out []string
-	for _, name := range []string{procEtcd, procAPIServer, procKCM, procScheduler, procKubelet} {
+	names := []string{procEtcd, procAPIServer, procKCM, procScheduler, procRegistry}
+	for i := 1; i <= s.Nodes; i++ {
+		names = append(names, procContainerd(NodeName(i)), procKubeletOf(NodeName(i)), procKubeProxy(NodeName(i)))
+	}
+	for _, name := range names {
 		if p, ok := readProc(s.runDir(), name); !ok || !p.Alive() {
 			out = append(out, name+" not running")
 		}
@@ -533,19 +567,21 @@ func (s *State) problems() []string {
 }
 
 // repairable: dead processes are restarted in place; a missing namespace
-// or link means the network is gone, which only a rebuild fixes.
+// or link means the network is gone, and a dead containerd took its pods'
+// namespaces with it: only a rebuild fixes those.
 func (s *State) repairable(problems []string) bool {
 	for _, p := range problems {
-		if strings.Contains(p, "missing") {
+		if strings.Contains(p, "missing") || strings.HasPrefix(p, "containerd-") {
 			return false
 		}
 	}
 	return true
 }
 
-// reuse adopts the running lab: it restarts dead components, replaces an
-// outdated kubelet (the lab binary changed) and applies the scenario's
-// router configuration.
+// reuse adopts the running lab: it restarts dead components, rebuilds the
+// images (so a changed lbstack reaches the registry; pods pulling
+// :latest get it when they restart) and applies the scenario's router
+// configuration.
 func (s *State) reuse(ctx context.Context, o Options, sc Scenario, problems []string, logf func(string, ...any)) (*Lab, error) {
 	logf("reusing the lab in %s (up since %s)", s.Dir, s.UpSince.Format(time.Kitchen))
 	dead := map[string]bool{}
@@ -594,23 +630,23 @@ func (s *State) reuse(ctx context.Context, o Options, sc Scenario, problems []st
 			return nil, err
 		}
 	}
-	digest, err := fileDigest(o.LabBinary)
-	if err != nil {
+	s.LabBinary, s.LbstackBinary = o.LabBinary, o.LbstackBinary
+	if o.DebsDir != "" {
+		s.DebsDir = o.DebsDir
+	}
+	if err := s.buildImages(); err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	if _, err := restart(s.registryDaemon(), s.startRegistry); err != nil {
 		return nil, err
 	}
-	if dead[procKubelet] || digest != s.LabBinaryDigest || o.LabBinary != s.LabBinary || o.LbstackBinary != s.LbstackBinary {
-		if !dead[procKubelet] {
-			logf("the lab binary changed: restarting the kubelet (its containers restart)")
-			if p, ok := readProc(s.runDir(), procKubelet); ok {
-				if err := p.Stop(15 * time.Second); err != nil {
-					return nil, err
-				}
-			}
-		} else {
-			logf("restarting the kubelet (it had stopped; its log: %s)", s.logPath(procKubelet))
+	for i := 1; i <= s.Nodes; i++ {
+		node := NodeName(i)
+		c, _ := readProc(s.runDir(), procContainerd(node))
+		if _, err := restart(s.kubeletDaemon(i, c), func() error { _, err := startDaemon(s.runDir(), s.kubeletDaemon(i, c)); return err }); err != nil {
+			return nil, err
 		}
-		s.LabBinary, s.LabBinaryDigest, s.LbstackBinary = o.LabBinary, digest, o.LbstackBinary
-		if err := s.startKubelet(); err != nil {
+		if _, err := restart(s.kubeProxyDaemon(i, c), func() error { _, err := startDaemon(s.runDir(), s.kubeProxyDaemon(i, c)); return err }); err != nil {
 			return nil, err
 		}
 	}
@@ -629,10 +665,30 @@ func (s *State) reuse(ctx context.Context, o Options, sc Scenario, problems []st
 		return nil, err
 	}
 	l.Reused = true
-	if err := l.waitReady(ctx, 90*time.Second); err != nil {
+	if err := l.waitReady(ctx, 120*time.Second); err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// setPodCIDRs records each node's pod range in its Node (the lab assigns
+// the ranges; the CNI configuration already uses them), as the node IPAM
+// controller would.
+func (l *Lab) setPodCIDRs(ctx context.Context) error {
+	for i := 1; i <= l.State.Nodes; i++ {
+		n, err := l.Kube.CoreV1().Nodes().Get(ctx, NodeName(i), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if n.Spec.PodCIDR != "" {
+			continue
+		}
+		patch := fmt.Sprintf(`{"spec":{"podCIDR":%q,"podCIDRs":[%q]}}`, NodePodCIDR(i), NodePodCIDR(i))
+		if _, err := l.Kube.CoreV1().Nodes().Patch(ctx, NodeName(i), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("pod range of %s: %w", NodeName(i), err)
+		}
+	}
+	return nil
 }
 
 func equalRouterConfig(a, b RouterConfig) bool { return a.Render() == b.Render() }

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -49,9 +48,8 @@ func TestAddressPlanStaysInLabRanges(t *testing.T) {
 			t.Errorf("%s counted as a lab address", a)
 		}
 	}
-	uid := "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-	if PodNetns(uid) != "lbl-pod-0f1e2d3c4b5a" || len(podVeth(uid)) > 15 {
-		t.Errorf("pod namespace %q, veth %q", PodNetns(uid), podVeth(uid))
+	if want := fmt.Sprintf("%s:%d", APIServerAddr, RegistryPort); RegistryHost != want {
+		t.Errorf("RegistryHost %s, want %s", RegistryHost, want)
 	}
 	if NodeName(7) != "lbl-node7" || nodeIndexFromName("lbl-node7") != 7 || nodeIndexFromName("lbl-node07") != 0 || nodeIndexFromName("node7") != 0 {
 		t.Errorf("node names do not round-trip")
@@ -274,93 +272,6 @@ func pathEqual(a, b Path) bool {
 		a.LocalPref == b.LocalPref && slices.Equal(a.Communities, b.Communities) && a.Best == b.Best && a.Multipath == b.Multipath && a.Valid == b.Valid
 }
 
-func TestImages(t *testing.T) {
-	images := map[string]Image{
-		LbstackImageName:         {Binary: "/repo/bin/lbstack", Entrypoint: "/usr/bin/lbstack"},
-		"lbstack-e2e-probe:test": {Binary: "/lab/probe", Entrypoint: "/probe"},
-	}
-	for ref, want := range map[string]string{
-		"lbstack":                             "/repo/bin/lbstack",
-		"lbstack:dev":                         "/repo/bin/lbstack",
-		"quay.io/lbstack/lbstack:v0.1.0":      "/repo/bin/lbstack",
-		"localhost:5000/lbstack@sha256:abcd":  "/repo/bin/lbstack",
-		"lbstack-e2e-probe:test":              "/lab/probe",
-		"nginx:latest":                        "",
-		"quay.io/lbstack/lbstack-frr:v1":      "",
-		"registry.example/notlbstack:lbstack": "",
-	} {
-		img, ok := resolveImage(images, ref)
-		if ok != (want != "") || img.Binary != want {
-			t.Errorf("%s: %+v %v, want %q", ref, img, ok, want)
-		}
-	}
-	img := images[LbstackImageName]
-	for _, tc := range []struct{ command, args, want []string }{
-		{nil, []string{"speaker", "--node-name=n1"}, []string{"/repo/bin/lbstack", "speaker", "--node-name=n1"}},
-		{[]string{"/usr/bin/lbstack"}, []string{"controller"}, []string{"/repo/bin/lbstack", "controller"}},
-		{[]string{"lbstack", "operator"}, nil, []string{"/repo/bin/lbstack", "operator"}},
-		{[]string{"/bin/sh", "-c", "true"}, nil, []string{"/bin/sh", "-c", "true"}},
-	} {
-		if got := containerArgv(img, tc.command, tc.args); !slices.Equal(got, tc.want) {
-			t.Errorf("command %v args %v: argv %v, want %v", tc.command, tc.args, got, tc.want)
-		}
-	}
-	dir := t.TempDir()
-	if err := RegisterImage(dir, "x", Image{Binary: "relative"}); err == nil {
-		t.Errorf("relative binary accepted")
-	}
-	if err := RegisterImage(dir, "x:1", Image{Binary: "/bin/true"}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := readImages(dir)
-	if err != nil || m["x:1"].Binary != "/bin/true" {
-		t.Errorf("registered images %v %v", m, err)
-	}
-}
-
-func TestExpand(t *testing.T) {
-	vars := map[string]string{"NODE": "lbl-node1", "EMPTY": ""}
-	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
-	for in, want := range map[string]string{
-		"--node=$(NODE)": "--node=lbl-node1",
-		"$(NODE)$(NODE)": "lbl-node1lbl-node1",
-		"$(MISSING)":     "$(MISSING)",
-		"$$(NODE)":       "$(NODE)",
-		"x$(EMPTY)y":     "xy",
-		"cost $5":        "cost $5",
-		"$(unterminated": "$(unterminated",
-		"trailing $":     "trailing $",
-		"$$$(NODE)":      "$lbl-node1",
-		"plain":          "plain",
-	} {
-		if got := expand(in, lookup); got != want {
-			t.Errorf("expand(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestSetConditionsKeepsTransitionTimes(t *testing.T) {
-	old := metav1.NewTime(time.Now().Add(-time.Hour)).Rfc3339Copy()
-	sched := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: old}
-	ready := corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: old}
-	got := setConditions([]corev1.PodCondition{sched, ready},
-		podCond(corev1.PodReady, false, "ContainersNotReady", ""),
-		podCond(corev1.ContainersReady, true, "", ""))
-	if len(got) != 3 || got[0] != sched {
-		t.Fatalf("conditions %+v", got)
-	}
-	if !got[1].LastTransitionTime.Equal(&old) {
-		t.Errorf("unchanged Ready lost its transition time: %+v", got[1])
-	}
-	if got[2].LastTransitionTime.IsZero() || got[2].Type != corev1.ContainersReady {
-		t.Errorf("new condition without transition time: %+v", got[2])
-	}
-	flipped := setConditions(got, podCond(corev1.PodReady, true, "", ""))
-	if flipped[1].Status != corev1.ConditionTrue || flipped[1].LastTransitionTime.Equal(&old) {
-		t.Errorf("flipped Ready kept its old transition time: %+v", flipped[1])
-	}
-}
-
 func TestParseHelpers(t *testing.T) {
 	out := "ARPING 198.18.0.240 from 198.18.0.201 eth1\n" +
 		"Unicast reply from 198.18.0.240 [02:18:00:00:00:02]  0.571ms\n" +
@@ -435,5 +346,47 @@ func TestProcRecords(t *testing.T) {
 	<-done
 	if p.Alive() {
 		t.Error("stopped process alive")
+	}
+}
+
+// The repository's copies of the seed scenarios (config/samples/scenarios,
+// what `make lab` and the tests read) stay identical to the seeds where
+// those are beside the repository (../shared/scenarios); a clone alone
+// skips this.
+func TestScenarioCopiesMatchTheSeeds(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := filepath.Join(filepath.Dir(root), "shared", "scenarios")
+	if _, err := os.Stat(seeds); err != nil {
+		t.Skipf("no seed scenarios beside the repository: %v", err)
+	}
+	copies := filepath.Join(root, "config", "samples", "scenarios")
+	files := map[string]bool{}
+	for _, dir := range []string{seeds, copies} {
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			files[rel] = true
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for rel := range files {
+		a, errA := os.ReadFile(filepath.Join(seeds, rel))
+		b, errB := os.ReadFile(filepath.Join(copies, rel))
+		switch {
+		case errA != nil:
+			t.Errorf("%s is in config/samples/scenarios but not in the seeds", rel)
+		case errB != nil:
+			t.Errorf("%s is missing from config/samples/scenarios (copy it from %s)", rel, seeds)
+		case !bytes.Equal(a, b):
+			t.Errorf("config/samples/scenarios/%s differs from the seed %s", rel, filepath.Join(seeds, rel))
+		}
 	}
 }

@@ -213,6 +213,13 @@ func (nw network) build(ctx context.Context) error {
 			return err
 		}
 	}
+	// The router spreads flows over its ECMP next hops by their ports too
+	// (layer-4 hashing, as routers in front of load balancers are set
+	// up), not by addresses alone: one client's connections reach every
+	// node.
+	if err := sysctlIn(ctx, RouterNetns, "net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"); err != nil {
+		return err
+	}
 	// Router: eth0 on the segment, eth1 towards the client network.
 	if err := nw.plug(ctx, RouterNetns, "eth0", RouterMAC, "router"); err != nil {
 		return err
@@ -289,6 +296,17 @@ func (nw network) build(ctx context.Context) error {
 		// real node whose default gateway is the router. Only the client
 		// network is routed: nothing else leaves a node.
 		if _, err := ipIn(ctx, NodeName(i), "route", "add", ClientNetPrefix, "via", RouterAddr); err != nil {
+			return err
+		}
+		// ClusterIPs: kube-proxy translates them before the packet
+		// leaves, but the kernel needs a route to pick a source first.
+		// A real node has its default route for that; here only the
+		// Service ranges are routed, towards the router as a default
+		// route would.
+		if _, err := ipIn(ctx, NodeName(i), "route", "add", ServiceCIDR, "via", RouterAddr); err != nil {
+			return err
+		}
+		if _, err := ipIn(ctx, NodeName(i), "-6", "route", "add", ServiceCIDR6, "via", RouterAddr6); err != nil {
 			return err
 		}
 	}

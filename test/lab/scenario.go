@@ -12,7 +12,7 @@ import (
 // backend, the most common production setup.
 const DefaultScenario = "bgp-ecmp-bfd"
 
-// Scenario is a seed scenario (../shared/scenarios/<Dir>) as the lab runs
+// Scenario is a seed scenario (config/samples/scenarios/<Dir>) as the lab runs
 // it: the router its users had, and the manifests `make lab` applies.
 type Scenario struct {
 	Name string
@@ -108,12 +108,12 @@ func LookupScenario(name string) (Scenario, error) {
 }
 
 // ScenariosDir is the seed scenarios' directory: $LBSTACK_SCENARIOS, or
-// ../shared/scenarios beside the repository.
+// the repository's config/samples/scenarios.
 func ScenariosDir(root string) (string, error) {
 	if d := os.Getenv("LBSTACK_SCENARIOS"); d != "" {
 		return d, nil
 	}
-	d := filepath.Join(filepath.Dir(root), "shared", "scenarios")
+	d := filepath.Join(root, "config", "samples", "scenarios")
 	if _, err := os.Stat(d); err != nil {
 		return "", fmt.Errorf("seed scenarios not found at %s (set LBSTACK_SCENARIOS): %w", d, err)
 	}

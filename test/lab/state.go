@@ -23,14 +23,17 @@ type State struct {
 	// Scenario is the scenario the lab was brought up for.
 	Scenario string `json:"scenario"`
 	// Assets holds etcd, kube-apiserver, kube-controller-manager,
-	// kube-scheduler and kubectl.
+	// kube-scheduler, kubectl, kubelet and kube-proxy.
 	Assets string `json:"assets"`
-	// LabBinary is the lab CLI, which also runs the kubelet; its digest
-	// tells a later `up` whether the running kubelet is outdated.
-	LabBinary       string `json:"labBinary"`
-	LabBinaryDigest string `json:"labBinaryDigest"`
-	// LbstackBinary stands in for lbstack's image.
+	// LabBinary is the lab CLI, which also runs the registry and the
+	// reaper.
+	LabBinary string `json:"labBinary"`
+	// LbstackBinary is lbstack's binary on this machine (must-gather from
+	// the host); the cluster runs lbstack's image.
 	LbstackBinary string `json:"lbstackBinary"`
+	// DebsDir holds the .debs the FRR and must-gather images are built
+	// from.
+	DebsDir string `json:"debsDir"`
 	// NetnsDirPreexisted and FRRTmpPreexisted record whether /run/netns
 	// and /var/tmp/frr existed before the lab, so `down` removes them only
 	// if the lab made them.
@@ -78,12 +81,10 @@ func (s *State) save() error {
 	return writeFileAtomic(filepath.Join(s.Dir, stateFile), data, 0o644)
 }
 
-func (s *State) runDir() string          { return filepath.Join(s.Dir, "run") }
-func (s *State) containerRunDir() string { return filepath.Join(s.Dir, "run", "containers") }
-func (s *State) logDir() string          { return filepath.Join(s.Dir, "logs") }
-func (s *State) pkiDir() string          { return filepath.Join(s.Dir, "pki") }
-func (s *State) podsDir() string         { return filepath.Join(s.Dir, "pods") }
-func (s *State) frrDir() string          { return filepath.Join(s.Dir, "frr") }
+func (s *State) runDir() string { return filepath.Join(s.Dir, "run") }
+func (s *State) logDir() string { return filepath.Join(s.Dir, "logs") }
+func (s *State) pkiDir() string { return filepath.Join(s.Dir, "pki") }
+func (s *State) frrDir() string { return filepath.Join(s.Dir, "frr") }
 func (s *State) logPath(name string) string {
 	return filepath.Join(s.logDir(), name+".log")
 }

@@ -20,7 +20,7 @@ import (
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 )
 
-// scenarioDir finds ../shared/scenarios/<name> beside the repository root
+// scenarioDir finds config/samples/scenarios/<name> in the repository root
 // (the directory holding go.mod), or under $LBSTACK_SCENARIOS; it skips the
 // test when the scenarios are not there.
 func scenarioDir(t *testing.T, name string) string {
@@ -42,7 +42,7 @@ func scenarioDir(t *testing.T, name string) string {
 			}
 			root = parent
 		}
-		base = filepath.Join(filepath.Dir(root), "shared", "scenarios")
+		base = filepath.Join(root, "config", "samples", "scenarios")
 	}
 	dir := filepath.Join(base, name)
 	if _, err := os.Stat(dir); err != nil {

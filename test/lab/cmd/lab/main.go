@@ -3,12 +3,11 @@
 //	lab up [--nodes N] [--scenario NAME]   bring the lab up (or reuse it), install what exists, print the state
 //	lab down                              remove every namespace, process and file the lab made
 //	lab status                            what runs, and what the user would check
-//	lab logs POD [-n NS] [-c CONTAINER]   a container's log
 //
-// It also runs the lab kubelet (`lab kubelet`) and the reaper that tears a
-// test's lab down when the test process exits (`lab reap`); `make lab`
-// starts both through `lab up`. The kubelet runs `lab frr-container` as the
-// stand-in for the FRR image's entrypoint (test/lab/frr_container.go).
+// It also runs the lab registry (`lab registry`), which serves the images
+// the lab builds to the nodes' containerd, and the reaper that tears a
+// test's lab down when the test process exits (`lab reap`); `lab up`
+// starts both.
 package main
 
 import (
@@ -29,11 +28,6 @@ import (
 )
 
 func main() {
-	// The kubelet re-executes this binary to start each container; that
-	// path must not go through flag parsing.
-	if len(os.Args) > 1 && os.Args[1] == lab.ContainerInitArg {
-		lab.ContainerInit()
-	}
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		os.Exit(1)
@@ -64,7 +58,7 @@ func newRoot() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&root, "root", "", "lbstack repository (default: found above the working directory)")
 	cmd.PersistentFlags().StringVar(&state, "state", "", "lab state directory (default: ROOT/.lab)")
-	cmd.AddCommand(upCmd(resolve), downCmd(resolve), statusCmd(resolve), logsCmd(resolve), kubeletCmd(resolve), reapCmd(resolve), frrContainerCmd())
+	cmd.AddCommand(upCmd(resolve), downCmd(resolve), statusCmd(resolve), registryCmd(resolve), reapCmd(resolve))
 	return cmd
 }
 
@@ -136,6 +130,14 @@ func upCmd(resolve resolver) *cobra.Command {
 			if err := l.Report(ctx, os.Stdout); err != nil {
 				return err
 			}
+			fmt.Println("\n== traffic: the client, through the router")
+			curls := l.CurlServices(ctx)
+			if len(curls) == 0 {
+				fmt.Println("(no LoadBalancer Service has an address)")
+			}
+			for _, c := range curls {
+				fmt.Println(c)
+			}
 			if len(failed) > 0 {
 				return fmt.Errorf("the lab is up, but: %w", errors.Join(failed...))
 			}
@@ -145,7 +147,7 @@ func upCmd(resolve resolver) *cobra.Command {
 		},
 	}
 	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
-	c.Flags().StringVar(&scenario, "scenario", lab.DefaultScenario, "scenario from ../shared/scenarios: "+strings.Join(lab.ScenarioNames(), ", "))
+	c.Flags().StringVar(&scenario, "scenario", lab.DefaultScenario, "scenario (config/samples/scenarios): "+strings.Join(lab.ScenarioNames(), ", "))
 	return c
 }
 
@@ -208,38 +210,10 @@ func statusCmd(resolve resolver) *cobra.Command {
 	}
 }
 
-func logsCmd(resolve resolver) *cobra.Command {
-	var ns, container string
-	c := &cobra.Command{
-		Use:   "logs POD",
-		Short: "Print a container's log (containers of real images only; others are simulated)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, state, err := resolve()
-			if err != nil {
-				return err
-			}
-			st, err := lab.LoadState(state)
-			if err != nil {
-				return err
-			}
-			out, err := st.Logs(ns, args[0], container)
-			if err != nil {
-				return err
-			}
-			fmt.Print(out)
-			return nil
-		},
-	}
-	c.Flags().StringVarP(&ns, "namespace", "n", lab.StackNamespace, "pod namespace")
-	c.Flags().StringVarP(&container, "container", "c", "", "container (default: the only one)")
-	return c
-}
-
-func kubeletCmd(resolve resolver) *cobra.Command {
+func registryCmd(resolve resolver) *cobra.Command {
 	return &cobra.Command{
-		Use:    "kubelet",
-		Short:  "Run the lab kubelet for every node (started by `lab up`)",
+		Use:    "registry",
+		Short:  "Serve the lab's images to the nodes (started by `lab up`)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -249,7 +223,7 @@ func kubeletCmd(resolve resolver) *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			return lab.RunKubelet(ctx, state)
+			return lab.ServeRegistry(ctx, state)
 		},
 	}
 }
@@ -280,16 +254,4 @@ func reapCmd(resolve resolver) *cobra.Command {
 	c.Flags().IntVar(&pid, "pid", 0, "owner PID")
 	c.Flags().StringVar(&start, "start", "", "owner start time (/proc/PID/stat field 22)")
 	return c
-}
-
-func frrContainerCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    lab.FRRContainerCommand,
-		Short:  "Run FRR's daemons as the FRR image's entrypoint would (the lab kubelet's stand-in for tini + docker-start)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return lab.RunFRRContainer(os.Stdout)
-		},
-	}
 }
