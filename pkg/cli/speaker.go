@@ -279,7 +279,9 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	r.health.begin()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer func() { r.health.end(r.lastGood != nil, retErr) }()
+	// pending: a session that should carry routes is not Established yet.
+	pending := false
+	defer func() { r.health.end(r.lastGood != nil, pending, retErr) }()
 	log := ctrl.LoggerFrom(ctx)
 	ns := r.flags.namespace
 	res, err := r.resources(ctx)
@@ -338,7 +340,6 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	if err := r.writeConfigurationState(ctx, built, applyErr, skipped, decision.Problems); err != nil {
 		log.Error(err, "write ConfigurationState")
 	}
-	pending := false
 	if applyErr == nil && r.lastGood != nil {
 		var received map[string][]string
 		received, pending = speaker.ReceivedBy(decision.Announced, r.backend.Status())
