@@ -20,21 +20,23 @@ CONTROLLER_TOOLS_VERSION := v0.19.0
 # programs nftables (and needs conntrack to flush UDP flows).
 APT_PACKAGES := frr frr-pythontools iputils-arping iproute2 \
 	containerd runc containernetworking-plugins nftables conntrack
-# Debian packages the lab's images are built from (test/lab/images.go): FRR's
-# image (what the speaker's frr and reloader containers run) and the
-# must-gather image. Downloaded as .deb files (`apt-get download`), never
-# installed on this machine, and unpacked into the images' layers.
-IMAGE_DEBS := frr frr-pythontools tini libc6 libgcc-s1 libc-ares2 libcap2 libcrypt1 \
-	libjson-c5 libpam0g libpam-modules libaudit1 libcap-ng0 libreadline8 libtinfo6 readline-common \
-	libyang2 libpcre2-8-0 libprotobuf-c1 libssl3 libelf1 libbpf1 libmnl0 libxtables12 libatm1 libbsd0 libmd0 libdb5.3 \
-	python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-minimal \
-	libexpat1 zlib1g libffi8 libbz2-1.0 liblzma5 libsqlite3-0 libncursesw6 libuuid1 \
-	libnsl2 libtirpc3 libtirpc-common libgssapi-krb5-2 libkrb5-3 libk5crypto3 \
-	libkrb5support0 libkeyutils1 libcom-err2 media-types \
-	bash dash coreutils libacl1 libattr1 libselinux1 libgmp10 iproute2 \
-	tar rsync procps libproc2-0 libsystemd0 libzstd1 liblz4-1 libgcrypt20 libgpg-error0 \
-	libpopt0 libxxhash0 base-files sed grep gzip findutils
-
+# Debian packages the lab's must-gather image is built from
+# (test/lab/images.go), the Dockerfile's must-gather stage: downloaded as
+# .deb files (`apt-get download`), never installed on this machine, and
+# unpacked into the image's layers.
+IMAGE_DEBS := base-files bash dash coreutils libc6 libgcc-s1 libacl1 libattr1 libselinux1 \
+	libpcre2-8-0 libgmp10 libtinfo6 sed grep gzip findutils tar rsync libpopt0 libxxhash0 libzstd1 \
+	liblz4-1 libssl3 zlib1g procps libproc2-0 libncursesw6 libsystemd0 libcap2 libgcrypt20 \
+	libgpg-error0 liblzma5
+# FRR's image (the Dockerfile's frr target, the default FRR_IMAGE): what
+# `apt-get install --no-install-recommends` of these pulls on Debian 13
+# (FRR_IMAGE_SUITE), resolved by apt with a configuration of its own under
+# bin/ against an empty package database, so that the download is the
+# whole closure; nothing of it is installed on this machine. The suite's
+# base packages come first (debian:trixie-slim has them).
+FRR_IMAGE_SUITE    := trixie
+FRR_IMAGE_BASE     := base-files bash dash coreutils sed grep
+FRR_IMAGE_PACKAGES := frr frr-pythontools iproute2 tini
 ENVTEST_DIR      := $(BIN)/k8s-$(K8S_VERSION)
 KUBE_APISERVER   := $(ENVTEST_DIR)/kube-apiserver
 KUBE_CONTROLLER_MANAGER := $(ENVTEST_DIR)/kube-controller-manager
@@ -46,6 +48,7 @@ ETCD             := $(ENVTEST_DIR)/etcd
 CONTROLLER_GEN   := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 APT_STAMP        := $(BIN)/.apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 IMAGE_DEBS_DIR   := $(BIN)/debs-$(shell echo $(IMAGE_DEBS) | sha256sum | cut -c1-12)
+FRR_DEBS_DIR     := $(BIN)/frr-debs-$(shell echo $(FRR_IMAGE_SUITE) $(FRR_IMAGE_BASE) $(FRR_IMAGE_PACKAGES) | sha256sum | cut -c1-12)
 # Every Go module both modules need (tests included), downloaded once: the
 # lab's guard routes may make the module proxy unreachable while it runs.
 MODULES_STAMP    := $(BIN)/.modules-$(shell cat go.sum test/tools/go.sum 2>/dev/null | sha256sum | cut -c1-12)
@@ -245,13 +248,30 @@ $(APT_STAMP): | $(BIN)
 	touch $@
 
 .PHONY: image-debs
-image-debs: $(IMAGE_DEBS_DIR)/.done ## Download the .debs the lab's FRR and must-gather images are built from.
+image-debs: $(IMAGE_DEBS_DIR)/.done $(FRR_DEBS_DIR)/.done ## Download the .debs the lab's FRR and must-gather images are built from.
 
 $(IMAGE_DEBS_DIR)/.done: | $(BIN)
 	rm -rf $(IMAGE_DEBS_DIR).tmp && mkdir -p $(IMAGE_DEBS_DIR).tmp
 	cd $(IMAGE_DEBS_DIR).tmp && { apt-get download -qq $(IMAGE_DEBS) 2>/dev/null || \
 		{ apt-get update -qq && apt-get download -qq $(IMAGE_DEBS); }; }
 	rm -rf $(IMAGE_DEBS_DIR) && mv $(IMAGE_DEBS_DIR).tmp $(IMAGE_DEBS_DIR)
+	touch $@
+
+FRR_APT = apt-get -qq -o Dir::Etc::SourceList=$(FRR_DEBS_DIR).apt/sources.list -o Dir::Etc::SourceParts=/nonexistent \
+	-o Dir::Etc::Preferences=/nonexistent -o Dir::Etc::PreferencesParts=/nonexistent \
+	-o Dir::State=$(FRR_DEBS_DIR).apt/state -o Dir::State::status=$(FRR_DEBS_DIR).apt/status \
+	-o Dir::Cache=$(FRR_DEBS_DIR).apt/cache -o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Debug::NoLocking=1
+
+$(FRR_DEBS_DIR)/.done: | $(BIN)
+	rm -rf $(FRR_DEBS_DIR).apt $(FRR_DEBS_DIR).tmp
+	mkdir -p $(FRR_DEBS_DIR).apt/state/lists/partial $(FRR_DEBS_DIR).apt/cache/archives/partial $(FRR_DEBS_DIR).tmp
+	printf 'deb http://deb.debian.org/debian $(FRR_IMAGE_SUITE) main\ndeb http://deb.debian.org/debian-security $(FRR_IMAGE_SUITE)-security main\n' \
+		> $(FRR_DEBS_DIR).apt/sources.list
+	: > $(FRR_DEBS_DIR).apt/status
+	$(FRR_APT) update
+	$(FRR_APT) install --download-only -y --no-install-recommends $(FRR_IMAGE_BASE) $(FRR_IMAGE_PACKAGES)
+	mv $(FRR_DEBS_DIR).apt/cache/archives/*.deb $(FRR_DEBS_DIR).tmp/
+	rm -rf $(FRR_DEBS_DIR).apt $(FRR_DEBS_DIR) && mv $(FRR_DEBS_DIR).tmp $(FRR_DEBS_DIR)
 	touch $@
 
 .PHONY: clean

@@ -55,9 +55,6 @@ const (
 	speakerName      = "lbstack-speaker"
 )
 
-// DefaultFRRImage is the FRR image of the sidecar when FRR_IMAGE is unset.
-const DefaultFRRImage = "quay.io/frrouting/frr:8.4.4"
-
 var (
 	gvkServiceMonitor = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}
 	// prunable are the kinds the templates render; objects of these kinds

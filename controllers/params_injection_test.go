@@ -131,7 +131,7 @@ func TestHostileSpecValues(t *testing.T) {
 	for _, backend := range []v1beta1.BGPType{v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR} {
 		t.Run(string(backend), func(t *testing.T) {
 			benign := &v1beta1.MetalLB{ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: "metallb"}, Spec: v1beta1.MetalLBSpec{BGPType: backend}}
-			images := render.Images{Controller: "quay.io/lbstack/lbstack:v1", Speaker: "quay.io/lbstack/lbstack:v1", FRR: DefaultFRRImage}
+			images := render.Images{Controller: "quay.io/lbstack/lbstack:v1", Speaker: "quay.io/lbstack/lbstack:v1", FRR: "quay.io/lbstack/lbstack-frr:v1"}
 			want, err := render.Render(bindata.FS, ParamsFor(benign, images, false, true, "a2V5"))
 			if err != nil {
 				t.Fatal(err)

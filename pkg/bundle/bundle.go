@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/lbstack/lbstack/pkg/render"
 )
 
 //go:embed icon.svg
@@ -55,15 +57,7 @@ type Options struct {
 // MustGatherImageFor is the must-gather image published beside image:
 // the repository gets a -must-gather suffix, the tag stays
 // (quay.io/lbstack/lbstack:v0.1.0 -> quay.io/lbstack/lbstack-must-gather:v0.1.0).
-func MustGatherImageFor(image string) string {
-	repo, ref := image, ""
-	if i := strings.Index(image, "@"); i >= 0 {
-		repo, ref = image[:i], image[i:]
-	} else if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
-		repo, ref = image[:i], image[i:]
-	}
-	return repo + "-must-gather" + ref
-}
+func MustGatherImageFor(image string) string { return render.Companion(image, "must-gather") }
 
 // crdInfo is what the CSV says about each owned kind.
 var crdInfo = map[string]struct{ display, description string }{
@@ -352,14 +346,20 @@ func olmDeployment(spec *appsv1.DeploymentSpec, image string) (string, error) {
 			}
 		}
 		c.VolumeMounts = mounts
+		// FRR's image is published beside the operator's (the
+		// Dockerfile's frr target); named here so that OLM lists it and
+		// mirroring tools find it.
+		frr = render.Companion(image, "frr")
+		var env []corev1.EnvVar
 		for _, e := range c.Env {
-			if e.Name == "FRR_IMAGE" {
-				frr = e.Value
+			if e.Name != "FRR_IMAGE" {
+				env = append(env, e)
 			}
 		}
+		c.Env = append(env, corev1.EnvVar{Name: "FRR_IMAGE", Value: frr})
 	}
-	if !found || frr == "" {
-		return "", fmt.Errorf("the operator Deployment needs a container named operator with FRR_IMAGE set")
+	if !found {
+		return "", fmt.Errorf("the operator Deployment needs a container named operator")
 	}
 	return frr, nil
 }

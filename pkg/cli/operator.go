@@ -45,7 +45,8 @@ status. The operator also serves the metallb.io admission and conversion
 webhooks, so nothing is admitted unchecked before a MetalLB object exists.
 
 Images: CONTROLLER_IMAGE, SPEAKER_IMAGE (default OPERATOR_IMAGE, else the
-operator pod's own image) and FRR_IMAGE (default ` + controllers.DefaultFRRImage + `).
+operator pod's own image) and FRR_IMAGE (default: lbstack's FRR image beside the
+speaker's, REPOSITORY-frr:TAG, the Dockerfile's frr target).
 The namespace defaults to $OPERATOR_NAMESPACE, then $METALLB_NAMESPACE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -132,11 +133,13 @@ func Images(getenv func(string) string, self string) (render.Images, error) {
 	if img.Speaker == "" {
 		img.Speaker = self
 	}
-	if img.FRR == "" {
-		img.FRR = controllers.DefaultFRRImage
-	}
 	if img.Controller == "" || img.Speaker == "" {
 		return img, errors.New("no image for the controller and speakers: set OPERATOR_IMAGE (or CONTROLLER_IMAGE and SPEAKER_IMAGE), or run the operator in a pod with POD_NAME set")
+	}
+	if img.FRR == "" {
+		// lbstack's FRR image (the Dockerfile's frr target) is published
+		// beside the speaker's.
+		img.FRR = render.Companion(img.Speaker, "frr")
 	}
 	return img, nil
 }

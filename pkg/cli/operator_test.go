@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/lbstack/lbstack/controllers"
 )
 
 func TestOperatorImages(t *testing.T) {
@@ -19,9 +17,11 @@ func TestOperatorImages(t *testing.T) {
 		err  bool
 	}{
 		{name: "own pod image", self: "registry.local:5000/lbstack:v1",
-			want: [3]string{"registry.local:5000/lbstack:v1", "registry.local:5000/lbstack:v1", controllers.DefaultFRRImage}},
+			want: [3]string{"registry.local:5000/lbstack:v1", "registry.local:5000/lbstack:v1", "registry.local:5000/lbstack-frr:v1"}},
 		{name: "OPERATOR_IMAGE wins over the pod", env: map[string]string{"OPERATOR_IMAGE": "quay.io/lbstack/lbstack:v2"}, self: "x",
-			want: [3]string{"quay.io/lbstack/lbstack:v2", "quay.io/lbstack/lbstack:v2", controllers.DefaultFRRImage}},
+			want: [3]string{"quay.io/lbstack/lbstack:v2", "quay.io/lbstack/lbstack:v2", "quay.io/lbstack/lbstack-frr:v2"}},
+		{name: "FRR beside the speaker image, by digest", env: map[string]string{"SPEAKER_IMAGE": "quay.io/lbstack/lbstack@sha256:0123"}, self: "x:1",
+			want: [3]string{"x:1", "quay.io/lbstack/lbstack@sha256:0123", "quay.io/lbstack/lbstack-frr@sha256:0123"}},
 		{name: "per component", env: map[string]string{"OPERATOR_IMAGE": "op:1", "CONTROLLER_IMAGE": "c:1", "SPEAKER_IMAGE": "s:1", "FRR_IMAGE": "registry.local:5000/frr:9"},
 			want: [3]string{"c:1", "s:1", "registry.local:5000/frr:9"}},
 		{name: "nothing known", err: true},

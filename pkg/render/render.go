@@ -81,6 +81,21 @@ type Component struct {
 	Resources         *corev1.ResourceRequirements
 }
 
+// Companion is the image published beside image under the repository
+// name image's + "-" + name, with the same tag or digest:
+// quay.io/lbstack/lbstack:v1 → quay.io/lbstack/lbstack-frr:v1. lbstack
+// publishes its FRR image (the Dockerfile's frr target) and its
+// must-gather image so, and derives their names from its own.
+func Companion(image, name string) string {
+	repo, ref := image, ""
+	if i := strings.Index(image, "@"); i >= 0 {
+		repo, ref = image[:i], image[i:]
+	} else if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		repo, ref = image[:i], image[i:]
+	}
+	return repo + "-" + name + ref
+}
+
 // FRR reports whether the FRR sidecar layout is rendered.
 func (p Params) FRR() bool { return p.BGPBackend == "frr" }
 

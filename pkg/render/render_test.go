@@ -25,7 +25,7 @@ func base() render.Params {
 		Images: render.Images{
 			Controller: "quay.io/lbstack/lbstack:v0.1.0",
 			Speaker:    "quay.io/lbstack/lbstack:v0.1.0",
-			FRR:        "quay.io/frrouting/frr:8.4.4",
+			FRR:        "quay.io/lbstack/lbstack-frr:v0.1.0",
 		},
 		LogLevel:            "info",
 		BGPBackend:          "native",
@@ -168,7 +168,7 @@ func TestFRRLayout(t *testing.T) {
 			t.Errorf("frr speaker lacks container %s (has %v)", n, keys(fc))
 		}
 	}
-	if fc["frr"]["image"] != "quay.io/frrouting/frr:8.4.4" {
+	if fc["frr"]["image"] != "quay.io/lbstack/lbstack-frr:v0.1.0" {
 		t.Errorf("frr container image = %v", fc["frr"]["image"])
 	}
 	if args := fc["reloader"]["args"].([]any); args[0] != "frr-reloader" {

@@ -79,7 +79,7 @@ func TestOperatorCommand(t *testing.T) {
 		for _, c := range ds.Spec.Template.Spec.Containers {
 			imgs[c.Name] = c.Image
 		}
-		if imgs["speaker"] != "registry.local:5000/lbstack:cmd" || imgs["reloader"] != "quay.io/frrouting/frr:8.4.4" || imgs["frr"] != "quay.io/frrouting/frr:8.4.4" {
+		if imgs["speaker"] != "registry.local:5000/lbstack:cmd" || imgs["reloader"] != "registry.local:5000/lbstack-frr:cmd" || imgs["frr"] != "registry.local:5000/lbstack-frr:cmd" {
 			return fmt.Errorf("images %v", imgs)
 		}
 		return nil

@@ -16,6 +16,7 @@ type DockerfileStage struct {
 	Copies     map[string]string
 	User       string
 	Entrypoint []string
+	Cmd        []string
 	WorkDir    string
 	// Runs are the RUN lines, joined across continuations.
 	Runs []string
@@ -84,6 +85,10 @@ func ParseDockerfile(text string) ([]DockerfileStage, error) {
 		case "ENTRYPOINT":
 			if err := json.Unmarshal([]byte(rest), &st.Entrypoint); err != nil {
 				return nil, fmt.Errorf("dockerfile: ENTRYPOINT %s: want the exec (JSON) form: %w", rest, err)
+			}
+		case "CMD":
+			if err := json.Unmarshal([]byte(rest), &st.Cmd); err != nil {
+				return nil, fmt.Errorf("dockerfile: CMD %s: want the exec (JSON) form: %w", rest, err)
 			}
 		case "RUN":
 			st.Runs = append(st.Runs, rest)
@@ -158,6 +163,7 @@ func DockerfileDisagreements(text string) []string {
 		diff("lbstack", "files", lb.Copies, map[string]string{spec.Binary: "--from=build /out/lbstack"})
 		diff("lbstack", "user", lb.User, spec.User)
 		diff("lbstack", "entrypoint", lb.Entrypoint, spec.Entrypoint)
+		diff("lbstack", "command", lb.Cmd, []string(nil))
 		diff("lbstack", "working directory", lb.WorkDir, "")
 		diff("lbstack", "RUN", lb.Runs, []string(nil))
 		diff("lbstack", "other instructions", lb.Other, []string(nil))
@@ -185,8 +191,46 @@ func DockerfileDisagreements(text string) []string {
 		diff("must-gather", "files", mg.Copies, files)
 		diff("must-gather", "user", mg.User, "")
 		diff("must-gather", "entrypoint", mg.Entrypoint, spec.Entrypoint)
+		diff("must-gather", "command", mg.Cmd, []string(nil))
 		diff("must-gather", "working directory", mg.WorkDir, "")
 		diff("must-gather", "other instructions", mg.Other, []string(nil))
+	}
+	fr, ok := stageNamed(stages, "frr")
+	if !ok {
+		out = append(out, "no frr stage")
+	} else {
+		spec := FRRImageSpec
+		diff("frr", "base image", fr.From, spec.Base)
+		var pkgs []string
+		for _, r := range fr.Runs {
+			pkgs = append(pkgs, aptInstalled(r)...)
+		}
+		want := slices.Clone(spec.Packages)
+		slices.Sort(want)
+		diff("frr", "packages", pkgs, want)
+		// The users, groups and links the lab writes, made by the stage's
+		// RUN lines.
+		all := strings.Join(fr.Runs, " && ")
+		for _, cmd := range []string{
+			fmt.Sprintf("groupadd -r -g %d frr", spec.GID),
+			fmt.Sprintf("groupadd -r -g %d frrvty", spec.VtyGID),
+			fmt.Sprintf("useradd -r -u %d -g frr -G frrvty", spec.UID),
+		} {
+			if !strings.Contains(all, cmd) {
+				out = append(out, fmt.Sprintf("stage frr: the lab's image has what %q makes, the Dockerfile does not run it", cmd))
+			}
+		}
+		for p, target := range spec.Links {
+			if cmd := "ln -s " + target + " " + p; !strings.Contains(all, cmd) {
+				out = append(out, fmt.Sprintf("stage frr: the lab's image has what %q makes, the Dockerfile does not run it", cmd))
+			}
+		}
+		diff("frr", "files", fr.Copies, spec.Files)
+		diff("frr", "user", fr.User, "")
+		diff("frr", "entrypoint", fr.Entrypoint, spec.Entrypoint)
+		diff("frr", "command", fr.Cmd, spec.Cmd)
+		diff("frr", "working directory", fr.WorkDir, "")
+		diff("frr", "other instructions", fr.Other, []string(nil))
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -21,8 +22,9 @@ const (
 	// LbstackImage is what config/default deploys (its kustomization
 	// names quay.io/lbstack/lbstack:latest).
 	LbstackImage = "quay.io/lbstack/lbstack:latest"
-	// FRRImage is the operator's default FRR_IMAGE.
-	FRRImage = "quay.io/frrouting/frr:8.4.4"
+	// FRRImage is the operator's default FRR_IMAGE (the Dockerfile's frr
+	// target) as config/default names it.
+	FRRImage = "quay.io/lbstack/lbstack-frr:latest"
 	// MustGatherImage is what the CSV names as the must-gather image.
 	MustGatherImage = "quay.io/lbstack/lbstack-must-gather:latest"
 	// WebImage is the lab's test web server (test/images/webserver).
@@ -50,6 +52,9 @@ var baseImages = map[string]oci.Config{
 	"debian:bookworm-slim": {
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 	},
+	"debian:trixie-slim": {
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+	},
 }
 
 // ImageSources are the inputs of the lab's images: programs built by `make
@@ -59,9 +64,10 @@ type ImageSources struct {
 	Root string
 	// Bin holds lbstack, webserver and pause (static).
 	Bin string
-	// Debs holds the Debian packages the FRR and must-gather images are
-	// made of.
+	// Debs holds the Debian packages the must-gather image is made of.
 	Debs string
+	// FRRDebs holds FRR's image: every .deb of its Debian 13 closure.
+	FRRDebs string
 }
 
 func (s ImageSources) deb(name string) (string, error) {
@@ -135,69 +141,75 @@ func LbstackImageOf(binary string) (oci.Image, error) {
 	return oci.Image{Config: cfg, Layers: []*oci.Layer{base, top}}, nil
 }
 
-// frrDebs are FRR's image: Debian's frr and frr-pythontools (vtysh,
-// frr-reload.py), tini, a shell and coreutils (the cp-frr-files init
-// container), python3, and the libraries all of them load
-// (TestImagesLoadTheirLibraries checks the closure).
-var frrDebs = []string{"base-files", "frr", "frr-pythontools", "tini", "libc6", "libgcc-s1", "libc-ares2", "libcap2", "libcrypt1",
-	"libjson-c5", "libpam0g", "libpam-modules", "libaudit1", "libcap-ng0", "libreadline8", "libtinfo6", "readline-common",
-	"libyang2", "libpcre2-8-0", "libprotobuf-c1", "libelf1", "libbpf1", "libmnl0", "libxtables12", "libatm1", "libbsd0", "libmd0", "libdb5.3",
-	"python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "python3-minimal",
-	"libexpat1", "zlib1g", "libffi8", "libbz2-1.0", "liblzma5", "libsqlite3-0", "libncursesw6", "libuuid1",
-	"libnsl2", "libtirpc3", "libtirpc-common", "libgssapi-krb5-2", "libkrb5-3", "libk5crypto3",
-	"libkrb5support0", "libkeyutils1", "libcom-err2", "libssl3", "media-types",
-	"bash", "dash", "coreutils", "libacl1", "libattr1", "libselinux1", "libgmp10", "iproute2", "sed", "grep"}
+// FRRImageSpec is FRR's image as the lab builds it and the Dockerfile's frr
+// stage describes it (TestDockerfileMatchesTheLabsImages holds them
+// equal): Debian 13's packages on its slim base, the frr user and groups
+// of FRR's own image (the speaker's DaemonSet assumes them: cp-frr-files
+// runs as 100:101), its entrypoint and command, and two files of ours.
+var FRRImageSpec = struct {
+	Base             string
+	Packages         []string
+	UID, GID, VtyGID int
+	Files            map[string]string // image path -> repository path
+	Links            map[string]string // image path -> target
+	Entrypoint, Cmd  []string
+}{
+	Base:     "debian:trixie-slim",
+	Packages: []string{"frr", "frr-pythontools", "iproute2", "tini"},
+	UID:      100, GID: 101, VtyGID: 102,
+	Files:      map[string]string{"/usr/lib/frr/docker-start": "hack/frr/docker-start", "/etc/pam.d/frr": "hack/frr/vtysh.pam"},
+	Links:      map[string]string{"/usr/sbin/tini": "../bin/tini"},
+	Entrypoint: []string{"/sbin/tini", "--"},
+	Cmd:        []string{"/usr/lib/frr/docker-start"},
+}
 
-// FRR's users as the image users run (quay.io/frrouting/frr) has them and
-// the speaker's DaemonSet assumes (cp-frr-files runs as 100:101).
-const (
-	frrUID      = 100
-	frrGID      = 101
-	frrvtyGID   = 102
-	dockerStart = `#!/bin/bash
-# FRR's image entrypoint (after tini): every daemon /etc/frr/daemons enables,
-# started and watched by watchfrr in the foreground, as FRR's own image does.
-log_success_msg() { echo "$@"; }
-log_warning_msg() { echo "$@" >&2; }
-log_failure_msg() { echo "$@" >&2; }
-source /usr/lib/frr/frrcommon.sh
-exec /usr/lib/frr/watchfrr $(daemon_list)
-`
+// The frr user and groups of FRR's image.
+var (
+	frrUID = FRRImageSpec.UID
+	frrGID = FRRImageSpec.GID
 )
 
-// FRRImageOf builds FRR's image from Debian's packages, with the contract
-// of the image users run: /etc/frr and /var/run/frr owned by frr (uid 100,
-// gid 101), ENTRYPOINT /sbin/tini --, CMD /usr/lib/frr/docker-start.
+// FRRImageOf builds FRR's image from Debian 13's packages (every .deb of
+// the closure `make image-debs` resolved), as the Dockerfile's frr stage
+// does: unpacked, then what the packages' maintainer scripts would leave
+// that FRR needs (users, owned directories), then the stage's own files.
 func (s ImageSources) FRRImageOf() (oci.Image, error) {
+	spec := FRRImageSpec
+	debs, err := filepath.Glob(filepath.Join(s.FRRDebs, "*.deb"))
+	if err != nil || len(debs) == 0 {
+		return oci.Image{}, fmt.Errorf("image sources: no .deb in %q (run `make image-debs`)", s.FRRDebs)
+	}
+	sort.Strings(debs)
 	l := oci.NewLayer()
 	l.UsrMerge()
-	if err := s.debs(l, frrDebs...); err != nil {
-		return oci.Image{}, err
+	for _, d := range debs {
+		if err := l.Deb(d); err != nil {
+			return oci.Image{}, err
+		}
 	}
-	// What the packages' maintainer scripts (and base-passwd) would do.
-	l.File("etc/passwd", []byte(fmt.Sprintf("root:x:0:0:root:/root:/bin/bash\nfrr:x:%d:%d:FRR:/var/run/frr:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", frrUID, frrGID)), 0o644, 0, 0)
-	l.File("etc/group", []byte(fmt.Sprintf("root:x:0:\nfrr:x:%d:frr\nfrrvty:x:%d:frr\nnogroup:x:65534:\n", frrGID, frrvtyGID)), 0o644, 0, 0)
-	// Debian's vtysh checks the caller with PAM (/etc/pam.d/frr lets
-	// anyone authenticate; the vty sockets' frrvty group is the real
-	// gate). FRR's own image is built without PAM; this "other" policy
-	// gives the same result without Debian's login stack.
-	l.File("etc/pam.d/other", []byte("# lab FRR image: vtysh's account and session checks pass, as in FRR's image (no PAM)\naccount required pam_permit.so\nsession required pam_permit.so\n"), 0o644, 0, 0)
+	l.File("etc/passwd", []byte(fmt.Sprintf("root:x:0:0:root:/root:/bin/bash\nfrr:x:%d:%d:FRR:/var/run/frr:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", spec.UID, spec.GID)), 0o644, 0, 0)
+	l.File("etc/group", []byte(fmt.Sprintf("root:x:0:\nfrr:x:%d:frr\nfrrvty:x:%d:frr\nnogroup:x:65534:\n", spec.GID, spec.VtyGID)), 0o644, 0, 0)
 	l.Symlink("var/run", "/run")
-	l.Dir("run/frr", 0o755, frrUID, frrGID)
-	l.Dir("etc/frr", 0o755, frrUID, frrGID)
-	l.Dir("var/log/frr", 0o755, frrUID, frrGID)
+	l.Dir("run/frr", 0o755, spec.UID, spec.GID)
+	l.Dir("etc/frr", 0o755, spec.UID, spec.GID)
+	l.Dir("var/log/frr", 0o755, spec.UID, spec.GID)
 	l.Dir("tmp", 0o1777, 0, 0)
 	l.Dir("var/tmp", 0o1777, 0, 0)
-	l.Symlink("usr/sbin/tini", "../bin/tini")
-	l.File("usr/lib/frr/docker-start", []byte(dockerStart), 0o755, 0, 0)
-	return oci.Image{
-		Config: oci.Config{
-			Entrypoint: []string{"/sbin/tini", "--"},
-			Cmd:        []string{"/usr/lib/frr/docker-start"},
-			Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-		},
-		Layers: []*oci.Layer{l},
-	}, nil
+	for p, target := range spec.Links {
+		l.Symlink(strings.TrimPrefix(p, "/"), target)
+	}
+	for p, src := range spec.Files {
+		fi, err := os.Stat(filepath.Join(s.Root, src))
+		if err != nil {
+			return oci.Image{}, err
+		}
+		if err := l.CopyFile(strings.TrimPrefix(p, "/"), filepath.Join(s.Root, src), int64(fi.Mode().Perm()), 0, 0); err != nil {
+			return oci.Image{}, err
+		}
+	}
+	cfg := baseImages[spec.Base]
+	cfg.Entrypoint, cfg.Cmd = spec.Entrypoint, spec.Cmd
+	return oci.Image{Config: cfg, Layers: []*oci.Layer{l}}, nil
 }
 
 // mustGatherDebs are the Dockerfile's must-gather stage: debian's slim
@@ -315,10 +327,28 @@ func MissingLibraries(layers []*oci.Layer) []string {
 				continue
 			}
 			libs, _ := f.ImportedLibraries()
+			// A program's own library directories (systemd's tools find
+			// their private libraries through RUNPATH $ORIGIN/...).
+			var own []string
+			for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+				rp, _ := f.DynString(tag)
+				for _, entry := range rp {
+					for _, d := range strings.Split(entry, ":") {
+						d = strings.ReplaceAll(d, "$ORIGIN", "/"+path.Dir(p))
+						own = append(own, strings.TrimPrefix(path.Clean(d), "/"))
+					}
+				}
+			}
 			f.Close()
+			if strings.Contains(path.Base(p), ".so") {
+				// A private library's companions are loaded by the
+				// program that loads it (systemd's libsystemd-core finds
+				// libsystemd-shared already there, by soname).
+				own = append(own, path.Dir(p))
+			}
 			for _, lib := range libs {
 				found := false
-				for _, d := range dirs {
+				for _, d := range append(own, dirs...) {
 					found = found || have[d+"/"+lib]
 				}
 				if !found {

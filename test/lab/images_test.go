@@ -36,6 +36,13 @@ func TestDockerfileMatchesTheLabsImages(t *testing.T) {
 		{"rsync tar procps", "rsync tar procps curl"},
 		{"-trimpath", ""},
 		{`ENTRYPOINT ["/usr/bin/gather"]`, `ENTRYPOINT ["/usr/bin/gather", "-v"]`},
+		{"FROM debian:trixie-slim AS frr", "FROM debian:bookworm-slim AS frr"},
+		{"frr frr-pythontools iproute2 tini", "frr frr-pythontools iproute2 tini curl"},
+		{"useradd -r -u 100", "useradd -r -u 1000"},
+		{"groupadd -r -g 102 frrvty", "groupadd -r -g 105 frrvty"},
+		{"ln -s ../bin/tini /usr/sbin/tini", "true"},
+		{`CMD ["/usr/lib/frr/docker-start"]`, `CMD ["/usr/lib/frr/frrinit.sh", "start"]`},
+		{"COPY hack/frr/vtysh.pam /etc/pam.d/frr", "COPY hack/frr/vtysh.pam /etc/pam.d/other"},
 	} {
 		if !strings.Contains(string(data), mutate.from) {
 			t.Fatalf("the Dockerfile no longer has %q: update this test", mutate.from)
@@ -100,11 +107,11 @@ func TestLbstackImageContents(t *testing.T) {
 // image-debs`: every program and library finds the libraries it loads,
 // and FRR's image keeps the contract of the image users run.
 func TestImagesFromDebs(t *testing.T) {
-	debs := newestDebsDir("../../bin")
-	if debs == "" {
+	debs, frrDebs := newestDebsDir("../../bin"), newestFRRDebsDir("../../bin")
+	if debs == "" || frrDebs == "" {
 		t.Skip("no .debs (run `make image-debs`)")
 	}
-	src := ImageSources{Root: "../..", Debs: debs}
+	src := ImageSources{Root: "../..", Debs: debs, FRRDebs: frrDebs}
 	frr, err := src.FRRImageOf()
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +124,8 @@ func TestImagesFromDebs(t *testing.T) {
 		t.Errorf("FRR config %+v", c)
 	}
 	l := frr.Layers[0]
-	for _, p := range []string{"usr/lib/frr/zebra", "usr/lib/frr/bgpd", "usr/lib/frr/bfdd", "usr/lib/frr/watchfrr", "usr/bin/vtysh", "usr/lib/frr/frr-reload.py", "usr/bin/python3", "usr/bin/tini", "usr/lib/frr/docker-start", "usr/bin/cp", "usr/bin/sh"} {
+	for _, p := range []string{"usr/lib/frr/zebra", "usr/lib/frr/bgpd", "usr/lib/frr/bfdd", "usr/lib/frr/watchfrr", "usr/lib/frr/frrcommon.sh", "usr/bin/vtysh",
+		"usr/lib/frr/frr-reload.py", "usr/bin/python3", "usr/bin/tini", "usr/sbin/tini", "usr/lib/frr/docker-start", "etc/pam.d/frr", "usr/bin/cp", "usr/bin/sh"} {
 		if !l.Has(p) {
 			t.Errorf("FRR's image lacks /%s", p)
 		}
@@ -168,9 +176,16 @@ func TestImageDebsAreDownloaded(t *testing.T) {
 			break
 		}
 	}
-	for _, d := range append(slices.Clone(frrDebs), mustGatherDebs...) {
+	for _, d := range mustGatherDebs {
 		if !slices.Contains(listed, d) {
 			t.Errorf("%s is not in the Makefile's IMAGE_DEBS", d)
+		}
+	}
+	// FRR's image is what apt resolves for these (the Dockerfile's frr
+	// stage installs them).
+	for _, p := range FRRImageSpec.Packages {
+		if !strings.Contains(s, "FRR_IMAGE_PACKAGES := ") || !slices.Contains(strings.Fields(strings.SplitN(s[strings.Index(s, "FRR_IMAGE_PACKAGES := ")+len("FRR_IMAGE_PACKAGES := "):], "\n", 2)[0]), p) {
+			t.Errorf("%s is not in the Makefile's FRR_IMAGE_PACKAGES", p)
 		}
 	}
 }

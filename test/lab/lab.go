@@ -39,8 +39,9 @@ type Options struct {
 	// LbstackBinary is lbstack's binary on this machine (Root/bin/lbstack),
 	// for what runs outside the cluster (must-gather from the host).
 	LbstackBinary string
-	// DebsDir holds the Debian packages the FRR and must-gather images are
-	// built from (`make image-debs`; the newest Root/bin/debs-*).
+	// DebsDir holds the Debian packages the must-gather image is built
+	// from (`make image-debs`; the newest Root/bin/debs-*); FRR's are the
+	// newest Root/bin/frr-debs-*.
 	DebsDir string
 	// Assets holds the control-plane binaries (Root/bin/k8s-<version>).
 	Assets string
@@ -166,8 +167,8 @@ func preflight(o *Options) error {
 			return fmt.Errorf("the images' programs are missing (run `make image-binaries`): %w", err)
 		}
 	}
-	if o.DebsDir == "" {
-		return errors.New("the Debian packages the FRR image is built from are missing (run `make image-debs`)")
+	if o.DebsDir == "" || newestFRRDebsDir(filepath.Join(o.Root, "bin")) == "" {
+		return errors.New("the Debian packages the FRR and must-gather images are built from are missing (run `make image-debs`)")
 	}
 	if hs, err := cgroupHierarchies(); err != nil || len(hs) == 0 {
 		return fmt.Errorf("no cgroup hierarchy under %s: the lab's kubelets cannot run here (%v)", cgroupV1Root, err)
@@ -175,9 +176,18 @@ func preflight(o *Options) error {
 	return nil
 }
 
-// newestDebsDir is the most recent complete `make image-debs` download.
-func newestDebsDir(bin string) string {
-	m, _ := filepath.Glob(filepath.Join(bin, "debs-*", ".done"))
+// newestDebsDir is the most recent complete `make image-debs` download of
+// the must-gather image's packages.
+func newestDebsDir(bin string) string { return newestDownload(bin, "debs-*") }
+
+// newestFRRDebsDir is the most recent complete `make image-debs` download
+// of FRR's image (the Debian 13 closure).
+func newestFRRDebsDir(bin string) string { return newestDownload(bin, "frr-debs-*") }
+
+// newestDownload is the most recent directory of bin matching pattern
+// whose download completed (it holds .done).
+func newestDownload(bin, pattern string) string {
+	m, _ := filepath.Glob(filepath.Join(bin, pattern, ".done"))
 	var best string
 	var bestTime time.Time
 	for _, f := range m {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lbstack/lbstack/pkg/render"
+
 	"github.com/lbstack/lbstack/test/lab/oci"
 )
 
@@ -23,7 +25,7 @@ func (s *State) ImageStore() *oci.Store { return &oci.Store{Dir: filepath.Join(s
 // ImageSources are where the lab's images are built from.
 func (s *State) ImageSources() ImageSources {
 	root := s.Root
-	return ImageSources{Root: root, Bin: filepath.Join(root, "bin", "images"), Debs: s.DebsDir}
+	return ImageSources{Root: root, Bin: filepath.Join(root, "bin", "images"), Debs: s.DebsDir, FRRDebs: newestFRRDebsDir(filepath.Join(root, "bin"))}
 }
 
 // buildImages builds every image into the registry's store.
@@ -92,7 +94,8 @@ func ServeRegistry(ctx context.Context, stateDir string) error {
 
 // PushLbstackImage builds lbstack as the Dockerfile does (static, trimmed)
 // with version as its version string, lays it into lbstack's image and
-// serves it as ref: a second release for upgrade tests.
+// serves it as ref, with FRR's image beside it (the operator derives the
+// FRR image's name from its own): a second release for upgrade tests.
 func (s *State) PushLbstackImage(ctx context.Context, ref, version string) error {
 	bin := filepath.Join(s.Dir, "images", "lbstack-"+version)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
@@ -106,6 +109,14 @@ func (s *State) PushLbstackImage(ctx context.Context, ref, version string) error
 	if err != nil {
 		return err
 	}
-	_, err = s.ImageStore().Put(img, ref)
-	return err
+	store := s.ImageStore()
+	if _, err := store.Put(img, ref); err != nil {
+		return err
+	}
+	name, tag, _ := oci.SplitRef(FRRImage)
+	frr, err := store.Resolve(name, tag)
+	if err != nil {
+		return fmt.Errorf("FRR's image beside %s: %w", ref, err)
+	}
+	return store.Tag(render.Companion(ref, "frr"), frr)
 }
