@@ -45,6 +45,7 @@ RUN groupadd -r -g 101 frr && groupadd -r -g 102 frrvty \
     && ln -s ../bin/tini /usr/sbin/tini
 COPY hack/frr/docker-start /usr/lib/frr/docker-start
 COPY hack/frr/vtysh.pam /etc/pam.d/frr
+COPY hack/frr/pam-other /etc/pam.d/other
 ENTRYPOINT ["/sbin/tini", "--"]
 CMD ["/usr/lib/frr/docker-start"]
 

@@ -157,7 +157,7 @@ var FRRImageSpec = struct {
 	Base:     "debian:trixie-slim",
 	Packages: []string{"frr", "frr-pythontools", "iproute2", "tini"},
 	UID:      100, GID: 101, VtyGID: 102,
-	Files:      map[string]string{"/usr/lib/frr/docker-start": "hack/frr/docker-start", "/etc/pam.d/frr": "hack/frr/vtysh.pam"},
+	Files:      map[string]string{"/usr/lib/frr/docker-start": "hack/frr/docker-start", "/etc/pam.d/frr": "hack/frr/vtysh.pam", "/etc/pam.d/other": "hack/frr/pam-other"},
 	Links:      map[string]string{"/usr/sbin/tini": "../bin/tini"},
 	Entrypoint: []string{"/sbin/tini", "--"},
 	Cmd:        []string{"/usr/lib/frr/docker-start"},

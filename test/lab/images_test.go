@@ -43,6 +43,7 @@ func TestDockerfileMatchesTheLabsImages(t *testing.T) {
 		{"ln -s ../bin/tini /usr/sbin/tini", "true"},
 		{`CMD ["/usr/lib/frr/docker-start"]`, `CMD ["/usr/lib/frr/frrinit.sh", "start"]`},
 		{"COPY hack/frr/vtysh.pam /etc/pam.d/frr", "COPY hack/frr/vtysh.pam /etc/pam.d/other"},
+		{"COPY hack/frr/pam-other /etc/pam.d/other\n", ""},
 	} {
 		if !strings.Contains(string(data), mutate.from) {
 			t.Fatalf("the Dockerfile no longer has %q: update this test", mutate.from)
@@ -119,13 +120,18 @@ func TestImagesFromDebs(t *testing.T) {
 	if m := MissingLibraries(frr.Layers); len(m) > 0 {
 		t.Errorf("FRR's image misses libraries:\n%s", strings.Join(m, "\n"))
 	}
+	// vtysh authenticates through PAM (Debian builds it so): a PAM
+	// configuration libpam cannot load stops vtysh and every FRR reload.
+	if p := PAMProblems(frr.Layers, "frr"); len(p) > 0 {
+		t.Errorf("FRR's image has a PAM configuration libpam aborts on:\n%s", strings.Join(p, "\n"))
+	}
 	c := frr.Config
 	if !slices.Equal(c.Entrypoint, []string{"/sbin/tini", "--"}) || !slices.Equal(c.Cmd, []string{"/usr/lib/frr/docker-start"}) || c.User != "" {
 		t.Errorf("FRR config %+v", c)
 	}
 	l := frr.Layers[0]
 	for _, p := range []string{"usr/lib/frr/zebra", "usr/lib/frr/bgpd", "usr/lib/frr/bfdd", "usr/lib/frr/watchfrr", "usr/lib/frr/frrcommon.sh", "usr/bin/vtysh",
-		"usr/lib/frr/frr-reload.py", "usr/bin/python3", "usr/bin/tini", "usr/sbin/tini", "usr/lib/frr/docker-start", "etc/pam.d/frr", "usr/bin/cp", "usr/bin/sh"} {
+		"usr/lib/frr/frr-reload.py", "usr/bin/python3", "usr/bin/tini", "usr/sbin/tini", "usr/lib/frr/docker-start", "etc/pam.d/frr", "etc/pam.d/other", "usr/bin/cp", "usr/bin/sh"} {
 		if !l.Has(p) {
 			t.Errorf("FRR's image lacks /%s", p)
 		}
