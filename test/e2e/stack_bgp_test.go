@@ -558,6 +558,7 @@ var bgpCases = []struct {
 	{"PasswordSecret", bgpPasswordSecret},
 	{"Multihop", bgpMultihop},
 	{"KillDropsNextHop", bgpKillDropsNextHop},
+	{"DeletedPodWithdraws", bgpDeletedPodWithdraws},
 }
 
 // frrOnlyCases need the FRR backend (BFD, FRR's own output); they run
@@ -659,6 +660,47 @@ func killContainer(t testing.TB, l *lab.Lab, i int, container, prefix string) (k
 	removed = pollNextHops(t, l, prefix, nodeAddrs(others...), 30*time.Second)
 	back = pollNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 90*time.Second)
 	return killed, removed, back
+}
+
+// bgpDeletedPodWithdraws: deleting a speaker pod (as a drain or a
+// rollout does) ends its sessions cleanly within the pod's short grace
+// period - the speaker closes GoBGP's sessions, FRR's bgpd sends a Cease
+// on SIGTERM - so the router withdraws the node's routes at once, not
+// when its hold timer runs out. The router says why the session ended.
+func bgpDeletedPodWithdraws(t *testing.T, l *lab.Lab, _ string) {
+	if l.State.Nodes < 3 {
+		t.Skip("needs 3 nodes")
+	}
+	ctx := context.Background()
+	ip := holdTimeSetup(t, l)
+	victim := l.State.Nodes
+	addr := nodeAddrs(victim)[0]
+	var others []int
+	for _, n := range allNodes(l) {
+		if n != victim {
+			others = append(others, n)
+		}
+	}
+	pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker", FieldSelector: "spec.nodeName=" + lab.NodeName(victim)})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("speaker pod on node %d: %v", victim, err)
+	}
+	start := time.Now()
+	// The default grace period: the pod's own (terminationGracePeriodSeconds).
+	if err := l.Kube.CoreV1().Pods(lab.StackNamespace).Delete(ctx, pods.Items[0].Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	removed := pollNextHops(t, l, ip+"/32", nodeAddrs(others...), 30*time.Second)
+	why, err := l.Router.LastReset(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("speaker pod deleted → next hop removed in %s; the router's reason: %q", removed.Sub(start).Round(time.Millisecond), why)
+	if why == "" || strings.Contains(why, "Hold Timer") {
+		t.Errorf("the router's session with %s ended by %q: the deleted pod did not close it", addr, why)
+	}
+	// The DaemonSet's new pod announces again.
+	pollNextHops(t, l, ip+"/32", nodeAddrs(allNodes(l)...), 120*time.Second)
 }
 
 // pollNextHops polls the router every 20 ms until prefix has exactly the

@@ -162,6 +162,19 @@ func (r *Router) Neighbors(ctx context.Context) ([]Neighbor, error) {
 	return parseNeighbors(raw), nil
 }
 
+// LastReset is why the router last brought its session with addr down
+// (FRR's lastResetDueTo: "Hold Timer Expired", "Notification received
+// (Cease/...)", "BFD down received", ...), "" when it never did.
+func (r *Router) LastReset(ctx context.Context, addr string) (string, error) {
+	var raw map[string]struct {
+		LastResetDueTo string `json:"lastResetDueTo"`
+	}
+	if err := r.FRR.VtyshJSON(ctx, "show bgp neighbors "+addr+" json", &raw); err != nil {
+		return "", err
+	}
+	return raw[addr].LastResetDueTo, nil
+}
+
 func parseNeighbors(raw map[string]struct {
 	Peers map[string]Neighbor `json:"peers"`
 }) []Neighbor {
