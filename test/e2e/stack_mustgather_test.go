@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,10 @@ func frrMustGather(t *testing.T, l *lab.Lab, _ string) {
 	// A password-protected peer nobody answers (a lab address): FRR's
 	// running configuration then holds the password, as in production.
 	const password = "e2e-gather-md5-Secret"
-	const plainPassword = "e2e-gather-plain-Secret"
+	// The plain password carries the characters JSON escapes (<, >, &); the
+	// short one is under the 4 bytes a value scrubber would ignore.
+	const plainPassword = "e2e<gather>&plain-Secret"
+	const shortPassword = "Zq7"
 	applyYAML(t, l, "gather-secrets", `apiVersion: v1
 kind: Secret
 metadata:
@@ -70,7 +74,18 @@ spec:
   myASN: 65001
   peerASN: 65011
   peerAddress: 198.18.0.251
-  password: `+plainPassword+`
+  password: '`+plainPassword+`'
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: e2e-gather-short
+  namespace: metallb-system
+spec:
+  myASN: 65001
+  peerASN: 65012
+  peerAddress: 198.18.0.252
+  password: `+shortPassword+`
 `)
 	lbService(t, l, "default", "e2e-nopool", "nginx", func(s *corev1.Service) {
 		s.Annotations = map[string]string{"metallb.io/address-pool": "no-such-pool"}
@@ -89,7 +104,8 @@ spec:
 		n := 0
 		for _, p := range pods.Items {
 			data, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "exec", p.Name, "-c", "reloader", "--", "cat", "/etc/frr/frr.conf")
-			if err == nil && strings.Contains(data, "neighbor 198.18.0.250 password") {
+			if err == nil && strings.Contains(data, "neighbor 198.18.0.250 password") &&
+				strings.Contains(data, "neighbor 198.18.0.251 password") && strings.Contains(data, "neighbor 198.18.0.252 password "+shortPassword) {
 				n++
 			}
 		}
@@ -227,7 +243,9 @@ spec:
 
 	// No secret value anywhere: every value of every Secret of the
 	// stack's namespace (the memberlist key among them), the plain
-	// BGPPeer password, raw or base64.
+	// BGPPeer passwords, raw, JSON-escaped or base64; the short password
+	// as a whole word (as a substring, three characters would match
+	// innocent text).
 	secrets, err := l.Kube.CoreV1().Secrets(lab.StackNamespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +265,7 @@ spec:
 	if !memberlist {
 		t.Error("no memberlist key in the cluster: the leak check would miss it")
 	}
+	shortWord := regexp.MustCompile(`\b` + regexp.QuoteMeta(shortPassword) + `\b`)
 	files := 0
 	_ = filepath.WalkDir(dest, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -255,9 +274,14 @@ spec:
 		files++
 		data, _ := os.ReadFile(path)
 		for name, v := range values {
-			if bytes.Contains(data, v) || bytes.Contains(data, []byte(base64.StdEncoding.EncodeToString(v))) {
+			escaped, _ := json.Marshal(string(v))
+			escaped = escaped[1 : len(escaped)-1]
+			if bytes.Contains(data, v) || bytes.Contains(data, escaped) || bytes.Contains(data, []byte(base64.StdEncoding.EncodeToString(v))) {
 				t.Errorf("%s holds the value of %s", path, name)
 			}
+		}
+		if shortWord.Match(data) {
+			t.Errorf("%s holds the short BGPPeer password %q", path, shortPassword)
 		}
 		return nil
 	})
