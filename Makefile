@@ -257,14 +257,14 @@ $(IMAGE_DEBS_DIR)/.done: | $(BIN)
 	rm -rf $(IMAGE_DEBS_DIR) && mv $(IMAGE_DEBS_DIR).tmp $(IMAGE_DEBS_DIR)
 	touch $@
 
-FRR_APT = apt-get -qq -o Dir::Etc::SourceList=$(FRR_DEBS_DIR).apt/sources.list -o Dir::Etc::SourceParts=/nonexistent \
-	-o Dir::Etc::Preferences=/nonexistent -o Dir::Etc::PreferencesParts=/nonexistent \
+FRR_APT = apt-get -qq -o Dir::Etc::SourceList=$(FRR_DEBS_DIR).apt/sources.list -o Dir::Etc::SourceParts=$(FRR_DEBS_DIR).apt/empty \
+	-o Dir::Etc::Preferences=$(FRR_DEBS_DIR).apt/empty/preferences -o Dir::Etc::PreferencesParts=$(FRR_DEBS_DIR).apt/empty \
 	-o Dir::State=$(FRR_DEBS_DIR).apt/state -o Dir::State::status=$(FRR_DEBS_DIR).apt/status \
 	-o Dir::Cache=$(FRR_DEBS_DIR).apt/cache -o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Debug::NoLocking=1
 
 $(FRR_DEBS_DIR)/.done: | $(BIN)
 	rm -rf $(FRR_DEBS_DIR).apt $(FRR_DEBS_DIR).tmp
-	mkdir -p $(FRR_DEBS_DIR).apt/state/lists/partial $(FRR_DEBS_DIR).apt/cache/archives/partial $(FRR_DEBS_DIR).tmp
+	mkdir -p $(FRR_DEBS_DIR).apt/state/lists/partial $(FRR_DEBS_DIR).apt/cache/archives/partial $(FRR_DEBS_DIR).apt/empty $(FRR_DEBS_DIR).tmp
 	printf 'deb http://deb.debian.org/debian $(FRR_IMAGE_SUITE) main\ndeb http://deb.debian.org/debian-security $(FRR_IMAGE_SUITE)-security main\n' \
 		> $(FRR_DEBS_DIR).apt/sources.list
 	: > $(FRR_DEBS_DIR).apt/status
