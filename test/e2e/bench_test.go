@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,8 +159,17 @@ metadata: {name: bgp-peer, namespace: metallb-system}
 spec: {myASN: 65001, peerASN: 65000, peerAddress: 198.18.0.254, holdTime: 3s, keepaliveTime: 1s}
 `)
 	waitNextHops(b, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	var reasons []string
 	for i := range 3 {
-		hold = append(hold, cutLink(b, l, 1+i%l.State.Nodes, prefix))
+		node := 1 + i%l.State.Nodes
+		hold = append(hold, cutLink(b, l, node, prefix))
+		// Why the router dropped the session: what explains a drop
+		// faster than the hold time.
+		why, err := l.Router.LastReset(ctx, lab.NodeAddr(node))
+		if err != nil {
+			why = err.Error()
+		}
+		reasons = append(reasons, fmt.Sprintf("%s: %q", lab.NodeAddr(node), why))
 	}
 	b.StopTimer()
 	b.ReportMetric(ms(median(cut)), "ms-bfd-linkcut-median")
@@ -168,6 +178,7 @@ spec: {myASN: 65001, peerASN: 65000, peerAddress: 198.18.0.254, holdTime: 3s, ke
 	fmt.Printf("lab (frr): next hop dropped by the router - link cut with BFD 3x25 ms: median of 10 %s (max %s); SIGKILL of FRR: median of 10 %s (max %s); link cut without BFD, hold time 3 s: median of 3 %s\n",
 		median(cut).Round(time.Millisecond), slices.Max(cut).Round(time.Millisecond),
 		median(kill).Round(time.Millisecond), slices.Max(kill).Round(time.Millisecond), median(hold).Round(time.Millisecond))
+	fmt.Printf("lab (frr): the router's reason for each drop without BFD: %s\n", strings.Join(reasons, ", "))
 }
 
 // BenchmarkLabSpeakerKill: with a 3 s hold time, one speaker is SIGKILLed;
