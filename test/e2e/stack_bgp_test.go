@@ -568,6 +568,7 @@ var frrOnlyCases = []struct {
 	run  func(t *testing.T, l *lab.Lab, backend string)
 }{
 	{"ECMPBFD", frrECMPBFD},
+	{"BFDRemovedWhileDown", frrBFDRemovedWhileDown},
 	{"TrafficECMP", frrTrafficECMP},
 	{"MustGather", frrMustGather},
 }

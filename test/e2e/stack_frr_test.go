@@ -96,10 +96,53 @@ func frrECMPBFD(t *testing.T, l *lab.Lab, _ string) {
 	}
 }
 
+// frrBFDRemovedWhileDown: BFD goes down (here the router stops it; in a
+// user's network, a BFD that flaps or a router that lost it), so FRR
+// resets each session and holds it Idle until BFD is Up again. The user
+// then removes bfdProfile from the BGPPeer, as one does when BFD is the
+// problem: the sessions must come back without BFD. FRR 10.3 alone keeps
+// them Idle for good (nothing restarts a session once its BFD
+// configuration is gone); the reloader clears them.
+func frrBFDRemovedWhileDown(t *testing.T, l *lab.Lab, _ string) {
+	ctx := context.Background()
+	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
+	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	const prefix = "203.0.113.0/24"
+	waitNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	waitBFDUp(t, l)
+	// The router drops BFD: every speaker's BFD session goes down and
+	// FRR resets the BGP session ("Cease/BFD Down").
+	router := scenarioRouter(l, "bgp-ecmp-bfd")
+	for i := range router.Peers {
+		router.Peers[i].BFD = false
+	}
+	if err := l.ConfigureRouter(ctx, router); err != nil {
+		t.Fatal(err)
+	}
+	pollNextHops(t, l, prefix, nil, 30*time.Second)
+	applyYAML(t, l, "no-bfd", `apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: bgp-peer, namespace: metallb-system}
+spec: {myASN: 65001, peerASN: 65000, peerAddress: 198.18.0.254}
+`)
+	start := time.Now()
+	waitNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 60*time.Second)
+	t.Logf("bfdProfile removed while BFD was down → the route via every node again in %s", time.Since(start).Round(time.Millisecond))
+}
+
 // cutLink takes node i's switch port down (carrier loss, as a failed
 // cable), returns how long the router took to drop its next hop for
 // prefix, then restores the port and waits for the next hop to return.
 func cutLink(t testing.TB, l *lab.Lab, i int, prefix string) time.Duration {
+	t.Helper()
+	return cutLinkAnd(t, l, i, prefix, nil)
+}
+
+// cutLinkAnd is cutLink that also runs atDrop once the router has dropped
+// the node's next hop, before the link comes back.
+func cutLinkAnd(t testing.TB, l *lab.Lab, i int, prefix string, atDrop func()) time.Duration {
 	t.Helper()
 	var others []int
 	for _, n := range allNodes(l) {
@@ -117,6 +160,9 @@ func cutLink(t testing.TB, l *lab.Lab, i int, prefix string) time.Duration {
 		}
 	}()
 	removed := pollNextHops(t, l, prefix, nodeAddrs(others...), 60*time.Second)
+	if atDrop != nil {
+		atDrop()
+	}
 	runIP(t, "-n", lab.SwitchNetns, "link", "set", port, "up")
 	restored = true
 	pollNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)

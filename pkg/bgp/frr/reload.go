@@ -560,6 +560,13 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 		if err != nil {
 			return diff, &ReloadError{Stage: "refresh", Err: err}
 		}
+		if hadPrev {
+			if err := r.restartAfterBFDRemoval(bfdRemoved(prev, conf)); err != nil {
+				// The configuration is in; a session that stays down
+				// shows in the speaker's status. Logged, not retried.
+				r.log.Error(err, "FRR reloaded")
+			}
+		}
 		return diff, nil
 	}
 	rerr := &ReloadError{Stage: "reload", Err: err, Output: scriptOutput(out)}
