@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -159,17 +160,23 @@ metadata: {name: bgp-peer, namespace: metallb-system}
 spec: {myASN: 65001, peerASN: 65000, peerAddress: 198.18.0.254, holdTime: 3s, keepaliveTime: 1s}
 `)
 	waitNextHops(b, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	// The routes are there before BFD is gone from both sides: a cut
+	// made then is still detected by BFD (the router says "Cease/BFD
+	// Down"), which made earlier runs' figure shorter than the hold time.
+	waitNoBFD(b, l)
 	var reasons []string
 	for i := range 3 {
 		node := 1 + i%l.State.Nodes
-		hold = append(hold, cutLink(b, l, node, prefix))
-		// Why the router dropped the session: what explains a drop
-		// faster than the hold time.
-		why, err := l.Router.LastReset(ctx, lab.NodeAddr(node))
-		if err != nil {
-			why = err.Error()
-		}
-		reasons = append(reasons, fmt.Sprintf("%s: %q", lab.NodeAddr(node), why))
+		// Why the router dropped the session, read while the link is
+		// still cut (once the session is back, a later reset may have
+		// replaced the reason).
+		hold = append(hold, cutLinkAnd(b, l, node, prefix, func() {
+			why, err := l.Router.LastReset(ctx, lab.NodeAddr(node))
+			if err != nil {
+				why = err.Error()
+			}
+			reasons = append(reasons, fmt.Sprintf("%s: %q", lab.NodeAddr(node), why))
+		}))
 	}
 	b.StopTimer()
 	b.ReportMetric(ms(median(cut)), "ms-bfd-linkcut-median")
@@ -331,4 +338,40 @@ func bgpNativeKillOutage(b testing.TB, l *lab.Lab, ip string, i int) (time.Durat
 	}
 	pollNextHops(b, l, ip+"/32", nodeAddrs(allNodes(l)...), 120*time.Second)
 	return d, failed
+}
+
+// neighborBFD is a neighbor's BFD line in FRR's configuration.
+var neighborBFD = regexp.MustCompile(`(?m)^\s*neighbor \S+ bfd\b`)
+
+// waitNoBFD waits until no speaker's FRR configuration asks for BFD and
+// the router has no BFD session left.
+func waitNoBFD(t testing.TB, l *lab.Lab) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "BFD off on every speaker and on the router", func() (bool, string) {
+		peers, err := l.Router.BFDPeers(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(peers) > 0 {
+			return false, fmt.Sprintf("the router has %d BFD peers", len(peers))
+		}
+		pods, err := l.Kube.CoreV1().Pods(lab.StackNamespace).List(ctx, metav1.ListOptions{LabelSelector: "component=speaker"})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, p := range pods.Items {
+			conf, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "exec", p.Name, "-c", "reloader", "--", "cat", "/etc/frr/frr.conf")
+			if err != nil {
+				return false, err.Error()
+			}
+			if neighborBFD.MatchString(conf) {
+				return false, p.Spec.NodeName + "'s FRR still configures BFD"
+			}
+		}
+		return true, ""
+	})
+	// Every session Established again (a speaker whose BFD session went
+	// down when the router removed its side resets the BGP session).
+	waitSessions(t, l, nodeAddrs(allNodes(l)...), 60*time.Second)
 }

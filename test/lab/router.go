@@ -136,7 +136,31 @@ type Router struct {
 
 // Configure renders cfg and applies it to the running router.
 func (r *Router) Configure(ctx context.Context, cfg RouterConfig) error {
-	return r.FRR.Apply(ctx, cfg.Render())
+	if err := r.FRR.Apply(ctx, cfg.Render()); err != nil {
+		return err
+	}
+	// FRR 8.4 (the router's) turns BFD back on when it is removed as
+	// frr-reload.py removes it: "no neighbor X bfd", then "no neighbor X
+	// bfd profile P", which re-adds "neighbor X bfd". A lone "no neighbor
+	// X bfd" sticks. (FRR 10.3, the speakers' image, keeps it off.)
+	running, err := r.FRR.Vtysh(ctx, "show running-config")
+	if err != nil {
+		return err
+	}
+	var fix []string
+	for _, p := range cfg.Peers {
+		if !p.BFD && strings.Contains(running, "\n neighbor "+p.Address+" bfd\n") {
+			fix = append(fix, "no neighbor "+p.Address+" bfd")
+		}
+	}
+	if len(fix) == 0 {
+		return nil
+	}
+	cmds := append([]string{"configure terminal", fmt.Sprintf("router bgp %d", cfg.ASN)}, fix...)
+	if _, err := r.FRR.Vtysh(ctx, append(cmds, "end")...); err != nil {
+		return fmt.Errorf("router: turn BFD off: %w", err)
+	}
+	return nil
 }
 
 // Neighbor is one BGP session as the router sees it.
@@ -162,17 +186,29 @@ func (r *Router) Neighbors(ctx context.Context) ([]Neighbor, error) {
 	return parseNeighbors(raw), nil
 }
 
-// LastReset is why the router last brought its session with addr down
-// (FRR's lastResetDueTo: "Hold Timer Expired", "Notification received
-// (Cease/...)", "BFD down received", ...), "" when it never did.
+// LastReset is why the router last brought its session with addr down:
+// FRR's lastResetDueTo ("Peer closed the session", "BFD down received",
+// ...) followed, when a NOTIFICATION was sent or received, by its reason
+// ("BGP Notification send (Hold Timer Expired/Unspecific)"); "" when the
+// session never went down.
 func (r *Router) LastReset(ctx context.Context, addr string) (string, error) {
-	var raw map[string]struct {
-		LastResetDueTo string `json:"lastResetDueTo"`
-	}
+	var raw map[string]neighborResetJSON
 	if err := r.FRR.VtyshJSON(ctx, "show bgp neighbors "+addr+" json", &raw); err != nil {
 		return "", err
 	}
-	return raw[addr].LastResetDueTo, nil
+	return raw[addr].String(), nil
+}
+
+type neighborResetJSON struct {
+	LastResetDueTo         string `json:"lastResetDueTo"`
+	LastNotificationReason string `json:"lastNotificationReason"`
+}
+
+func (n neighborResetJSON) String() string {
+	if n.LastNotificationReason != "" && strings.Contains(n.LastResetDueTo, "Notification") {
+		return n.LastResetDueTo + " (" + n.LastNotificationReason + ")"
+	}
+	return n.LastResetDueTo
 }
 
 func parseNeighbors(raw map[string]struct {
