@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,7 +160,14 @@ func cutLinkAnd(t testing.TB, l *lab.Lab, i int, prefix string, atDrop func()) t
 			runIP(t, "-n", lab.SwitchNetns, "link", "set", port, "up")
 		}
 	}()
-	removed := pollNextHops(t, l, prefix, nodeAddrs(others...), 60*time.Second)
+	// The figure is when the router stops using the cut node, whatever
+	// the other sessions do meanwhile (one that flaps at the same moment
+	// is reported, not counted).
+	removed, seen := pollNextHopGone(t, l, prefix, lab.NodeAddr(i), 60*time.Second)
+	if want := nodeAddrs(others...); !slices.Equal(seen, want) {
+		t.Logf("cut of node %d: when its next hop left, the router had %v, not %v: another session was down too", i, seen, want)
+	}
+	pollNextHops(t, l, prefix, nodeAddrs(others...), 60*time.Second)
 	if atDrop != nil {
 		atDrop()
 	}
@@ -167,4 +175,25 @@ func cutLinkAnd(t testing.TB, l *lab.Lab, i int, prefix string, atDrop func()) t
 	restored = true
 	pollNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
 	return removed.Sub(start)
+}
+
+// pollNextHopGone polls the router every 20 ms until prefix's next hops
+// (the route read successfully) no longer include addr, and returns when
+// it first saw that and the next hops it saw then.
+func pollNextHopGone(t testing.TB, l *lab.Lab, prefix, addr string, timeout time.Duration) (time.Time, []string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var got []string
+	for time.Now().Before(deadline) {
+		rt, err := l.Router.Route(context.Background(), prefix)
+		if err == nil {
+			got = rt.NextHops()
+			if !slices.Contains(got, addr) {
+				return time.Now(), got
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("router: %s still via %s after %s (next hops %v)", prefix, addr, timeout, got)
+	return time.Time{}, nil
 }
