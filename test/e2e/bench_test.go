@@ -114,12 +114,8 @@ spec:
 func BenchmarkLabFRRFailover(b *testing.B) {
 	l := requireStack(b)
 	useBackend(b, l, "bgp-ecmp-bfd", "frr")
-	useRouter(b, l, scenarioRouter(l, "bgp-ecmp-bfd"))
-	applyFiles(b, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
-	b.Cleanup(func() { waitNoPods(b, l, "default", "app=nginx") })
-	applyFiles(b, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
-	const prefix = "203.0.113.0/24"
-	waitNextHops(b, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	useECMPBFD(b, l)
+	const prefix = ecmpAggregate
 	ctx := context.Background()
 	b.ResetTimer()
 	var cut, kill, hold []time.Duration

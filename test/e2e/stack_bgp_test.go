@@ -708,18 +708,27 @@ func bgpDeletedPodWithdraws(t *testing.T, l *lab.Lab, _ string) {
 // next hops want, and returns when it first saw them.
 func pollNextHops(t testing.TB, l *lab.Lab, prefix string, want []string, timeout time.Duration) time.Time {
 	t.Helper()
+	at, _ := pollRoute(t, l, prefix, fmt.Sprintf("via %v", want), timeout, func(got []string) bool { return slices.Equal(got, want) })
+	return at
+}
+
+// pollRoute polls the router every 20 ms until prefix's next hops (the
+// route read successfully) satisfy done, and returns when it first saw
+// that and those next hops.
+func pollRoute(t testing.TB, l *lab.Lab, prefix, what string, timeout time.Duration, done func([]string) bool) (time.Time, []string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var got []string
 	for time.Now().Before(deadline) {
 		rt, err := l.Router.Route(context.Background(), prefix)
 		if err == nil {
 			got = rt.NextHops()
-			if slices.Equal(got, want) {
-				return time.Now()
+			if done(got) {
+				return time.Now(), got
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("router: %s not via %v after %s (last %v)", prefix, want, timeout, got)
-	return time.Time{}
+	t.Fatalf("router: %s not %s after %s (last %v)", prefix, what, timeout, got)
+	return time.Time{}, nil
 }

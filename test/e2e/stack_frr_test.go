@@ -56,14 +56,10 @@ func frrECMPBFD(t *testing.T, l *lab.Lab, _ string) {
 		t.Skip("needs 3 nodes")
 	}
 	ctx := context.Background()
-	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
-	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	rt := useECMPBFD(t, l)
 	if ip := ingressIPs(t, l, "default", "my-nginx-svc", 1)[0]; ip != "203.0.113.1" {
 		t.Errorf("my-nginx-svc got %s, want 203.0.113.1", ip)
 	}
-	rt := waitNextHops(t, l, "203.0.113.0/24", nodeAddrs(allNodes(l)...), 120*time.Second)
 	for _, p := range rt.Paths {
 		if p.ASPath != "65001" || p.Origin != "IGP" {
 			t.Errorf("path via %s: AS path %q origin %q, want 65001 IGP", p.NextHop, p.ASPath, p.Origin)
@@ -106,12 +102,8 @@ func frrECMPBFD(t *testing.T, l *lab.Lab, _ string) {
 // configuration is gone); the reloader clears them.
 func frrBFDRemovedWhileDown(t *testing.T, l *lab.Lab, _ string) {
 	ctx := context.Background()
-	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
-	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
-	const prefix = "203.0.113.0/24"
-	waitNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 120*time.Second)
+	const prefix = ecmpAggregate
+	useECMPBFD(t, l)
 	waitBFDUp(t, l)
 	// The router drops BFD: every speaker's BFD session goes down and
 	// FRR resets the BGP session ("Cease/BFD Down").
@@ -131,6 +123,19 @@ spec: {myASN: 65001, peerASN: 65000, peerAddress: 198.18.0.254}
 	start := time.Now()
 	waitNextHops(t, l, prefix, nodeAddrs(allNodes(l)...), 60*time.Second)
 	t.Logf("bfdProfile removed while BFD was down → the route via every node again in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// useECMPBFD runs bgp-ecmp-bfd as written (its router, its configuration,
+// its nginx; the FRR backend in use) and returns the router's route for
+// the scenario's aggregate once it is via every node. nginx's pods are
+// gone at the end.
+func useECMPBFD(t testing.TB, l *lab.Lab) lab.Route {
+	t.Helper()
+	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
+	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
+	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	return waitNextHops(t, l, ecmpAggregate, nodeAddrs(allNodes(l)...), 120*time.Second)
 }
 
 // cutLink takes node i's switch port down (carrier loss, as a failed
@@ -177,23 +182,9 @@ func cutLinkAnd(t testing.TB, l *lab.Lab, i int, prefix string, atDrop func()) t
 	return removed.Sub(start)
 }
 
-// pollNextHopGone polls the router every 20 ms until prefix's next hops
-// (the route read successfully) no longer include addr, and returns when
-// it first saw that and the next hops it saw then.
+// pollNextHopGone polls the router until prefix's next hops no longer
+// include addr, and returns when it first saw that and the next hops then.
 func pollNextHopGone(t testing.TB, l *lab.Lab, prefix, addr string, timeout time.Duration) (time.Time, []string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var got []string
-	for time.Now().Before(deadline) {
-		rt, err := l.Router.Route(context.Background(), prefix)
-		if err == nil {
-			got = rt.NextHops()
-			if !slices.Contains(got, addr) {
-				return time.Now(), got
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("router: %s still via %s after %s (next hops %v)", prefix, addr, timeout, got)
-	return time.Time{}, nil
+	return pollRoute(t, l, prefix, "without "+addr, timeout, func(got []string) bool { return !slices.Contains(got, addr) })
 }

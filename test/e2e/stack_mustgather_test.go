@@ -31,12 +31,8 @@ import (
 // the cause, and no secret value anywhere.
 func frrMustGather(t *testing.T, l *lab.Lab, _ string) {
 	ctx := context.Background()
-	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
-	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	useECMPBFD(t, l)
 	ip := ingressIPs(t, l, "default", "my-nginx-svc", 1)[0]
-	waitNextHops(t, l, "203.0.113.0/24", nodeAddrs(allNodes(l)...), 120*time.Second)
 
 	// A password-protected peer nobody answers (a lab address): FRR's
 	// running configuration then holds the password, as in production.

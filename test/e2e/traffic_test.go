@@ -55,12 +55,8 @@ func frrTrafficECMP(t *testing.T, l *lab.Lab, _ string) {
 		t.Skip("needs 3 nodes")
 	}
 	ctx := context.Background()
-	useRouter(t, l, scenarioRouter(l, "bgp-ecmp-bfd"))
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "metallb-config.yaml"))
-	t.Cleanup(func() { waitNoPods(t, l, "default", "app=nginx") })
-	applyFiles(t, l, scenarioFile("bgp-ecmp-bfd", "nginx-test.yaml"))
+	useECMPBFD(t, l)
 	ip := ingressIPs(t, l, "default", "my-nginx-svc", 1)[0]
-	waitNextHops(t, l, "203.0.113.0/24", nodeAddrs(allNodes(l)...), 120*time.Second)
 	eventually(t, 90*time.Second, "every nginx pod ready", func() (bool, string) {
 		pods, err := l.Kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=nginx"})
 		if err != nil {
