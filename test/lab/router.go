@@ -170,6 +170,8 @@ type Neighbor struct {
 	State    string `json:"state"`
 	// PrefixesReceived counts accepted prefixes.
 	PrefixesReceived int `json:"pfxRcd"`
+	// Uptime is how long the session has been in its state.
+	UptimeMsec int64 `json:"peerUptimeMsec"`
 }
 
 // Established reports whether the session is up.
