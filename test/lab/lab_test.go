@@ -351,7 +351,7 @@ func TestProcRecords(t *testing.T) {
 
 // The repository's copies of the seed scenarios (config/samples/scenarios,
 // what `make lab` and the tests read) stay identical to the seeds where
-// those are beside the repository (../shared/scenarios); a clone alone
+// those are beside the repository (the folder shared/scenarios next to the checkout); a clone alone
 // skips this.
 func TestScenarioCopiesMatchTheSeeds(t *testing.T) {
 	root, err := filepath.Abs("../..")
