@@ -131,16 +131,24 @@ func (r *Reloader) neighborState(ref sessionRef) (string, error) {
 
 // vtysh runs one vtysh command against the reloader's FRR.
 func (r *Reloader) vtysh(cmd string) (string, error) {
-	var args []string
-	if r.opts.VtySocket != "" {
-		args = append(args, "--vty_socket", r.opts.VtySocket)
-	}
-	args = append(args, "-c", cmd)
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
-	defer cancel()
-	out, err := r.opts.Exec(ctx, filepath.Join(r.opts.BinDir, "vtysh"), args...)
+	out, err := r.runVtysh(cmd)
 	if err != nil {
 		return string(out), fmt.Errorf("vtysh -c %q: %w: %s", cmd, err, trimOutput(out))
 	}
 	return string(out), nil
+}
+
+// runVtysh runs `vtysh [--vty_socket S] -c CMD...` against the reloader's
+// FRR, within the reloader's timeout, and returns its output.
+func (r *Reloader) runVtysh(cmds ...string) ([]byte, error) {
+	var args []string
+	if r.opts.VtySocket != "" {
+		args = append(args, "--vty_socket", r.opts.VtySocket)
+	}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	return r.opts.Exec(ctx, filepath.Join(r.opts.BinDir, "vtysh"), args...)
 }

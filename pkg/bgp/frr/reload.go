@@ -595,17 +595,7 @@ func (r *Reloader) fastApply(conf string, cmds []string) error {
 	if len(cmds) == 0 {
 		return r.writeFile(conf)
 	}
-	args := []string{}
-	if r.opts.VtySocket != "" {
-		args = append(args, "--vty_socket", r.opts.VtySocket)
-	}
-	args = append(args, "-c", "configure terminal")
-	for _, c := range cmds {
-		args = append(args, "-c", c)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
-	defer cancel()
-	out, err := r.opts.Exec(ctx, filepath.Join(r.opts.BinDir, "vtysh"), args...)
+	out, err := r.runVtysh(append([]string{"configure terminal"}, cmds...)...)
 	s := trimOutput(out)
 	if err == nil && strings.Contains(s, "%") {
 		err = errors.New("vtysh refused")
@@ -629,27 +619,20 @@ var routerLine = regexp.MustCompile(`(?m)^router bgp [0-9]+(?: vrf (\S+))?\s*$`)
 // without this the new route would stay unannounced until the next
 // route-map change.
 func (r *Reloader) refresh(conf string) error {
-	var args []string
-	if r.opts.VtySocket != "" {
-		args = append(args, "--vty_socket", r.opts.VtySocket)
-	}
-	n := 0
+	var cmds []string
 	for _, m := range routerLine.FindAllStringSubmatch(conf, -1) {
 		vrf := ""
 		if m[1] != "" {
 			vrf = "vrf " + m[1] + " "
 		}
 		for _, afi := range []string{"ipv4", "ipv6"} {
-			args = append(args, "-c", "clear bgp "+vrf+afi+" unicast * soft out")
-			n++
+			cmds = append(cmds, "clear bgp "+vrf+afi+" unicast * soft out")
 		}
 	}
-	if n == 0 {
+	if len(cmds) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
-	defer cancel()
-	out, err := r.opts.Exec(ctx, filepath.Join(r.opts.BinDir, "vtysh"), args...)
+	out, err := r.runVtysh(cmds...)
 	s := trimOutput(out)
 	if err == nil && (strings.Contains(s, "%") || strings.Contains(s, "Can't find")) {
 		err = errors.New("vtysh refused")
