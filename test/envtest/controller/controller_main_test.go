@@ -509,6 +509,24 @@ func configurationState(t testing.TB) *v1beta1.ConfigurationState {
 	return &cs
 }
 
+// waitPoolsSeen waits until the running controller has written the status of
+// every named pool, that is until its cache holds them all. Services created
+// before that may be placed by a partial view (a lower-priority pool seen
+// first keeps the Service, as in MetalLB), which is not what a test that
+// creates pools, then Services, means to check.
+func waitPoolsSeen(t testing.TB, names ...string) {
+	t.Helper()
+	eventually(t, waitTimeout, func() error {
+		for _, n := range names {
+			st := poolStatus(t, n)
+			if st.AvailableIPv4+st.AvailableIPv6+st.AssignedIPv4+st.AssignedIPv6 == 0 {
+				return fmt.Errorf("the controller has not written the status of pool %q yet", n)
+			}
+		}
+		return nil
+	})
+}
+
 func poolStatus(t testing.TB, name string) v1beta1.IPAddressPoolStatus {
 	t.Helper()
 	var p v1beta1.IPAddressPool

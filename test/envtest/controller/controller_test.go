@@ -63,6 +63,7 @@ func TestSeedBGPPoolsSharing(t *testing.T) {
 	ns := newNamespace(t, nil)
 	run := startController(t, lbcontroller.Options{})
 	applySeed(t, "bgp-pools-sharing", "metallb-config.yaml", ns)
+	waitPoolsSeen(t, "ippool-a", "ippool-b")
 
 	dir, _ := envtest.ScenariosDir()
 	raw, err := os.ReadFile(filepath.Join(dir, "bgp-pools-sharing", "services.yaml"))
@@ -226,6 +227,7 @@ func TestServiceAllocation(t *testing.T) {
 		sa(mkPool("web-ns", "203.0.113.32/28"), v1beta1.ServiceAllocation{Priority: 5, NamespaceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"team": "web"}}}}),
 		sa(mkPool("gold", "203.0.113.48/28"), v1beta1.ServiceAllocation{Priority: 1, ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "gold"}}}}),
 	)
+	waitPoolsSeen(t, "z-open", "ns-p20", "ns-p10", "web-ns", "gold")
 	create(t,
 		mkSvc(nsA, "in-a"),
 		mkSvc(nsWeb, "in-web"),
@@ -292,6 +294,7 @@ func TestDualStack(t *testing.T) {
 		mkPool("b-dual", "198.51.100.0/28", "2001:db8::/64"),
 		mkPool("c-v6", "2001:db8:1::/120"),
 	)
+	waitPoolsSeen(t, "a-v4", "b-dual", "c-v6")
 	fam := func(policy corev1.IPFamilyPolicy, fams ...corev1.IPFamily) func(*corev1.Service) {
 		return func(s *corev1.Service) {
 			s.Spec.IPFamilyPolicy = &policy
@@ -371,6 +374,7 @@ func TestPoolDeletionMovesThenClears(t *testing.T) {
 	ns := newNamespace(t, nil)
 	startController(t, lbcontroller.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"), mkPool("b", "198.51.100.0/28"))
+	waitPoolsSeen(t, "a", "b")
 	create(t, mkSvc(ns, "s1"))
 	waitIngress(t, ns, "s1", "a", "203.0.113.0")
 	create(t, mkSvc(ns, "s2"))
@@ -529,6 +533,7 @@ func TestNoOpReconcileMakesNoWrites(t *testing.T) {
 	ns := newNamespace(t, nil)
 	run := startController(t, lbcontroller.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"), mkPool("b", "198.51.100.0/28", "2001:db8::/120"))
+	waitPoolsSeen(t, "a", "b")
 	share := annotate(lbcontroller.AnnotationAllowSharedIP, "k")
 	create(t,
 		mkSvc(ns, "plain"),
