@@ -12,7 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
-	"github.com/lbstack/lbstack/pkg/controller"
+	"github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/pkg/scheme"
 )
 
@@ -46,7 +46,7 @@ func (f *controllerFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader among replicas (Lease lbstack-controller in --namespace); only the leader assigns addresses")
 	fl.Float32Var(&f.qps, "kube-api-qps", -1, "client-side limit of requests per second to the API server; negative: none (API Priority and Fairness applies)")
 	fl.IntVar(&f.burst, "kube-api-burst", 1000, "client-side burst of requests to the API server (with --kube-api-qps > 0)")
-	fl.IntVar(&f.workers, "workers", controller.DefaultMaxConcurrentReconciles, "Services reconciled in parallel")
+	fl.IntVar(&f.workers, "workers", assigner.DefaultMaxConcurrentReconciles, "Services reconciled in parallel")
 }
 
 func newControllerCommand() *cobra.Command {
@@ -102,7 +102,7 @@ func runController(ctx context.Context, f controllerFlags) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
-		Cache:                   controller.CacheOptions(f.namespace),
+		Cache:                   assigner.CacheOptions(f.namespace),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.healthAddr,
 		LeaderElection:          f.leaderElect,
@@ -116,7 +116,7 @@ func runController(ctx context.Context, f controllerFlags) error {
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{
+	if _, err := assigner.Setup(mgr, assigner.Options{
 		Namespace:               f.namespace,
 		LBClass:                 f.lbClass,
 		BGPBackend:              v1beta1.BGPType(f.bgpBackend),

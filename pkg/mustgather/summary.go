@@ -15,7 +15,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/config"
-	"github.com/lbstack/lbstack/pkg/controller"
+	"github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/pkg/version"
 )
 
@@ -262,11 +262,11 @@ func writeServices(b *strings.Builder, s *snapshot, built config.Result, lbClass
 	for _, ns := range s.namespaces {
 		nsLabels[ns.Name] = ns.Labels
 	}
-	in := controller.DiagnoseInput{Config: built.Config, LBClass: lbClass, Services: all, NamespaceLabels: nsLabels}
+	in := assigner.DiagnoseInput{Config: built.Config, LBClass: lbClass, Services: all, NamespaceLabels: nsLabels}
 	if err := built.Err(); err != nil && built.Config == nil {
 		in.ConfigError = err.Error()
 	}
-	why := controller.Diagnose(in)
+	why := assigner.Diagnose(in)
 
 	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tADDRESS\tPOOL\tANNOUNCED BY")
@@ -295,7 +295,7 @@ func writeServices(b *strings.Builder, s *snapshot, built config.Result, lbClass
 			causes = append(causes, line)
 			continue
 		}
-		pool := svc.Annotations[controller.AnnotationIPAllocatedFromPool]
+		pool := svc.Annotations[assigner.AnnotationIPAllocatedFromPool]
 		if pool == "" && built.Config != nil {
 			if a, err := netip.ParseAddr(ips[0]); err == nil {
 				if p := built.Config.PoolFor(a); p != nil {

@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
+	assigner "github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -181,7 +181,7 @@ func startBenchController(b *testing.B, workers int) *benchController {
 	base := readStatusKB(b, "/proc/self/status", "VmRSS")
 	c.rssNote = fmt.Sprintf("in-process VmHWM, reset just before the start: controller + this benchmark's watch; %.1f MiB before", float64(base)/1024)
 	c.started = time.Now()
-	c.run = startController(b, lbcontroller.Options{MaxConcurrentReconciles: workers})
+	c.run = startController(b, assigner.Options{MaxConcurrentReconciles: workers})
 	go func() {
 		<-c.run.c.Ready()
 		c.readyAt.Store(int64(time.Since(c.started)))
@@ -278,7 +278,7 @@ func patchStatus(b testing.TB, ns, name string, ips []string, pool string) {
 		ann = pool
 	}
 	body, _ := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]any{lbcontroller.AnnotationIPAllocatedFromPool: ann}},
+		"metadata": map[string]any{"annotations": map[string]any{assigner.AnnotationIPAllocatedFromPool: ann}},
 		"status":   map[string]any{"loadBalancer": map[string]any{"ingress": ingress}},
 	})
 	s := mkSvc(ns, name)

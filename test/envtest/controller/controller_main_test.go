@@ -1,4 +1,4 @@
-// Package controller_test runs `lbstack controller` (pkg/controller, in
+// Package controller_test runs `lbstack controller` (pkg/assigner, in
 // process, on a manager per test) against a real kube-apiserver and etcd.
 //
 // It has its own API server rather than the shared one of test/envtest:
@@ -40,7 +40,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
+	assigner "github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/test/envtest"
 )
@@ -153,7 +153,7 @@ func (w *writeCounter) since(n int) []string {
 
 // running is a controller started by startController.
 type running struct {
-	c      *lbcontroller.Controller
+	c      *assigner.Controller
 	writes *writeCounter
 	stop   func()
 }
@@ -161,21 +161,21 @@ type running struct {
 // startController runs the controller in process on its own manager, as
 // `lbstack controller --webhook-mode disabled` does, until stop or the end
 // of the test.
-func startController(t testing.TB, opts lbcontroller.Options) *running {
+func startController(t testing.TB, opts assigner.Options) *running {
 	t.Helper()
 	return startControllerAs(t, restCfg, opts)
 }
 
 // startControllerAs is startController with the API server identity of
 // base (an impersonating one, say).
-func startControllerAs(t testing.TB, base *rest.Config, opts lbcontroller.Options) *running {
+func startControllerAs(t testing.TB, base *rest.Config, opts assigner.Options) *running {
 	t.Helper()
 	cfg := rest.CopyConfig(base)
 	wc := &writeCounter{}
 	cfg.Wrap(wc.wrap)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 sch,
-		Cache:                  lbcontroller.CacheOptions(stackNS),
+		Cache:                  assigner.CacheOptions(stackNS),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
@@ -187,7 +187,7 @@ func startControllerAs(t testing.TB, base *rest.Config, opts lbcontroller.Option
 	if opts.PoolStatusInterval == 0 {
 		opts.PoolStatusInterval = 100 * time.Millisecond
 	}
-	c, err := lbcontroller.Setup(mgr, opts)
+	c, err := assigner.Setup(mgr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func waitIngress(t testing.TB, ns, name, pool string, ips ...string) *corev1.Ser
 	var s *corev1.Service
 	eventually(t, waitTimeout, func() error {
 		s = getSvc(t, ns, name)
-		got, gotPool := ingress(s), s.Annotations[lbcontroller.AnnotationIPAllocatedFromPool]
+		got, gotPool := ingress(s), s.Annotations[assigner.AnnotationIPAllocatedFromPool]
 		if !slices.Equal(got, ips) || (len(ips) > 0 && gotPool != pool) || (len(ips) == 0 && gotPool != "") {
 			return fmt.Errorf("service %s/%s shows %v (pool %q), want %v (pool %q)", ns, name, got, gotPool, ips, pool)
 		}
@@ -499,7 +499,7 @@ func gauge(t testing.TB, name string, labels map[string]string) (float64, error)
 func configurationState(t testing.TB) *v1beta1.ConfigurationState {
 	t.Helper()
 	var cs v1beta1.ConfigurationState
-	err := k8s.Get(context.Background(), types.NamespacedName{Namespace: stackNS, Name: lbcontroller.ConfigurationStateName}, &cs)
+	err := k8s.Get(context.Background(), types.NamespacedName{Namespace: stackNS, Name: assigner.ConfigurationStateName}, &cs)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
+	assigner "github.com/lbstack/lbstack/pkg/assigner"
 )
 
 // createServices creates n Services named prefix-i in ns, 8 at a time;
@@ -52,7 +52,7 @@ func snapshot(t testing.TB, ns string) map[string]svcSnap {
 	}
 	out := make(map[string]svcSnap, len(list.Items))
 	for _, s := range list.Items {
-		out[s.Name] = svcSnap{strings.Join(ingress(&s), ","), s.Annotations[lbcontroller.AnnotationIPAllocatedFromPool], s.ResourceVersion}
+		out[s.Name] = svcSnap{strings.Join(ingress(&s), ","), s.Annotations[assigner.AnnotationIPAllocatedFromPool], s.ResourceVersion}
 	}
 	return out
 }
@@ -89,15 +89,15 @@ func TestRestartStability(t *testing.T) {
 	p := mkPool("big", "198.19.0.0/20") // RFC 2544 benchmarking range
 	p.Spec.AvoidBuggyIPs = true
 	create(t, p, mkPool("side", "198.19.64.0/24"))
-	run := startController(t, lbcontroller.Options{})
+	run := startController(t, assigner.Options{})
 	t0 := time.Now()
 	createServices(t, ns, "svc", n, func(i int, s *corev1.Service) {
 		switch {
 		case i%100 == 1 || i%100 == 2: // sharing pairs, distinct ports
-			s.Annotations = map[string]string{lbcontroller.AnnotationAllowSharedIP: fmt.Sprintf("pair-%d", i/100)}
+			s.Annotations = map[string]string{assigner.AnnotationAllowSharedIP: fmt.Sprintf("pair-%d", i/100)}
 			s.Spec.Ports[0].Port = int32(8000 + i%100)
 		case i%100 == 3: // explicit addresses in the second pool
-			s.Annotations = map[string]string{lbcontroller.AnnotationLoadBalancerIPs: fmt.Sprintf("198.19.64.%d", 10+i/100)}
+			s.Annotations = map[string]string{assigner.AnnotationLoadBalancerIPs: fmt.Sprintf("198.19.64.%d", 10+i/100)}
 		}
 	})
 	t.Logf("created %d Services in %v", n, time.Since(t0))
@@ -132,7 +132,7 @@ func TestRestartStability(t *testing.T) {
 	const newOnes = 50
 	createServices(t, ns, "new", newOnes, nil)
 	t1 := time.Now()
-	run = startController(t, lbcontroller.Options{})
+	run = startController(t, assigner.Options{})
 	after := waitAllAssigned(t, ns, len(before)+newOnes, 30*time.Second)
 	t.Logf("restarted; every Service allocated after %v", time.Since(t1))
 	changed, written := 0, 0
@@ -179,9 +179,9 @@ func TestStartClaimsOldestFirst(t *testing.T) {
 	for _, name := range []string{"younger", "older"} {
 		patchStatus(t, ns, name, []string{"203.0.113.9"}, "a")
 	}
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	waitIngress(t, ns, "younger", "a", "203.0.113.0")
 	waitIngress(t, ns, "older", "a", "203.0.113.9")
-	waitEvent(t, ns, "younger", lbcontroller.ReasonClearAssignment, `Cleared ["203.0.113.9"]`, "203.0.113.9 is already used by "+ns+"/older")
-	noEvent(t, ns, "older", lbcontroller.ReasonClearAssignment)
+	waitEvent(t, ns, "younger", assigner.ReasonClearAssignment, `Cleared ["203.0.113.9"]`, "203.0.113.9 is already used by "+ns+"/older")
+	noEvent(t, ns, "older", assigner.ReasonClearAssignment)
 }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
+	assigner "github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -61,7 +61,7 @@ func applySeed(t *testing.T, scenario, file, ns string) []*unstructured.Unstruct
 func TestSeedBGPPoolsSharing(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	run := startController(t, lbcontroller.Options{})
+	run := startController(t, assigner.Options{})
 	applySeed(t, "bgp-pools-sharing", "metallb-config.yaml", ns)
 	waitPoolsSeen(t, "ippool-a", "ippool-b")
 
@@ -90,21 +90,21 @@ func TestSeedBGPPoolsSharing(t *testing.T) {
 		w := want[s.Name]
 		waitIngress(t, ns, s.Name, w[0], w[1])
 	}
-	ev := waitEvent(t, ns, "websvc2", lbcontroller.ReasonPoolNameMatchedIgnoringCase, `metallb.universe.tf/address-pool "IPPool-B"`, `using ipaddresspool "ippool-b"`)
+	ev := waitEvent(t, ns, "websvc2", assigner.ReasonPoolNameMatchedIgnoringCase, `metallb.universe.tf/address-pool "IPPool-B"`, `using ipaddresspool "ippool-b"`)
 	if ev.Type != corev1.EventTypeNormal {
 		t.Errorf("event type %s", ev.Type)
 	}
-	waitEvent(t, ns, "websvc2", lbcontroller.ReasonIPAllocated, `Assigned IP ["192.0.2.1"] from ipaddresspool "ippool-b"`)
-	waitEvent(t, ns, "svc1", lbcontroller.ReasonIPAllocated, `["198.51.100.1"]`)
+	waitEvent(t, ns, "websvc2", assigner.ReasonIPAllocated, `Assigned IP ["192.0.2.1"] from ipaddresspool "ippool-b"`)
+	waitEvent(t, ns, "svc1", assigner.ReasonIPAllocated, `["198.51.100.1"]`)
 
 	// A fourth DNS Service with the same key and a clashing port.
-	clash := mkSvc(ns, "dns-service-tcp-53-clash", annotate(lbcontroller.AnnotationAllowSharedIPLegacy, "key-to-share-198.51.100.10"), func(s *corev1.Service) {
+	clash := mkSvc(ns, "dns-service-tcp-53-clash", annotate(assigner.AnnotationAllowSharedIPLegacy, "key-to-share-198.51.100.10"), func(s *corev1.Service) {
 		s.Spec.LoadBalancerIP = "198.51.100.10"
 		s.Spec.Ports = []corev1.ServicePort{{Name: "dnstcp", Protocol: corev1.ProtocolTCP, Port: 53}}
 		s.Spec.Selector = map[string]string{"app": "dns"}
 	})
 	create(t, clash)
-	ev = waitEvent(t, ns, clash.Name, lbcontroller.ReasonAllocationFailed,
+	ev = waitEvent(t, ns, clash.Name, assigner.ReasonAllocationFailed,
 		"198.51.100.10 is already used by "+ns+"/dns-service-tcp-53 on port TCP/53", "must use different ports")
 	if ev.Type != corev1.EventTypeWarning {
 		t.Errorf("event type %s", ev.Type)
@@ -142,27 +142,27 @@ func TestSeedBGPPoolsSharing(t *testing.T) {
 func TestExplicitAddresses(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"), func() client.Object {
 		p := mkPool("manual", "192.0.2.0/28")
 		p.Spec.AutoAssign = ptr.To(false)
 		return p
 	}())
 	create(t,
-		mkSvc(ns, "by-annotation", annotate(lbcontroller.AnnotationLoadBalancerIPs, "203.0.113.7")),
-		mkSvc(ns, "by-legacy-annotation", annotate(lbcontroller.AnnotationLoadBalancerIPsLegacy, "203.0.113.8")),
+		mkSvc(ns, "by-annotation", annotate(assigner.AnnotationLoadBalancerIPs, "203.0.113.7")),
+		mkSvc(ns, "by-legacy-annotation", annotate(assigner.AnnotationLoadBalancerIPsLegacy, "203.0.113.8")),
 		mkSvc(ns, "by-spec", func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.9" }),
 		// Explicit addresses may come from an autoAssign: false pool.
-		mkSvc(ns, "from-manual-pool", annotate(lbcontroller.AnnotationLoadBalancerIPs, "192.0.2.3")),
-		mkSvc(ns, "outside-pools", annotate(lbcontroller.AnnotationLoadBalancerIPs, "198.51.100.1")),
-		mkSvc(ns, "both-set", annotate(lbcontroller.AnnotationLoadBalancerIPs, "203.0.113.10"), func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.10" }),
+		mkSvc(ns, "from-manual-pool", annotate(assigner.AnnotationLoadBalancerIPs, "192.0.2.3")),
+		mkSvc(ns, "outside-pools", annotate(assigner.AnnotationLoadBalancerIPs, "198.51.100.1")),
+		mkSvc(ns, "both-set", annotate(assigner.AnnotationLoadBalancerIPs, "203.0.113.10"), func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.10" }),
 	)
 	waitIngress(t, ns, "by-annotation", "a", "203.0.113.7")
 	waitIngress(t, ns, "by-legacy-annotation", "a", "203.0.113.8")
 	waitIngress(t, ns, "by-spec", "a", "203.0.113.9")
 	waitIngress(t, ns, "from-manual-pool", "manual", "192.0.2.3")
-	waitEvent(t, ns, "outside-pools", lbcontroller.ReasonAllocationFailed, "198.51.100.1 is not in any ipaddresspool")
-	waitEvent(t, ns, "both-set", lbcontroller.ReasonAllocationFailed,
+	waitEvent(t, ns, "outside-pools", assigner.ReasonAllocationFailed, "198.51.100.1 is not in any ipaddresspool")
+	waitEvent(t, ns, "both-set", assigner.ReasonAllocationFailed,
 		"both spec.loadBalancerIP (203.0.113.10) and the metallb.io/loadBalancerIPs annotation (203.0.113.10) are set", "keep only the annotation")
 	for _, n := range []string{"outside-pools", "both-set"} {
 		if s := getSvc(t, ns, n); len(s.Status.LoadBalancer.Ingress) != 0 {
@@ -181,18 +181,18 @@ func TestExplicitAddresses(t *testing.T) {
 func TestPoolAnnotationAndAutoAssign(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	manual := mkPool("manual", "192.0.2.0/28")
 	manual.Spec.AutoAssign = ptr.To(false)
 	create(t, manual)
 	// Only an autoAssign: false pool: a plain Service gets nothing.
 	create(t, mkSvc(ns, "plain"))
-	waitEvent(t, ns, "plain", lbcontroller.ReasonAllocationFailed, "every pool (manual) has autoAssign: false", "metallb.io/address-pool")
+	waitEvent(t, ns, "plain", assigner.ReasonAllocationFailed, "every pool (manual) has autoAssign: false", "metallb.io/address-pool")
 	// Naming it allocates from it, with either spelling and any case.
 	create(t,
-		mkSvc(ns, "named", annotate(lbcontroller.AnnotationAddressPool, "manual")),
-		mkSvc(ns, "named-upper", annotate(lbcontroller.AnnotationAddressPoolLegacy, "Manual")),
-		mkSvc(ns, "named-missing", annotate(lbcontroller.AnnotationAddressPool, "gold")),
+		mkSvc(ns, "named", annotate(assigner.AnnotationAddressPool, "manual")),
+		mkSvc(ns, "named-upper", annotate(assigner.AnnotationAddressPoolLegacy, "Manual")),
+		mkSvc(ns, "named-missing", annotate(assigner.AnnotationAddressPool, "gold")),
 	)
 	a := waitAssigned(t, ns, "named")
 	b := waitAssigned(t, ns, "named-upper")
@@ -201,9 +201,9 @@ func TestPoolAnnotationAndAutoAssign(t *testing.T) {
 	if !slices.Equal(got, []string{"192.0.2.0", "192.0.2.1"}) {
 		t.Errorf("named services got %v", got)
 	}
-	waitEvent(t, ns, "named-upper", lbcontroller.ReasonPoolNameMatchedIgnoringCase, `"Manual"`, `using ipaddresspool "manual"`)
-	noEvent(t, ns, "named", lbcontroller.ReasonPoolNameMatchedIgnoringCase)
-	waitEvent(t, ns, "named-missing", lbcontroller.ReasonAllocationFailed, `metallb.io/address-pool names ipaddresspool "gold", which does not exist`)
+	waitEvent(t, ns, "named-upper", assigner.ReasonPoolNameMatchedIgnoringCase, `"Manual"`, `using ipaddresspool "manual"`)
+	noEvent(t, ns, "named", assigner.ReasonPoolNameMatchedIgnoringCase)
+	waitEvent(t, ns, "named-missing", assigner.ReasonAllocationFailed, `metallb.io/address-pool names ipaddresspool "gold", which does not exist`)
 
 	// An autoAssign pool appears: the waiting plain Service is retried.
 	create(t, mkPool("open", "203.0.113.0/28"))
@@ -215,7 +215,7 @@ func TestServiceAllocation(t *testing.T) {
 	nsA := newNamespace(t, nil)
 	nsWeb := newNamespace(t, map[string]string{"team": "web"})
 	nsOther := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	sa := func(p *v1beta1.IPAddressPool, a v1beta1.ServiceAllocation) *v1beta1.IPAddressPool {
 		p.Spec.AllocateTo = &a
 		return p
@@ -234,13 +234,13 @@ func TestServiceAllocation(t *testing.T) {
 		mkSvc(nsOther, "elsewhere"),
 		mkSvc(nsOther, "gold", func(s *corev1.Service) { s.Labels = map[string]string{"tier": "gold"} }),
 		// A pinned pool must still admit the Service.
-		mkSvc(nsOther, "pinned-refused", annotate(lbcontroller.AnnotationAddressPool, "ns-p10")),
+		mkSvc(nsOther, "pinned-refused", annotate(assigner.AnnotationAddressPool, "ns-p10")),
 	)
 	waitIngress(t, nsA, "in-a", "ns-p10", "203.0.113.16") // priority 10 before 20
 	waitIngress(t, nsWeb, "in-web", "web-ns", "203.0.113.32")
 	waitIngress(t, nsOther, "elsewhere", "z-open", "198.51.100.0")
 	waitIngress(t, nsOther, "gold", "gold", "203.0.113.48")
-	waitEvent(t, nsOther, "pinned-refused", lbcontroller.ReasonAllocationFailed,
+	waitEvent(t, nsOther, "pinned-refused", assigner.ReasonAllocationFailed,
 		`ipaddresspool "ns-p10" (metallb.io/address-pool) does not serve this Service: its serviceAllocation admits only Services in namespaces `+nsA)
 
 	// The namespace loses its label: its Service leaves web-ns.
@@ -253,13 +253,13 @@ func TestServiceAllocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIngress(t, nsWeb, "in-web", "z-open", "198.51.100.1")
-	waitEvent(t, nsWeb, "in-web", lbcontroller.ReasonClearAssignment, `Cleared ["203.0.113.32"]`, `namespaces labelled "team=web"`)
+	waitEvent(t, nsWeb, "in-web", assigner.ReasonClearAssignment, `Cleared ["203.0.113.32"]`, `namespaces labelled "team=web"`)
 }
 
 func TestLowestFirstAndAvoidBuggyIPs(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	p := mkPool("edge", "198.51.100.254-198.51.101.2")
 	p.Spec.AvoidBuggyIPs = true
 	create(t, p)
@@ -269,9 +269,9 @@ func TestLowestFirstAndAvoidBuggyIPs(t *testing.T) {
 		waitIngress(t, ns, name, "edge", want)
 	}
 	create(t, mkSvc(ns, "full"))
-	waitEvent(t, ns, "full", lbcontroller.ReasonAllocationFailed, `address pool "edge" has no free IPv4 address`, "add addresses to the pool")
-	create(t, mkSvc(ns, "buggy", annotate(lbcontroller.AnnotationLoadBalancerIPs, "198.51.100.255")))
-	waitEvent(t, ns, "buggy", lbcontroller.ReasonAllocationFailed, "198.51.100.255", "avoidBuggyIPs")
+	waitEvent(t, ns, "full", assigner.ReasonAllocationFailed, `address pool "edge" has no free IPv4 address`, "add addresses to the pool")
+	create(t, mkSvc(ns, "buggy", annotate(assigner.AnnotationLoadBalancerIPs, "198.51.100.255")))
+	waitEvent(t, ns, "buggy", assigner.ReasonAllocationFailed, "198.51.100.255", "avoidBuggyIPs")
 	// Freeing the lowest address gives it to the waiting Service.
 	if err := k8s.Delete(context.Background(), mkSvc(ns, "s0")); err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestLowestFirstAndAvoidBuggyIPs(t *testing.T) {
 func TestDualStack(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	create(t,
 		mkPool("a-v4", "203.0.113.0/28"),
 		mkPool("b-dual", "198.51.100.0/28", "2001:db8::/64"),
@@ -312,11 +312,11 @@ func TestDualStack(t *testing.T) {
 	create(t, mkSvc(ns, "single-v4", fam(corev1.IPFamilyPolicySingleStack, v4)))
 	waitIngress(t, ns, "single-v4", "a-v4", "203.0.113.0")
 	// PreferDualStack in a single-family pool: one address.
-	create(t, mkSvc(ns, "prefer-in-v4", fam(corev1.IPFamilyPolicyPreferDualStack, v4, v6), annotate(lbcontroller.AnnotationAddressPool, "a-v4")))
+	create(t, mkSvc(ns, "prefer-in-v4", fam(corev1.IPFamilyPolicyPreferDualStack, v4, v6), annotate(assigner.AnnotationAddressPool, "a-v4")))
 	waitIngress(t, ns, "prefer-in-v4", "a-v4", "203.0.113.1")
 	// RequireDualStack in a single-family pool: refused, saying why.
-	create(t, mkSvc(ns, "require-in-v4", fam(corev1.IPFamilyPolicyRequireDualStack, v4, v6), annotate(lbcontroller.AnnotationAddressPool, "a-v4")))
-	waitEvent(t, ns, "require-in-v4", lbcontroller.ReasonAllocationFailed, `address pool "a-v4" has no IPv6 range`, "spec.ipFamilyPolicy")
+	create(t, mkSvc(ns, "require-in-v4", fam(corev1.IPFamilyPolicyRequireDualStack, v4, v6), annotate(assigner.AnnotationAddressPool, "a-v4")))
+	waitEvent(t, ns, "require-in-v4", assigner.ReasonAllocationFailed, `address pool "a-v4" has no IPv6 range`, "spec.ipFamilyPolicy")
 
 	// Back to single stack: the IPv4 address stays, the IPv6 one goes.
 	s := getSvc(t, ns, "require")
@@ -327,7 +327,7 @@ func TestDualStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIngress(t, ns, "require", "b-dual", "198.51.100.1")
-	waitEvent(t, ns, "require", lbcontroller.ReasonClearAssignment, `Cleared ["2001:db8::2"]`, "no longer asks for an IPv6 address")
+	waitEvent(t, ns, "require", assigner.ReasonClearAssignment, `Cleared ["2001:db8::2"]`, "no longer asks for an IPv6 address")
 	eventually(t, waitTimeout, func() error {
 		st := poolStatus(t, "b-dual")
 		if st.AssignedIPv4 != 2 || st.AssignedIPv6 != 2 || st.AvailableIPv6 != 1<<63-1 || st.AvailableIPv4 != 14 {
@@ -346,11 +346,11 @@ func TestLoadBalancerClass(t *testing.T) {
 	create(t, mkPool("a", "203.0.113.0/28"))
 	classed := mkSvc(ns, "classed", func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptr.To("example.com/other") })
 	create(t, classed)
-	run := startController(t, lbcontroller.Options{})
+	run := startController(t, assigner.Options{})
 	create(t, mkSvc(ns, "plain"))
 	waitIngress(t, ns, "plain", "a", "203.0.113.0")
 	eventually(t, waitTimeout, func() error {
-		if reconciles(t, lbcontroller.ServiceControllerName) == 0 {
+		if reconciles(t, assigner.ServiceControllerName) == 0 {
 			return fmt.Errorf("no reconcile yet")
 		}
 		return nil
@@ -361,7 +361,7 @@ func TestLoadBalancerClass(t *testing.T) {
 	run.stop()
 
 	// --lb-class example.com/other serves it and leaves the plain one be.
-	startController(t, lbcontroller.Options{LBClass: "example.com/other"})
+	startController(t, assigner.Options{LBClass: "example.com/other"})
 	waitIngress(t, ns, "classed", "a", "203.0.113.0")
 	s := getSvc(t, ns, "plain")
 	if !slices.Equal(ingress(s), []string{"203.0.113.0"}) {
@@ -372,7 +372,7 @@ func TestLoadBalancerClass(t *testing.T) {
 func TestPoolDeletionMovesThenClears(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"), mkPool("b", "198.51.100.0/28"))
 	waitPoolsSeen(t, "a", "b")
 	create(t, mkSvc(ns, "s1"))
@@ -399,22 +399,22 @@ func TestPoolDeletionMovesThenClears(t *testing.T) {
 		t.Errorf("moved to %v", got)
 	}
 	waitIngress(t, ns, "s1", "b", ingress(s1)...)
-	waitEvent(t, ns, "s1", lbcontroller.ReasonClearAssignment, `Cleared ["203.0.113.0"]: 203.0.113.0 is not in any ipaddresspool`)
-	waitEvent(t, ns, "s1", lbcontroller.ReasonIPAllocated, `from ipaddresspool "b"`)
+	waitEvent(t, ns, "s1", assigner.ReasonClearAssignment, `Cleared ["203.0.113.0"]: 203.0.113.0 is not in any ipaddresspool`)
+	waitEvent(t, ns, "s1", assigner.ReasonIPAllocated, `from ipaddresspool "b"`)
 
 	if err := k8s.Delete(context.Background(), mkPool("b")); err != nil {
 		t.Fatal(err)
 	}
 	waitIngress(t, ns, "s1", "")
 	waitIngress(t, ns, "s2", "")
-	waitEvent(t, ns, "s2", lbcontroller.ReasonClearAssignment, `Cleared ["`+ingress(s2)[0]+`"]`)
-	waitEvent(t, ns, "s2", lbcontroller.ReasonAllocationFailed, "there is no IPAddressPool; create one")
+	waitEvent(t, ns, "s2", assigner.ReasonClearAssignment, `Cleared ["`+ingress(s2)[0]+`"]`)
+	waitEvent(t, ns, "s2", assigner.ReasonAllocationFailed, "there is no IPAddressPool; create one")
 }
 
 func TestNonLoadBalancerReleases(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"))
 	create(t, mkSvc(ns, "was-lb"))
 	waitIngress(t, ns, "was-lb", "a", "203.0.113.0")
@@ -424,7 +424,7 @@ func TestNonLoadBalancerReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIngress(t, ns, "was-lb", "") // status cleared, annotation removed
-	waitEvent(t, ns, "was-lb", lbcontroller.ReasonClearAssignment, `Released ["203.0.113.0"]: the Service is no longer of type LoadBalancer`)
+	waitEvent(t, ns, "was-lb", assigner.ReasonClearAssignment, `Released ["203.0.113.0"]: the Service is no longer of type LoadBalancer`)
 	// The address is free again.
 	create(t, mkSvc(ns, "next"))
 	waitIngress(t, ns, "next", "a", "203.0.113.0")
@@ -439,7 +439,7 @@ func TestNonLoadBalancerReleases(t *testing.T) {
 func TestConfigurationState(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	startController(t, lbcontroller.Options{})
+	startController(t, assigner.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"))
 	create(t, mkSvc(ns, "s1"))
 	waitIngress(t, ns, "s1", "a", "203.0.113.0")
@@ -449,7 +449,7 @@ func TestConfigurationState(t *testing.T) {
 		eventually(t, waitTimeout, func() error {
 			cs = configurationState(t)
 			if cs == nil {
-				return fmt.Errorf("no ConfigurationState %q yet", lbcontroller.ConfigurationStateName)
+				return fmt.Errorf("no ConfigurationState %q yet", assigner.ConfigurationStateName)
 			}
 			if cs.Status.Result != result {
 				return fmt.Errorf("result %s (%s), want %s", cs.Status.Result, cs.Status.ErrorSummary, result)
@@ -464,20 +464,20 @@ func TestConfigurationState(t *testing.T) {
 		return cs
 	}
 	cs := waitState(v1beta1.ConfigurationValid)
-	if cs.Status.ErrorSummary != "" || !meta.IsStatusConditionTrue(cs.Status.Conditions, lbcontroller.ConditionValid) {
+	if cs.Status.ErrorSummary != "" || !meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionValid) {
 		t.Errorf("valid state %+v", cs.Status)
 	}
 
 	// An unresolved reference: valid, with the warning listed until it resolves.
 	create(t, &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Namespace: stackNS, Name: "adv"}, Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{"later"}}})
 	cs = waitState(v1beta1.ConfigurationValid, "warnings:", `ipaddresspool "later"`)
-	if !meta.IsStatusConditionTrue(cs.Status.Conditions, lbcontroller.ConditionWarnings) {
+	if !meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionWarnings) {
 		t.Errorf("no Warnings condition: %+v", cs.Status.Conditions)
 	}
 	create(t, mkPool("later", "192.0.2.0/28"))
 	eventually(t, waitTimeout, func() error {
 		cs = configurationState(t)
-		if cs.Status.ErrorSummary != "" || meta.IsStatusConditionTrue(cs.Status.Conditions, lbcontroller.ConditionWarnings) {
+		if cs.Status.ErrorSummary != "" || meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionWarnings) {
 			return fmt.Errorf("warning still reported: %+v", cs.Status)
 		}
 		return nil
@@ -487,7 +487,7 @@ func TestConfigurationState(t *testing.T) {
 	// the controller keeps serving with the last valid configuration.
 	create(t, mkPool("overlap", "203.0.113.8/29"))
 	cs = waitState(v1beta1.ConfigurationInvalid, `ipaddresspool "overlap"`, "overlaps", "keeps using the last valid configuration")
-	if c := meta.FindStatusCondition(cs.Status.Conditions, lbcontroller.ConditionStale); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "LastValidConfigurationInUse" {
+	if c := meta.FindStatusCondition(cs.Status.Conditions, assigner.ConditionStale); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "LastValidConfigurationInUse" {
 		t.Errorf("Stale condition %+v", c)
 	}
 	create(t, mkSvc(ns, "s2"))
@@ -513,7 +513,7 @@ func TestConfigurationState(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs = waitState(v1beta1.ConfigurationInvalid, `bgppeer "edge": spec.passwordSecret`, "every other object is in use")
-	if meta.IsStatusConditionTrue(cs.Status.Conditions, lbcontroller.ConditionStale) {
+	if meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionStale) {
 		t.Errorf("a refused peer made the configuration stale: %+v", cs.Status.Conditions)
 	}
 	waitEvent(t, stackNS, "edge", "PeerRefused", `the password in secret "pw" contains the control character`, "every other session keeps announcing")
@@ -531,25 +531,25 @@ func TestConfigurationState(t *testing.T) {
 func TestNoOpReconcileMakesNoWrites(t *testing.T) {
 	cleanConfig(t)
 	ns := newNamespace(t, nil)
-	run := startController(t, lbcontroller.Options{})
+	run := startController(t, assigner.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"), mkPool("b", "198.51.100.0/28", "2001:db8::/120"))
 	waitPoolsSeen(t, "a", "b")
-	share := annotate(lbcontroller.AnnotationAllowSharedIP, "k")
+	share := annotate(assigner.AnnotationAllowSharedIP, "k")
 	create(t,
 		mkSvc(ns, "plain"),
-		mkSvc(ns, "pinned", annotate(lbcontroller.AnnotationAddressPool, "b")),
+		mkSvc(ns, "pinned", annotate(assigner.AnnotationAddressPool, "b")),
 		mkSvc(ns, "share-80", share),
 		mkSvc(ns, "share-443", share, func(s *corev1.Service) { s.Spec.Ports[0].Port = 443 }),
 		mkSvc(ns, "dual", func(s *corev1.Service) {
 			s.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyRequireDualStack)
 			s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
 		}),
-		mkSvc(ns, "failing", annotate(lbcontroller.AnnotationLoadBalancerIPs, "192.0.2.1")),
+		mkSvc(ns, "failing", annotate(assigner.AnnotationLoadBalancerIPs, "192.0.2.1")),
 	)
 	for _, n := range []string{"plain", "pinned", "share-80", "share-443", "dual"} {
 		waitAssigned(t, ns, n)
 	}
-	waitEvent(t, ns, "failing", lbcontroller.ReasonAllocationFailed, "192.0.2.1 is not in any ipaddresspool")
+	waitEvent(t, ns, "failing", assigner.ReasonAllocationFailed, "192.0.2.1 is not in any ipaddresspool")
 	// Settle: pool status and ConfigurationState written, events sent.
 	eventually(t, waitTimeout, func() error {
 		if st := poolStatus(t, "b"); st.AssignedIPv4 != 2 || st.AssignedIPv6 != 1 {
@@ -570,8 +570,8 @@ func TestNoOpReconcileMakesNoWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := run.writes.count()
-	svcReconciles := reconciles(t, lbcontroller.ServiceControllerName)
-	cfgReconciles := reconciles(t, lbcontroller.ConfigControllerName)
+	svcReconciles := reconciles(t, assigner.ServiceControllerName)
+	cfgReconciles := reconciles(t, assigner.ConfigControllerName)
 	eventsBefore := map[string]int32{}
 	for _, e := range events(t, ns, "failing") {
 		eventsBefore[e.Reason] += e.Count
@@ -599,10 +599,10 @@ func TestNoOpReconcileMakesNoWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, waitTimeout, func() error {
-		if got := reconciles(t, lbcontroller.ServiceControllerName) - svcReconciles; got < float64(len(list.Items)) {
+		if got := reconciles(t, assigner.ServiceControllerName) - svcReconciles; got < float64(len(list.Items)) {
 			return fmt.Errorf("%v service reconciles, want %d", got, len(list.Items))
 		}
-		if reconciles(t, lbcontroller.ConfigControllerName) <= cfgReconciles {
+		if reconciles(t, assigner.ConfigControllerName) <= cfgReconciles {
 			return fmt.Errorf("no configuration reconcile")
 		}
 		return nil
@@ -630,7 +630,7 @@ func TestNoOpReconcileMakesNoWrites(t *testing.T) {
 	for _, e := range events(t, ns, "failing") {
 		eventsAfter[e.Reason] += e.Count
 	}
-	if eventsAfter[lbcontroller.ReasonAllocationFailed] != eventsBefore[lbcontroller.ReasonAllocationFailed] {
+	if eventsAfter[assigner.ReasonAllocationFailed] != eventsBefore[assigner.ReasonAllocationFailed] {
 		t.Errorf("AllocationFailed recorded again: %v -> %v", eventsBefore, eventsAfter)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
-	lbcontroller "github.com/lbstack/lbstack/pkg/controller"
+	assigner "github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -60,11 +60,11 @@ func TestControllerRunsWithItsRenderedRBAC(t *testing.T) {
 	}
 
 	ns := newNamespace(t, nil)
-	startControllerAs(t, cfg, lbcontroller.Options{})
+	startControllerAs(t, cfg, assigner.Options{})
 	create(t, mkPool("rbac", "203.0.113.64/30"))
 	create(t, mkSvc(ns, "web"))
 	svc := waitIngress(t, ns, "web", "rbac", "203.0.113.64")
-	waitEvent(t, ns, "web", lbcontroller.ReasonIPAllocated)
+	waitEvent(t, ns, "web", assigner.ReasonIPAllocated)
 
 	// No longer a LoadBalancer: released, annotation removed, through the
 	// status subresource.
@@ -75,16 +75,16 @@ func TestControllerRunsWithItsRenderedRBAC(t *testing.T) {
 	}
 	eventually(t, waitTimeout, func() error {
 		s := getSvc(t, ns, "web")
-		if _, ok := s.Annotations[lbcontroller.AnnotationIPAllocatedFromPool]; ok {
+		if _, ok := s.Annotations[assigner.AnnotationIPAllocatedFromPool]; ok {
 			return fmt.Errorf("pool annotation still there: %v", s.Annotations)
 		}
 		return nil
 	})
-	waitEvent(t, ns, "web", lbcontroller.ReasonClearAssignment)
+	waitEvent(t, ns, "web", assigner.ReasonClearAssignment)
 
 	eventually(t, waitTimeout, func() error {
 		cs := configurationState(t)
-		if cs == nil || !meta.IsStatusConditionTrue(cs.Status.Conditions, lbcontroller.ConditionValid) {
+		if cs == nil || !meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionValid) {
 			return fmt.Errorf("ConfigurationState %+v", cs)
 		}
 		var pool v1beta1.IPAddressPool

@@ -1,4 +1,4 @@
-// Package controller is lbstack's Service controller: it gives every
+// Package assigner is lbstack's address assigner (the "controller" component): it gives every
 // LoadBalancer Service it serves its addresses from the IPAddressPools,
 // driving the pure allocator of pkg/ipam with the configuration validated
 // by pkg/config (the same rules the webhooks apply).
@@ -21,7 +21,7 @@
 //     merge patch of the status subresource.
 //
 // See docs/controller.md for the user-facing behaviour.
-package controller
+package assigner
 
 // The permissions of `lbstack controller` are the rendered ClusterRole and
 // Role in bindata/controller/10-rbac.yaml (what the operator deploys); the
