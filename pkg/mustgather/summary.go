@@ -14,8 +14,8 @@ import (
 	lbstackv1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/version"
 )
 
