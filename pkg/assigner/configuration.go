@@ -22,6 +22,7 @@ import (
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
 	"github.com/lbstack/lbstack/pkg/ipam"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // reconcileConfig rebuilds the configuration from the metallb.io objects
@@ -156,7 +157,7 @@ func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 	svcs := make([]*corev1.Service, 0, len(list.Items))
 	for i := range list.Items {
 		s := &list.Items[i]
-		if serves(s, c.opts.LBClass) && len(s.Status.LoadBalancer.Ingress) > 0 {
+		if lbservice.Served(s, c.opts.LBClass) && len(s.Status.LoadBalancer.Ingress) > 0 {
 			svcs = append(svcs, s)
 		}
 	}
@@ -195,7 +196,7 @@ func claimHeld(alloc *ipam.Allocator, x *poolIndex, svcs []*corev1.Service, nsLa
 		if err != nil {
 			continue
 		}
-		keep := ingressIPs(s)
+		keep := lbservice.IngressAddrs(s)
 		if len(in.IPs) == 0 {
 			keep = keepable(keep, &in)
 		}
@@ -219,7 +220,7 @@ func (c *Controller) enqueueAll(ctx context.Context) error {
 	keys := make([]types.NamespacedName, 0, len(list.Items))
 	for i := range list.Items {
 		s := &list.Items[i]
-		if _, ours := s.Annotations[AnnotationIPAllocatedFromPool]; ours || serves(s, c.opts.LBClass) {
+		if _, ours := s.Annotations[lbservice.AnnotationIPAllocatedFromPool]; ours || lbservice.Served(s, c.opts.LBClass) {
 			keys = append(keys, client.ObjectKeyFromObject(s))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/ipam"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // world is an allocator with a configuration, as the controller holds them.
@@ -87,7 +88,7 @@ func TestLowestFirstAndAvoidBuggyIPs(t *testing.T) {
 func TestSeedDNSSharing(t *testing.T) {
 	w := newWorld(t, buggy(pool("ippool-a", "198.51.100.0/24")), noAuto(buggy(pool("ippool-b", "192.0.2.0/24"))))
 	dns := func(name string, proto corev1.Protocol, port int32) *corev1.Service {
-		return svc(name, loadBalancerIP("198.51.100.10"), annotate(AnnotationAllowSharedIPLegacy, "key-to-share-198.51.100.10"),
+		return svc(name, loadBalancerIP("198.51.100.10"), annotate(lbservice.AnnotationAllowSharedIPLegacy, "key-to-share-198.51.100.10"),
 			ports(corev1.ServicePort{Protocol: proto, Port: port}))
 	}
 	w.want(w.decide(dns("dns-service-tcp-53", corev1.ProtocolTCP, 53)), "ippool-a", "198.51.100.10")
@@ -103,7 +104,7 @@ func TestSeedDNSSharing(t *testing.T) {
 		t.Errorf("owners %v", got)
 	}
 	// websvc2 says IPPool-B (legacy ConfigMap name): ippool-b, with a note.
-	out = w.decide(svc("websvc2", annotate(AnnotationAddressPoolLegacy, "IPPool-B")))
+	out = w.decide(svc("websvc2", annotate(lbservice.AnnotationAddressPoolLegacy, "IPPool-B")))
 	w.want(out, "ippool-b", "192.0.2.1")
 	if !strings.Contains(out.Note, `using ipaddresspool "ippool-b"`) {
 		t.Errorf("note %q", out.Note)
@@ -115,7 +116,7 @@ func TestSeedDNSSharing(t *testing.T) {
 func TestSharingRules(t *testing.T) {
 	w := newWorld(t, pool("a", "203.0.113.0/28"))
 	local := func(name string, sel string, port int32) *corev1.Service {
-		return svc(name, annotate(AnnotationAllowSharedIP, "k"), ports(corev1.ServicePort{Port: port}), func(s *corev1.Service) {
+		return svc(name, annotate(lbservice.AnnotationAllowSharedIP, "k"), ports(corev1.ServicePort{Port: port}), func(s *corev1.Service) {
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 			s.Spec.Selector = map[string]string{"app": sel}
 		})
@@ -126,7 +127,7 @@ func TestSharingRules(t *testing.T) {
 	w.want(w.decide(local("web-443", "web", 443)), "a", "203.0.113.0")
 	// A different selector with externalTrafficPolicy Local cannot share.
 	w.want(w.decide(local("api-8080", "api", 8080)), "a", "203.0.113.1")
-	o2 := w.decide(svc("api-explicit", annotate(AnnotationAllowSharedIP, "k"), loadBalancerIP("203.0.113.0"), ports(corev1.ServicePort{Port: 9090}), func(s *corev1.Service) {
+	o2 := w.decide(svc("api-explicit", annotate(lbservice.AnnotationAllowSharedIP, "k"), loadBalancerIP("203.0.113.0"), ports(corev1.ServicePort{Port: 9090}), func(s *corev1.Service) {
 		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		s.Spec.Selector = map[string]string{"app": "api"}
 	}))
@@ -189,13 +190,13 @@ func TestServiceAllocationNarrowedMovesTheService(t *testing.T) {
 func TestPinnedPoolMovesTheService(t *testing.T) {
 	w := newWorld(t, pool("a", "203.0.113.0/28"), noAuto(pool("b", "198.51.100.0/28")))
 	w.want(w.decide(svc("s"), "203.0.113.5"), "a", "203.0.113.5")
-	out := w.decide(svc("s", annotate(AnnotationAddressPool, "b")), "203.0.113.5")
+	out := w.decide(svc("s", annotate(lbservice.AnnotationAddressPool, "b")), "203.0.113.5")
 	w.want(out, "b", "198.51.100.0")
 	if !strings.Contains(out.DropReason, `the Service asks for ipaddresspool "b" with metallb.io/address-pool`) {
 		t.Errorf("drop reason %q", out.DropReason)
 	}
 	// Explicit address outside the pinned pool.
-	wantErr(t, w.decide(svc("e", annotate(AnnotationAddressPool, "b"), loadBalancerIP("203.0.113.9"))),
+	wantErr(t, w.decide(svc("e", annotate(lbservice.AnnotationAddressPool, "b"), loadBalancerIP("203.0.113.9"))),
 		`203.0.113.9 (spec.loadBalancerIP) is in ipaddresspool "a", which may not serve this Service: the Service asks for ipaddresspool "b"`)
 }
 
@@ -203,7 +204,7 @@ func TestExplicitAddressErrors(t *testing.T) {
 	w := newWorld(t, pool("a", "203.0.113.0/28"), allocate(v1beta1.ServiceAllocation{Namespaces: []string{"other"}})(pool("b", "198.51.100.0/28")))
 	wantErr(t, w.decide(svc("s", loadBalancerIP("192.0.2.1"))), "192.0.2.1 is not in any ipaddresspool")
 	wantErr(t, w.decide(svc("s", loadBalancerIP("198.51.100.1"))), `is in ipaddresspool "b", which may not serve this Service: its serviceAllocation admits only Services in namespaces other`)
-	wantErr(t, w.decide(svc("s", annotate(AnnotationLoadBalancerIPs, "203.0.113.1,203.0.113.2"))), "two IPv4 addresses")
+	wantErr(t, w.decide(svc("s", annotate(lbservice.AnnotationLoadBalancerIPs, "203.0.113.1,203.0.113.2"))), "two IPv4 addresses")
 	// The user changes the requested address: the old one is dropped.
 	w.want(w.decide(svc("s", loadBalancerIP("203.0.113.1"))), "a", "203.0.113.1")
 	out := w.decide(svc("s", loadBalancerIP("203.0.113.2")), "203.0.113.1")

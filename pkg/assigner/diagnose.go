@@ -7,6 +7,7 @@ import (
 
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/ipam"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // DiagnoseInput is a snapshot of the cluster, as must-gather reads it.
@@ -39,7 +40,7 @@ func Diagnose(in DiagnoseInput) map[string]string {
 			continue
 		}
 		key := s.Namespace + "/" + s.Name
-		if !serves(s, in.LBClass) {
+		if !lbservice.Served(s, in.LBClass) {
 			if len(s.Status.LoadBalancer.Ingress) == 0 {
 				out[key] = classMismatch(s, in.LBClass)
 			}

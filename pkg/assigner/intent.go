@@ -10,27 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/lbstack/lbstack/pkg/ipam"
-)
-
-// Service annotations, MetalLB's names. Each setting is read from the
-// metallb.io spelling and from the older metallb.universe.tf one; when both
-// are set they must agree.
-const (
-	// AnnotationLoadBalancerIPs asks for explicit addresses, a comma list
-	// of at most one address per family.
-	AnnotationLoadBalancerIPs       = "metallb.io/loadBalancerIPs"
-	AnnotationLoadBalancerIPsLegacy = "metallb.universe.tf/loadBalancerIPs"
-	// AnnotationAddressPool names the pool to allocate from, even when that
-	// pool has autoAssign: false.
-	AnnotationAddressPool       = "metallb.io/address-pool"
-	AnnotationAddressPoolLegacy = "metallb.universe.tf/address-pool"
-	// AnnotationAllowSharedIP is the sharing key: Services with the same
-	// non-empty key may share an address (see ipam.Service).
-	AnnotationAllowSharedIP       = "metallb.io/allow-shared-ip"
-	AnnotationAllowSharedIPLegacy = "metallb.universe.tf/allow-shared-ip"
-	// AnnotationIPAllocatedFromPool is written by the controller: the pool
-	// the Service's addresses come from.
-	AnnotationIPAllocatedFromPool = "metallb.io/ip-allocated-from-pool"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // intent is what a Service asks of the controller, read from its spec and
@@ -91,21 +71,14 @@ func kindErrorf(kind error, format string, args ...any) error {
 	return &userError{msg: fmt.Sprintf(format, args...), kind: kind}
 }
 
-// annotation reads one setting from its two spellings. Surrounding spaces
-// are ignored; an empty value is unset.
+// annotation reads one setting from its two spellings (lbservice.Annotation);
+// a disagreement is the user's to fix.
 func annotation(ann map[string]string, key, legacy string) (value, from string, err error) {
-	v, ok := ann[key]
-	lv, lok := ann[legacy]
-	v, lv = strings.TrimSpace(v), strings.TrimSpace(lv)
-	switch {
-	case ok && lok && v != "" && lv != "" && v != lv:
-		return "", "", userErrorf("annotations %s (%q) and %s (%q) disagree; keep one of them", key, v, legacy, lv)
-	case v != "":
-		return v, key, nil
-	case lv != "":
-		return lv, legacy, nil
+	value, from, err = lbservice.Annotation(ann, key, legacy)
+	if err != nil {
+		return "", "", userErrorf("%s", err.Error())
 	}
-	return "", "", nil
+	return value, from, nil
 }
 
 // parseAddrs parses a comma-separated address list. Spaces and empty
@@ -177,7 +150,7 @@ func parseIntent(svc *corev1.Service) (intent, error) {
 	}
 	ann := svc.Annotations
 
-	ips, from, err := annotation(ann, AnnotationLoadBalancerIPs, AnnotationLoadBalancerIPsLegacy)
+	ips, from, err := annotation(ann, lbservice.AnnotationLoadBalancerIPs, lbservice.AnnotationLoadBalancerIPsLegacy)
 	if err != nil {
 		return in, err
 	}
@@ -197,10 +170,10 @@ func parseIntent(svc *corev1.Service) (intent, error) {
 		in.IPsFrom = "spec.loadBalancerIP"
 	}
 
-	if in.Pool, in.PoolFrom, err = annotation(ann, AnnotationAddressPool, AnnotationAddressPoolLegacy); err != nil {
+	if in.Pool, in.PoolFrom, err = annotation(ann, lbservice.AnnotationAddressPool, lbservice.AnnotationAddressPoolLegacy); err != nil {
 		return in, err
 	}
-	key, _, err := annotation(ann, AnnotationAllowSharedIP, AnnotationAllowSharedIPLegacy)
+	key, _, err := annotation(ann, lbservice.AnnotationAllowSharedIP, lbservice.AnnotationAllowSharedIPLegacy)
 	if err != nil {
 		return in, err
 	}
@@ -216,30 +189,4 @@ func parseIntent(svc *corev1.Service) (intent, error) {
 		in.Families = []ipam.Family{ipam.IPv4}
 	}
 	return in, nil
-}
-
-// serves reports whether the controller manages the Service: type
-// LoadBalancer and the configured load-balancer class (no class when
-// lbClass is empty).
-func serves(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
-}
-
-// ingressIPs returns the addresses of the Service's status, IPv4 first,
-// ignoring hostnames and anything that does not parse.
-func ingressIPs(svc *corev1.Service) []netip.Addr {
-	var out []netip.Addr
-	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		if a, err := netip.ParseAddr(ing.IP); err == nil && a.Zone() == "" {
-			out = append(out, a.Unmap())
-		}
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return slices.Compact(out)
 }

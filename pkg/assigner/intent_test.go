@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/lbstack/lbstack/pkg/ipam"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // svc builds a LoadBalancer Service in namespace "ns" for tests; mods
@@ -77,15 +78,15 @@ func TestParseIntent(t *testing.T) {
 			}
 		}},
 		{name: "loadBalancerIPs annotation, spaces and empty entries ignored",
-			svc: svc("a", annotate(AnnotationLoadBalancerIPs, " 198.51.100.7 , 2001:db8::7,")),
+			svc: svc("a", annotate(lbservice.AnnotationLoadBalancerIPs, " 198.51.100.7 , 2001:db8::7,")),
 			want: func(t *testing.T, in intent) {
-				if !reflect.DeepEqual(in.IPs, addrs("198.51.100.7", "2001:db8::7")) || in.IPsFrom != AnnotationLoadBalancerIPs {
+				if !reflect.DeepEqual(in.IPs, addrs("198.51.100.7", "2001:db8::7")) || in.IPsFrom != lbservice.AnnotationLoadBalancerIPs {
 					t.Errorf("IPs %v from %q", in.IPs, in.IPsFrom)
 				}
 			}},
-		{name: "legacy loadBalancerIPs spelling", svc: svc("a", annotate(AnnotationLoadBalancerIPsLegacy, "198.51.100.7")),
+		{name: "legacy loadBalancerIPs spelling", svc: svc("a", annotate(lbservice.AnnotationLoadBalancerIPsLegacy, "198.51.100.7")),
 			want: func(t *testing.T, in intent) {
-				if !reflect.DeepEqual(in.IPs, addrs("198.51.100.7")) || in.IPsFrom != AnnotationLoadBalancerIPsLegacy {
+				if !reflect.DeepEqual(in.IPs, addrs("198.51.100.7")) || in.IPsFrom != lbservice.AnnotationLoadBalancerIPsLegacy {
 					t.Errorf("IPs %v from %q", in.IPs, in.IPsFrom)
 				}
 			}},
@@ -95,46 +96,46 @@ func TestParseIntent(t *testing.T) {
 					t.Errorf("IPs %v from %q", in.IPs, in.IPsFrom)
 				}
 			}},
-		{name: "IPv4-mapped address taken as IPv4", svc: svc("a", annotate(AnnotationLoadBalancerIPs, "::ffff:198.51.100.7")),
+		{name: "IPv4-mapped address taken as IPv4", svc: svc("a", annotate(lbservice.AnnotationLoadBalancerIPs, "::ffff:198.51.100.7")),
 			want: func(t *testing.T, in intent) {
 				if !reflect.DeepEqual(in.IPs, addrs("198.51.100.7")) {
 					t.Errorf("IPs %v", in.IPs)
 				}
 			}},
-		{name: "both explicit forms set", svc: svc("a", annotate(AnnotationLoadBalancerIPs, "198.51.100.7"), func(s *corev1.Service) { s.Spec.LoadBalancerIP = "198.51.100.7" }),
+		{name: "both explicit forms set", svc: svc("a", annotate(lbservice.AnnotationLoadBalancerIPs, "198.51.100.7"), func(s *corev1.Service) { s.Spec.LoadBalancerIP = "198.51.100.7" }),
 			wantErr: "both spec.loadBalancerIP (198.51.100.7) and the metallb.io/loadBalancerIPs annotation"},
-		{name: "not an address", svc: svc("a", annotate(AnnotationLoadBalancerIPs, "198.51.100.7,nope")),
+		{name: "not an address", svc: svc("a", annotate(lbservice.AnnotationLoadBalancerIPs, "198.51.100.7,nope")),
 			wantErr: `metallb.io/loadBalancerIPs: "nope" is not an IP address`},
-		{name: "address with zone", svc: svc("a", annotate(AnnotationLoadBalancerIPs, "fe80::1%eth0")),
+		{name: "address with zone", svc: svc("a", annotate(lbservice.AnnotationLoadBalancerIPs, "fe80::1%eth0")),
 			wantErr: "is not an IP address"},
-		{name: "pool annotation", svc: svc("a", annotate(AnnotationAddressPool, "gold")),
+		{name: "pool annotation", svc: svc("a", annotate(lbservice.AnnotationAddressPool, "gold")),
 			want: func(t *testing.T, in intent) {
-				if in.Pool != "gold" || in.PoolFrom != AnnotationAddressPool {
+				if in.Pool != "gold" || in.PoolFrom != lbservice.AnnotationAddressPool {
 					t.Errorf("pool %q from %q", in.Pool, in.PoolFrom)
 				}
 			}},
-		{name: "legacy pool annotation kept as written", svc: svc("a", annotate(AnnotationAddressPoolLegacy, "IPPool-B")),
+		{name: "legacy pool annotation kept as written", svc: svc("a", annotate(lbservice.AnnotationAddressPoolLegacy, "IPPool-B")),
 			want: func(t *testing.T, in intent) {
-				if in.Pool != "IPPool-B" || in.PoolFrom != AnnotationAddressPoolLegacy {
+				if in.Pool != "IPPool-B" || in.PoolFrom != lbservice.AnnotationAddressPoolLegacy {
 					t.Errorf("pool %q from %q", in.Pool, in.PoolFrom)
 				}
 			}},
-		{name: "both pool spellings agreeing", svc: svc("a", annotate(AnnotationAddressPool, "gold", AnnotationAddressPoolLegacy, "gold")),
+		{name: "both pool spellings agreeing", svc: svc("a", annotate(lbservice.AnnotationAddressPool, "gold", lbservice.AnnotationAddressPoolLegacy, "gold")),
 			want: func(t *testing.T, in intent) {
 				if in.Pool != "gold" {
 					t.Errorf("pool %q", in.Pool)
 				}
 			}},
-		{name: "pool spellings disagreeing", svc: svc("a", annotate(AnnotationAddressPool, "gold", AnnotationAddressPoolLegacy, "silver")),
+		{name: "pool spellings disagreeing", svc: svc("a", annotate(lbservice.AnnotationAddressPool, "gold", lbservice.AnnotationAddressPoolLegacy, "silver")),
 			wantErr: `annotations metallb.io/address-pool ("gold") and metallb.universe.tf/address-pool ("silver") disagree`},
-		{name: "sharing key, Cluster: no backend key", svc: svc("a", annotate(AnnotationAllowSharedIPLegacy, "k")),
+		{name: "sharing key, Cluster: no backend key", svc: svc("a", annotate(lbservice.AnnotationAllowSharedIPLegacy, "k")),
 			want: func(t *testing.T, in intent) {
 				if in.Sharing.SharingKey != "k" || in.Sharing.BackendKey != "" {
 					t.Errorf("sharing %+v", in.Sharing)
 				}
 			}},
 		{name: "externalTrafficPolicy Local: backend key is the selector",
-			svc: svc("a", annotate(AnnotationAllowSharedIP, "k"), func(s *corev1.Service) {
+			svc: svc("a", annotate(lbservice.AnnotationAllowSharedIP, "k"), func(s *corev1.Service) {
 				s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 				s.Spec.Selector = map[string]string{"tier": "dns", "app": "dns"}
 			}),
@@ -200,8 +201,8 @@ func TestServes(t *testing.T) {
 		{classed, "example.com/lb", true},
 		{classed, "other", false},
 	} {
-		if got := serves(tc.svc, tc.class); got != tc.want {
-			t.Errorf("serves(type %s class %v, --lb-class %q) = %v", tc.svc.Spec.Type, tc.svc.Spec.LoadBalancerClass, tc.class, got)
+		if got := lbservice.Served(tc.svc, tc.class); got != tc.want {
+			t.Errorf("lbservice.Served(type %s class %v, --lb-class %q) = %v", tc.svc.Spec.Type, tc.svc.Spec.LoadBalancerClass, tc.class, got)
 		}
 	}
 }
@@ -210,7 +211,7 @@ func TestIngressIPsIPv4First(t *testing.T) {
 	s := svc("a", func(s *corev1.Service) {
 		s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "2001:db8::1"}, {Hostname: "lb.example.com"}, {IP: "198.51.100.1"}, {IP: "bad"}}
 	})
-	if got := ingressIPs(s); !reflect.DeepEqual(got, addrs("198.51.100.1", "2001:db8::1")) {
+	if got := lbservice.IngressAddrs(s); !reflect.DeepEqual(got, addrs("198.51.100.1", "2001:db8::1")) {
 		t.Errorf("ingressIPs = %v", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 const testNS = "metallb-system"
@@ -99,26 +100,35 @@ func TestChoosePools(t *testing.T) {
 			},
 			want: []string{"a-open", "b-open"}},
 		{name: "pool annotation allocates from an autoAssign: false pool",
-			svc:    func() intent { in, _ := parseIntent(svc("s", annotate(AnnotationAddressPool, "manual"))); return in },
+			svc: func() intent {
+				in, _ := parseIntent(svc("s", annotate(lbservice.AnnotationAddressPool, "manual")))
+				return in
+			},
 			want:   []string{"manual"},
 			pinned: "manual"},
 		{name: "legacy annotation IPPool-B finds ippool-b ignoring case, with a note",
 			svc: func() intent {
-				in, _ := parseIntent(svc("s", annotate(AnnotationAddressPoolLegacy, "MANUAL")))
+				in, _ := parseIntent(svc("s", annotate(lbservice.AnnotationAddressPoolLegacy, "MANUAL")))
 				return in
 			},
 			want:   []string{"manual"},
 			pinned: "manual",
 			note:   `metallb.universe.tf/address-pool "MANUAL" names no pool exactly; using ipaddresspool "manual"`},
 		{name: "unknown pool",
-			svc: func() intent { in, _ := parseIntent(svc("s", annotate(AnnotationAddressPool, "nope"))); return in },
+			svc: func() intent {
+				in, _ := parseIntent(svc("s", annotate(lbservice.AnnotationAddressPool, "nope")))
+				return in
+			},
 			err: `metallb.io/address-pool names ipaddresspool "nope", which does not exist`},
 		{name: "pinned pool whose serviceAllocation does not admit the Service",
-			svc: func() intent { in, _ := parseIntent(svc("s", annotate(AnnotationAddressPool, "other-ns"))); return in },
+			svc: func() intent {
+				in, _ := parseIntent(svc("s", annotate(lbservice.AnnotationAddressPool, "other-ns")))
+				return in
+			},
 			err: `ipaddresspool "other-ns" (metallb.io/address-pool) does not serve this Service: its serviceAllocation admits only Services in namespaces other`},
 		{name: "explicit addresses choose their own pool",
 			svc: func() intent {
-				in, _ := parseIntent(svc("s", annotate(AnnotationLoadBalancerIPs, "192.0.2.5")))
+				in, _ := parseIntent(svc("s", annotate(lbservice.AnnotationLoadBalancerIPs, "192.0.2.5")))
 				return in
 			},
 			want: nil},
@@ -149,7 +159,7 @@ func TestChoosePools(t *testing.T) {
 func TestResolveAmbiguous(t *testing.T) {
 	// Cannot happen with Kubernetes names; the rule still refuses to guess.
 	x := &poolIndex{cfg: &config.Config{Pools: map[string]*config.Pool{"ab": {}, "aB": {}}, PoolNames: []string{"aB", "ab"}}}
-	if _, _, err := x.resolve("AB", AnnotationAddressPool); err == nil || !strings.Contains(err.Error(), "matches ipaddresspools aB, ab ignoring case") {
+	if _, _, err := x.resolve("AB", lbservice.AnnotationAddressPool); err == nil || !strings.Contains(err.Error(), "matches ipaddresspools aB, ab ignoring case") {
 		t.Errorf("err = %v", err)
 	}
 }

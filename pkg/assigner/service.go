@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/lbstack/lbstack/pkg/ipam"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // reconcileService brings one Service's addresses, pool annotation and
@@ -35,7 +36,7 @@ func (c *Controller) reconcileService(ctx context.Context, req reconcile.Request
 		}
 		return reconcile.Result{}, fmt.Errorf("read service %s: %w", key, err)
 	}
-	if !serves(&svc, c.opts.LBClass) {
+	if !lbservice.Served(&svc, c.opts.LBClass) {
 		return reconcile.Result{}, c.unmanage(ctx, &svc)
 	}
 
@@ -151,14 +152,14 @@ func (c *Controller) writeState(ctx context.Context, svc *corev1.Service, st ser
 		}
 		return fmt.Errorf("write status of service %s: %w", key, err)
 	}
-	if got := svc.Annotations[AnnotationIPAllocatedFromPool]; got != st.Pool && !c.annotationDropped.Swap(true) {
+	if got := svc.Annotations[lbservice.AnnotationIPAllocatedFromPool]; got != st.Pool && !c.annotationDropped.Swap(true) {
 		// Kubernetes keeps metadata changes made through a Service's
 		// status (as MetalLB relies on too); an API server that does not
 		// loses the informational pool annotation, never an address. The
 		// controller has no other write on Services (least privilege),
 		// so it says so once and compares addresses only from then on.
 		logf.FromContext(ctx).Error(nil, "the API server dropped the pool annotation written with the Service's status; "+
-			"addresses are unaffected, the annotation "+AnnotationIPAllocatedFromPool+" is not maintained", "service", key)
+			"addresses are unaffected, the annotation "+lbservice.AnnotationIPAllocatedFromPool+" is not maintained", "service", key)
 	}
 	c.smu.Lock()
 	c.written[key] = writeRecord{uid: svc.UID, st: st, at: time.Now()}
@@ -184,7 +185,7 @@ func (c *Controller) unmanage(ctx context.Context, svc *corev1.Service) error {
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 		return nil
 	}
-	pool, annotated := svc.Annotations[AnnotationIPAllocatedFromPool]
+	pool, annotated := svc.Annotations[lbservice.AnnotationIPAllocatedFromPool]
 	if !annotated && len(svc.Status.LoadBalancer.Ingress) == 0 {
 		return nil
 	}

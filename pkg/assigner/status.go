@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // serviceState is what the controller writes on a Service: its ingress
@@ -25,7 +27,7 @@ func (s serviceState) equal(o serviceState) bool {
 // ports, an IP mode other than VIP, an unparsable or duplicate entry, or
 // entries out of order), so that the next write replaces it.
 func stateOf(svc *corev1.Service) (st serviceState, ok bool) {
-	st.Pool = svc.Annotations[AnnotationIPAllocatedFromPool]
+	st.Pool = svc.Annotations[lbservice.AnnotationIPAllocatedFromPool]
 	ok = true
 	for _, ing := range svc.Status.LoadBalancer.Ingress {
 		a, err := netip.ParseAddr(ing.IP)
@@ -68,7 +70,7 @@ func statusPatch(uid types.UID, resourceVersion string, st serviceState) ([]byte
 	}
 	meta := map[string]any{
 		"uid":         uid,
-		"annotations": map[string]any{AnnotationIPAllocatedFromPool: pool},
+		"annotations": map[string]any{lbservice.AnnotationIPAllocatedFromPool: pool},
 	}
 	if resourceVersion != "" {
 		meta["resourceVersion"] = resourceVersion

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 func TestStateOf(t *testing.T) {
@@ -32,7 +33,7 @@ func TestStateOf(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := svc("a", annotate(AnnotationIPAllocatedFromPool, "p"))
+			s := svc("a", annotate(lbservice.AnnotationIPAllocatedFromPool, "p"))
 			s.Status.LoadBalancer.Ingress = tc.ingress
 			st, ok := stateOf(s)
 			if ok != tc.ok || st.Pool != "p" || (tc.ips != nil && !sameAddrs(st.IPs, addrs(tc.ips...))) {
@@ -153,7 +154,7 @@ func TestPoolSize(t *testing.T) {
 func TestFailureMessagesSayWhatToDo(t *testing.T) {
 	w := newWorld(t, pool("a", "203.0.113.0/28"))
 	w.want(w.decide(svc("holder", loadBalancerIP("203.0.113.1"))), "a", "203.0.113.1")
-	out := w.decide(svc("other", loadBalancerIP("203.0.113.1"), annotate(AnnotationAllowSharedIP, "k")))
+	out := w.decide(svc("other", loadBalancerIP("203.0.113.1"), annotate(lbservice.AnnotationAllowSharedIP, "k")))
 	msg := failureMessage("ns/other", out.Err)
 	if !strings.Contains(msg, `Failed to allocate IP for "ns/other": 203.0.113.1 is already used by ns/holder`) ||
 		!strings.Contains(msg, "same metallb.io/allow-shared-ip value") {
@@ -162,7 +163,7 @@ func TestFailureMessagesSayWhatToDo(t *testing.T) {
 	if errorReason(out.Err) != "sharing_conflict" {
 		t.Errorf("reason %q", errorReason(out.Err))
 	}
-	_, perr := parseIntent(svc("x", loadBalancerIP("203.0.113.1"), annotate(AnnotationLoadBalancerIPs, "203.0.113.1")))
+	_, perr := parseIntent(svc("x", loadBalancerIP("203.0.113.1"), annotate(lbservice.AnnotationLoadBalancerIPs, "203.0.113.1")))
 	if errorReason(perr) != "invalid_service" || hint(perr) != "" {
 		t.Errorf("user error: reason %q hint %q", errorReason(perr), hint(perr))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/pkg/version"
 )
 
@@ -295,7 +296,7 @@ func writeServices(b *strings.Builder, s *snapshot, built config.Result, lbClass
 			causes = append(causes, line)
 			continue
 		}
-		pool := svc.Annotations[assigner.AnnotationIPAllocatedFromPool]
+		pool := svc.Annotations[lbservice.AnnotationIPAllocatedFromPool]
 		if pool == "" && built.Config != nil {
 			if a, err := netip.ParseAddr(ips[0]); err == nil {
 				if p := built.Config.PoolFor(a); p != nil {

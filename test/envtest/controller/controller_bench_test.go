@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	assigner "github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -278,7 +279,7 @@ func patchStatus(b testing.TB, ns, name string, ips []string, pool string) {
 		ann = pool
 	}
 	body, _ := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]any{assigner.AnnotationIPAllocatedFromPool: ann}},
+		"metadata": map[string]any{"annotations": map[string]any{lbservice.AnnotationIPAllocatedFromPool: ann}},
 		"status":   map[string]any{"loadBalancer": map[string]any{"ingress": ingress}},
 	})
 	s := mkSvc(ns, name)

@@ -41,6 +41,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	assigner "github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/test/envtest"
 )
@@ -370,7 +371,7 @@ func waitIngress(t testing.TB, ns, name, pool string, ips ...string) *corev1.Ser
 	var s *corev1.Service
 	eventually(t, waitTimeout, func() error {
 		s = getSvc(t, ns, name)
-		got, gotPool := ingress(s), s.Annotations[assigner.AnnotationIPAllocatedFromPool]
+		got, gotPool := ingress(s), s.Annotations[lbservice.AnnotationIPAllocatedFromPool]
 		if !slices.Equal(got, ips) || (len(ips) > 0 && gotPool != pool) || (len(ips) == 0 && gotPool != "") {
 			return fmt.Errorf("service %s/%s shows %v (pool %q), want %v (pool %q)", ns, name, got, gotPool, ips, pool)
 		}

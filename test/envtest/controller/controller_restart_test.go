@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	assigner "github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // createServices creates n Services named prefix-i in ns, 8 at a time;
@@ -52,7 +53,7 @@ func snapshot(t testing.TB, ns string) map[string]svcSnap {
 	}
 	out := make(map[string]svcSnap, len(list.Items))
 	for _, s := range list.Items {
-		out[s.Name] = svcSnap{strings.Join(ingress(&s), ","), s.Annotations[assigner.AnnotationIPAllocatedFromPool], s.ResourceVersion}
+		out[s.Name] = svcSnap{strings.Join(ingress(&s), ","), s.Annotations[lbservice.AnnotationIPAllocatedFromPool], s.ResourceVersion}
 	}
 	return out
 }
@@ -94,10 +95,10 @@ func TestRestartStability(t *testing.T) {
 	createServices(t, ns, "svc", n, func(i int, s *corev1.Service) {
 		switch {
 		case i%100 == 1 || i%100 == 2: // sharing pairs, distinct ports
-			s.Annotations = map[string]string{assigner.AnnotationAllowSharedIP: fmt.Sprintf("pair-%d", i/100)}
+			s.Annotations = map[string]string{lbservice.AnnotationAllowSharedIP: fmt.Sprintf("pair-%d", i/100)}
 			s.Spec.Ports[0].Port = int32(8000 + i%100)
 		case i%100 == 3: // explicit addresses in the second pool
-			s.Annotations = map[string]string{assigner.AnnotationLoadBalancerIPs: fmt.Sprintf("198.19.64.%d", 10+i/100)}
+			s.Annotations = map[string]string{lbservice.AnnotationLoadBalancerIPs: fmt.Sprintf("198.19.64.%d", 10+i/100)}
 		}
 	})
 	t.Logf("created %d Services in %v", n, time.Since(t0))

@@ -21,6 +21,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	assigner "github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -98,7 +99,7 @@ func TestSeedBGPPoolsSharing(t *testing.T) {
 	waitEvent(t, ns, "svc1", assigner.ReasonIPAllocated, `["198.51.100.1"]`)
 
 	// A fourth DNS Service with the same key and a clashing port.
-	clash := mkSvc(ns, "dns-service-tcp-53-clash", annotate(assigner.AnnotationAllowSharedIPLegacy, "key-to-share-198.51.100.10"), func(s *corev1.Service) {
+	clash := mkSvc(ns, "dns-service-tcp-53-clash", annotate(lbservice.AnnotationAllowSharedIPLegacy, "key-to-share-198.51.100.10"), func(s *corev1.Service) {
 		s.Spec.LoadBalancerIP = "198.51.100.10"
 		s.Spec.Ports = []corev1.ServicePort{{Name: "dnstcp", Protocol: corev1.ProtocolTCP, Port: 53}}
 		s.Spec.Selector = map[string]string{"app": "dns"}
@@ -149,13 +150,13 @@ func TestExplicitAddresses(t *testing.T) {
 		return p
 	}())
 	create(t,
-		mkSvc(ns, "by-annotation", annotate(assigner.AnnotationLoadBalancerIPs, "203.0.113.7")),
-		mkSvc(ns, "by-legacy-annotation", annotate(assigner.AnnotationLoadBalancerIPsLegacy, "203.0.113.8")),
+		mkSvc(ns, "by-annotation", annotate(lbservice.AnnotationLoadBalancerIPs, "203.0.113.7")),
+		mkSvc(ns, "by-legacy-annotation", annotate(lbservice.AnnotationLoadBalancerIPsLegacy, "203.0.113.8")),
 		mkSvc(ns, "by-spec", func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.9" }),
 		// Explicit addresses may come from an autoAssign: false pool.
-		mkSvc(ns, "from-manual-pool", annotate(assigner.AnnotationLoadBalancerIPs, "192.0.2.3")),
-		mkSvc(ns, "outside-pools", annotate(assigner.AnnotationLoadBalancerIPs, "198.51.100.1")),
-		mkSvc(ns, "both-set", annotate(assigner.AnnotationLoadBalancerIPs, "203.0.113.10"), func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.10" }),
+		mkSvc(ns, "from-manual-pool", annotate(lbservice.AnnotationLoadBalancerIPs, "192.0.2.3")),
+		mkSvc(ns, "outside-pools", annotate(lbservice.AnnotationLoadBalancerIPs, "198.51.100.1")),
+		mkSvc(ns, "both-set", annotate(lbservice.AnnotationLoadBalancerIPs, "203.0.113.10"), func(s *corev1.Service) { s.Spec.LoadBalancerIP = "203.0.113.10" }),
 	)
 	waitIngress(t, ns, "by-annotation", "a", "203.0.113.7")
 	waitIngress(t, ns, "by-legacy-annotation", "a", "203.0.113.8")
@@ -190,9 +191,9 @@ func TestPoolAnnotationAndAutoAssign(t *testing.T) {
 	waitEvent(t, ns, "plain", assigner.ReasonAllocationFailed, "every pool (manual) has autoAssign: false", "metallb.io/address-pool")
 	// Naming it allocates from it, with either spelling and any case.
 	create(t,
-		mkSvc(ns, "named", annotate(assigner.AnnotationAddressPool, "manual")),
-		mkSvc(ns, "named-upper", annotate(assigner.AnnotationAddressPoolLegacy, "Manual")),
-		mkSvc(ns, "named-missing", annotate(assigner.AnnotationAddressPool, "gold")),
+		mkSvc(ns, "named", annotate(lbservice.AnnotationAddressPool, "manual")),
+		mkSvc(ns, "named-upper", annotate(lbservice.AnnotationAddressPoolLegacy, "Manual")),
+		mkSvc(ns, "named-missing", annotate(lbservice.AnnotationAddressPool, "gold")),
 	)
 	a := waitAssigned(t, ns, "named")
 	b := waitAssigned(t, ns, "named-upper")
@@ -234,7 +235,7 @@ func TestServiceAllocation(t *testing.T) {
 		mkSvc(nsOther, "elsewhere"),
 		mkSvc(nsOther, "gold", func(s *corev1.Service) { s.Labels = map[string]string{"tier": "gold"} }),
 		// A pinned pool must still admit the Service.
-		mkSvc(nsOther, "pinned-refused", annotate(assigner.AnnotationAddressPool, "ns-p10")),
+		mkSvc(nsOther, "pinned-refused", annotate(lbservice.AnnotationAddressPool, "ns-p10")),
 	)
 	waitIngress(t, nsA, "in-a", "ns-p10", "203.0.113.16") // priority 10 before 20
 	waitIngress(t, nsWeb, "in-web", "web-ns", "203.0.113.32")
@@ -270,7 +271,7 @@ func TestLowestFirstAndAvoidBuggyIPs(t *testing.T) {
 	}
 	create(t, mkSvc(ns, "full"))
 	waitEvent(t, ns, "full", assigner.ReasonAllocationFailed, `address pool "edge" has no free IPv4 address`, "add addresses to the pool")
-	create(t, mkSvc(ns, "buggy", annotate(assigner.AnnotationLoadBalancerIPs, "198.51.100.255")))
+	create(t, mkSvc(ns, "buggy", annotate(lbservice.AnnotationLoadBalancerIPs, "198.51.100.255")))
 	waitEvent(t, ns, "buggy", assigner.ReasonAllocationFailed, "198.51.100.255", "avoidBuggyIPs")
 	// Freeing the lowest address gives it to the waiting Service.
 	if err := k8s.Delete(context.Background(), mkSvc(ns, "s0")); err != nil {
@@ -312,10 +313,10 @@ func TestDualStack(t *testing.T) {
 	create(t, mkSvc(ns, "single-v4", fam(corev1.IPFamilyPolicySingleStack, v4)))
 	waitIngress(t, ns, "single-v4", "a-v4", "203.0.113.0")
 	// PreferDualStack in a single-family pool: one address.
-	create(t, mkSvc(ns, "prefer-in-v4", fam(corev1.IPFamilyPolicyPreferDualStack, v4, v6), annotate(assigner.AnnotationAddressPool, "a-v4")))
+	create(t, mkSvc(ns, "prefer-in-v4", fam(corev1.IPFamilyPolicyPreferDualStack, v4, v6), annotate(lbservice.AnnotationAddressPool, "a-v4")))
 	waitIngress(t, ns, "prefer-in-v4", "a-v4", "203.0.113.1")
 	// RequireDualStack in a single-family pool: refused, saying why.
-	create(t, mkSvc(ns, "require-in-v4", fam(corev1.IPFamilyPolicyRequireDualStack, v4, v6), annotate(assigner.AnnotationAddressPool, "a-v4")))
+	create(t, mkSvc(ns, "require-in-v4", fam(corev1.IPFamilyPolicyRequireDualStack, v4, v6), annotate(lbservice.AnnotationAddressPool, "a-v4")))
 	waitEvent(t, ns, "require-in-v4", assigner.ReasonAllocationFailed, `address pool "a-v4" has no IPv6 range`, "spec.ipFamilyPolicy")
 
 	// Back to single stack: the IPv4 address stays, the IPv6 one goes.
@@ -534,17 +535,17 @@ func TestNoOpReconcileMakesNoWrites(t *testing.T) {
 	run := startController(t, assigner.Options{})
 	create(t, mkPool("a", "203.0.113.0/28"), mkPool("b", "198.51.100.0/28", "2001:db8::/120"))
 	waitPoolsSeen(t, "a", "b")
-	share := annotate(assigner.AnnotationAllowSharedIP, "k")
+	share := annotate(lbservice.AnnotationAllowSharedIP, "k")
 	create(t,
 		mkSvc(ns, "plain"),
-		mkSvc(ns, "pinned", annotate(assigner.AnnotationAddressPool, "b")),
+		mkSvc(ns, "pinned", annotate(lbservice.AnnotationAddressPool, "b")),
 		mkSvc(ns, "share-80", share),
 		mkSvc(ns, "share-443", share, func(s *corev1.Service) { s.Spec.Ports[0].Port = 443 }),
 		mkSvc(ns, "dual", func(s *corev1.Service) {
 			s.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyRequireDualStack)
 			s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
 		}),
-		mkSvc(ns, "failing", annotate(assigner.AnnotationLoadBalancerIPs, "192.0.2.1")),
+		mkSvc(ns, "failing", annotate(lbservice.AnnotationLoadBalancerIPs, "192.0.2.1")),
 	)
 	for _, n := range []string{"plain", "pinned", "share-80", "share-443", "dual"} {
 		waitAssigned(t, ns, n)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	assigner "github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -75,7 +76,7 @@ func TestControllerRunsWithItsRenderedRBAC(t *testing.T) {
 	}
 	eventually(t, waitTimeout, func() error {
 		s := getSvc(t, ns, "web")
-		if _, ok := s.Annotations[assigner.AnnotationIPAllocatedFromPool]; ok {
+		if _, ok := s.Annotations[lbservice.AnnotationIPAllocatedFromPool]; ok {
 			return fmt.Errorf("pool annotation still there: %v", s.Annotations)
 		}
 		return nil
