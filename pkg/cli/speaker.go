@@ -37,6 +37,7 @@ import (
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
 	"github.com/lbstack/lbstack/pkg/l2/election"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/pkg/speaker"
 )
@@ -324,7 +325,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 			}
 		}
 		for _, s := range svcs {
-			svcByKey[speaker.ServiceKey(s)] = s
+			svcByKey[lbservice.Key(s)] = s
 		}
 		decision, applyErr = speaker.Decide(speaker.Input{Config: r.lastGood, Node: &node, Services: svcs, EndpointSlices: eps})
 		if applyErr == nil {
@@ -404,7 +405,7 @@ func (r *speakerReconciler) services(ctx context.Context) ([]*corev1.Service, []
 	}
 	var outS []*corev1.Service
 	for i := range svcs.Items {
-		if svcs.Items[i].Spec.Type == corev1.ServiceTypeLoadBalancer && servesClass(&svcs.Items[i], r.flags.lbClass) {
+		if svcs.Items[i].Spec.Type == corev1.ServiceTypeLoadBalancer && lbservice.ClassMatches(&svcs.Items[i], r.flags.lbClass) {
 			outS = append(outS, &svcs.Items[i])
 		}
 	}
@@ -667,15 +668,4 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descBFDUp, prometheus.GaugeValue, up, p.Session, p.VRF, p.Peer.String())
 		}
 	}
-}
-
-// servesClass tells whether a Service belongs to the load-balancer class
-// this speaker serves: Services without spec.loadBalancerClass when lbClass
-// is empty, else exactly those of that class. Others belong to another
-// implementation and are left alone.
-func servesClass(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/lbstack/lbstack/bindata"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/pkg/render"
 )
 
@@ -28,7 +29,7 @@ func TestServesClass(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := &corev1.Service{Spec: corev1.ServiceSpec{LoadBalancerClass: tt.class}}
-			if got := servesClass(svc, tt.lbClass); got != tt.want {
+			if got := lbservice.ClassMatches(svc, tt.lbClass); got != tt.want {
 				t.Errorf("servesClass = %v, want %v", got, tt.want)
 			}
 		})

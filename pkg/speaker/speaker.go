@@ -18,11 +18,8 @@ import (
 
 	"github.com/lbstack/lbstack/pkg/bgp"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
-
-// ExcludeLabel on a node keeps it from announcing any LoadBalancer address
-// (the Kubernetes well-known label; its value does not matter).
-const ExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 
 // Input is everything one node's decision depends on.
 type Input struct {
@@ -51,20 +48,6 @@ type Result struct {
 	// Problems are configuration issues that keep a session down (no
 	// router ID, password pending).
 	Problems []string
-}
-
-// NodeExcluded reports why a node never announces, or "" when it may:
-// NetworkUnavailable=True (its network is not set up) or the exclude label.
-func NodeExcluded(n *corev1.Node) string {
-	if _, ok := n.Labels[ExcludeLabel]; ok {
-		return "node is labelled " + ExcludeLabel
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
-			return "node has condition NetworkUnavailable=True"
-		}
-	}
-	return ""
 }
 
 // NodeIPv4 and NodeIPv6 return the node's first InternalIP of the family,
@@ -156,60 +139,6 @@ func Sessions(cfg *config.Config, node *corev1.Node) ([]bgp.Session, []string) {
 	return out, problems
 }
 
-// ServiceKey is "namespace/name".
-func ServiceKey(svc *corev1.Service) string { return svc.Namespace + "/" + svc.Name }
-
-// IngressAddrs returns the Service's status.loadBalancer.ingress IPs,
-// parsed, without duplicates, in order.
-func IngressAddrs(svc *corev1.Service) []netip.Addr {
-	var out []netip.Addr
-	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		a, err := netip.ParseAddr(ing.IP)
-		if err != nil {
-			continue
-		}
-		a = a.Unmap()
-		if !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// endpointServing reports whether an endpoint can take traffic: Serving
-// when set (a terminating pod may still serve its connections), else Ready,
-// and an unset Ready means ready (EndpointSlice API semantics).
-func endpointServing(ep *discoveryv1.Endpoint) bool {
-	if len(ep.Addresses) == 0 {
-		return false
-	}
-	if ep.Conditions.Serving != nil {
-		return *ep.Conditions.Serving
-	}
-	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
-}
-
-// HasEndpoints reports whether the Service has a serving endpoint anywhere
-// (node == "") or on the named node, looking at the slices of the Service
-// (namespace and kubernetes.io/service-name label).
-func HasEndpoints(svc *corev1.Service, slices []*discoveryv1.EndpointSlice, node string) bool {
-	for _, s := range slices {
-		if s.Namespace != svc.Namespace || s.Labels[discoveryv1.LabelServiceName] != svc.Name {
-			continue
-		}
-		for i := range s.Endpoints {
-			ep := &s.Endpoints[i]
-			if !endpointServing(ep) {
-				continue
-			}
-			if node == "" || (ep.NodeName != nil && *ep.NodeName == node) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // Decide computes the node's BGP state. Sessions are set up even on an
 // excluded node (the exclusion is about traffic, and keeping sessions
 // avoids churn when the condition flips); such a node announces nothing.
@@ -226,19 +155,19 @@ func Decide(in Input) (Result, error) {
 	sessions, problems := Sessions(in.Config, in.Node)
 	res.Problems = problems
 	state := bgp.DesiredState{Sessions: sessions, Routes: map[string][]bgp.Route{}}
-	excluded := NodeExcluded(in.Node)
+	excluded := lbservice.NodeExcluded(in.Node)
 
 	svcs := slices.Clone(in.Services)
-	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(ServiceKey(a), ServiceKey(b)) })
+	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(lbservice.Key(a), lbservice.Key(b)) })
 	for _, svc := range svcs {
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 			continue
 		}
-		addrs := IngressAddrs(svc)
+		addrs := lbservice.IngressAddrs(svc)
 		if len(addrs) == 0 {
 			continue
 		}
-		key := ServiceKey(svc)
+		key := lbservice.Key(svc)
 		if excluded != "" {
 			res.Skipped[key] = excluded
 			continue
@@ -312,12 +241,12 @@ func Decide(in Input) (Result, error) {
 // announcing it, or "".
 func endpointsReason(svc *corev1.Service, eps []*discoveryv1.EndpointSlice, node string) string {
 	if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
-		if !HasEndpoints(svc, eps, node) {
+		if !lbservice.HasEndpoints(svc, eps, node) {
 			return "externalTrafficPolicy Local and no serving endpoint on this node"
 		}
 		return ""
 	}
-	if !HasEndpoints(svc, eps, "") {
+	if !lbservice.HasEndpoints(svc, eps, "") {
 		return "no serving endpoint"
 	}
 	return ""

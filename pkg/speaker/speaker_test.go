@@ -15,6 +15,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/bgp"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 const ns = "metallb-system"
@@ -173,10 +174,10 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "excluded node label: sessions stay, nothing announced",
-			node:    node("n1", func(n *corev1.Node) { n.Labels[ExcludeLabel] = "" }),
+			node:    node("n1", func(n *corev1.Node) { n.Labels[lbservice.ExcludeLabel] = "" }),
 			svcs:    []*corev1.Service{lbSvc("s", cluster, "203.0.113.5")},
 			eps:     []*discoveryv1.EndpointSlice{elsewhere},
-			skipped: map[string]string{"default/s": ExcludeLabel},
+			skipped: map[string]string{"default/s": lbservice.ExcludeLabel},
 		},
 		{
 			name: "NetworkUnavailable=True: nothing announced",

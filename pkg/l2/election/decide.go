@@ -9,7 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/lbstack/lbstack/pkg/config"
-	"github.com/lbstack/lbstack/pkg/speaker"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // Input is everything one node's layer-2 decision depends on; every node
@@ -66,13 +66,13 @@ func Decide(in Input) Result {
 	}
 	mine := map[netip.Addr]*Announcement{}
 	svcs := slices.Clone(in.Services)
-	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(speaker.ServiceKey(a), speaker.ServiceKey(b)) })
+	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(lbservice.Key(a), lbservice.Key(b)) })
 	for _, svc := range svcs {
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 			continue
 		}
-		key := speaker.ServiceKey(svc)
-		for _, addr := range speaker.IngressAddrs(svc) {
+		key := lbservice.Key(svc)
+		for _, addr := range lbservice.IngressAddrs(svc) {
 			pool := in.Config.PoolFor(addr)
 			if pool == nil || len(pool.L2Advertisements) == 0 {
 				continue

@@ -16,7 +16,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/lbstack/lbstack/pkg/config"
-	"github.com/lbstack/lbstack/pkg/speaker"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // Candidate is a node that may be elected to announce an address.
@@ -32,7 +32,7 @@ type Candidate struct {
 // under the given L2 advertisements (those of the address's pool), sorted by
 // name. A node is a candidate when at least one advertisement selects both
 // the Service and the node, the node is not excluded
-// (speaker.NodeExcluded), and it can deliver the traffic: for
+// (lbservice.NodeExcluded), and it can deliver the traffic: for
 // externalTrafficPolicy Local it has a serving endpoint of the Service
 // itself, for Cluster the Service has a serving endpoint anywhere (else no
 // node is a candidate: announcing an address nobody serves only attracts
@@ -44,15 +44,15 @@ type Candidate struct {
 // unrelated advertisement tip the election.
 func Candidates(advs []*config.L2Advertisement, svc *corev1.Service, nodes []*corev1.Node, eps []*discoveryv1.EndpointSlice) []Candidate {
 	local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
-	if !local && !speaker.HasEndpoints(svc, eps, "") {
+	if !local && !lbservice.HasEndpoints(svc, eps, "") {
 		return nil
 	}
 	var out []Candidate
 	for _, n := range nodes {
-		if speaker.NodeExcluded(n) != "" {
+		if lbservice.NodeExcluded(n) != "" {
 			continue
 		}
-		if local && !speaker.HasEndpoints(svc, eps, n.Name) {
+		if local && !lbservice.HasEndpoints(svc, eps, n.Name) {
 			continue
 		}
 		weight, selected := int64(0), false

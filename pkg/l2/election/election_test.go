@@ -16,7 +16,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/config"
-	"github.com/lbstack/lbstack/pkg/speaker"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 func node(name string, lbls map[string]string, mods ...func(*corev1.Node)) *corev1.Node {
@@ -37,7 +37,7 @@ func networkUnavailable(n *corev1.Node) {
 	})
 }
 
-func excludeLabel(n *corev1.Node) { n.Labels[speaker.ExcludeLabel] = "" }
+func excludeLabel(n *corev1.Node) { n.Labels[lbservice.ExcludeLabel] = "" }
 
 func svc(name string, etp corev1.ServiceExternalTrafficPolicy) *corev1.Service {
 	return &corev1.Service{
