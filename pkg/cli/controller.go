@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -14,6 +11,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/pkg/scheme"
+	lbwebhook "github.com/lbstack/lbstack/pkg/webhook"
 )
 
 // Webhook modes of `lbstack controller`.
@@ -72,9 +70,8 @@ conversion webhooks, exactly as ` + "`lbstack webhook`" + ` does.`,
 			if cmd.Flags().Changed("port") {
 				f.metricsAddr = fmt.Sprintf(":%d", f.port)
 			}
-			// Not ctrl.SetupSignalHandler: it may be called once per process.
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx, cancel := untilSignal(cmd.Context())
+			defer cancel()
 			return runController(ctx, f)
 		},
 	}
@@ -135,5 +132,5 @@ func runController(ctx context.Context, f controllerFlags) error {
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
 		return err
 	}
-	return runManager(ctx, mgr, startErr)
+	return lbwebhook.Run(ctx, mgr, startErr)
 }

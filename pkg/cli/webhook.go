@@ -2,17 +2,14 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"sync/atomic"
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/scheme"
@@ -80,7 +77,9 @@ or provided by the platform (--cert-mode external).`,
 			if err := setupLogging(f.logLevel); err != nil {
 				return err
 			}
-			return runWebhook(ctrl.SetupSignalHandler(), f)
+			ctx, cancel := untilSignal(cmd.Context())
+			defer cancel()
+			return runWebhook(ctx, f)
 		},
 	}
 	f.add(cmd)
@@ -112,7 +111,7 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
 		return err
 	}
-	return runManager(ctx, mgr, startErr)
+	return lbwebhook.Run(ctx, mgr, startErr)
 }
 
 // validate checks the flags that can be checked before connecting.
@@ -124,67 +123,19 @@ func (f *webhookFlags) validate() error {
 	return fmt.Errorf("--bgp-backend %q: want native or frr", f.bgpBackend)
 }
 
-// addWebhookServer adds the admission and conversion webhooks to mgr:
-// certificates (generated and rotated, or provided), the TLS server (started
-// once a certificate is in place) and a readyz check that passes once the
-// server serves. Errors of the deferred start arrive on the returned
-// channel; `lbstack webhook` and `lbstack controller` both use it.
+// addWebhookServer adds the webhook server the flags describe to mgr (see
+// lbwebhook.AddServer); `lbstack webhook`, `controller` and `operator` share it.
 func addWebhookServer(ctx context.Context, mgr ctrl.Manager, f webhookFlags) (<-chan error, error) {
-	log := ctrl.Log.WithName("webhook")
-	ready, err := lbwebhook.SetupCerts(ctx, mgr, lbwebhook.CertOptions{
-		Mode: f.certMode, Namespace: f.namespace, SecretName: f.certSecret, ServiceName: f.serviceName,
-		CertDir: f.certDir, ValidatingWebhookConfiguration: f.webhookConfig, ConversionCRDs: f.conversionCRDs,
-		ExtraDNSNames: f.extraDNSNames,
+	o, err := f.serving.options()
+	if err != nil {
+		return nil, err
+	}
+	return lbwebhook.AddServer(ctx, mgr, lbwebhook.ServerOptions{
+		Namespace: f.namespace, Host: f.host, Port: f.port, TLSOpts: o.TLS(), BGPBackend: v1beta1.BGPType(f.bgpBackend),
+		Certs: lbwebhook.CertOptions{
+			Mode: f.certMode, Namespace: f.namespace, SecretName: f.certSecret, ServiceName: f.serviceName,
+			CertDir: f.certDir, ValidatingWebhookConfiguration: f.webhookConfig, ConversionCRDs: f.conversionCRDs,
+			ExtraDNSNames: f.extraDNSNames,
+		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	tlsOpts, err := f.serving.tlsOptions()
-	if err != nil {
-		return nil, err
-	}
-	srv := crwebhook.NewServer(crwebhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
-	(&lbwebhook.Validator{
-		Reader: mgr.GetAPIReader(), Cached: mgr.GetCache(), Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend), Scheme: mgr.GetScheme(),
-		Mapper: mgr.GetRESTMapper(),
-	}).Register(srv)
-
-	// The server starts once a certificate is in place; until then the
-	// pod is not ready, so no Service endpoint points at it.
-	var started atomic.Bool
-	startErr := make(chan error, 1)
-	go func() {
-		select {
-		case <-ready:
-			log.Info("certificates ready, starting the webhook server", "port", f.port)
-			if err := mgr.Add(srv); err != nil {
-				startErr <- err
-				return
-			}
-			started.Store(true)
-		case <-ctx.Done():
-		}
-	}()
-	if err := mgr.AddReadyzCheck("webhook", func(r *http.Request) error {
-		if !started.Load() {
-			return errors.New("waiting for certificates")
-		}
-		return srv.StartedChecker()(r)
-	}); err != nil {
-		return nil, err
-	}
-	return startErr, nil
-}
-
-// runManager runs mgr until ctx ends, or until a deferred start (startErr,
-// may be nil) fails.
-func runManager(ctx context.Context, mgr ctrl.Manager, startErr <-chan error) error {
-	errc := make(chan error, 1)
-	go func() { errc <- mgr.Start(ctx) }()
-	select {
-	case err := <-errc:
-		return err
-	case err := <-startErr:
-		return err
-	}
 }

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
-	"github.com/lbstack/lbstack/pkg/cli"
+	"github.com/lbstack/lbstack/pkg/platform"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -116,7 +116,7 @@ func TestServiceCAAnnotations(t *testing.T) {
 	}
 	vwc := vwcs.Items[0].Name
 	crd := "bgppeers.metallb.io"
-	if err := cli.AnnotateForServiceCA(ctx, env.Config, cli.ServiceCATargets{
+	if err := platform.AnnotateForServiceCA(ctx, env.Config, platform.ServiceCATargets{
 		Namespace: envtest.Namespace, Service: svc.Name, Secret: "lbstack-webhook-server-cert",
 		ValidatingWebhookConfiguration: vwc, ConversionCRDs: []string{crd},
 	}); err != nil {

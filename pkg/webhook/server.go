@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"sync/atomic"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+)
+
+// ServerOptions say what the webhook server serves, and where.
+type ServerOptions struct {
+	// Namespace is the stack's namespace (see Validator).
+	Namespace string
+	// Host and Port the server listens on (all addresses when Host is empty).
+	Host string
+	Port int
+	// Certs say where the serving certificate comes from; the server reads
+	// it from Certs.CertDir.
+	Certs CertOptions
+	// TLSOpts are the TLS settings every server of the component shares.
+	TLSOpts []func(*tls.Config)
+	// BGPBackend, when set, is the backend rules are checked against (see
+	// Validator).
+	BGPBackend v1beta1.BGPType
+}
+
+// AddServer adds the admission and conversion webhooks to mgr: certificates
+// (generated and rotated, or provided), the TLS server (started once a
+// certificate is in place) and a readyz check that passes once the server
+// serves. Errors of the deferred start arrive on the returned channel; Run
+// runs mgr and watches it. `lbstack webhook`, `lbstack controller` and
+// `lbstack operator` all serve the webhooks so.
+func AddServer(ctx context.Context, mgr ctrl.Manager, o ServerOptions) (<-chan error, error) {
+	log := ctrl.Log.WithName("webhook")
+	ready, err := SetupCerts(ctx, mgr, o.Certs)
+	if err != nil {
+		return nil, err
+	}
+	srv := crwebhook.NewServer(crwebhook.Options{Host: o.Host, Port: o.Port, CertDir: o.Certs.CertDir, TLSOpts: o.TLSOpts})
+	(&Validator{
+		Reader: mgr.GetAPIReader(), Cached: mgr.GetCache(), Namespace: o.Namespace, BGPBackend: o.BGPBackend, Scheme: mgr.GetScheme(),
+		Mapper: mgr.GetRESTMapper(),
+	}).Register(srv)
+
+	// The server starts once a certificate is in place; until then the
+	// pod is not ready, so no Service endpoint points at it.
+	var started atomic.Bool
+	startErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-ready:
+			log.Info("certificates ready, starting the webhook server", "port", o.Port)
+			if err := mgr.Add(srv); err != nil {
+				startErr <- err
+				return
+			}
+			started.Store(true)
+		case <-ctx.Done():
+		}
+	}()
+	if err := mgr.AddReadyzCheck("webhook", func(r *http.Request) error {
+		if !started.Load() {
+			return errors.New("waiting for certificates")
+		}
+		return srv.StartedChecker()(r)
+	}); err != nil {
+		return nil, err
+	}
+	return startErr, nil
+}
+
+// Run runs mgr until ctx ends, or until the webhook server's deferred start
+// (startErr, from AddServer; nil when mgr serves no webhooks) fails.
+func Run(ctx context.Context, mgr ctrl.Manager, startErr <-chan error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case err := <-startErr:
+		return err
+	}
+}
