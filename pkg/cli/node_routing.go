@@ -2,20 +2,16 @@ package cli
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/lbstack/lbstack/pkg/mustgather/noderouting"
 )
 
 // newNodeRoutingCommand prints the policy routing of the network namespace
-// it runs in, as `ip rule` and `ip route show table all` would: the
-// speaker image has no iproute2, and must-gather needs a node's rules and
-// tables in native mode too (the speaker runs in the host's namespace).
+// it runs in (see pkg/mustgather/noderouting): must-gather runs it in the
+// speaker pods.
 func newNodeRoutingCommand() *cobra.Command {
 	var family string
 	cmd := &cobra.Command{
@@ -34,125 +30,13 @@ func newNodeRoutingCommand() *cobra.Command {
 			}
 			switch args[0] {
 			case "rules":
-				return printRules(cmd.OutOrStdout(), fam)
+				return noderouting.Rules(cmd.OutOrStdout(), fam)
 			case "routes":
-				return printRoutes(cmd.OutOrStdout(), fam)
+				return noderouting.Routes(cmd.OutOrStdout(), fam)
 			}
 			return fmt.Errorf("%q: want rules or routes", args[0])
 		},
 	}
 	cmd.Flags().StringVar(&family, "family", "4", "address family: 4 or 6")
 	return cmd
-}
-
-func tableName(t int) string {
-	switch t {
-	case unix.RT_TABLE_MAIN:
-		return "main"
-	case unix.RT_TABLE_LOCAL:
-		return "local"
-	case unix.RT_TABLE_DEFAULT:
-		return "default"
-	}
-	return fmt.Sprint(t)
-}
-
-func printRules(w io.Writer, fam int) error {
-	rules, err := netlink.RuleList(fam)
-	if err != nil {
-		return fmt.Errorf("list rules: %w", err)
-	}
-	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Priority < rules[j].Priority })
-	for _, r := range rules {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%d:\t", r.Priority)
-		if r.Invert {
-			b.WriteString("not ")
-		}
-		from := "all"
-		if r.Src != nil {
-			from = r.Src.String()
-		}
-		fmt.Fprintf(&b, "from %s", from)
-		if r.Dst != nil {
-			fmt.Fprintf(&b, " to %s", r.Dst)
-		}
-		if r.IifName != "" {
-			fmt.Fprintf(&b, " iif %s", r.IifName)
-		}
-		if r.OifName != "" {
-			fmt.Fprintf(&b, " oif %s", r.OifName)
-		}
-		if r.Mark != 0 {
-			fmt.Fprintf(&b, " fwmark %#x", r.Mark)
-		}
-		fmt.Fprintf(&b, " lookup %s", tableName(r.Table))
-		fmt.Fprintln(w, b.String())
-	}
-	return nil
-}
-
-func printRoutes(w io.Writer, fam int) error {
-	routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return fmt.Errorf("list routes: %w", err)
-	}
-	names := map[int]string{}
-	if links, err := netlink.LinkList(); err == nil {
-		for _, l := range links {
-			names[l.Attrs().Index] = l.Attrs().Name
-		}
-	}
-	for _, r := range routes {
-		var b strings.Builder
-		switch r.Type {
-		case unix.RTN_LOCAL:
-			b.WriteString("local ")
-		case unix.RTN_BROADCAST:
-			b.WriteString("broadcast ")
-		case unix.RTN_UNREACHABLE:
-			b.WriteString("unreachable ")
-		case unix.RTN_BLACKHOLE:
-			b.WriteString("blackhole ")
-		case unix.RTN_PROHIBIT:
-			b.WriteString("prohibit ")
-		}
-		dst := "default"
-		if r.Dst != nil && !(r.Dst.IP.IsUnspecified() && onesOf(r.Dst) == 0) {
-			dst = r.Dst.String()
-			if ones, bits := r.Dst.Mask.Size(); ones == bits {
-				dst = r.Dst.IP.String() // ip prints host routes without /32 or /128
-			}
-		}
-		b.WriteString(dst)
-		if r.Gw != nil {
-			fmt.Fprintf(&b, " via %s", r.Gw)
-		}
-		for _, nh := range r.MultiPath {
-			fmt.Fprintf(&b, " nexthop via %s dev %s", nh.Gw, names[nh.LinkIndex])
-		}
-		if r.LinkIndex > 0 {
-			fmt.Fprintf(&b, " dev %s", names[r.LinkIndex])
-		}
-		if r.Table != unix.RT_TABLE_MAIN {
-			fmt.Fprintf(&b, " table %s", tableName(r.Table))
-		}
-		fmt.Fprintf(&b, " proto %s", r.Protocol)
-		if r.Scope != netlink.SCOPE_UNIVERSE {
-			fmt.Fprintf(&b, " scope %s", r.Scope)
-		}
-		if r.Src != nil {
-			fmt.Fprintf(&b, " src %s", r.Src)
-		}
-		if r.Priority > 0 {
-			fmt.Fprintf(&b, " metric %d", r.Priority)
-		}
-		fmt.Fprintln(w, b.String())
-	}
-	return nil
-}
-
-func onesOf(n *net.IPNet) int {
-	ones, _ := n.Mask.Size()
-	return ones
 }
