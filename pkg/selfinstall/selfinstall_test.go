@@ -1,4 +1,4 @@
-package cli
+package selfinstall
 
 import (
 	"bytes"
@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-func TestInstallBinaryCopiesItself(t *testing.T) {
+func TestToCopiesItself(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "lbstack")
-	if err := installBinary(dest); err != nil {
+	if err := To(dest); err != nil {
 		t.Fatal(err)
 	}
 	self, _ := os.Executable()
@@ -21,7 +21,7 @@ func TestInstallBinaryCopiesItself(t *testing.T) {
 	if st, _ := os.Stat(dest); st.Mode().Perm() != 0o755 {
 		t.Errorf("mode %v, want 0755", st.Mode().Perm())
 	}
-	if err := installBinary(filepath.Join(t.TempDir(), "missing", "x")); err == nil {
+	if err := To(filepath.Join(t.TempDir(), "missing", "x")); err == nil {
 		t.Errorf("no error for a destination in a missing directory")
 	}
 }
