@@ -2,17 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lbstack/lbstack/pkg/legacyconfig"
 )
-
-// maxConvertInput bounds what `config convert` reads: a ConfigMap holds at
-// most 1 MiB, so this is generous.
-const maxConvertInput = 8 << 20
 
 // newConfigCommand returns `lbstack config`, the configuration tools.
 func newConfigCommand() *cobra.Command {
@@ -87,26 +82,14 @@ metallb-system. See docs/legacy-configmap.md.`,
 					_, _ = fmt.Fprintln(cmd.ErrOrStderr(), "# reading the ConfigMap from standard input (end with Ctrl-D; see --help for -f)")
 				}
 			}
-			data, err := io.ReadAll(io.LimitReader(in, maxConvertInput+1))
+			res, err := legacyconfig.ConvertReader(in, name, legacyconfig.Options{Namespace: namespace})
 			if err != nil {
-				return fmt.Errorf("lbstack config convert: reading %s: %w", name, err)
-			}
-			if len(data) > maxConvertInput {
-				return fmt.Errorf("lbstack config convert: %s is larger than %d bytes; a ConfigMap holds at most 1 MiB", name, maxConvertInput)
-			}
-			res, err := legacyconfig.ConvertBytes(data, legacyconfig.Options{Namespace: namespace})
-			if err != nil {
-				return fmt.Errorf("lbstack config convert: %s: %w", name, err)
+				return fmt.Errorf("lbstack config convert: %w", err)
 			}
 			if err := res.WriteYAML(cmd.OutOrStdout()); err != nil {
 				return fmt.Errorf("lbstack config convert: %w", err)
 			}
-			for _, w := range res.Warnings {
-				if _, err := fmt.Fprintf(cmd.ErrOrStderr(), "# warning: %s\n", w); err != nil {
-					return err
-				}
-			}
-			return nil
+			return res.WriteWarnings(cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", `the ConfigMap manifest or data.config text to convert ("-" or unset: standard input)`)
