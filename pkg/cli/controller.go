@@ -123,7 +123,11 @@ func runController(ctx context.Context, f controllerFlags) error {
 	}
 	var startErr <-chan error
 	if f.webhookMode == webhookEnabled {
-		if startErr, err = addWebhookServer(ctx, mgr, f.webhookFlags); err != nil {
+		wh, err := f.serverOptions()
+		if err != nil {
+			return err
+		}
+		if startErr, err = lbwebhook.AddServer(ctx, mgr, wh); err != nil {
 			return err
 		}
 	} else if err := mgr.AddReadyzCheck("ping", func(*http.Request) error { return nil }); err != nil {

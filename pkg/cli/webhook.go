@@ -3,16 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
-	"github.com/lbstack/lbstack/pkg/scheme"
 	lbwebhook "github.com/lbstack/lbstack/pkg/webhook"
 )
 
@@ -90,28 +85,15 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
+	o, err := f.serverOptions()
+	if err != nil {
+		return err
+	}
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: f.healthAddr,
-		// Secrets are read from the cache, of the stack's namespace only.
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{f.namespace: {}}, DefaultTransform: cache.TransformStripManagedFields()},
-	})
-	if err != nil {
-		return fmt.Errorf("manager: %w", err)
-	}
-	startErr, err := addWebhookServer(ctx, mgr, f)
-	if err != nil {
-		return err
-	}
-	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
-		return err
-	}
-	return lbwebhook.Run(ctx, mgr, startErr)
+	return lbwebhook.Serve(ctx, cfg, f.healthAddr, o)
 }
 
 // validate checks the flags that can be checked before connecting.
@@ -123,19 +105,19 @@ func (f *webhookFlags) validate() error {
 	return fmt.Errorf("--bgp-backend %q: want native or frr", f.bgpBackend)
 }
 
-// addWebhookServer adds the webhook server the flags describe to mgr (see
-// lbwebhook.AddServer); `lbstack webhook`, `controller` and `operator` share it.
-func addWebhookServer(ctx context.Context, mgr ctrl.Manager, f webhookFlags) (<-chan error, error) {
+// serverOptions are the webhook server the flags describe; `lbstack
+// webhook`, `controller` and `operator` all serve it.
+func (f *webhookFlags) serverOptions() (lbwebhook.ServerOptions, error) {
 	o, err := f.serving.options()
 	if err != nil {
-		return nil, err
+		return lbwebhook.ServerOptions{}, err
 	}
-	return lbwebhook.AddServer(ctx, mgr, lbwebhook.ServerOptions{
+	return lbwebhook.ServerOptions{
 		Namespace: f.namespace, Host: f.host, Port: f.port, TLSOpts: o.TLS(), BGPBackend: v1beta1.BGPType(f.bgpBackend),
 		Certs: lbwebhook.CertOptions{
 			Mode: f.certMode, Namespace: f.namespace, SecretName: f.certSecret, ServiceName: f.serviceName,
 			CertDir: f.certDir, ValidatingWebhookConfiguration: f.webhookConfig, ConversionCRDs: f.conversionCRDs,
 			ExtraDNSNames: f.extraDNSNames,
 		},
-	})
+	}, nil
 }

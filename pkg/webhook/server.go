@@ -4,13 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/pkg/scheme"
 )
 
 // ServerOptions say what the webhook server serves, and where.
@@ -86,4 +91,28 @@ func Run(ctx context.Context, mgr ctrl.Manager, startErr <-chan error) error {
 	case err := <-startErr:
 		return err
 	}
+}
+
+// Serve runs the webhook server on a manager of its own until ctx ends (the
+// `lbstack webhook` process): health probes on healthAddr, no metrics,
+// Secrets cached from the stack's namespace only.
+func Serve(ctx context.Context, cfg *rest.Config, healthAddr string, o ServerOptions) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: healthAddr,
+		// Secrets are read from the cache, of the stack's namespace only.
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}, DefaultTransform: cache.TransformStripManagedFields()},
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	startErr, err := AddServer(ctx, mgr, o)
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return err
+	}
+	return Run(ctx, mgr, startErr)
 }

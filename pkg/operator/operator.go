@@ -1,0 +1,142 @@
+// Package operator owns the operator process: it finds out what the
+// cluster offers (pkg/platform), caches what its reconcilers read, runs the
+// MetalLB and symmetric-routing reconcilers (controllers/) and serves the
+// metallb.io admission and conversion webhooks (pkg/webhook), so that
+// nothing is admitted unchecked before a MetalLB object exists.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/lbstack/lbstack/controllers"
+	"github.com/lbstack/lbstack/pkg/platform"
+	"github.com/lbstack/lbstack/pkg/render"
+	"github.com/lbstack/lbstack/pkg/scheme"
+	"github.com/lbstack/lbstack/pkg/webhook"
+)
+
+// Options configure the operator process.
+type Options struct {
+	// Namespace is the operator's (and the stack's) namespace.
+	Namespace string
+	// Metrics serves the operator's /metrics.
+	Metrics metricsserver.Options
+	// HealthAddr serves /healthz and /readyz.
+	HealthAddr string
+	// LeaderElection lets several replicas run safely.
+	LeaderElection bool
+	// Webhooks, when set, is the webhook server the operator runs.
+	Webhooks *webhook.ServerOptions
+	// CertModeSet says Webhooks.Certs.Mode was chosen; otherwise, on
+	// OpenShift, the service CA provides the serving certificate.
+	CertModeSet bool
+	// Getenv reads the images' environment (see render.ImagesFromEnv) and
+	// POD_NAME, the operator's own pod, whose image is the default.
+	Getenv func(string) string
+}
+
+// Run runs the operator until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	log := ctrl.Log.WithName("operator")
+	found, err := platform.Detect(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("platform", "openshift", found.OpenShift, "serviceMonitors", found.ServiceMonitors, "namespace", o.Namespace)
+
+	s := scheme.New()
+	// Symmetric routing: NMState, OVN-Kubernetes and OpenShift's Network
+	// objects are optional; the coordinator watches those served now.
+	if err := controllers.AddSymmetricRoutingToScheme(s); err != nil {
+		return err
+	}
+	srAPIs, err := detectSymmetricRoutingAPIs(cfg)
+	if err != nil {
+		// What was found is used; what could not be asked counts as absent.
+		log.Error(err, "discovering the APIs symmetric routing uses")
+	}
+	log.Info("symmetric routing APIs", "nmstate", srAPIs.NMState, "ovn", srAPIs.OVN,
+		"configNetwork", srAPIs.ConfigNetwork, "operatorNetwork", srAPIs.OperatorNetwork)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  s,
+		Metrics:                 o.Metrics,
+		HealthProbeBindAddress:  o.HealthAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "lbstack-operator.metallb.io",
+		LeaderElectionNamespace: o.Namespace,
+		// Everything the operator renders lives in its namespace (or is
+		// cluster-scoped): cache only that namespace, except the Services
+		// and EgressServices symmetric routing checks.
+		Cache: controllers.OperatorCacheOptions(o.Namespace, srAPIs),
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	self := ""
+	if o.Getenv("OPERATOR_IMAGE") == "" {
+		self = platform.OwnImage(ctx, mgr.GetAPIReader(), o.Namespace, o.Getenv("POD_NAME"))
+	}
+	images, err := render.ImagesFromEnv(o.Getenv, self)
+	if err != nil {
+		return err
+	}
+	log.Info("component images", "controller", images.Controller, "speaker", images.Speaker, "frr", images.FRR)
+	if err := (&controllers.MetalLBReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: o.Namespace,
+		Images: images, OpenShift: found.OpenShift, ServiceMonitors: found.ServiceMonitors,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.SymmetricRoutingReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: o.Namespace,
+		Recorder: mgr.GetEventRecorderFor("lbstack-symmetric-routing"), APIs: srAPIs,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return err
+	}
+	if o.Webhooks == nil {
+		if err := mgr.AddReadyzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+			return err
+		}
+		return mgr.Start(ctx)
+	}
+	wh := *o.Webhooks
+	if found.OpenShift && !o.CertModeSet {
+		// The service CA signs the serving certificate and injects its CA.
+		wh.Certs.Mode = webhook.CertsExternal
+		if err := platform.AnnotateForServiceCA(ctx, cfg, platform.ServiceCATargets{
+			Namespace: wh.Certs.Namespace, Service: wh.Certs.ServiceName, Secret: wh.Certs.SecretName,
+			ValidatingWebhookConfiguration: wh.Certs.ValidatingWebhookConfiguration, ConversionCRDs: wh.Certs.ConversionCRDs,
+		}); err != nil {
+			return err
+		}
+	}
+	startErr, err := webhook.AddServer(ctx, mgr, wh)
+	if err != nil {
+		return err
+	}
+	return webhook.Run(ctx, mgr, startErr)
+}
+
+// detectSymmetricRoutingAPIs asks the API server which of the optional
+// APIs symmetric routing uses are served.
+func detectSymmetricRoutingAPIs(cfg *rest.Config) (controllers.SymmetricRoutingAPIs, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return controllers.SymmetricRoutingAPIs{}, fmt.Errorf("HTTP client for discovery: %w", err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
+	if err != nil {
+		return controllers.SymmetricRoutingAPIs{}, fmt.Errorf("discovery: %w", err)
+	}
+	return controllers.DetectSymmetricRoutingAPIs(mapper)
+}
