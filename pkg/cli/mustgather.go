@@ -10,13 +10,6 @@ import (
 	"github.com/lbstack/lbstack/pkg/mustgather"
 )
 
-// Environment variables `oc adm must-gather --since/--since-time` set in
-// the gather container.
-const (
-	envMustGatherSince     = "MUST_GATHER_SINCE"
-	envMustGatherSinceTime = "MUST_GATHER_SINCE_TIME"
-)
-
 func newMustGatherCommand() *cobra.Command {
 	var (
 		opts       mustgather.Options
@@ -42,16 +35,16 @@ default to $MUST_GATHER_SINCE and $MUST_GATHER_SINCE_TIME.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("since") {
-				if v := os.Getenv(envMustGatherSince); v != "" {
+				if v := os.Getenv(mustgather.EnvSince); v != "" {
 					d, err := time.ParseDuration(v)
 					if err != nil {
-						return fmt.Errorf("$%s=%q: %w", envMustGatherSince, v, err)
+						return fmt.Errorf("$%s=%q: %w", mustgather.EnvSince, v, err)
 					}
 					opts.Since = d
 				}
 			}
 			if sinceTime == "" {
-				sinceTime = os.Getenv(envMustGatherSinceTime)
+				sinceTime = os.Getenv(mustgather.EnvSinceTime)
 			}
 			if sinceTime != "" {
 				t, err := time.Parse(time.RFC3339, sinceTime)
@@ -70,18 +63,15 @@ default to $MUST_GATHER_SINCE and $MUST_GATHER_SINCE_TIME.`,
 			opts.Progress = cmd.ErrOrStderr()
 			res, err := mustgather.Run(cmd.Context(), cfg, opts)
 			if res != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "must-gather: wrote %s (stack namespace %s, found by %s)\n", opts.DestDir, res.Namespace, res.Found)
-				if !res.OperatorInstalled {
-					fmt.Fprintln(cmd.OutOrStdout(), "must-gather: the lbstack operator is not installed in this cluster")
-				}
+				_ = res.WriteSummary(cmd.OutOrStdout(), opts.DestDir)
 			}
 			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.DestDir, "dest-dir", "must-gather.local", "directory to write into (created if missing)")
-	f.DurationVar(&opts.Since, "since", 0, "only logs newer than this duration, e.g. 2h (default: all; $"+envMustGatherSince+")")
-	f.StringVar(&sinceTime, "since-time", "", "only logs after this RFC 3339 time ($"+envMustGatherSinceTime+")")
+	f.DurationVar(&opts.Since, "since", 0, "only logs newer than this duration, e.g. 2h (default: all; $"+mustgather.EnvSince+")")
+	f.StringVar(&sinceTime, "since-time", "", "only logs after this RFC 3339 time ($"+mustgather.EnvSinceTime+")")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&opts.Namespace, "namespace", "", "the stack's namespace (default: found from the MetalLB object, OLM, else metallb-system)")
 	f.DurationVar(&opts.ExecTimeout, "exec-timeout", 30*time.Second, "timeout of each command run in a speaker pod")
