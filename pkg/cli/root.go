@@ -54,10 +54,11 @@ func newVersionCommand() *cobra.Command {
 	}
 }
 
-// untilSignal is the context of a long-running subcommand: it ends on
-// SIGTERM or SIGINT, or when the caller's context ends (ExecuteContext;
-// tests run commands in-process, more than once, which controller-runtime's
-// one-per-process signal handler would not allow).
+// untilSignal is the context of every long-running subcommand, the one way
+// they handle signals: it ends on SIGTERM or SIGINT, or when the caller's
+// context ends (ExecuteContext). Not ctrl.SetupSignalHandler: tests run
+// commands in-process, more than once, which its one-per-process handler
+// would not allow.
 func untilSignal(parent context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, syscall.SIGTERM, os.Interrupt)
 }

@@ -2,8 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func run(args ...string) (string, error) {
@@ -38,4 +42,26 @@ func TestVersion(t *testing.T) {
 	if !strings.HasPrefix(out, "lbstack ") {
 		t.Errorf("version output = %q", out)
 	}
+}
+
+// Every long-running command ends on SIGTERM through untilSignal, which,
+// unlike controller-runtime's handler, may be set up more than once.
+func TestUntilSignal(t *testing.T) {
+	for range 2 {
+		ctx, cancel := untilSignal(context.Background())
+		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the context outlived SIGTERM")
+		}
+		cancel()
+	}
+	parent, end := context.WithCancel(context.Background())
+	ctx, cancel := untilSignal(parent)
+	defer cancel()
+	end()
+	<-ctx.Done()
 }
