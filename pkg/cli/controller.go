@@ -3,15 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/spf13/cobra"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/assigner"
-	"github.com/lbstack/lbstack/pkg/scheme"
-	lbwebhook "github.com/lbstack/lbstack/pkg/webhook"
+	"github.com/lbstack/lbstack/pkg/lbcontroller"
 )
 
 // Webhook modes of `lbstack controller`.
@@ -88,53 +85,27 @@ func runController(ctx context.Context, f controllerFlags) error {
 	default:
 		return fmt.Errorf("--webhook-mode %q: want %s or %s", f.webhookMode, webhookEnabled, webhookDisabled)
 	}
-	cfg, err := restConfig(f.kubeconfig)
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = f.qps, f.burst
 	metrics, err := f.serving.metricsOptions(f.metricsAddr)
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme.New(),
-		Cache:                   assigner.CacheOptions(f.namespace),
-		Metrics:                 metrics,
-		HealthProbeBindAddress:  f.healthAddr,
-		LeaderElection:          f.leaderElect,
-		LeaderElectionID:        "lbstack-controller",
-		LeaderElectionNamespace: f.namespace,
-		// A controller that stops (a rollout replacing it) gives the Lease
-		// up at once, so the new one takes over in about a second rather
-		// than after the lease duration.
-		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		return fmt.Errorf("manager: %w", err)
+	o := lbcontroller.Options{
+		Assigner: assigner.Options{
+			Namespace: f.namespace, LBClass: f.lbClass, BGPBackend: v1beta1.BGPType(f.bgpBackend), MaxConcurrentReconciles: f.workers,
+		},
+		Metrics: metrics, HealthAddr: f.healthAddr, LeaderElection: f.leaderElect,
 	}
-	if _, err := assigner.Setup(mgr, assigner.Options{
-		Namespace:               f.namespace,
-		LBClass:                 f.lbClass,
-		BGPBackend:              v1beta1.BGPType(f.bgpBackend),
-		MaxConcurrentReconciles: f.workers,
-	}); err != nil {
-		return err
-	}
-	var startErr <-chan error
 	if f.webhookMode == webhookEnabled {
 		wh, err := f.serverOptions()
 		if err != nil {
 			return err
 		}
-		if startErr, err = lbwebhook.AddServer(ctx, mgr, wh); err != nil {
-			return err
-		}
-	} else if err := mgr.AddReadyzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		o.Webhooks = &wh
+	}
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
 		return err
 	}
-	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
-		return err
-	}
-	return lbwebhook.Run(ctx, mgr, startErr)
+	cfg.QPS, cfg.Burst = f.qps, f.burst
+	return lbcontroller.Run(ctx, cfg, o)
 }

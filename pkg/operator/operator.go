@@ -8,7 +8,6 @@ package operator
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -100,31 +99,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
-		return err
-	}
-	if o.Webhooks == nil {
-		if err := mgr.AddReadyzCheck("ping", func(*http.Request) error { return nil }); err != nil {
-			return err
-		}
-		return mgr.Start(ctx)
-	}
-	wh := *o.Webhooks
-	if found.OpenShift && !o.CertModeSet {
+	wh := o.Webhooks
+	if wh != nil && found.OpenShift && !o.CertModeSet {
 		// The service CA signs the serving certificate and injects its CA.
-		wh.Certs.Mode = webhook.CertsExternal
+		certs := &wh.Certs
 		if err := platform.AnnotateForServiceCA(ctx, cfg, platform.ServiceCATargets{
-			Namespace: wh.Certs.Namespace, Service: wh.Certs.ServiceName, Secret: wh.Certs.SecretName,
-			ValidatingWebhookConfiguration: wh.Certs.ValidatingWebhookConfiguration, ConversionCRDs: wh.Certs.ConversionCRDs,
+			Namespace: certs.Namespace, Service: certs.ServiceName, Secret: certs.SecretName,
+			ValidatingWebhookConfiguration: certs.ValidatingWebhookConfiguration, ConversionCRDs: certs.ConversionCRDs,
 		}); err != nil {
 			return err
 		}
+		external := *wh
+		external.Certs.Mode = webhook.CertsExternal
+		wh = &external
 	}
-	startErr, err := webhook.AddServer(ctx, mgr, wh)
-	if err != nil {
-		return err
-	}
-	return webhook.Run(ctx, mgr, startErr)
+	return webhook.RunManager(ctx, mgr, wh)
 }
 
 // detectSymmetricRoutingAPIs asks the API server which of the optional

@@ -35,13 +35,11 @@ type ServerOptions struct {
 	BGPBackend v1beta1.BGPType
 }
 
-// AddServer adds the admission and conversion webhooks to mgr: certificates
+// addServer adds the admission and conversion webhooks to mgr: certificates
 // (generated and rotated, or provided), the TLS server (started once a
 // certificate is in place) and a readyz check that passes once the server
-// serves. Errors of the deferred start arrive on the returned channel; Run
-// runs mgr and watches it. `lbstack webhook`, `lbstack controller` and
-// `lbstack operator` all serve the webhooks so.
-func AddServer(ctx context.Context, mgr ctrl.Manager, o ServerOptions) (<-chan error, error) {
+// serves. Errors of the deferred start arrive on the returned channel.
+func addServer(ctx context.Context, mgr ctrl.Manager, o ServerOptions) (<-chan error, error) {
 	log := ctrl.Log.WithName("webhook")
 	ready, err := SetupCerts(ctx, mgr, o.Certs)
 	if err != nil {
@@ -80,9 +78,26 @@ func AddServer(ctx context.Context, mgr ctrl.Manager, o ServerOptions) (<-chan e
 	return startErr, nil
 }
 
-// Run runs mgr until ctx ends, or until the webhook server's deferred start
-// (startErr, from AddServer; nil when mgr serves no webhooks) fails.
-func Run(ctx context.Context, mgr ctrl.Manager, startErr <-chan error) error {
+// RunManager runs mgr, with a /healthz that passes while it runs and the
+// webhook server o describes (nil: none, and /readyz passes at once), until
+// ctx ends or the server's deferred start fails. `lbstack webhook`,
+// `lbstack controller` and `lbstack operator` all serve the webhooks so.
+func RunManager(ctx context.Context, mgr ctrl.Manager, o *ServerOptions) error {
+	ping := func(*http.Request) error { return nil }
+	if err := mgr.AddHealthzCheck("ping", ping); err != nil {
+		return err
+	}
+	var startErr <-chan error // nil: nothing starts late
+	if o == nil {
+		if err := mgr.AddReadyzCheck("ping", ping); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if startErr, err = addServer(ctx, mgr, *o); err != nil {
+			return err
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()
 	select {
@@ -107,12 +122,5 @@ func Serve(ctx context.Context, cfg *rest.Config, healthAddr string, o ServerOpt
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
-	startErr, err := AddServer(ctx, mgr, o)
-	if err != nil {
-		return err
-	}
-	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
-		return err
-	}
-	return Run(ctx, mgr, startErr)
+	return RunManager(ctx, mgr, &o)
 }

@@ -1,0 +1,57 @@
+// Package lbcontroller is the `lbstack controller` process: a manager that
+// runs the address assigner (pkg/assigner) under leader election and, unless
+// the operator serves them, the admission and conversion webhooks
+// (pkg/webhook).
+package lbcontroller
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/scheme"
+	"github.com/lbstack/lbstack/pkg/webhook"
+)
+
+// Options configure the controller process.
+type Options struct {
+	// Assigner is what the assigner serves; its Namespace is the stack's.
+	Assigner assigner.Options
+	// Metrics serves /metrics; HealthAddr /healthz and /readyz.
+	Metrics    metricsserver.Options
+	HealthAddr string
+	// LeaderElection: only the leader among replicas assigns addresses
+	// (Lease lbstack-controller in the stack's namespace).
+	LeaderElection bool
+	// Webhooks, when set, is the webhook server the controller also runs.
+	Webhooks *webhook.ServerOptions
+}
+
+// Run runs the controller until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	ns := o.Assigner.Namespace
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme.New(),
+		Cache:                   assigner.CacheOptions(ns),
+		Metrics:                 o.Metrics,
+		HealthProbeBindAddress:  o.HealthAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "lbstack-controller",
+		LeaderElectionNamespace: ns,
+		// A controller that stops (a rollout replacing it) gives the Lease
+		// up at once, so the new one takes over in about a second rather
+		// than after the lease duration.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	if _, err := assigner.Setup(mgr, o.Assigner); err != nil {
+		return err
+	}
+	return webhook.RunManager(ctx, mgr, o.Webhooks)
+}
