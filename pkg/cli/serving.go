@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 
 	"github.com/spf13/pflag"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -21,9 +18,6 @@ type servingFlags struct {
 	metricsSecure bool
 }
 
-// TLS versions --tls-min-version takes, with Kubernetes' spelling.
-var tlsVersions = map[string]uint16{"VersionTLS12": tls.VersionTLS12, "VersionTLS13": tls.VersionTLS13}
-
 func (f *servingFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tlsMinVersion, "tls-min-version", "VersionTLS13", "oldest TLS version the webhook and metrics servers accept: VersionTLS12 or VersionTLS13")
 	fl.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: HTTP/2 rapid-reset and stream-flood attacks, CVE-2023-44487 and CVE-2023-39325, need it)")
@@ -32,14 +26,9 @@ func (f *servingFlags) add(fl *pflag.FlagSet) {
 
 // options checks the flags and returns the serving options they ask for.
 func (f servingFlags) options() (serving.Options, error) {
-	v, ok := tlsVersions[f.tlsMinVersion]
-	if !ok {
-		names := make([]string, 0, len(tlsVersions))
-		for n := range tlsVersions {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return serving.Options{}, fmt.Errorf("--tls-min-version %q: want one of %s", f.tlsMinVersion, strings.Join(names, ", "))
+	v, err := serving.TLSVersion(f.tlsMinVersion)
+	if err != nil {
+		return serving.Options{}, fmt.Errorf("--tls-min-version %q: %w", f.tlsMinVersion, err)
 	}
 	return serving.Options{MinTLSVersion: v, HTTP2: f.enableHTTP2, SecureMetrics: f.metricsSecure}, nil
 }

@@ -6,6 +6,9 @@ package serving
 
 import (
 	"crypto/tls"
+	"fmt"
+	"sort"
+	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -23,6 +26,24 @@ type Options struct {
 	// with a token the API server accepts and may get the /metrics URL;
 	// false serves plain HTTP to anyone.
 	SecureMetrics bool
+}
+
+// tlsVersions are the TLS versions TLSVersion knows, with Kubernetes'
+// spelling (as in --tls-min-version of its components).
+var tlsVersions = map[string]uint16{"VersionTLS12": tls.VersionTLS12, "VersionTLS13": tls.VersionTLS13}
+
+// TLSVersion returns the TLS version named name (VersionTLS12 or
+// VersionTLS13; older ones are not served).
+func TLSVersion(name string) (uint16, error) {
+	if v, ok := tlsVersions[name]; ok {
+		return v, nil
+	}
+	names := make([]string, 0, len(tlsVersions))
+	for n := range tlsVersions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return 0, fmt.Errorf("want one of %s", strings.Join(names, ", "))
 }
 
 // TLS returns the TLS settings of every server: the minimum version and,

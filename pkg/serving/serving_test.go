@@ -29,6 +29,15 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+func TestTLSVersion(t *testing.T) {
+	if v, err := TLSVersion("VersionTLS12"); err != nil || v != tls.VersionTLS12 {
+		t.Errorf("VersionTLS12: %x, %v", v, err)
+	}
+	if _, err := TLSVersion("VersionTLS10"); err == nil || err.Error() != "want one of VersionTLS12, VersionTLS13" {
+		t.Errorf("VersionTLS10: %v", err)
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	if m := (Options{}).Metrics(":8080"); m.BindAddress != ":8080" || m.SecureServing || m.FilterProvider != nil {
 		t.Errorf("plain metrics: %+v", m)
