@@ -91,7 +91,7 @@ func runController(ctx context.Context, f controllerFlags) error {
 	}
 	o := lbcontroller.Options{
 		Assigner: assigner.Options{
-			Namespace: f.namespace, LBClass: f.lbClass, BGPBackend: v1beta1.BGPType(f.bgpBackend), MaxConcurrentReconciles: f.workers,
+			Namespace: f.server.Namespace, LBClass: f.lbClass, BGPBackend: v1beta1.BGPType(f.bgpBackend), MaxConcurrentReconciles: f.workers,
 		},
 		Metrics: metrics, HealthAddr: f.healthAddr, LeaderElection: f.leaderElect,
 	}

@@ -37,7 +37,7 @@ The namespace defaults to $OPERATOR_NAMESPACE, then $METALLB_NAMESPACE.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("namespace") {
 				if ns := os.Getenv("OPERATOR_NAMESPACE"); ns != "" {
-					f.namespace = ns
+					f.server.Namespace = ns
 				}
 			}
 			if err := setupLogging(f.logLevel); err != nil {
@@ -62,7 +62,7 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 		return err
 	}
 	o := operator.Options{
-		Namespace: f.namespace, Metrics: metrics, HealthAddr: f.healthAddr, LeaderElection: f.leaderElection,
+		Namespace: f.server.Namespace, Metrics: metrics, HealthAddr: f.healthAddr, LeaderElection: f.leaderElection,
 		CertModeSet: certModeSet, Getenv: os.Getenv,
 	}
 	if f.serveWebhooks {

@@ -12,37 +12,29 @@ import (
 )
 
 // webhookFlags are the flags of `lbstack webhook`; `lbstack controller`
-// reuses them when it serves the webhooks itself.
+// and `lbstack operator` reuse them, as they serve the webhooks too. Most
+// fill the server's options directly.
 type webhookFlags struct {
-	namespace      string
-	host           string
-	port           int
-	certDir        string
-	certMode       string
-	certSecret     string
-	serviceName    string
-	webhookConfig  string
-	bgpBackend     string
-	healthAddr     string
-	kubeconfig     string
-	logLevel       string
-	extraDNSNames  []string
-	conversionCRDs []string
-	serving        servingFlags
+	server     lbwebhook.ServerOptions
+	bgpBackend string
+	healthAddr string
+	kubeconfig string
+	logLevel   string
+	serving    servingFlags
 }
 
 func (f *webhookFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.namespace, "namespace", envOr("METALLB_NAMESPACE", "metallb-system"), "the stack's namespace (env METALLB_NAMESPACE)")
-	fl.StringVar(&f.host, "webhook-host", "", "address the webhook server listens on (all when empty)")
-	fl.IntVar(&f.port, "webhook-port", 9443, "port the webhook server listens on")
-	fl.StringVar(&f.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the serving certificate (tls.crt, tls.key)")
-	fl.StringVar(&f.certMode, "cert-mode", lbwebhook.CertsRotator, "rotator: generate, rotate and inject certificates; external: use certificates provided in --cert-dir (OpenShift service CA)")
-	fl.StringVar(&f.certSecret, "cert-secret", "lbstack-webhook-server-cert", "Secret holding the generated CA and serving certificate")
-	fl.StringVar(&f.serviceName, "webhook-service", "lbstack-webhook-service", "Service in front of the webhook server (the certificate's name)")
-	fl.StringVar(&f.webhookConfig, "webhook-configuration", "lbstack-validating-webhook-configuration", "ValidatingWebhookConfiguration that receives the CA bundle")
-	fl.StringSliceVar(&f.conversionCRDs, "conversion-crds", []string{"bgppeers.metallb.io"}, "CRDs whose conversion webhook receives the CA bundle")
-	fl.StringSliceVar(&f.extraDNSNames, "cert-extra-dns-names", nil, "extra DNS names in the generated certificate")
+	fl.StringVar(&f.server.Namespace, "namespace", envOr("METALLB_NAMESPACE", "metallb-system"), "the stack's namespace (env METALLB_NAMESPACE)")
+	fl.StringVar(&f.server.Host, "webhook-host", "", "address the webhook server listens on (all when empty)")
+	fl.IntVar(&f.server.Port, "webhook-port", 9443, "port the webhook server listens on")
+	fl.StringVar(&f.server.Certs.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the serving certificate (tls.crt, tls.key)")
+	fl.StringVar(&f.server.Certs.Mode, "cert-mode", lbwebhook.CertsRotator, "rotator: generate, rotate and inject certificates; external: use certificates provided in --cert-dir (OpenShift service CA)")
+	fl.StringVar(&f.server.Certs.SecretName, "cert-secret", "lbstack-webhook-server-cert", "Secret holding the generated CA and serving certificate")
+	fl.StringVar(&f.server.Certs.ServiceName, "webhook-service", "lbstack-webhook-service", "Service in front of the webhook server (the certificate's name)")
+	fl.StringVar(&f.server.Certs.ValidatingWebhookConfiguration, "webhook-configuration", "lbstack-validating-webhook-configuration", "ValidatingWebhookConfiguration that receives the CA bundle")
+	fl.StringSliceVar(&f.server.Certs.ConversionCRDs, "conversion-crds", []string{"bgppeers.metallb.io"}, "CRDs whose conversion webhook receives the CA bundle")
+	fl.StringSliceVar(&f.server.Certs.ExtraDNSNames, "cert-extra-dns-names", nil, "extra DNS names in the generated certificate")
 	fl.StringVar(&f.bgpBackend, "bgp-backend", "", "BGP backend the rules are checked against (native|frr); empty: read the MetalLB object")
 	fl.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
@@ -105,19 +97,15 @@ func (f *webhookFlags) validate() error {
 	return fmt.Errorf("--bgp-backend %q: want native or frr", f.bgpBackend)
 }
 
-// serverOptions are the webhook server the flags describe; `lbstack
-// webhook`, `controller` and `operator` all serve it.
+// serverOptions are the webhook server the flags describe.
 func (f *webhookFlags) serverOptions() (lbwebhook.ServerOptions, error) {
-	o, err := f.serving.options()
+	s, err := f.serving.options()
 	if err != nil {
 		return lbwebhook.ServerOptions{}, err
 	}
-	return lbwebhook.ServerOptions{
-		Namespace: f.namespace, Host: f.host, Port: f.port, TLSOpts: o.TLS(), BGPBackend: v1beta1.BGPType(f.bgpBackend),
-		Certs: lbwebhook.CertOptions{
-			Mode: f.certMode, Namespace: f.namespace, SecretName: f.certSecret, ServiceName: f.serviceName,
-			CertDir: f.certDir, ValidatingWebhookConfiguration: f.webhookConfig, ConversionCRDs: f.conversionCRDs,
-			ExtraDNSNames: f.extraDNSNames,
-		},
-	}, nil
+	o := f.server
+	o.Certs.Namespace = o.Namespace
+	o.BGPBackend = v1beta1.BGPType(f.bgpBackend)
+	o.TLSOpts = s.TLS()
+	return o, nil
 }
