@@ -21,6 +21,7 @@ import (
 	"github.com/lbstack/lbstack/controllers"
 	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/pkg/scheme"
+	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
 	lbwebhook "github.com/lbstack/lbstack/pkg/webhook"
 )
 
@@ -107,16 +108,16 @@ func DetectPlatform(cfg *rest.Config) (Platform, error) {
 
 // detectSymmetricRoutingAPIs asks the API server which of the optional
 // APIs symmetric routing uses are served.
-func detectSymmetricRoutingAPIs(cfg *rest.Config) (controllers.SymmetricRoutingAPIs, error) {
+func detectSymmetricRoutingAPIs(cfg *rest.Config) (srreconciler.APIs, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return controllers.SymmetricRoutingAPIs{}, err
+		return srreconciler.APIs{}, err
 	}
 	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
 	if err != nil {
-		return controllers.SymmetricRoutingAPIs{}, fmt.Errorf("discovery: %w", err)
+		return srreconciler.APIs{}, fmt.Errorf("discovery: %w", err)
 	}
-	return controllers.DetectSymmetricRoutingAPIs(mapper)
+	return srreconciler.DetectAPIs(mapper)
 }
 
 // Images returns the component images from the environment: CONTROLLER_IMAGE
@@ -182,7 +183,7 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 	s := scheme.New()
 	// Symmetric routing: NMState, OVN-Kubernetes and OpenShift's Network
 	// objects are optional; the coordinator watches those served now.
-	if err := controllers.AddSymmetricRoutingToScheme(s); err != nil {
+	if err := srreconciler.AddToScheme(s); err != nil {
 		return err
 	}
 	srAPIs, err := detectSymmetricRoutingAPIs(cfg)
@@ -222,7 +223,7 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&controllers.SymmetricRoutingReconciler{
+	if err := (&srreconciler.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: f.namespace,
 		Recorder: mgr.GetEventRecorderFor("lbstack-symmetric-routing"), APIs: srAPIs,
 	}).SetupWithManager(mgr); err != nil {
