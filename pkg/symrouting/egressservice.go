@@ -138,16 +138,16 @@ func (c *checker) readAnnotations(svc *corev1.Service, esref ObjectRef) serviceI
 		}
 		sref := svcRef(svc)
 		c.add(CheckServiceAnnotationConflict, Error, "metadata.annotations", []ObjectRef{sref, esref},
-			"%s: %v: MetalLB refuses the service while they do, so %s", sref, err, consequence)
+			"%s: %v: MetalLB refuses the service while they do; %s is checked as if the service %s", sref, err, esref, consequence)
 		return true
 	}
 	pool, from, err := lbservice.Annotation(svc.Annotations, lbservice.AnnotationAddressPool, lbservice.AnnotationAddressPoolLegacy)
-	if !conflict(err, "the pool of "+esref.String()+" is traced through the address the service holds") {
+	if !conflict(err, "asked for no pool (its pool is the one holding its address)") {
 		in.pool, in.poolFrom = pool, from
 	}
 	raw := []string{svc.Spec.LoadBalancerIP}
 	ips, _, err := lbservice.Annotation(svc.Annotations, lbservice.AnnotationLoadBalancerIPs, lbservice.AnnotationLoadBalancerIPsLegacy)
-	if !conflict(err, "it is taken to ask for no address") {
+	if !conflict(err, "asked for no address") {
 		raw = append(raw, strings.Split(ips, ",")...)
 	}
 	for _, r := range raw {

@@ -177,7 +177,8 @@ func (c *checker) vrfDefs(pv *peerVRF, peerNodes []string) []vrfDef {
 		c.add(CheckVRFNotDefined, Error, "spec.vrf", slices.Compact(objs),
 			"%s spec.vrf is %q but no nodenetworkconfigurationpolicy defines an interface %s of type vrf (%s): set spec.vrf to an existing VRF, or add the VRF to a policy selecting the peer's nodes",
 			ref, vrf, vrf, hint)
-	case filter:
+	case filter && len(defs)+len(elsewhere) > 0:
+		// (A VRF defined only as something else is VRFInterfaceInvalid.)
 		covered := map[string]bool{}
 		for _, d := range defs {
 			for _, n := range d.nodes {
