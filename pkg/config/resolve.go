@@ -3,12 +3,7 @@ package config
 import (
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-
-	"github.com/lbstack/lbstack/api/v1beta1"
-	"github.com/lbstack/lbstack/api/v1beta2"
 )
 
 // Resolve is Build for readers that must follow the configuration whether
@@ -35,45 +30,9 @@ func Resolve(res Resources, opts Options) (*Config, Result) {
 	}
 	// The steps of Build, without its refusal: every admitted object goes
 	// into the Config.
-	b := &builder{opts: opts}
-	if opts.BGPBackend == "" {
-		b.opts.BGPBackend = v1beta1.BGPTypeFRR
-	}
-	b.native = b.opts.BGPBackend == v1beta1.BGPTypeNative
-	for i := range res.Nodes {
-		b.nodes = append(b.nodes, labels.Set(res.Nodes[i].Labels))
-	}
-	b.secrets = secretsOf(b, res)
-	b.poolObjs = admit(b, KindIPAddressPool, res.Pools, func(p *v1beta1.IPAddressPool) *metav1.ObjectMeta { return &p.ObjectMeta })
-	peerObjs := admit(b, KindBGPPeer, res.Peers, func(p *v1beta2.BGPPeer) *metav1.ObjectMeta { return &p.ObjectMeta })
-	bgpAdvObjs := admit(b, KindBGPAdvertisement, res.BGPAdvs, func(p *v1beta1.BGPAdvertisement) *metav1.ObjectMeta { return &p.ObjectMeta })
-	l2AdvObjs := admit(b, KindL2Advertisement, res.L2Advs, func(p *v1beta1.L2Advertisement) *metav1.ObjectMeta { return &p.ObjectMeta })
-	bfdObjs := admit(b, KindBFDProfile, res.BFDProfiles, func(p *v1beta1.BFDProfile) *metav1.ObjectMeta { return &p.ObjectMeta })
-	communityObjs := admit(b, KindCommunity, res.Communities, func(p *v1beta1.Community) *metav1.ObjectMeta { return &p.ObjectMeta })
-	b.buildBFDProfiles(bfdObjs)
-	b.buildCommunities(communityObjs)
-	b.buildPools(res.Namespaces)
-	b.buildPeers(peerObjs)
-	b.buildBGPAdvs(bgpAdvObjs)
-	b.buildL2Advs(l2AdvObjs)
-
+	b := resolveObjects(res, opts)
 	b.selectNothingWhereInvalid()
 	return b.config(), r
-}
-
-// secretsOf indexes the Secrets of the stack's namespace by name, the
-// first of a name winning, as Build does.
-func secretsOf(b *builder, res Resources) map[string]*corev1.Secret {
-	out := make(map[string]*corev1.Secret)
-	for i := range res.Secrets {
-		s := &res.Secrets[i]
-		if b.inNamespace(s.Namespace) {
-			if _, dup := out[s.Name]; !dup {
-				out[s.Name] = s
-			}
-		}
-	}
-	return out
 }
 
 // selectNothingWhereInvalid adds a selector matching nothing to every
