@@ -28,9 +28,9 @@ import (
 	"github.com/lbstack/lbstack/pkg/l2"
 )
 
-// ControllerName is the name of the speaker's controller-runtime
+// controllerName is the name of the speaker's controller-runtime
 // controller (logs, metrics) and of its event source.
-const ControllerName = "lbstack-speaker"
+const controllerName = "lbstack-speaker"
 
 // Options configure the speaker of one node.
 type Options struct {
@@ -123,7 +123,7 @@ func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
 	}
 	r := &reconciler{
 		opts: opts, client: mgr.GetClient(), backend: backend, l2: announcer,
-		recorder: mgr.GetEventRecorderFor(ControllerName), debug: &debugStore{},
+		recorder: mgr.GetEventRecorderFor(controllerName), debug: &debugStore{},
 	}
 	r.status = nodeStatus{client: r.client, recorder: r.recorder, node: opts.NodeName, namespace: opts.Namespace}
 	if err := mgr.Add(manager.RunnableFunc(r.run)); err != nil {
@@ -133,7 +133,7 @@ func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "speaker"}}}
 	})
-	b := ctrl.NewControllerManagedBy(mgr).Named(ControllerName)
+	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName)
 	for _, obj := range []client.Object{
 		&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{}, &v1beta1.BFDProfile{},
 		&v1beta1.Community{}, &corev1.Secret{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
@@ -143,7 +143,7 @@ func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
 	}
 	b = b.WatchesRawSource(source.Channel(announcer.Changes(), one))
 	if err := b.Complete(r); err != nil {
-		return nil, fmt.Errorf("controller %s: %w", ControllerName, err)
+		return nil, fmt.Errorf("controller %s: %w", controllerName, err)
 	}
 	return &Speaker{r: r}, nil
 }
