@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/lbstack/lbstack/pkg/render"
+	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
 )
 
 // OperatorCacheOptions is what the operator's manager caches, and in what
@@ -21,8 +22,8 @@ import (
 // webhooks the operator serves die with it, so its memory must not grow
 // with what the cluster holds beyond need (make bench measures it with
 // 10,000 Services: BenchmarkOperatorCache).
-func OperatorCacheOptions(namespace string, apis SymmetricRoutingAPIs) cache.Options {
-	by := SymmetricRoutingCacheObjects(apis)
+func OperatorCacheOptions(namespace string, apis srreconciler.APIs) cache.Options {
+	by := srreconciler.CacheObjects(apis)
 	for o, b := range by {
 		if _, ok := o.(*corev1.Service); ok {
 			b.Transform = slimService

@@ -1,5 +1,8 @@
-// Package controllers holds the operator's reconcilers: the MetalLB object
-// into the stack's workloads, and the symmetric-routing coordinator.
+// Package controllers holds the operator's MetalLB reconciler: the MetalLB
+// object into the stack's workloads (rendered from bindata/, written through
+// pkg/ownedapply), its status, and the operator's cache options. The
+// symmetric-routing coordinator, which the operator also runs, lives with
+// the rest of symmetric routing in pkg/symrouting/reconciler.
 //
 // The RBAC markers below are the operator's own permissions on the metallb.io
 // API; `make manifests` turns them into config/rbac/role.yaml.

@@ -3,10 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +32,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/bindata"
+	"github.com/lbstack/lbstack/pkg/ownedapply"
 	"github.com/lbstack/lbstack/pkg/render"
 )
 
@@ -46,7 +44,7 @@ const (
 	Finalizer = "metallb.io/lbstack-cleanup"
 	// HashAnnotation carries the hash of the object as last applied; an
 	// object whose hash matches and whose applied fields are all still in
-	// place is not applied again (see needsApply).
+	// place is not applied again (see pkg/ownedapply).
 	HashAnnotation = "lbstack.metallb.io/applied-hash"
 
 	memberlistSecret = "lbstack-memberlist"
@@ -215,7 +213,7 @@ func (r *MetalLBReconciler) sync(ctx context.Context, ml *v1beta1.MetalLB, st *s
 	want := map[string]bool{}
 	var errs []error
 	for _, o := range objs {
-		want[objKey(o.GroupVersionKind(), o.GetNamespace(), o.GetName())] = true
+		want[ownedapply.Key(o.GroupVersionKind(), o.GetNamespace(), o.GetName())] = true
 		if o.GetNamespace() != "" {
 			if err := controllerutil.SetControllerReference(ml, o, r.Scheme); err != nil {
 				return err
@@ -292,140 +290,12 @@ func (r *MetalLBReconciler) memberlistKey(ctx context.Context, ns string) (strin
 	}
 }
 
-func objKey(gvk schema.GroupVersionKind, ns, name string) string {
-	return gvk.GroupKind().String() + "/" + ns + "/" + name
-}
-
-// hashOf hashes the object as rendered (with owner references, without
-// the hash annotation).
-func hashOf(o *unstructured.Unstructured) (string, error) {
-	b, err := json.Marshal(o.Object)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16]), nil
-}
-
-// apply server-side applies o unless the live object already carries it.
-//
-// A server-side apply of an unchanged object is still a write request (and
-// a managedFields round trip), so the steady state must not apply at all.
-// needsApply decides: the live object must carry the hash of the rendered
-// object (so a field dropped from the templates or the spec is noticed:
-// the hash changes and the apply removes the field), and every field
-// rendered must still have its rendered value in the live object (so an
-// edit by someone else, e.g. `kubectl edit ds`, is repaired). Fields the
-// API server defaults or other managers own are ignored.
+// apply server-side applies o unless the live object already carries it
+// (see pkg/ownedapply: a no-op apply is still a write request and a
+// managedFields round trip, so the steady state must not apply at all).
 func (r *MetalLBReconciler) apply(ctx context.Context, o *unstructured.Unstructured) error {
-	h, err := hashOf(o)
-	if err != nil {
-		return err
-	}
-	ann := o.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[HashAnnotation] = h
-	o.SetAnnotations(ann)
-
-	live, found, err := r.live(ctx, o)
-	if err != nil {
-		return err
-	}
-	if found && !needsApply(o.Object, live) {
-		return nil
-	}
-	return r.Client.Patch(ctx, o, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership)
-}
-
-// live reads the current object from the cache as a map: typed kinds
-// through the typed informers the controller already runs for its watches.
-func (r *MetalLBReconciler) live(ctx context.Context, o *unstructured.Unstructured) (map[string]any, bool, error) {
-	gvk := o.GroupVersionKind()
-	key := client.ObjectKeyFromObject(o)
-	if typed, err := r.Scheme.New(gvk); err == nil {
-		obj := typed.(client.Object)
-		if err := r.Client.Get(ctx, key, obj); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, false, nil
-			}
-			return nil, false, err
-		}
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		return m, err == nil, err
-	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	if err := r.Client.Get(ctx, key, u); err != nil {
-		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
-	return u.Object, true, nil
-}
-
-// needsApply reports whether the rendered object differs from the live one.
-func needsApply(rendered, live map[string]any) bool {
-	lm, _ := live["metadata"].(map[string]any)
-	la, _ := lm["annotations"].(map[string]any)
-	rm := rendered["metadata"].(map[string]any)
-	ra := rm["annotations"].(map[string]any)
-	if la[HashAnnotation] != ra[HashAnnotation] {
-		return true
-	}
-	return !subset(rendered, live)
-}
-
-// subset reports whether every value in want is in got: maps key by key,
-// lists element by element with equal lengths, scalars equal (numbers by
-// value, whatever their Go type).
-func subset(want, got any) bool {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return len(w) == 0 && got == nil
-		}
-		for k, v := range w {
-			if !subset(v, g[k]) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return len(w) == 0 && got == nil
-		}
-		for i := range w {
-			if !subset(w[i], g[i]) {
-				return false
-			}
-		}
-		return true
-	default:
-		if wf, ok := number(want); ok {
-			gf, ok := number(got)
-			return ok && wf == gf
-		}
-		return want == got
-	}
-}
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case float64:
-		return n, true
-	}
-	return 0, false
+	a := ownedapply.Applier{Client: r.Client, Scheme: r.Scheme, HashAnnotation: HashAnnotation, FieldManager: FieldManager}
+	return a.ServerSideApply(ctx, o)
 }
 
 // prune deletes objects labelled for ml that the current spec no longer
@@ -443,7 +313,7 @@ func (r *MetalLBReconciler) prune(ctx context.Context, ml *v1beta1.MetalLB, want
 			continue
 		}
 		for _, o := range items {
-			if want[objKey(gvk, o.GetNamespace(), o.GetName())] {
+			if want[ownedapply.Key(gvk, o.GetNamespace(), o.GetName())] {
 				continue
 			}
 			logf.FromContext(ctx).Info("pruning an object no longer rendered", "kind", gvk.Kind, "name", o.GetName())

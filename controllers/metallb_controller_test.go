@@ -11,40 +11,6 @@ import (
 	"github.com/lbstack/lbstack/pkg/render"
 )
 
-func TestSubset(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		want, got any
-		ok        bool
-	}{
-		{"defaulted fields ignored", map[string]any{"a": int64(1)}, map[string]any{"a": int64(1), "b": "x"}, true},
-		{"number types", map[string]any{"port": int64(7472)}, map[string]any{"port": float64(7472)}, true},
-		{"changed scalar", map[string]any{"a": "x"}, map[string]any{"a": "y"}, false},
-		{"missing field", map[string]any{"a": "x"}, map[string]any{}, false},
-		{"list element drift", []any{"controller", "--log-level=info"}, []any{"controller", "--log-level=none"}, false},
-		{"list shortened", []any{"a", "b"}, []any{"a"}, false},
-		{"list grown", []any{"a"}, []any{"a", "b"}, false},
-		{"list elements are subsets", []any{map[string]any{"name": "c"}}, []any{map[string]any{"name": "c", "terminationMessagePath": "/dev/termination-log"}}, true},
-		{"empty maps match", map[string]any{"emptyDir": map[string]any{}}, map[string]any{"emptyDir": map[string]any{}}, true},
-	} {
-		if got := subset(tc.want, tc.got); got != tc.ok {
-			t.Errorf("%s: subset = %v, want %v", tc.name, got, tc.ok)
-		}
-	}
-}
-
-func TestNeedsApplyOnHashChange(t *testing.T) {
-	rendered := map[string]any{"metadata": map[string]any{"name": "x", "annotations": map[string]any{HashAnnotation: "new"}}}
-	live := map[string]any{"metadata": map[string]any{"name": "x", "annotations": map[string]any{HashAnnotation: "old"}, "resourceVersion": "5"}}
-	if !needsApply(rendered, live) {
-		t.Error("a changed hash must apply (fields dropped from the templates are only removed that way)")
-	}
-	live["metadata"].(map[string]any)["annotations"].(map[string]any)[HashAnnotation] = "new"
-	if needsApply(rendered, live) {
-		t.Error("same hash and no drift must not apply")
-	}
-}
-
 var reason = regexp.MustCompile(`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`)
 
 func TestConditions(t *testing.T) {

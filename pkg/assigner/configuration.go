@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +18,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
+	"github.com/lbstack/lbstack/pkg/configstate"
 	"github.com/lbstack/lbstack/pkg/ipam"
 	"github.com/lbstack/lbstack/pkg/lbservice"
 )
@@ -232,104 +230,34 @@ func (c *Controller) enqueueAll(ctx context.Context) error {
 // "controller", writing only when its status changes.
 func (c *Controller) writeConfigurationState(ctx context.Context, result config.Result, serving bool) error {
 	key := types.NamespacedName{Namespace: c.opts.Namespace, Name: ConfigurationStateName}
-	var cs v1beta1.ConfigurationState
-	if err := c.reader.Get(ctx, key, &cs); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("read configurationstate %s: %w", key, err)
-		}
-		cs = v1beta1.ConfigurationState{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-		if err := c.client.Create(ctx, &cs); err != nil {
-			return fmt.Errorf("create configurationstate %s: %w", key, err)
-		}
-	}
-	status := configurationStatus(cs.Status, result, serving, metav1.Now())
-	if equality.Semantic.DeepEqual(cs.Status, status) {
-		return nil
-	}
-	orig := cs.DeepCopy()
-	cs.Status = status
-	if err := c.client.Status().Patch(ctx, &cs, client.MergeFrom(orig)); err != nil {
-		return fmt.Errorf("write configurationstate %s status: %w", key, err)
-	}
-	return nil
+	now := metav1.Now()
+	_, err := configstate.Write(ctx, c.reader, c.client, key, nil, func(prev v1beta1.ConfigurationStateStatus) v1beta1.ConfigurationStateStatus {
+		return configurationStatus(prev, result, serving, now)
+	})
+	return err
 }
-
-// Condition types of the controller's ConfigurationState.
-const (
-	// ConditionValid: the current metallb.io objects form a valid
-	// configuration.
-	ConditionValid = "Valid"
-	// ConditionStale: the controller is not using the current
-	// configuration (it is invalid): it keeps the last valid one, or has
-	// none yet.
-	ConditionStale = "Stale"
-	// ConditionWarnings: the configuration has warnings, such as references
-	// to objects that do not exist yet.
-	ConditionWarnings = "Warnings"
-)
 
 // maxListed is how many problems a summary lists.
 const maxListed = 10
 
-// configurationStatus is the ConfigurationState status for a Build result.
+// configurationStatus is the controller's ConfigurationState status for a
+// Build result: the conditions every component reports (configstate), and
+// an errorSummary that says what the controller does about the problems.
 // serving says whether a valid configuration is in use (the current one,
-// or the last valid one when the current one is invalid). Conditions keep
-// their transition time while their status does not change.
+// or the last valid one when the current one is invalid).
 func configurationStatus(prev v1beta1.ConfigurationStateStatus, result config.Result, serving bool, now metav1.Time) v1beta1.ConfigurationStateStatus {
-	st := v1beta1.ConfigurationStateStatus{Conditions: slices.Clone(prev.Conditions)}
-	set := func(typ string, ok bool, reason, msg string) {
-		s := metav1.ConditionFalse
-		if ok {
-			s = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: s, Reason: reason, Message: msg, LastTransitionTime: now})
-	}
-	if result.Config != nil && len(result.Errors) > 0 {
-		// Only BGPPeers are refused: addresses are assigned with the
-		// current configuration, and the speakers leave those peers out
-		// (or keep their last valid version).
-		st.Result = v1beta1.ConfigurationInvalid
-		set(ConditionValid, false, "PeersRefused", summarize(result.Errors, 100))
-		set(ConditionStale, false, "Current", "the controller uses the current configuration; the speakers leave the refused BGPPeers out or keep their last valid version")
-		st.ErrorSummary = summarize(result.Errors, maxListed) + fmt.Sprintf(" (bgppeer %s refused; every other object is in use)", strings.Join(result.DisabledPeers, ", "))
-	} else if result.Config != nil {
-		st.Result = v1beta1.ConfigurationValid
-		set(ConditionValid, true, "Valid", "the configuration is valid and in use")
-		set(ConditionStale, false, "Current", "the controller uses the current configuration")
+	st := configstate.FromBuild(prev, result, serving, "the controller", now)
+	switch {
+	case result.Config != nil && len(result.Errors) > 0:
+		st.ErrorSummary = configstate.Summarize(result.Errors, maxListed) + fmt.Sprintf(" (bgppeer %s refused; every other object is in use)", strings.Join(result.DisabledPeers, ", "))
+	case result.Config != nil:
 		if len(result.Warnings) > 0 {
-			st.ErrorSummary = "warnings: " + summarize(result.Warnings, maxListed)
+			st.ErrorSummary = "warnings: " + configstate.Summarize(result.Warnings, maxListed)
 		}
-	} else {
-		st.Result = v1beta1.ConfigurationInvalid
-		set(ConditionValid, false, "Invalid", summarize(result.Errors, 100))
-		if serving {
-			st.ErrorSummary = summarize(result.Errors, maxListed) + " (the controller keeps using the last valid configuration until this is fixed)"
-			set(ConditionStale, true, "LastValidConfigurationInUse", "the current configuration is invalid; addresses are assigned with the last valid configuration")
-		} else {
-			st.ErrorSummary = summarize(result.Errors, maxListed) + " (there is no valid configuration yet: no address is assigned until this is fixed)"
-			set(ConditionStale, true, "NoValidConfiguration", "no valid configuration has been loaded; no address is assigned")
-		}
-	}
-	if len(result.Warnings) > 0 {
-		set(ConditionWarnings, true, "Warnings", summarize(result.Warnings, 100))
-	} else {
-		set(ConditionWarnings, false, "NoWarnings", "")
+	case serving:
+		st.ErrorSummary = configstate.Summarize(result.Errors, maxListed) + " (the controller keeps using the last valid configuration until this is fixed)"
+	default:
+		st.ErrorSummary = configstate.Summarize(result.Errors, maxListed) + " (there is no valid configuration yet: no address is assigned until this is fixed)"
 	}
 	return st
-}
-
-// summarize joins problems into one line, listing at most max of them.
-func summarize(ps []config.Problem, max int) string {
-	s := make([]string, 0, min(len(ps), max))
-	for i, p := range ps {
-		if i == max {
-			break
-		}
-		s = append(s, p.Error())
-	}
-	out := strings.Join(s, "; ")
-	if len(ps) > max {
-		out += fmt.Sprintf("; and %d more", len(ps)-max)
-	}
-	return out
 }

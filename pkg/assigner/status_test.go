@@ -12,6 +12,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/configstate"
 	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
@@ -66,17 +67,17 @@ func TestConfigurationStatus(t *testing.T) {
 	pending := config.Problem{Object: config.ObjectRef{Kind: config.KindBGPPeer, Name: "p"}, Field: "spec.bfdProfile", Message: "bfdprofile \"full1\" does not exist (yet)"}
 
 	valid := configurationStatus(v1beta1.ConfigurationStateStatus{}, config.Result{Config: &config.Config{}}, true, t0)
-	if valid.Result != v1beta1.ConfigurationValid || valid.ErrorSummary != "" || !meta.IsStatusConditionTrue(valid.Conditions, ConditionValid) ||
-		meta.IsStatusConditionTrue(valid.Conditions, ConditionStale) || meta.IsStatusConditionTrue(valid.Conditions, ConditionWarnings) {
+	if valid.Result != v1beta1.ConfigurationValid || valid.ErrorSummary != "" || !meta.IsStatusConditionTrue(valid.Conditions, configstate.ConditionValid) ||
+		meta.IsStatusConditionTrue(valid.Conditions, configstate.ConditionStale) || meta.IsStatusConditionTrue(valid.Conditions, configstate.ConditionWarnings) {
 		t.Errorf("valid: %+v", valid)
 	}
 
 	warned := configurationStatus(valid, config.Result{Config: &config.Config{}, Warnings: []config.Problem{pending}}, true, t1)
 	if warned.Result != v1beta1.ConfigurationValid || !strings.Contains(warned.ErrorSummary, `warnings: bgppeer "p": spec.bfdProfile: bfdprofile "full1" does not exist`) ||
-		!meta.IsStatusConditionTrue(warned.Conditions, ConditionWarnings) {
+		!meta.IsStatusConditionTrue(warned.Conditions, configstate.ConditionWarnings) {
 		t.Errorf("warned: %+v", warned)
 	}
-	if c := meta.FindStatusCondition(warned.Conditions, ConditionValid); !c.LastTransitionTime.Equal(&t0) {
+	if c := meta.FindStatusCondition(warned.Conditions, configstate.ConditionValid); !c.LastTransitionTime.Equal(&t0) {
 		t.Errorf("Valid condition moved its transition time: %v", c.LastTransitionTime)
 	}
 
@@ -85,12 +86,12 @@ func TestConfigurationStatus(t *testing.T) {
 		!strings.Contains(stale.ErrorSummary, "keeps using the last valid configuration") {
 		t.Errorf("stale: %+v", stale)
 	}
-	if c := meta.FindStatusCondition(stale.Conditions, ConditionStale); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "LastValidConfigurationInUse" {
+	if c := meta.FindStatusCondition(stale.Conditions, configstate.ConditionStale); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "LastValidConfigurationInUse" {
 		t.Errorf("Stale condition %+v", c)
 	}
 
 	never := configurationStatus(v1beta1.ConfigurationStateStatus{}, config.Result{Errors: []config.Problem{overlap}}, false, t0)
-	if c := meta.FindStatusCondition(never.Conditions, ConditionStale); c == nil || c.Reason != "NoValidConfiguration" || !strings.Contains(never.ErrorSummary, "no address is assigned") {
+	if c := meta.FindStatusCondition(never.Conditions, configstate.ConditionStale); c == nil || c.Reason != "NoValidConfiguration" || !strings.Contains(never.ErrorSummary, "no address is assigned") {
 		t.Errorf("never valid: %+v", never)
 	}
 
@@ -103,10 +104,10 @@ func TestConfigurationStatus(t *testing.T) {
 		!strings.Contains(peers.ErrorSummary, "bgppeer p refused; every other object is in use") {
 		t.Errorf("peers refused: %+v", peers)
 	}
-	if c := meta.FindStatusCondition(peers.Conditions, ConditionValid); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PeersRefused" {
+	if c := meta.FindStatusCondition(peers.Conditions, configstate.ConditionValid); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PeersRefused" {
 		t.Errorf("Valid condition %+v", c)
 	}
-	if meta.IsStatusConditionTrue(peers.Conditions, ConditionStale) {
+	if meta.IsStatusConditionTrue(peers.Conditions, configstate.ConditionStale) {
 		t.Errorf("a refused peer made the configuration stale: %+v", peers.Conditions)
 	}
 

@@ -50,38 +50,7 @@ type builder struct {
 // errors that prevent it, and warnings either way. It never panics and
 // never calls out; the same input gives the same Result.
 func Build(res Resources, opts Options) Result {
-	b := &builder{opts: opts}
-	if opts.BGPBackend == "" {
-		b.opts.BGPBackend = v1beta1.BGPTypeFRR
-	}
-	b.native = b.opts.BGPBackend == v1beta1.BGPTypeNative
-
-	for i := range res.Nodes {
-		b.nodes = append(b.nodes, labels.Set(res.Nodes[i].Labels))
-	}
-	b.secrets = make(map[string]*corev1.Secret)
-	for i := range res.Secrets {
-		s := &res.Secrets[i]
-		if b.inNamespace(s.Namespace) {
-			if _, dup := b.secrets[s.Name]; !dup {
-				b.secrets[s.Name] = s
-			}
-		}
-	}
-
-	b.poolObjs = admit(b, KindIPAddressPool, res.Pools, func(p *v1beta1.IPAddressPool) *metav1.ObjectMeta { return &p.ObjectMeta })
-	peerObjs := admit(b, KindBGPPeer, res.Peers, func(p *v1beta2.BGPPeer) *metav1.ObjectMeta { return &p.ObjectMeta })
-	bgpAdvObjs := admit(b, KindBGPAdvertisement, res.BGPAdvs, func(p *v1beta1.BGPAdvertisement) *metav1.ObjectMeta { return &p.ObjectMeta })
-	l2AdvObjs := admit(b, KindL2Advertisement, res.L2Advs, func(p *v1beta1.L2Advertisement) *metav1.ObjectMeta { return &p.ObjectMeta })
-	bfdObjs := admit(b, KindBFDProfile, res.BFDProfiles, func(p *v1beta1.BFDProfile) *metav1.ObjectMeta { return &p.ObjectMeta })
-	communityObjs := admit(b, KindCommunity, res.Communities, func(p *v1beta1.Community) *metav1.ObjectMeta { return &p.ObjectMeta })
-
-	b.buildBFDProfiles(bfdObjs)
-	b.buildCommunities(communityObjs)
-	b.buildPools(res.Namespaces)
-	b.buildPeers(peerObjs)
-	b.buildBGPAdvs(bgpAdvObjs)
-	b.buildL2Advs(l2AdvObjs)
+	b := resolveObjects(res, opts)
 	b.checkBFDEcho()
 
 	r := Result{Errors: sortedProblems(b.c.errs), Warnings: sortedProblems(b.c.warns)}
@@ -248,3 +217,42 @@ func refList(refs []ObjectRef, max int) string {
 }
 
 func field(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// resolveObjects runs the steps Build and Resolve share: every object that
+// may be admitted (named, in the namespace, not a duplicate) is resolved,
+// each problem recorded in the builder.
+func resolveObjects(res Resources, opts Options) *builder {
+	b := &builder{opts: opts}
+	if opts.BGPBackend == "" {
+		b.opts.BGPBackend = v1beta1.BGPTypeFRR
+	}
+	b.native = b.opts.BGPBackend == v1beta1.BGPTypeNative
+
+	for i := range res.Nodes {
+		b.nodes = append(b.nodes, labels.Set(res.Nodes[i].Labels))
+	}
+	b.secrets = make(map[string]*corev1.Secret)
+	for i := range res.Secrets {
+		s := &res.Secrets[i]
+		if b.inNamespace(s.Namespace) {
+			if _, dup := b.secrets[s.Name]; !dup {
+				b.secrets[s.Name] = s
+			}
+		}
+	}
+
+	b.poolObjs = admit(b, KindIPAddressPool, res.Pools, func(p *v1beta1.IPAddressPool) *metav1.ObjectMeta { return &p.ObjectMeta })
+	peerObjs := admit(b, KindBGPPeer, res.Peers, func(p *v1beta2.BGPPeer) *metav1.ObjectMeta { return &p.ObjectMeta })
+	bgpAdvObjs := admit(b, KindBGPAdvertisement, res.BGPAdvs, func(p *v1beta1.BGPAdvertisement) *metav1.ObjectMeta { return &p.ObjectMeta })
+	l2AdvObjs := admit(b, KindL2Advertisement, res.L2Advs, func(p *v1beta1.L2Advertisement) *metav1.ObjectMeta { return &p.ObjectMeta })
+	bfdObjs := admit(b, KindBFDProfile, res.BFDProfiles, func(p *v1beta1.BFDProfile) *metav1.ObjectMeta { return &p.ObjectMeta })
+	communityObjs := admit(b, KindCommunity, res.Communities, func(p *v1beta1.Community) *metav1.ObjectMeta { return &p.ObjectMeta })
+
+	b.buildBFDProfiles(bfdObjs)
+	b.buildCommunities(communityObjs)
+	b.buildPools(res.Namespaces)
+	b.buildPeers(peerObjs)
+	b.buildBGPAdvs(bgpAdvObjs)
+	b.buildL2Advs(l2AdvObjs)
+	return b
+}

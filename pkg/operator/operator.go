@@ -1,8 +1,9 @@
 // Package operator owns the operator process: it finds out what the
 // cluster offers (pkg/platform), caches what its reconcilers read, runs the
-// MetalLB and symmetric-routing reconcilers (controllers/) and serves the
-// metallb.io admission and conversion webhooks (pkg/webhook), so that
-// nothing is admitted unchecked before a MetalLB object exists.
+// MetalLB reconciler (controllers/) and the symmetric-routing one
+// (pkg/symrouting/reconciler), and serves the metallb.io admission and
+// conversion webhooks (pkg/webhook), so that nothing is admitted unchecked
+// before a MetalLB object exists.
 package operator
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/lbstack/lbstack/pkg/platform"
 	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/pkg/scheme"
+	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
 	"github.com/lbstack/lbstack/pkg/webhook"
 )
 
@@ -53,7 +55,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	s := scheme.New()
 	// Symmetric routing: NMState, OVN-Kubernetes and OpenShift's Network
 	// objects are optional; the coordinator watches those served now.
-	if err := controllers.AddSymmetricRoutingToScheme(s); err != nil {
+	if err := srreconciler.AddToScheme(s); err != nil {
 		return err
 	}
 	srAPIs, err := detectSymmetricRoutingAPIs(cfg)
@@ -93,7 +95,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&controllers.SymmetricRoutingReconciler{
+	if err := (&srreconciler.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: o.Namespace,
 		Recorder: mgr.GetEventRecorderFor("lbstack-symmetric-routing"), APIs: srAPIs,
 	}).SetupWithManager(mgr); err != nil {
@@ -118,14 +120,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // detectSymmetricRoutingAPIs asks the API server which of the optional
 // APIs symmetric routing uses are served.
-func detectSymmetricRoutingAPIs(cfg *rest.Config) (controllers.SymmetricRoutingAPIs, error) {
+func detectSymmetricRoutingAPIs(cfg *rest.Config) (srreconciler.APIs, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return controllers.SymmetricRoutingAPIs{}, fmt.Errorf("HTTP client for discovery: %w", err)
+		return srreconciler.APIs{}, fmt.Errorf("HTTP client for discovery: %w", err)
 	}
 	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
 	if err != nil {
-		return controllers.SymmetricRoutingAPIs{}, fmt.Errorf("discovery: %w", err)
+		return srreconciler.APIs{}, fmt.Errorf("discovery: %w", err)
 	}
-	return controllers.DetectSymmetricRoutingAPIs(mapper)
+	return srreconciler.DetectAPIs(mapper)
 }

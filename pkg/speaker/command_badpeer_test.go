@@ -20,8 +20,8 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/test/envtest"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 // badPeerRouter peers with the node twice: over IPv4, and over IPv6 with a

@@ -19,8 +19,8 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/test/envtest"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 // TestFRRPodRunsWithItsManifestPrivileges assembles the FRR speaker pod on

@@ -2,7 +2,7 @@ package speaker_test
 
 // `lbstack speaker` end to end: API server, speaker, embedded GoBGP and a
 // real FRR router. The whole test body runs in a child process inside the
-// node namespace of a pkg/bgp/frrtest lab (the API server it starts then
+// node namespace of a test/lab/frrtest lab (the API server it starts then
 // lives there too, on 127.0.0.1), so the speaker's BGP session can only
 // reach the lab router; the parent only builds the lab and waits.
 
@@ -30,10 +30,10 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/bindata"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/pkg/cli"
 	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/test/envtest"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 const (
@@ -47,7 +47,7 @@ func TestSpeakerCommandFRR(t *testing.T) {
 
 // inNodeNamespace runs body in a child process: the test binary again,
 // running only the test named name, inside the node namespace of a new
-// pkg/bgp/frrtest lab whose router runs bgpdConf (frrtest.DefaultConfig
+// test/lab/frrtest lab whose router runs bgpdConf (frrtest.DefaultConfig
 // when empty). In that child, body runs with the directory of the
 // router's sockets. The parent only builds the lab and waits.
 func inNodeNamespace(t *testing.T, name, bgpdConf string, body func(t *testing.T, frrDir string)) {

@@ -21,9 +21,9 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/bindata"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/test/envtest"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 // renderedContainer returns a container of the speaker DaemonSet exactly as

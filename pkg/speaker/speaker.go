@@ -1,8 +1,8 @@
-// Package speaker holds the speaker's per-node BGP decisions as pure
-// functions: from the validated configuration, this node, the LoadBalancer
-// Services and their EndpointSlices it computes the bgp.DesiredState the
-// node's BGP backend must realise. No Kubernetes client here; the
-// `lbstack speaker` command feeds it from informers.
+// The speaker's per-node BGP decisions, as pure functions: from the
+// validated configuration, this node, the LoadBalancer Services and their
+// EndpointSlices they compute the bgp.DesiredState the node's BGP backend
+// must realise. No Kubernetes client here; the reconciler feeds them.
+
 package speaker
 
 import (

@@ -16,6 +16,11 @@
 //
 // Nothing in the cluster says when they disagree; Check does, from listed
 // objects only (no API access). It is pure logic: callers gather Inputs.
+// It reads the metallb.io objects through pkg/config (config.Resolve), so
+// which pool holds an address and which advertisements announce a pool to
+// which peers from which nodes follow the rules the rest of lbstack
+// applies, and the Services through pkg/lbservice, as the address assigner
+// reads them.
 //
 // # Entry points
 //
@@ -50,9 +55,10 @@
 //     (EgressNodesWithoutVRF).
 //  4. The EgressService's Service (EgressServiceNoService,
 //     EgressServiceNotLoadBalancer, EgressServiceNoIngress,
-//     EgressServiceNameTooLong, EgressServicePoolNotFound): exists, is a
-//     LoadBalancer with an ingress address, and <namespace>-<name> fits a
-//     63-character label name.
+//     EgressServiceNameTooLong, EgressServicePoolNotFound,
+//     ServiceAnnotationConflict): exists, is a LoadBalancer with an ingress
+//     address, <namespace>-<name> fits a 63-character label name, and its
+//     MetalLB annotations do not say two things in their two spellings.
 //  5. sourceIPBy LoadBalancerIP (the default): every advertisement of the
 //     pool selects only the node labelled egress-service.k8s.ovn.org/<ns>-<name>
 //     (AdvertisementNodeSelector) and announces only to peers in the

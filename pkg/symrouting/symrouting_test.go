@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nmstate/kubernetes-nmstate/api/shared"
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
@@ -558,6 +559,189 @@ func TestCheck(t *testing.T) {
 				{CheckEgressServiceNameTooLong, Error, []ObjectRef{{KindEgressService, strings.Repeat("a", 60), "server1"}, {KindService, strings.Repeat("a", 60), "server1"}}, "metadata.name", nil},
 				{CheckPoolAutoAssign, Warning, []ObjectRef{refPool, {KindEgressService, strings.Repeat("a", 60), "server1"}}, "spec.autoAssign", nil},
 			},
+		},
+		{
+			name: "VRF without a route-table-id",
+			change: func(t *testing.T, in *Inputs) {
+				setPolicyYAML(t, in, "    route-table-id: 2\n", "")
+			},
+			want: []want{
+				{CheckVRFRouteTableMissing, Error, []ObjectRef{refPolicy, refPeer}, "spec.desiredState.interfaces[0].vrf.route-table-id", nil},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "VRF port without an address",
+			change: func(t *testing.T, in *Inputs) {
+				setPolicyYAML(t, in, "    enabled: true\n", "    enabled: false\n")
+			},
+			want: []want{
+				{CheckVRFPortNoAddress, Error, []ObjectRef{refPolicy, refPeer}, "spec.desiredState.interfaces[0].vrf.port",
+					[]string{"has port(s) ens4 but gives none of them an enabled static ipv4/ipv6 address", "(spec.peerAddress 198.19.130.1)"}},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "VRF interface down",
+			change: func(t *testing.T, in *Inputs) {
+				setPolicyYAML(t, in, "- name: ens4vrf\n  state: up\n", "- name: ens4vrf\n  state: down\n")
+			},
+			want: []want{
+				{CheckVRFInterfaceInvalid, Error, []ObjectRef{refPolicy, refPeer}, "spec.desiredState.interfaces[0].state", []string{`state "down"`}},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "policy unparsable",
+			change: func(t *testing.T, in *Inputs) {
+				in.Policies[0].Spec.DesiredState = shared.NewState("interfaces: {")
+			},
+			want: []want{
+				{CheckVRFNotDefined, Error, []ObjectRef{refPeer}, "spec.vrf", []string{"no policy defines any VRF"}},
+				{CheckPolicyUnparsable, Error, []ObjectRef{refPolicy}, "spec.desiredState", nil},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "enactment missing",
+			change: func(t *testing.T, in *Inputs) {
+				in.Enactments = in.Enactments[:1]
+			},
+			want: []want{
+				autoAssignWarning,
+				{CheckEnactmentProgressing, Warning, []ObjectRef{{Kind: KindEnactment, Name: "worker-1.vrfpolicy"}, refPolicy}, "status.conditions",
+					[]string{"does not exist"}},
+			},
+		},
+		{
+			name: "EgressService network set, pool announced to no VRF peer",
+			change: func(t *testing.T, in *Inputs) {
+				in.Peers[0].Spec.VRFName = ""
+			},
+			want: []want{
+				{CheckEgressNoVRFPeer, Warning, []ObjectRef{refES, refPool}, "spec.network", []string{`spec.network is "2"`}},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "Service asks for a pool that does not exist",
+			change: func(t *testing.T, in *Inputs) {
+				in.Services[0].Annotations = map[string]string{"metallb.universe.tf/address-pool": "second-pool"}
+			},
+			want: []want{
+				{CheckEgressServicePoolNotFound, Error, []ObjectRef{{KindService, "test", "server1"}, {Kind: KindPool, Name: "second-pool"}, refES}, "metadata.annotations",
+					[]string{"(annotation metallb.universe.tf/address-pool)"}},
+			},
+		},
+		{
+			name: "Service address in no pool",
+			change: func(t *testing.T, in *Inputs) {
+				in.Services[0].Annotations = nil
+				in.Services[0].Status.LoadBalancer.Ingress[0].IP = "192.0.2.200"
+			},
+			want: []want{
+				{CheckEgressServicePoolNotFound, Unknown, []ObjectRef{{KindService, "test", "server1"}, refES}, "status.loadBalancer.ingress", []string{"192.0.2.200"}},
+			},
+		},
+		{
+			name: "Service without an ingress address",
+			change: func(t *testing.T, in *Inputs) {
+				in.Services[0].Status.LoadBalancer.Ingress = nil
+			},
+			want: []want{
+				{CheckEgressServiceNoIngress, Error, []ObjectRef{{KindService, "test", "server1"}, refES}, "status.loadBalancer.ingress", nil},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "address-pool annotation spellings disagree",
+			change: func(t *testing.T, in *Inputs) {
+				in.Services[0].Annotations["metallb.universe.tf/address-pool"] = "second-pool"
+			},
+			want: []want{
+				{CheckServiceAnnotationConflict, Error, []ObjectRef{{KindService, "test", "server1"}, refES}, "metadata.annotations",
+					[]string{`metallb.io/address-pool ("first-pool")`, `metallb.universe.tf/address-pool ("second-pool")`, "as if the service asked for no pool"}},
+				// The pool is found by the Service's address.
+				{CheckPoolNotRequested, Warning, []ObjectRef{{KindService, "test", "server1"}, refPool, refES}, "metadata.annotations", nil},
+			},
+		},
+		{
+			name: "loadBalancerIPs annotation spellings disagree",
+			change: func(t *testing.T, in *Inputs) {
+				in.Services[0].Annotations = map[string]string{
+					"metallb.io/loadBalancerIPs":          "203.0.113.200",
+					"metallb.universe.tf/loadBalancerIPs": "203.0.113.201",
+				}
+			},
+			want: []want{
+				{CheckServiceAnnotationConflict, Error, []ObjectRef{{KindService, "test", "server1"}, refES}, "metadata.annotations",
+					[]string{"as if the service asked for no address"}},
+				{CheckPoolNotRequested, Warning, []ObjectRef{{KindService, "test", "server1"}, refPool, refES}, "metadata.annotations", nil},
+			},
+		},
+		{
+			name: "Service asks for its address, not its pool",
+			change: func(t *testing.T, in *Inputs) {
+				in.Services[0].Annotations = map[string]string{"metallb.universe.tf/loadBalancerIPs": "203.0.113.200"}
+			},
+			want: []want{autoAssignWarning},
+		},
+		{
+			name: "advertisement's service selector does not match the Service",
+			change: func(t *testing.T, in *Inputs) {
+				in.Advertisements[0].Spec.ServiceSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"app": "other"}}}
+			},
+			want: []want{
+				{CheckEgressNoVRFPeer, Warning, []ObjectRef{refES, refPool}, "spec.network", nil},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "advertisement selects the pool by label",
+			change: func(t *testing.T, in *Inputs) {
+				in.Pools[0].Labels = map[string]string{"egress": "server1"}
+				in.Advertisements[0].Spec.IPAddressPools = nil
+				in.Advertisements[0].Spec.IPAddressPoolSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"egress": "server1"}}}
+				in.EgressServices[0].Spec.Network = "3"
+			},
+			want: []want{
+				{CheckEgressNetworkMismatch, Error, []ObjectRef{refES, refPeer, refPolicy}, "spec.network", nil},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "advertisement names a non-VRF peer",
+			change: func(t *testing.T, in *Inputs) {
+				in.Advertisements[0].Spec.Peers = []string{"frrviavrf", "plain"}
+				in.Peers = append(in.Peers, v1beta2.BGPPeer{
+					ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: "plain"},
+					Spec:       v1beta2.BGPPeerSpec{MyASN: 100, ASN: 300, Address: "192.0.2.1"},
+				})
+			},
+			want: []want{
+				{CheckAdvertisementNonVRFPeer, Error, []ObjectRef{refAdv, {KindBGPPeer, "metallb-system", "plain"}, refES}, "spec.peers[1]",
+					[]string{"spec.peers[1] is", "outside any VRF", "(frrviavrf)"}},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "VRF peer MetalLB refuses is checked all the same",
+			change: func(t *testing.T, in *Inputs) {
+				in.Peers[0].Spec.HoldTime = &metav1.Duration{Duration: time.Second}
+				in.Peers[0].Spec.VRFName = "ens5vrf"
+			},
+			want: []want{
+				{CheckVRFNotDefined, Error, []ObjectRef{refPeer, refPolicy}, "spec.vrf", nil},
+				autoAssignWarning,
+			},
+		},
+		{
+			name: "advertisement with an invalid node selector selects no node",
+			change: func(t *testing.T, in *Inputs) {
+				in.Advertisements[0].Spec.NodeSelectors = append(in.Advertisements[0].Spec.NodeSelectors,
+					metav1.LabelSelector{MatchLabels: map[string]string{"bad key!": ""}})
+			},
+			want: []want{autoAssignWarning},
 		},
 	}
 	for _, tt := range tests {

@@ -16,10 +16,14 @@ import (
 // Inputs is everything Check looks at. Callers list the objects (any
 // order); Check never modifies them.
 type Inputs struct {
-	Nodes          []corev1.Node
-	Policies       []nmstatev1.NodeNetworkConfigurationPolicy
-	States         []nmstatev1beta1.NodeNetworkState
-	Enactments     []nmstatev1beta1.NodeNetworkConfigurationEnactment
+	Nodes      []corev1.Node
+	Policies   []nmstatev1.NodeNetworkConfigurationPolicy
+	States     []nmstatev1beta1.NodeNetworkState
+	Enactments []nmstatev1beta1.NodeNetworkConfigurationEnactment
+	// Peers, Advertisements and Pools are the stack's metallb.io objects
+	// (one namespace, as config.Build takes them); Check reads them
+	// through config.Resolve, so an object MetalLB refuses is still
+	// followed as far as it resolves.
 	Peers          []v1beta2.BGPPeer
 	Advertisements []v1beta1.BGPAdvertisement
 	Pools          []v1beta1.IPAddressPool

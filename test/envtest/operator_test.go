@@ -38,6 +38,7 @@ import (
 	"github.com/lbstack/lbstack/controllers"
 	"github.com/lbstack/lbstack/pkg/bundle"
 	"github.com/lbstack/lbstack/pkg/render"
+	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -127,7 +128,7 @@ func startOperatorAs(t *testing.T, cfg *rest.Config) *operatorHarness {
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controllers.OperatorCacheOptions(envtest.Namespace, controllers.SymmetricRoutingAPIs{}),
+		Cache:                  controllers.OperatorCacheOptions(envtest.Namespace, srreconciler.APIs{}),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {

@@ -1,6 +1,6 @@
 package frr
 
-// The Backend driving a real FRR: the lab's router (pkg/bgp/frrtest, plus
+// The Backend driving a real FRR: the lab's router (test/lab/frrtest, plus
 // a bfdd started here) peers with a "node" FRR (zebra, bgpd and bfdd
 // started in the node namespace with their sockets in a directory of
 // their own); the Backend runs in the test process and reloads the node
@@ -24,8 +24,8 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/lbstack/lbstack/pkg/bgp"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 // nodeFRR starts zebra, bgpd and bfdd in the lab's node namespace and

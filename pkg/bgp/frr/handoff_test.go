@@ -13,8 +13,8 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/lbstack/lbstack/pkg/bgp"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 // TestDesiredStateJSONRoundTrip: the handoff carries every Session and

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/lbstack/lbstack/pkg/bgp"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 func TestRenderedConfigPeersWithFRR(t *testing.T) {

@@ -28,8 +28,8 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	lbgp "github.com/lbstack/lbstack/pkg/bgp"
-	"github.com/lbstack/lbstack/pkg/bgp/frrtest"
 	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 const lbsNativeHelperEnv = "LBSTACK_NATIVE_TEST_HELPER"
@@ -84,7 +84,7 @@ func runHelper(in io.Reader, out io.Writer) int {
 	return 0
 }
 
-// lab is the FRR lab (pkg/bgp/frrtest) plus the backend helper running
+// lab is the FRR lab (test/lab/frrtest) plus the backend helper running
 // in its node namespace.
 type lab struct {
 	*frrtest.Lab

@@ -3,7 +3,6 @@ package generate
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -43,6 +42,7 @@ func Validate(sr *v1alpha1.SymmetricRouting) field.ErrorList {
 	spec := field.NewPath("spec")
 	errs = append(errs, validateVRF(sr, spec.Child("vrf"))...)
 	errs = append(errs, validatePeer(sr, spec.Child("peer"))...)
+	errs = append(errs, validateGeneratedPeer(sr, errs)...)
 	errs = append(errs, validateServices(sr, spec.Child("services"))...)
 
 	switch sr.Spec.SourceIPBy {
@@ -214,6 +214,8 @@ func validatePeer(sr *v1alpha1.SymmetricRouting, p *field.Path) field.ErrorList 
 	if peer.ASN == 0 {
 		errs = append(errs, field.Required(p.Child("peerASN"), ""))
 	}
+	// The peer's address is also the VRF's default gateway unless
+	// spec.vrf.gateway is set, so it is checked here, as an address.
 	if peer.Address == "" {
 		errs = append(errs, field.Required(p.Child("peerAddress"), ""))
 	} else if a, err := netip.ParseAddr(peer.Address); err != nil || a.Zone() != "" {
@@ -222,27 +224,9 @@ func validatePeer(sr *v1alpha1.SymmetricRouting, p *field.Path) field.ErrorList 
 	if peer.Port > MaxPeerPort {
 		errs = append(errs, field.Invalid(p.Child("peerPort"), peer.Port, fmt.Sprintf("must be at most %d", MaxPeerPort)))
 	}
-	if peer.PasswordSecret != "" {
-		errs = append(errs, validateName(p.Child("passwordSecret"), peer.PasswordSecret)...)
-	}
-	if peer.HoldTime != nil && peer.HoldTime.Duration != 0 && peer.HoldTime.Seconds() < 3 {
-		errs = append(errs, field.Invalid(p.Child("holdTime"), peer.HoldTime.Duration.String(), "must be 0 or at least 3s"))
-	}
+	// The rest of the peer's rules (timers, password secret, BFD profile)
+	// are MetalLB's: validateGeneratedPeer runs them on the generated peer.
 	return errs
-}
-
-// validPoolAddress accepts a CIDR or an address range a-b of one family.
-func validPoolAddress(s string) bool {
-	if _, err := netip.ParsePrefix(s); err == nil {
-		return true
-	}
-	from, to, ok := strings.Cut(s, "-")
-	if !ok {
-		return false
-	}
-	a, err1 := netip.ParseAddr(strings.TrimSpace(from))
-	b, err2 := netip.ParseAddr(strings.TrimSpace(to))
-	return err1 == nil && err2 == nil && a.Is4() == b.Is4() && a.Compare(b) <= 0 && a.Zone() == "" && b.Zone() == ""
 }
 
 func validateServices(sr *v1alpha1.SymmetricRouting, p *field.Path) field.ErrorList {
@@ -284,11 +268,8 @@ func validateServices(sr *v1alpha1.SymmetricRouting, p *field.Path) field.ErrorL
 		if len(svc.Addresses) == 0 {
 			errs = append(errs, field.Required(sp.Child("addresses"), ""))
 		}
-		for j, a := range svc.Addresses {
-			if !validPoolAddress(a) {
-				errs = append(errs, field.Invalid(sp.Child("addresses").Index(j), a, "must be a CIDR or an address range a-b"))
-			}
-		}
+		// The addresses become the pool's: MetalLB's rules for them apply.
+		errs = append(errs, validateGeneratedPool(sr, svc, sp, errs)...)
 
 		poolPath := sp.Child("poolName")
 		if (sr.Name != "" && svc.Namespace != "" && svc.Name != "") || svc.PoolName != "" {

@@ -135,6 +135,25 @@ func TestValidate(t *testing.T) {
 			s.Spec.VRF.RulePriority = ptr(int32(1000))
 		}, []string{"spec.vrf.routeMetric: Invalid value: -1", "spec.vrf.rulePriority: Invalid value: 1000"}},
 		{"sourceIPBy", func(s *sr) { s.Spec.SourceIPBy = "Host" }, []string{`spec.sourceIPBy: Unsupported value: "Host"`}},
+		// MetalLB's rules, from pkg/config, on the generated peer and pools.
+		{"hold time 0 is valid", func(s *sr) { s.Spec.Peer.HoldTime = &metav1.Duration{} }, nil},
+		{"hold time 3s is valid", func(s *sr) { s.Spec.Peer.HoldTime = &metav1.Duration{Duration: 3 * time.Second} }, nil},
+		{"hold time 2s", func(s *sr) { s.Spec.Peer.HoldTime = &metav1.Duration{Duration: 2 * time.Second} },
+			[]string{`spec.peer.holdTime: Invalid value: "2s": holdTime 2s must be 0 or at least 3s`}},
+		{"hold time above the BGP maximum", func(s *sr) { s.Spec.Peer.HoldTime = &metav1.Duration{Duration: 65536 * time.Second} },
+			[]string{`spec.peer.holdTime: Invalid value: "18h12m16s": holdTime 18h12m16s is above the BGP maximum of 65535s`}},
+		{"password secret name", func(s *sr) { s.Spec.Peer.PasswordSecret = "Bad_Name" },
+			[]string{`spec.peer.passwordSecret: Invalid value: "Bad_Name": passwordSecret "Bad_Name" is not a valid object name`}},
+		{"BFD profile name", func(s *sr) { s.Spec.Peer.BFDProfile = "Bad_BFD" },
+			[]string{`spec.peer.bfdProfile: Invalid value: "Bad_BFD": bfdProfile "Bad_BFD" is not a valid object name`}},
+		{"vrf named default", func(s *sr) { s.Spec.VRF.Name = "default" },
+			[]string{`spec.vrf.name: Invalid value: "default": invalid vrf: "default" is FRR's and iproute2's name for the default VRF`}},
+		{"vrf node selector key", func(s *sr) { s.Spec.VRF.NodeSelector = map[string]string{"bad key!": "x"} },
+			[]string{`spec.vrf.nodeSelector: Invalid value: {"bad key!":"x"}: invalid label selector`}},
+		{"pool address without a prefix length", func(s *sr) { s.Spec.Services[0].Addresses = []string{"198.51.100.1"} },
+			[]string{`spec.services[0].addresses[0]: Invalid value: "198.51.100.1": invalid entry "198.51.100.1": a single address is written as a prefix (198.51.100.1/32)`}},
+		{"pool addresses overlapping", func(s *sr) { s.Spec.Services[0].Addresses = []string{"198.51.100.0/24", "198.51.100.7/32"} },
+			[]string{`spec.services[0].addresses[1]: Invalid value: "198.51.100.7/32": 198.51.100.7/32 overlaps spec.services[0].addresses[0] 198.51.100.0/24 of the same pool`}},
 		{"name too long for its label", func(s *sr) {
 			s.Name = strings.Repeat("a", 64)
 			s.Spec.Services[0].PoolName = "p"

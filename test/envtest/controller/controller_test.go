@@ -21,6 +21,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	assigner "github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/configstate"
 	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/test/envtest"
 )
@@ -465,20 +466,20 @@ func TestConfigurationState(t *testing.T) {
 		return cs
 	}
 	cs := waitState(v1beta1.ConfigurationValid)
-	if cs.Status.ErrorSummary != "" || !meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionValid) {
+	if cs.Status.ErrorSummary != "" || !meta.IsStatusConditionTrue(cs.Status.Conditions, configstate.ConditionValid) {
 		t.Errorf("valid state %+v", cs.Status)
 	}
 
 	// An unresolved reference: valid, with the warning listed until it resolves.
 	create(t, &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Namespace: stackNS, Name: "adv"}, Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{"later"}}})
 	cs = waitState(v1beta1.ConfigurationValid, "warnings:", `ipaddresspool "later"`)
-	if !meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionWarnings) {
+	if !meta.IsStatusConditionTrue(cs.Status.Conditions, configstate.ConditionWarnings) {
 		t.Errorf("no Warnings condition: %+v", cs.Status.Conditions)
 	}
 	create(t, mkPool("later", "192.0.2.0/28"))
 	eventually(t, waitTimeout, func() error {
 		cs = configurationState(t)
-		if cs.Status.ErrorSummary != "" || meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionWarnings) {
+		if cs.Status.ErrorSummary != "" || meta.IsStatusConditionTrue(cs.Status.Conditions, configstate.ConditionWarnings) {
 			return fmt.Errorf("warning still reported: %+v", cs.Status)
 		}
 		return nil
@@ -488,7 +489,7 @@ func TestConfigurationState(t *testing.T) {
 	// the controller keeps serving with the last valid configuration.
 	create(t, mkPool("overlap", "203.0.113.8/29"))
 	cs = waitState(v1beta1.ConfigurationInvalid, `ipaddresspool "overlap"`, "overlaps", "keeps using the last valid configuration")
-	if c := meta.FindStatusCondition(cs.Status.Conditions, assigner.ConditionStale); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "LastValidConfigurationInUse" {
+	if c := meta.FindStatusCondition(cs.Status.Conditions, configstate.ConditionStale); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "LastValidConfigurationInUse" {
 		t.Errorf("Stale condition %+v", c)
 	}
 	create(t, mkSvc(ns, "s2"))
@@ -514,7 +515,7 @@ func TestConfigurationState(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs = waitState(v1beta1.ConfigurationInvalid, `bgppeer "edge": spec.passwordSecret`, "every other object is in use")
-	if meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionStale) {
+	if meta.IsStatusConditionTrue(cs.Status.Conditions, configstate.ConditionStale) {
 		t.Errorf("a refused peer made the configuration stale: %+v", cs.Status.Conditions)
 	}
 	waitEvent(t, stackNS, "edge", "PeerRefused", `the password in secret "pw" contains the control character`, "every other session keeps announcing")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	assigner "github.com/lbstack/lbstack/pkg/assigner"
+	"github.com/lbstack/lbstack/pkg/configstate"
 	"github.com/lbstack/lbstack/pkg/lbservice"
 	"github.com/lbstack/lbstack/test/envtest"
 )
@@ -85,7 +86,7 @@ func TestControllerRunsWithItsRenderedRBAC(t *testing.T) {
 
 	eventually(t, waitTimeout, func() error {
 		cs := configurationState(t)
-		if cs == nil || !meta.IsStatusConditionTrue(cs.Status.Conditions, assigner.ConditionValid) {
+		if cs == nil || !meta.IsStatusConditionTrue(cs.Status.Conditions, configstate.ConditionValid) {
 			return fmt.Errorf("ConfigurationState %+v", cs)
 		}
 		var pool v1beta1.IPAddressPool

@@ -1,5 +1,5 @@
 // Package symrouting_test runs the symmetric-routing coordinator
-// (controllers.SymmetricRoutingReconciler) against a real kube-apiserver
+// (srreconciler.Reconciler) against a real kube-apiserver
 // with NMState's, OVN-Kubernetes' EgressService and OpenShift's Network
 // CRDs installed (test/crds), lbstack's admission webhooks live.
 package symrouting_test
@@ -37,8 +37,8 @@ import (
 	v1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/controllers"
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
+	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 	var err error
 	env, err = envtest.StartEnvWith(envtest.Options{ExtraCRDDirs: extraCRDs})
 	if err == nil {
-		err = controllers.AddSymmetricRoutingToScheme(env.Scheme)
+		err = srreconciler.AddToScheme(env.Scheme)
 	}
 	if err != nil {
 		os.Stderr.WriteString("envtest: " + err.Error() + "\n")
@@ -79,7 +79,7 @@ var (
 // harness runs the coordinator in a manager configured as `lbstack
 // operator` configures it.
 type harness struct {
-	r   *controllers.SymmetricRoutingReconciler
+	r   *srreconciler.Reconciler
 	env *envtest.Env
 }
 
@@ -92,14 +92,14 @@ func startCoordinator(t *testing.T, e *envtest.Env) *harness {
 		HealthProbeBindAddress: "0",
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{ns: {}},
-			ByObject:          controllers.SymmetricRoutingCacheObjects(apis),
+			ByObject:          srreconciler.CacheObjects(apis),
 		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &controllers.SymmetricRoutingReconciler{
+	r := &srreconciler.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: e.Scheme, Namespace: ns,
 		Recorder: mgr.GetEventRecorderFor("lbstack-symmetric-routing"), APIs: apis,
 	}
@@ -121,7 +121,7 @@ func startCoordinator(t *testing.T, e *envtest.Env) *harness {
 	return &harness{r: r, env: e}
 }
 
-func detect(t *testing.T, cfg *rest.Config) controllers.SymmetricRoutingAPIs {
+func detect(t *testing.T, cfg *rest.Config) srreconciler.APIs {
 	t.Helper()
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -131,7 +131,7 @@ func detect(t *testing.T, cfg *rest.Config) controllers.SymmetricRoutingAPIs {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apis, err := controllers.DetectSymmetricRoutingAPIs(mapper)
+	apis, err := srreconciler.DetectAPIs(mapper)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +152,17 @@ func (h *harness) reconcileAll(t *testing.T) {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: sr.Name}})
 	}
 	for _, req := range reqs {
-		if _, err := h.r.Reconcile(ctx, req); err != nil {
-			t.Fatalf("reconcile %v: %v", req, err)
+		// The manager runs the same reconciler meanwhile: a write that
+		// loses the optimistic lock to it is retried, as the work queue
+		// would.
+		for try := 0; ; try++ {
+			_, err := h.r.Reconcile(ctx, req)
+			if err == nil {
+				break
+			}
+			if !apierrors.IsConflict(err) || try == 5 {
+				t.Fatalf("reconcile %v: %v", req, err)
+			}
 		}
 	}
 }
@@ -513,7 +522,7 @@ func metalLBCondition(t *testing.T, c client.Client) *metav1.Condition {
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "metallb"}, &ml); err != nil {
 		t.Fatal(err)
 	}
-	return meta.FindStatusCondition(ml.Status.Conditions, controllers.ConditionSymmetricRoutingConsistent)
+	return meta.FindStatusCondition(ml.Status.Conditions, srreconciler.ConditionSymmetricRoutingConsistent)
 }
 
 // events lists the events in every namespace.

@@ -26,9 +26,9 @@ import (
 	v1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/controllers"
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 	"github.com/lbstack/lbstack/pkg/symrouting/generate"
+	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
 	"github.com/lbstack/lbstack/test/envtest"
 )
 
@@ -127,11 +127,11 @@ var stateTransformer = cmp.Transformer("desiredState", func(s nmstateshared.Stat
 // annotation, asserted separately) from a live object's metadata.
 func comparable(t *testing.T, o client.Object) {
 	t.Helper()
-	if o.GetAnnotations()[controllers.SymmetricRoutingHashAnnotation] == "" {
-		t.Errorf("%T %s has no %s annotation", o, o.GetName(), controllers.SymmetricRoutingHashAnnotation)
+	if o.GetAnnotations()[srreconciler.HashAnnotation] == "" {
+		t.Errorf("%T %s has no %s annotation", o, o.GetName(), srreconciler.HashAnnotation)
 	}
 	ann := o.GetAnnotations()
-	delete(ann, controllers.SymmetricRoutingHashAnnotation)
+	delete(ann, srreconciler.HashAnnotation)
 	if len(ann) == 0 {
 		ann = nil
 	}
@@ -352,18 +352,18 @@ func TestSymmetricRouting(t *testing.T) {
 		if err := c.Create(ctx, other); err != nil {
 			t.Fatal(err)
 		}
-		cond := waitSRCondition(t, c, "other", "Generated", metav1.ConditionFalse, controllers.ReasonConflict)
+		cond := waitSRCondition(t, c, "other", "Generated", metav1.ConditionFalse, srreconciler.ReasonConflict)
 		if !strings.Contains(cond.Message, `bgppeer "metallb-system/handmade"`) {
 			t.Errorf("conflict message %q", cond.Message)
 		}
-		waitSRCondition(t, c, "other", "Ready", metav1.ConditionFalse, controllers.ReasonConflict)
+		waitSRCondition(t, c, "other", "Ready", metav1.ConditionFalse, srreconciler.ReasonConflict)
 		eventually(t, "the other objects are generated", func() error {
 			var pool v1beta1.IPAddressPool
 			return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "other-test-server9"}, &pool)
 		})
 		eventually(t, "a Conflict event on the declaration", func() error {
 			for _, e := range events(t, c) {
-				if e.Reason == controllers.ReasonConflict && e.InvolvedObject.Kind == "SymmetricRouting" && e.InvolvedObject.Name == "other" &&
+				if e.Reason == srreconciler.ReasonConflict && e.InvolvedObject.Kind == "SymmetricRouting" && e.InvolvedObject.Name == "other" &&
 					e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "handmade") {
 					return nil
 				}
@@ -427,27 +427,27 @@ func TestSymmetricRouting(t *testing.T) {
 // still gets its metallb.io objects.
 func TestSymmetricRoutingWithoutNMState(t *testing.T) {
 	bare := envtest.StartWith(t, envtest.Options{})
-	if err := controllers.AddSymmetricRoutingToScheme(bare.Scheme); err != nil {
+	if err := srreconciler.AddToScheme(bare.Scheme); err != nil {
 		t.Fatal(err)
 	}
 	c := bare.Client
 	ctx := context.Background()
 	h := startCoordinator(t, bare)
-	if h.r.APIs != (controllers.SymmetricRoutingAPIs{}) {
+	if h.r.APIs != (srreconciler.APIs{}) {
 		t.Fatalf("APIs %+v on a bare API server", h.r.APIs)
 	}
 	if err := c.Create(ctx, scenarioSR()); err != nil {
 		t.Fatal(err)
 	}
-	ready := waitSRCondition(t, c, "vrf", "Ready", metav1.ConditionFalse, controllers.ReasonNMStateMissing)
+	ready := waitSRCondition(t, c, "vrf", "Ready", metav1.ConditionFalse, srreconciler.ReasonNMStateMissing)
 	for _, want := range []string{"NMState", "install", "egressservices.k8s.ovn.org"} {
 		if !strings.Contains(ready.Message, want) {
 			t.Errorf("Ready message %q does not mention %q", ready.Message, want)
 		}
 	}
-	waitSRCondition(t, c, "vrf", "Generated", metav1.ConditionFalse, controllers.ReasonNMStateMissing)
-	waitSRCondition(t, c, "vrf", "PolicyEnacted", metav1.ConditionFalse, controllers.ReasonNMStateMissing)
-	waitSRCondition(t, c, "vrf", "EgressAssigned", metav1.ConditionFalse, controllers.ReasonOVNMissing)
+	waitSRCondition(t, c, "vrf", "Generated", metav1.ConditionFalse, srreconciler.ReasonNMStateMissing)
+	waitSRCondition(t, c, "vrf", "PolicyEnacted", metav1.ConditionFalse, srreconciler.ReasonNMStateMissing)
+	waitSRCondition(t, c, "vrf", "EgressAssigned", metav1.ConditionFalse, srreconciler.ReasonOVNMissing)
 	eventually(t, "the metallb.io objects", func() error {
 		for _, o := range generatedObjects()[1:4] {
 			if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {

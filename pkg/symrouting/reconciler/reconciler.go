@@ -1,4 +1,11 @@
-package controllers
+// Package reconciler is the symmetric-routing coordinator that `lbstack
+// operator` runs: it expands every SymmetricRouting declaration into the
+// objects it owns (pkg/symrouting/generate), writes them through
+// pkg/ownedapply, reports progress and consistency in its status, and runs
+// the cluster-wide checks (pkg/symrouting) on hand-made objects too.
+// reconciler.go wires the watches and the cluster-wide checks;
+// declaration.go reconciles one SymmetricRouting.
+package reconciler
 
 import (
 	"context"
@@ -11,6 +18,7 @@ import (
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -51,25 +59,25 @@ import (
 // +kubebuilder:rbac:groups=operator.openshift.io,resources=networks,verbs=get;list;watch
 
 const (
-	// SymmetricRoutingFinalizer holds a SymmetricRouting until every object
+	// Finalizer holds a SymmetricRouting until every object
 	// generated for it is deleted (the garbage collector would do it through
 	// the owner references, but not every cluster runs one in time, and
 	// envtest runs none).
-	SymmetricRoutingFinalizer = "lbstack.io/symmetric-routing"
-	// SymmetricRoutingHashAnnotation carries the hash of a generated object
+	Finalizer = "lbstack.io/symmetric-routing"
+	// HashAnnotation carries the hash of a generated object
 	// as last written, so that a field dropped from the generated object is
 	// noticed (see needsSRUpdate).
-	SymmetricRoutingHashAnnotation = "lbstack.io/symmetric-routing-hash"
+	HashAnnotation = "lbstack.io/symmetric-routing-hash"
 	// ConditionSymmetricRoutingConsistent is the MetalLB object's condition
 	// summing up the cluster-wide symmetric-routing checks.
 	ConditionSymmetricRoutingConsistent = "SymmetricRoutingConsistent"
 
 	// SymmetricRouting condition types.
-	SRConditionReady          = "Ready"
-	SRConditionGenerated      = "Generated"
-	SRConditionPolicyEnacted  = "PolicyEnacted"
-	SRConditionEgressAssigned = "EgressAssigned"
-	SRConditionConsistent     = "Consistent"
+	ConditionReady          = "Ready"
+	ConditionGenerated      = "Generated"
+	ConditionPolicyEnacted  = "PolicyEnacted"
+	ConditionEgressAssigned = "EgressAssigned"
+	ConditionConsistent     = "Consistent"
 
 	// Reasons of the SymmetricRouting conditions.
 	ReasonInvalidSpec    = "InvalidSpec"
@@ -82,28 +90,28 @@ const (
 	srClusterKey = "symmetric-routing-checks"
 )
 
-// SymmetricRoutingAPIs says which optional APIs the cluster serves (see
+// APIs says which optional APIs the cluster serves (see
 // load.APIs). They are detected once at startup: installing NMState or
 // OVN-Kubernetes later needs an operator restart for the watches (the
 // reconciler says so).
-type SymmetricRoutingAPIs = load.APIs
+type APIs = load.APIs
 
-// DetectSymmetricRoutingAPIs asks mapper which of the optional APIs exist.
-func DetectSymmetricRoutingAPIs(mapper meta.RESTMapper) (SymmetricRoutingAPIs, error) {
+// DetectAPIs asks mapper which of the optional APIs exist.
+func DetectAPIs(mapper meta.RESTMapper) (APIs, error) {
 	return load.Detect(mapper)
 }
 
-// AddSymmetricRoutingToScheme registers the foreign types the coordinator
+// AddToScheme registers the foreign types the coordinator
 // reads and writes: NMState's nmstate.io v1 and v1beta1 and the minimal
 // EgressService copy (k8s.ovn.org/v1).
-func AddSymmetricRoutingToScheme(s *runtime.Scheme) error {
+func AddToScheme(s *runtime.Scheme) error {
 	return load.AddToScheme(s)
 }
 
-// SymmetricRoutingCacheObjects are the manager cache's ByObject entries the
+// CacheObjects are the manager cache's ByObject entries the
 // coordinator needs: the operator's cache holds its own namespace only,
 // but Services and EgressServices live in the applications' namespaces.
-func SymmetricRoutingCacheObjects(apis SymmetricRoutingAPIs) map[client.Object]cache.ByObject {
+func CacheObjects(apis APIs) map[client.Object]cache.ByObject {
 	all := map[string]cache.Config{cache.AllNamespaces: {}}
 	out := map[client.Object]cache.ByObject{&corev1.Service{}: {Namespaces: all}}
 	if apis.OVN {
@@ -112,7 +120,7 @@ func SymmetricRoutingCacheObjects(apis SymmetricRoutingAPIs) map[client.Object]c
 	return out
 }
 
-// SymmetricRoutingReconciler coordinates symmetric routing:
+// Reconciler coordinates symmetric routing:
 //
 //   - every SymmetricRouting is expanded (pkg/symrouting/generate) into the
 //     NMState policy, BGPPeer, pools, advertisements and EgressServices it
@@ -122,7 +130,7 @@ func SymmetricRoutingCacheObjects(apis SymmetricRoutingAPIs) map[client.Object]c
 //     (pkg/symrouting) and every new finding is reported as a Warning event
 //     on the object to change, and summed up in the MetalLB object's
 //     SymmetricRoutingConsistent condition.
-type SymmetricRoutingReconciler struct {
+type Reconciler struct {
 	// Client reads through the manager's cache and writes.
 	Client client.Client
 	// APIReader, when set, lists the objects to delete with a
@@ -135,7 +143,7 @@ type SymmetricRoutingReconciler struct {
 	// Recorder emits the events.
 	Recorder record.EventRecorder
 	// APIs are the optional APIs found at startup.
-	APIs SymmetricRoutingAPIs
+	APIs APIs
 
 	mu sync.Mutex
 	// emitted are the keys of the findings already reported as events.
@@ -149,7 +157,7 @@ type SymmetricRoutingReconciler struct {
 // the checks read (the optional ones only when served), and maps every
 // change to the cluster-wide check plus every SymmetricRouting: the
 // reconciler is level-based and recomputes everything.
-func (r *SymmetricRoutingReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorderFor("lbstack-symmetric-routing")
 	}
@@ -192,15 +200,15 @@ func (r *SymmetricRoutingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
-func (r *SymmetricRoutingReconciler) clusterRequest() reconcile.Request {
+func (r *Reconciler) clusterRequest() reconcile.Request {
 	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: srClusterKey}}
 }
 
-func (r *SymmetricRoutingReconciler) mapSR(_ context.Context, o client.Object) []reconcile.Request {
+func (r *Reconciler) mapSR(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{r.clusterRequest(), {NamespacedName: types.NamespacedName{Name: o.GetName()}}}
 }
 
-func (r *SymmetricRoutingReconciler) mapAll(ctx context.Context, _ client.Object) []reconcile.Request {
+func (r *Reconciler) mapAll(ctx context.Context, _ client.Object) []reconcile.Request {
 	out := []reconcile.Request{r.clusterRequest()}
 	var list v1alpha1.SymmetricRoutingList
 	if err := r.Client.List(ctx, &list); err != nil {
@@ -215,7 +223,7 @@ func (r *SymmetricRoutingReconciler) mapAll(ctx context.Context, _ client.Object
 
 // Reconcile runs the cluster-wide check (the cluster key) or one
 // SymmetricRouting (cluster-scoped, so its key has no namespace).
-func (r *SymmetricRoutingReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	if req.Namespace != "" {
 		if req.Name != srClusterKey {
 			return reconcile.Result{}, nil
@@ -232,7 +240,7 @@ func findingKey(f symrouting.Finding) string {
 	return f.Check + "\x00" + f.Objects[0].String() + "\x00" + f.Field + "\x00" + f.Message
 }
 
-func (r *SymmetricRoutingReconciler) reconcileCluster(ctx context.Context) error {
+func (r *Reconciler) reconcileCluster(ctx context.Context) error {
 	st, err := load.Load(ctx, r.Client, r.Namespace, r.APIs)
 	if err != nil {
 		return err
@@ -271,7 +279,7 @@ func (r *SymmetricRoutingReconciler) reconcileCluster(ctx context.Context) error
 		}
 		before := ml.DeepCopy()
 		meta.SetStatusCondition(&ml.Status.Conditions, consistentCondition(findings, st.Checked(), ml.Generation))
-		if equalConditions(before.Status.Conditions, ml.Status.Conditions) {
+		if equality.Semantic.DeepEqual(before.Status.Conditions, ml.Status.Conditions) {
 			continue
 		}
 		// The MetalLB reconciler writes the other conditions of the same

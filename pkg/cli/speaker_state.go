@@ -2,56 +2,15 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lbstack/lbstack/pkg/speaker"
 )
-
-// debugStore holds the speaker's latest DebugState and serves it as JSON.
-type debugStore struct {
-	state atomic.Pointer[speaker.DebugState]
-}
-
-func (d *debugStore) set(st speaker.DebugState) { d.state.Store(&st) }
-
-func (d *debugStore) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	st := d.state.Load()
-	if st == nil {
-		http.Error(w, "the speaker has not reconciled yet", http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(st)
-}
-
-// debugState is the reconcile's outcome as /debug/state shows it.
-func (r *speakerReconciler) debugState(decision speaker.Result, cfgErr, applyErr error, l2Ifaces map[string][]string) speaker.DebugState {
-	backend := r.flags.bgpBackend
-	st := speaker.NewDebugState(r.flags.nodeName, backend, decision, r.backend.Status())
-	if cfgErr != nil {
-		st.ConfigError = cfgErr.Error()
-	}
-	if applyErr != nil {
-		st.ApplyError = applyErr.Error()
-	}
-	if r.l2 != nil {
-		st.L2 = &speaker.DebugL2{Announced: l2Ifaces}
-		if r.l2.member != nil {
-			st.L2.Members = r.l2.member.Members()
-			st.L2.Live = r.l2.member.Live()
-		}
-	}
-	return st
-}
 
 // newSpeakerStateCommand prints a running speaker's DebugState: run inside
 // the speaker pod (the image has no shell or curl), it is how must-gather

@@ -32,6 +32,7 @@ const (
 	CheckEgressServiceNoIngress       = "EgressServiceNoIngress"
 	CheckEgressServiceNameTooLong     = "EgressServiceNameTooLong"
 	CheckEgressServicePoolNotFound    = "EgressServicePoolNotFound"
+	CheckServiceAnnotationConflict    = "ServiceAnnotationConflict"
 
 	// sourceIPBy (check 5).
 	CheckAdvertisementNodeSelector = "AdvertisementNodeSelector"
@@ -81,6 +82,7 @@ var checkInfos = []CheckInfo{
 	{CheckEgressServiceNoIngress, "the EgressService's Service has no load-balancer ingress address"},
 	{CheckEgressServiceNameTooLong, "<namespace>-<name> of an EgressService is longer than 63 characters, too long for OVN's node label"},
 	{CheckEgressServicePoolNotFound, "the pool the EgressService's Service asks for, or holding its address, does not exist"},
+	{CheckServiceAnnotationConflict, "the EgressService's Service sets a MetalLB annotation in both spellings (metallb.io and metallb.universe.tf) to different values"},
 	{CheckAdvertisementNodeSelector, "a BGPAdvertisement of the Service's pool does not select only the node OVN labels egress-service.k8s.ovn.org/<ns>-<name>"},
 	{CheckAdvertisementNonVRFPeer, "a BGPAdvertisement of the Service's pool also announces to BGPPeers outside the EgressService's VRF"},
 	{CheckPoolNotRequested, "the Service does not ask for its pool (address-pool annotation or loadBalancerIP) and the pool auto-assigns"},

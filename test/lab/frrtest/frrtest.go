@@ -1,5 +1,7 @@
-// Package frrtest runs a real FRR router (Debian's bgpd and zebra) for
-// tests: a router network namespace and a node network namespace joined by
+// Package frrtest is the lab's smallest fixture, for package tests (the BGP
+// backends in pkg/bgp, the speaker command in pkg/speaker) that need a real
+// router but not the whole lab of test/lab. It runs a real FRR router
+// (Debian's bgpd and zebra): a router network namespace and a node network namespace joined by
 // a veth pair, router 198.18.0.254 / 2001:db8:18::fe, node 198.18.0.1 /
 // 2001:db8:18::1 (no other address is ever used), and helpers to read the
 // router's state through vtysh's JSON output. Everything it starts is

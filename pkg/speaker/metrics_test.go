@@ -1,4 +1,4 @@
-package cli
+package speaker
 
 import (
 	"encoding/json"

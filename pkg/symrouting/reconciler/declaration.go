@@ -1,10 +1,7 @@
-package controllers
+package reconciler
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -15,10 +12,8 @@ import (
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -31,6 +26,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
+	"github.com/lbstack/lbstack/pkg/ownedapply"
 	"github.com/lbstack/lbstack/pkg/symrouting"
 	"github.com/lbstack/lbstack/pkg/symrouting/generate"
 	"github.com/lbstack/lbstack/pkg/symrouting/load"
@@ -50,20 +46,20 @@ type ownedKind struct {
 	list    func() client.ObjectList
 	kind    string // symrouting.ObjectRef kind
 	inOpsNS bool
-	served  func(SymmetricRoutingAPIs) bool
+	served  func(APIs) bool
 }
 
 var ownedKinds = []ownedKind{
 	{nmstatev1.GroupVersion.WithKind("NodeNetworkConfigurationPolicy"), func() client.ObjectList { return &nmstatev1.NodeNetworkConfigurationPolicyList{} },
-		symrouting.KindPolicy, false, func(a SymmetricRoutingAPIs) bool { return a.NMState }},
+		symrouting.KindPolicy, false, func(a APIs) bool { return a.NMState }},
 	{v1beta2.GroupVersion.WithKind("BGPPeer"), func() client.ObjectList { return &v1beta2.BGPPeerList{} },
-		symrouting.KindBGPPeer, true, func(SymmetricRoutingAPIs) bool { return true }},
+		symrouting.KindBGPPeer, true, func(APIs) bool { return true }},
 	{v1beta1.GroupVersion.WithKind("IPAddressPool"), func() client.ObjectList { return &v1beta1.IPAddressPoolList{} },
-		symrouting.KindPool, true, func(SymmetricRoutingAPIs) bool { return true }},
+		symrouting.KindPool, true, func(APIs) bool { return true }},
 	{v1beta1.GroupVersion.WithKind("BGPAdvertisement"), func() client.ObjectList { return &v1beta1.BGPAdvertisementList{} },
-		symrouting.KindAdvertisement, true, func(SymmetricRoutingAPIs) bool { return true }},
+		symrouting.KindAdvertisement, true, func(APIs) bool { return true }},
 	{ovnv1.EgressServiceGVK, func() client.ObjectList { return &ovnv1.EgressServiceList{} },
-		symrouting.KindEgressService, false, func(a SymmetricRoutingAPIs) bool { return a.OVN }},
+		symrouting.KindEgressService, false, func(a APIs) bool { return a.OVN }},
 }
 
 func ownedKindOf(gvk schema.GroupVersionKind) *ownedKind {
@@ -103,7 +99,7 @@ func (o *srOutcome) find(t string) *metav1.Condition {
 	return meta.FindStatusCondition(o.conditions, t)
 }
 
-func (r *SymmetricRoutingReconciler) reconcileSR(ctx context.Context, name string) error {
+func (r *Reconciler) reconcileSR(ctx context.Context, name string) error {
 	var sr v1alpha1.SymmetricRouting
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, &sr); err != nil {
 		return client.IgnoreNotFound(err)
@@ -111,9 +107,9 @@ func (r *SymmetricRoutingReconciler) reconcileSR(ctx context.Context, name strin
 	if !sr.DeletionTimestamp.IsZero() {
 		return r.finalizeSR(ctx, &sr)
 	}
-	if !controllerutil.ContainsFinalizer(&sr, SymmetricRoutingFinalizer) {
+	if !controllerutil.ContainsFinalizer(&sr, Finalizer) {
 		patch := client.MergeFrom(sr.DeepCopy())
-		controllerutil.AddFinalizer(&sr, SymmetricRoutingFinalizer)
+		controllerutil.AddFinalizer(&sr, Finalizer)
 		if err := r.Client.Patch(ctx, &sr, patch); err != nil {
 			return err
 		}
@@ -132,18 +128,18 @@ func (r *SymmetricRoutingReconciler) reconcileSR(ctx context.Context, name strin
 
 // syncSR validates, generates, applies and prunes, then computes the
 // conditions. The error is one to retry (a failed write).
-func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.SymmetricRouting, st *load.State) (*srOutcome, error) {
+func (r *Reconciler) syncSR(ctx context.Context, sr *v1alpha1.SymmetricRouting, st *load.State) (*srOutcome, error) {
 	out := &srOutcome{}
 	notYet := func(reason, msg string) {
-		for _, t := range []string{SRConditionPolicyEnacted, SRConditionEgressAssigned, SRConditionConsistent} {
+		for _, t := range []string{ConditionPolicyEnacted, ConditionEgressAssigned, ConditionConsistent} {
 			out.set(t, metav1.ConditionUnknown, reason, "not checked: "+msg)
 		}
 	}
 	if errs := generate.Validate(sr); len(errs) > 0 {
 		msg := "the spec is invalid: " + errs.ToAggregate().Error()
-		out.set(SRConditionGenerated, metav1.ConditionFalse, ReasonInvalidSpec, msg)
+		out.set(ConditionGenerated, metav1.ConditionFalse, ReasonInvalidSpec, msg)
 		notYet(ReasonInvalidSpec, "the spec is invalid")
-		out.set(SRConditionReady, metav1.ConditionFalse, ReasonInvalidSpec, msg)
+		out.set(ConditionReady, metav1.ConditionFalse, ReasonInvalidSpec, msg)
 		out.warnReason, out.warnMessage = ReasonInvalidSpec, msg
 		return out, nil
 	}
@@ -172,9 +168,9 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 	})
 	if err != nil {
 		msg := err.Error()
-		out.set(SRConditionGenerated, metav1.ConditionFalse, "GenerateFailed", msg)
+		out.set(ConditionGenerated, metav1.ConditionFalse, "GenerateFailed", msg)
 		notYet("GenerateFailed", "nothing was generated")
-		out.set(SRConditionReady, metav1.ConditionFalse, "GenerateFailed", msg)
+		out.set(ConditionReady, metav1.ConditionFalse, "GenerateFailed", msg)
 		out.warnReason, out.warnMessage = "GenerateFailed", msg
 		return out, nil
 	}
@@ -192,7 +188,7 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 	owned := map[symrouting.ObjectRef]bool{}
 	for _, o := range objs.All() {
 		gvk := o.GetObjectKind().GroupVersionKind()
-		want[objKey(gvk, o.GetNamespace(), o.GetName())] = true
+		want[ownedapply.Key(gvk, o.GetNamespace(), o.GetName())] = true
 		conflict, err := r.applySR(ctx, sr, o)
 		switch {
 		case err != nil:
@@ -212,7 +208,7 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 		errs = append(errs, err)
 	}
 	for _, o := range items {
-		if want[objKey(o.GetObjectKind().GroupVersionKind(), o.GetNamespace(), o.GetName())] {
+		if want[ownedapply.Key(o.GetObjectKind().GroupVersionKind(), o.GetNamespace(), o.GetName())] {
 			continue
 		}
 		logf.FromContext(ctx).Info("deleting an object no longer generated", "symmetricrouting", sr.Name,
@@ -230,13 +226,13 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 		if len(conflicts) > 0 {
 			msg += "; " + strings.Join(conflicts, "; ")
 		}
-		out.set(SRConditionGenerated, metav1.ConditionFalse, missing[0], msg)
+		out.set(ConditionGenerated, metav1.ConditionFalse, missing[0], msg)
 	case len(conflicts) > 0:
-		out.set(SRConditionGenerated, metav1.ConditionFalse, ReasonConflict, strings.Join(conflicts, "; "))
+		out.set(ConditionGenerated, metav1.ConditionFalse, ReasonConflict, strings.Join(conflicts, "; "))
 	case applyErr != nil:
-		out.set(SRConditionGenerated, metav1.ConditionFalse, "ApplyFailed", fmt.Sprintf("writing the generated objects failed: %v; retrying", applyErr))
+		out.set(ConditionGenerated, metav1.ConditionFalse, "ApplyFailed", fmt.Sprintf("writing the generated objects failed: %v; retrying", applyErr))
 	default:
-		out.set(SRConditionGenerated, metav1.ConditionTrue, "Generated", fmt.Sprintf("%d object(s) generated and up to date", len(out.objects)))
+		out.set(ConditionGenerated, metav1.ConditionTrue, "Generated", fmt.Sprintf("%d object(s) generated and up to date", len(out.objects)))
 	}
 
 	// PolicyEnacted.
@@ -249,19 +245,19 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 		owned[symrouting.ObjectRef{Kind: symrouting.KindPolicy, Name: sr.Spec.VRF.ExistingPolicy}] = true
 	}
 	if !r.APIs.NMState {
-		out.set(SRConditionPolicyEnacted, metav1.ConditionFalse, ReasonNMStateMissing, installNMState)
+		out.set(ConditionPolicyEnacted, metav1.ConditionFalse, ReasonNMStateMissing, installNMState)
 	} else {
 		status, reason, msg := policyEnacted(st, policies)
-		out.set(SRConditionPolicyEnacted, status, reason, msg)
+		out.set(ConditionPolicyEnacted, status, reason, msg)
 	}
 
 	// EgressAssigned.
 	if !r.APIs.OVN {
-		out.set(SRConditionEgressAssigned, metav1.ConditionFalse, ReasonOVNMissing, installOVN)
+		out.set(ConditionEgressAssigned, metav1.ConditionFalse, ReasonOVNMissing, installOVN)
 	} else {
 		status, reason, msg, hosts := egressAssigned(st, objs.EgressServices)
 		out.hosts = hosts
-		out.set(SRConditionEgressAssigned, status, reason, msg)
+		out.set(ConditionEgressAssigned, status, reason, msg)
 	}
 
 	// Consistent.
@@ -290,12 +286,12 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 	} else if c.Status == metav1.ConditionTrue {
 		c.Message = "the generated objects agree with each other and with the cluster"
 	}
-	out.set(SRConditionConsistent, c.Status, c.Reason, c.Message)
+	out.set(ConditionConsistent, c.Status, c.Reason, c.Message)
 
 	// Ready.
 	var notReady []string
 	reason := ""
-	for _, t := range []string{SRConditionGenerated, SRConditionPolicyEnacted, SRConditionEgressAssigned, SRConditionConsistent} {
+	for _, t := range []string{ConditionGenerated, ConditionPolicyEnacted, ConditionEgressAssigned, ConditionConsistent} {
 		if c := out.find(t); c.Status != metav1.ConditionTrue {
 			notReady = append(notReady, fmt.Sprintf("%s: %s", t, c.Message))
 			if reason == "" {
@@ -305,122 +301,38 @@ func (r *SymmetricRoutingReconciler) syncSR(ctx context.Context, sr *v1alpha1.Sy
 	}
 	switch {
 	case len(missing) > 0:
-		out.set(SRConditionReady, metav1.ConditionFalse, missing[0], strings.Join(missingMsg, "; "))
+		out.set(ConditionReady, metav1.ConditionFalse, missing[0], strings.Join(missingMsg, "; "))
 		out.warnReason, out.warnMessage = missing[0], strings.Join(missingMsg, "; ")
 	case len(conflicts) > 0:
-		out.set(SRConditionReady, metav1.ConditionFalse, ReasonConflict, strings.Join(conflicts, "; "))
+		out.set(ConditionReady, metav1.ConditionFalse, ReasonConflict, strings.Join(conflicts, "; "))
 		out.warnReason, out.warnMessage = ReasonConflict, strings.Join(conflicts, "; ")
 	case len(notReady) > 0:
-		out.set(SRConditionReady, metav1.ConditionFalse, reason, strings.Join(notReady, "; "))
+		out.set(ConditionReady, metav1.ConditionFalse, reason, strings.Join(notReady, "; "))
 	default:
-		out.set(SRConditionReady, metav1.ConditionTrue, "Ready", "generated, enacted on every node, egress hosts assigned, consistent")
+		out.set(ConditionReady, metav1.ConditionTrue, "Ready", "generated, enacted on every node, egress hosts assigned, consistent")
 	}
 	return out, applyErr
 }
 
 // applySR creates o, or updates it when it is ours and differs; an object
 // that is not ours is never written and is returned as a conflict.
-func (r *SymmetricRoutingReconciler) applySR(ctx context.Context, sr *v1alpha1.SymmetricRouting, o client.Object) (string, error) {
-	gvk := o.GetObjectKind().GroupVersionKind()
-	want, err := toMap(o)
-	if err != nil {
+func (r *Reconciler) applySR(ctx context.Context, sr *v1alpha1.SymmetricRouting, o client.Object) (string, error) {
+	a := ownedapply.Applier{Client: r.Client, Scheme: r.Scheme, HashAnnotation: HashAnnotation}
+	out, err := a.CreateOrUpdate(ctx, o, func(live client.Object) bool { return ownedBy(live, sr) })
+	switch {
+	case err != nil:
 		return "", err
-	}
-	sum := sha256.Sum256(mustJSON(want))
-	hash := hex.EncodeToString(sum[:16])
-	ann := o.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[SymmetricRoutingHashAnnotation] = hash
-	o.SetAnnotations(ann)
-
-	obj, err := r.Scheme.New(gvk)
-	if err != nil {
-		return "", err
-	}
-	live := obj.(client.Object)
-	err = r.Client.Get(ctx, client.ObjectKeyFromObject(o), live)
-	if apierrors.IsNotFound(err) {
-		err := r.Client.Create(ctx, o)
-		if apierrors.IsAlreadyExists(err) {
-			// The cache has not seen it yet (typically our own create of
-			// a moment ago); its watch event brings the next reconcile,
-			// which checks whose it is.
-			return "", nil
-		}
-		return "", err
-	}
-	if err != nil {
-		return "", err
-	}
-	ref := srRef(o)
-	if !ownedBy(live, sr) {
+	case out == ownedapply.NotOurs:
 		return fmt.Sprintf("%s exists and was not generated for this symmetricrouting (it lacks label %s=%s and an owner reference to it), so it is left alone: delete or rename it, or change the name the declaration generates",
-			ref, generate.SymmetricRoutingLabel, sr.Name), nil
+			srRef(o), generate.SymmetricRoutingLabel, sr.Name), nil
+	case out == ownedapply.Updated:
+		logf.FromContext(ctx).Info("updated a generated object", "symmetricrouting", sr.Name, "object", srRef(o).String())
 	}
-	liveMap, err := toMap(live)
-	if err != nil {
-		return "", err
-	}
-	check := map[string]any{
-		"metadata": map[string]any{
-			"labels":      toAnyMap(o.GetLabels()),
-			"annotations": map[string]any{SymmetricRoutingHashAnnotation: hash},
-		},
-		"spec": want["spec"],
-	}
-	if subset(check, liveMap) {
-		return "", nil
-	}
-	// Ours and different: write the generated spec and metadata over it,
-	// keeping what others added (other labels and annotations).
-	u := &unstructured.Unstructured{Object: liveMap}
-	u.SetGroupVersionKind(gvk)
-	u.Object["spec"] = want["spec"]
-	l := u.GetLabels()
-	if l == nil {
-		l = map[string]string{}
-	}
-	for k, v := range o.GetLabels() {
-		l[k] = v
-	}
-	u.SetLabels(l)
-	a := u.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[SymmetricRoutingHashAnnotation] = hash
-	u.SetAnnotations(a)
-	delete(u.Object, "status")
-	logf.FromContext(ctx).Info("updating a generated object", "symmetricrouting", sr.Name, "object", ref.String())
-	return "", r.Client.Update(ctx, u)
-}
-
-func toMap(o any) (map[string]any, error) {
-	b, err := json.Marshal(o)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	return m, json.Unmarshal(b, &m)
-}
-
-func mustJSON(m map[string]any) []byte {
-	b, _ := json.Marshal(m)
-	return b
-}
-
-func toAnyMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return "", nil
 }
 
 // listOwnedSR lists every object generated for sr (label and owner UID).
-func (r *SymmetricRoutingReconciler) listOwnedSR(ctx context.Context, rd client.Reader, sr *v1alpha1.SymmetricRouting) ([]client.Object, error) {
+func (r *Reconciler) listOwnedSR(ctx context.Context, rd client.Reader, sr *v1alpha1.SymmetricRouting) ([]client.Object, error) {
 	var out []client.Object
 	var errs []error
 	for _, k := range ownedKinds {
@@ -452,8 +364,8 @@ func (r *SymmetricRoutingReconciler) listOwnedSR(ctx context.Context, rd client.
 }
 
 // finalizeSR deletes every object generated for sr, then releases it.
-func (r *SymmetricRoutingReconciler) finalizeSR(ctx context.Context, sr *v1alpha1.SymmetricRouting) error {
-	if !controllerutil.ContainsFinalizer(sr, SymmetricRoutingFinalizer) {
+func (r *Reconciler) finalizeSR(ctx context.Context, sr *v1alpha1.SymmetricRouting) error {
+	if !controllerutil.ContainsFinalizer(sr, Finalizer) {
 		return nil
 	}
 	var rd client.Reader = r.Client
@@ -477,7 +389,7 @@ func (r *SymmetricRoutingReconciler) finalizeSR(ctx context.Context, sr *v1alpha
 	delete(r.srEvents, sr.Name)
 	r.mu.Unlock()
 	patch := client.MergeFrom(sr.DeepCopy())
-	controllerutil.RemoveFinalizer(sr, SymmetricRoutingFinalizer)
+	controllerutil.RemoveFinalizer(sr, Finalizer)
 	return r.Client.Patch(ctx, sr, patch)
 }
 
@@ -588,7 +500,7 @@ func egressAssigned(st *load.State, ess []*ovnv1.EgressService) (metav1.Conditio
 
 // emitSREvent reports a Warning on the SymmetricRouting when its problem
 // changed (a steady state emits nothing).
-func (r *SymmetricRoutingReconciler) emitSREvent(sr *v1alpha1.SymmetricRouting, out *srOutcome) {
+func (r *Reconciler) emitSREvent(sr *v1alpha1.SymmetricRouting, out *srOutcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.srEvents == nil {
@@ -608,7 +520,7 @@ func (r *SymmetricRoutingReconciler) emitSREvent(sr *v1alpha1.SymmetricRouting, 
 
 // writeSRStatus writes the status when it changed; conditions keep their
 // lastTransitionTime unless their status flips (meta.SetStatusCondition).
-func (r *SymmetricRoutingReconciler) writeSRStatus(ctx context.Context, sr *v1alpha1.SymmetricRouting, out *srOutcome) error {
+func (r *Reconciler) writeSRStatus(ctx context.Context, sr *v1alpha1.SymmetricRouting, out *srOutcome) error {
 	before := sr.DeepCopy()
 	s := &sr.Status
 	s.ObservedGeneration = sr.Generation
@@ -623,4 +535,18 @@ func (r *SymmetricRoutingReconciler) writeSRStatus(ctx context.Context, sr *v1al
 		return nil
 	}
 	return r.Client.Status().Patch(ctx, sr, client.MergeFrom(before))
+}
+
+// ownedBy reports whether o was generated for sr: it carries the
+// symmetric-routing label with sr's name and an owner reference to sr's UID.
+func ownedBy(o client.Object, sr *v1alpha1.SymmetricRouting) bool {
+	if o.GetLabels()[generate.SymmetricRoutingLabel] != sr.Name {
+		return false
+	}
+	for _, ref := range o.GetOwnerReferences() {
+		if ref.UID == sr.UID {
+			return true
+		}
+	}
+	return false
 }

@@ -1,7 +1,10 @@
-package cli
+// Package l2 runs the speaker's layer-2 mode: it learns which speakers are
+// alive (memberlist, pkg/l2/membership, and the speaker pods) and answers
+// ARP/NDP (pkg/l2/responder) for the addresses the election
+// (pkg/l2/election) gives this node.
+package l2
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -16,25 +19,21 @@ import (
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
-	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/l2/election"
 	"github.com/lbstack/lbstack/pkg/l2/membership"
 	"github.com/lbstack/lbstack/pkg/l2/responder"
 )
 
-// layer2 is the speaker's layer-2 mode: membership among the speakers
-// (who is alive), and ARP/NDP responders for the addresses this node is
-// elected for. The election itself is pure (pkg/l2/election) and runs in
-// the speaker's one reconcile, from the same inputs on every node.
-type layer2 struct {
+// Announcer is the layer-2 mode of one speaker: membership among the
+// speakers (who is alive), and ARP/NDP responders for the addresses this
+// node is elected for. The election itself is pure (pkg/l2/election) and
+// runs in the speaker's one reconcile, from the same inputs on every node.
+type Announcer struct {
 	node string
 	log  logr.Logger
 	// podLabels select the speaker pods (METALLB_ML_LABELS).
@@ -55,46 +54,44 @@ type layer2 struct {
 	responders map[string]*responder.Responder // by interface name
 }
 
-// l2Options are what layer 2 needs from the environment of the pod.
-type l2Options struct {
-	node      string
-	bindAddr  string // METALLB_ML_BIND_ADDR: the pod (host) IP
-	port      int    // --ml-bindport
-	keyPath   string // METALLB_ML_SECRET_KEY_PATH: the mounted Secret
-	podLabels string // METALLB_ML_LABELS
+// Options are what layer 2 needs from the speaker's flags and the
+// environment of its pod.
+type Options struct {
+	// Node is the name of this node.
+	Node string
+	// BindAddr is the memberlist address: the pod (host) IP
+	// (METALLB_ML_BIND_ADDR).
+	BindAddr string
+	// Port is the memberlist port (--ml-bindport).
+	Port int
+	// KeyPath is the mounted memberlist Secret
+	// (METALLB_ML_SECRET_KEY_PATH).
+	KeyPath string
+	// PodLabels select the speaker pods (METALLB_ML_LABELS).
+	PodLabels string
 }
 
-func l2OptionsFromEnv(f speakerFlags) l2Options {
-	return l2Options{
-		node:      f.nodeName,
-		bindAddr:  os.Getenv("METALLB_ML_BIND_ADDR"),
-		port:      f.mlBindPort,
-		keyPath:   os.Getenv("METALLB_ML_SECRET_KEY_PATH"),
-		podLabels: envOr("METALLB_ML_LABELS", "app=lbstack,component=speaker"),
-	}
-}
-
-// newLayer2 starts the membership when a key and an address are there; its
+// New starts the membership when a key and an address are there; its
 // absence is logged, not fatal (BGP-only clusters need none of it).
-func newLayer2(o l2Options, log logr.Logger) (*layer2, error) {
-	sel, err := labels.Parse(o.podLabels)
+func New(o Options, log logr.Logger) (*Announcer, error) {
+	sel, err := labels.Parse(o.PodLabels)
 	if err != nil {
-		return nil, fmt.Errorf("METALLB_ML_LABELS %q: %w", o.podLabels, err)
+		return nil, fmt.Errorf("METALLB_ML_LABELS %q: %w", o.PodLabels, err)
 	}
-	l := &layer2{
-		node: o.node, log: log, podLabels: sel, port: o.port,
+	l := &Announcer{
+		node: o.Node, log: log, podLabels: sel, port: o.Port,
 		changes:    make(chan event.GenericEvent, 1),
 		responders: map[string]*responder.Responder{},
 	}
-	key, err := readMemberlistKey(o.keyPath)
+	key, err := readMemberlistKey(o.KeyPath)
 	switch {
 	case err != nil:
 		log.Info("layer 2: no memberlist key; a dead speaker is noticed only when its pod is", "reason", err.Error())
-	case o.bindAddr == "" || o.port <= 0:
+	case o.BindAddr == "" || o.Port <= 0:
 		log.Info("layer 2: no memberlist address (METALLB_ML_BIND_ADDR, --ml-bindport); a dead speaker is noticed only when its pod is")
 	default:
 		m, err := membership.Start(membership.Config{
-			Name: o.node, BindAddr: o.bindAddr, BindPort: o.port, SecretKey: key,
+			Name: o.Node, BindAddr: o.BindAddr, BindPort: o.Port, SecretKey: key,
 			OnChange: func([]string) { l.wake() },
 			Log:      log.WithName("memberlist"),
 		})
@@ -129,18 +126,30 @@ func readMemberlistKey(path string) ([]byte, error) {
 	return sum[:], nil
 }
 
-func (l *layer2) wake() {
+// Changes wake the speaker's reconcile when the membership changes.
+func (l *Announcer) Changes() <-chan event.GenericEvent { return l.changes }
+
+// Members returns the members memberlist knows and those it considers
+// alive; ok is false when membership does not run.
+func (l *Announcer) Members() (members []string, live map[string]bool, ok bool) {
+	if l.member == nil {
+		return nil, nil, false
+	}
+	return l.member.Members(), l.member.Live(), true
+}
+
+func (l *Announcer) wake() {
 	select {
 	case l.changes <- event.GenericEvent{Object: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "memberlist"}}}:
 	default:
 	}
 }
 
-// live returns the nodes whose speaker is up: a speaker pod that runs (not
+// Live returns the nodes whose speaker is up: a speaker pod that runs (not
 // being deleted), and - once membership runs - that is a member. This node
 // is always live. Joining the speakers not yet members happens here too,
 // so a restarted speaker finds the others on its first reconcile.
-func (l *layer2) live(pods []corev1.Pod) map[string]bool {
+func (l *Announcer) Live(pods []corev1.Pod) map[string]bool {
 	running := map[string]string{} // node → pod IP of its running speaker
 	for _, p := range pods {
 		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !l.podLabels.Matches(labels.Set(p.Labels)) {
@@ -192,9 +201,9 @@ func (l *layer2) live(pods []corev1.Pod) map[string]bool {
 	return live
 }
 
-// apply makes the responders answer for exactly the announcements and
+// Apply makes the responders answer for exactly the announcements and
 // returns, per Service, the interfaces that answer for it.
-func (l *layer2) apply(res election.Result) (map[string][]string, error) {
+func (l *Announcer) Apply(res election.Result) (map[string][]string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	want := map[string]map[netip.Addr]bool{} // interface → addresses
@@ -272,9 +281,9 @@ func (l *layer2) apply(res election.Result) (map[string][]string, error) {
 	return out, errors.Join(errs...)
 }
 
-// close stops answering and leaves the membership, so the others take
+// Close stops answering and leaves the membership, so the others take
 // over at once instead of after failure detection.
-func (l *layer2) close() {
+func (l *Announcer) Close() {
 	l.mu.Lock()
 	for name, r := range l.responders {
 		_ = r.Close()
@@ -288,7 +297,7 @@ func (l *layer2) close() {
 }
 
 // stats sums the responders' counters per interface, for the metrics.
-func (l *layer2) stats() map[string]responder.Stats {
+func (l *Announcer) stats() map[string]responder.Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make(map[string]responder.Stats, len(l.responders))
@@ -296,100 +305,4 @@ func (l *layer2) stats() map[string]responder.Stats {
 		out[name] = r.Stats()
 	}
 	return out
-}
-
-// syncL2Status makes this node's ServiceL2Status objects match the
-// Services it answers for, with an event on the Service when the node
-// starts (nodeAssigned) or stops (nodeUnassigned) - only then.
-func (r *speakerReconciler) syncL2Status(ctx context.Context, ifacesBySvc map[string][]string, svcByKey map[string]*corev1.Service) error {
-	var have v1beta1.ServiceL2StatusList
-	if err := r.client.List(ctx, &have, client.InNamespace(r.flags.namespace), client.MatchingLabels{labelStatusNode: r.flags.nodeName}); err != nil {
-		return fmt.Errorf("list ServiceL2Status: %w", err)
-	}
-	byName := map[string]*v1beta1.ServiceL2Status{}
-	for i := range have.Items {
-		byName[have.Items[i].Name] = &have.Items[i]
-	}
-	var errs []error
-	want := map[string]bool{}
-	for key, ifaces := range ifacesBySvc {
-		ns, name, _ := strings.Cut(key, "/")
-		objName := "l2-" + statusName(r.flags.nodeName, ns, name)
-		want[objName] = true
-		st := v1beta1.MetalLBServiceL2Status{Node: r.flags.nodeName, ServiceName: name, ServiceNamespace: ns}
-		for _, i := range ifaces {
-			st.Interfaces = append(st.Interfaces, v1beta1.InterfaceInfo{Name: i})
-		}
-		cur, ok := byName[objName]
-		if !ok {
-			cur = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: r.flags.namespace, Name: objName, Labels: map[string]string{
-				labelStatusNode: r.flags.nodeName, labelStatusService: name, labelStatusNamespace: ns}}}
-			err := r.client.Create(ctx, cur)
-			if err != nil && !apierrors.IsAlreadyExists(err) {
-				errs = append(errs, fmt.Errorf("create ServiceL2Status %s: %w", objName, err))
-				continue
-			}
-			if svc := svcByKey[key]; err == nil && svc != nil {
-				r.recorder.Eventf(svc, corev1.EventTypeNormal, "nodeAssigned", "announcing from node %q with protocol \"layer2\" on %s", r.flags.nodeName, strings.Join(ifaces, ", "))
-			}
-		}
-		if equalL2Status(cur.Status, st) {
-			continue
-		}
-		orig := cur.DeepCopy()
-		cur.Status = st
-		if err := r.client.Status().Patch(ctx, cur, client.MergeFrom(orig)); err != nil {
-			errs = append(errs, fmt.Errorf("update ServiceL2Status %s: %w", objName, err))
-		}
-	}
-	for name, obj := range byName {
-		if want[name] {
-			continue
-		}
-		err := r.client.Delete(ctx, obj)
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete ServiceL2Status %s: %w", name, err))
-			continue
-		}
-		if err != nil {
-			// Already gone: a reconcile before this one deleted it
-			// (the cache had not caught up) and said so.
-			continue
-		}
-		key := obj.Labels[labelStatusNamespace] + "/" + obj.Labels[labelStatusService]
-		if svc := svcByKey[key]; svc != nil {
-			r.recorder.Eventf(svc, corev1.EventTypeNormal, "nodeUnassigned", "node %q stopped announcing the service in layer 2 (another node was elected, or none is eligible)", r.flags.nodeName)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func equalL2Status(a, b v1beta1.MetalLBServiceL2Status) bool {
-	return a.Node == b.Node && a.ServiceName == b.ServiceName && a.ServiceNamespace == b.ServiceNamespace && slices.Equal(a.Interfaces, b.Interfaces)
-}
-
-// Metrics of the layer-2 responders, per interface, read at scrape time.
-var (
-	descL2Requests = prometheus.NewDesc("lbstack_layer2_requests_received_total",
-		"ARP requests and neighbour solicitations received for announced addresses.", []string{"interface"}, nil)
-	descL2Responses = prometheus.NewDesc("lbstack_layer2_responses_sent_total",
-		"ARP replies and neighbour advertisements sent.", []string{"interface"}, nil)
-	descL2Gratuitous = prometheus.NewDesc("lbstack_layer2_gratuitous_sent_total",
-		"Gratuitous ARP packets and unsolicited neighbour advertisements sent.", []string{"interface"}, nil)
-)
-
-type l2Collector struct{ l *layer2 }
-
-func (l2Collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descL2Requests
-	ch <- descL2Responses
-	ch <- descL2Gratuitous
-}
-
-func (c l2Collector) Collect(ch chan<- prometheus.Metric) {
-	for name, s := range c.l.stats() {
-		ch <- prometheus.MustNewConstMetric(descL2Requests, prometheus.CounterValue, float64(s.RequestsReceived), name)
-		ch <- prometheus.MustNewConstMetric(descL2Responses, prometheus.CounterValue, float64(s.ResponsesSent), name)
-		ch <- prometheus.MustNewConstMetric(descL2Gratuitous, prometheus.CounterValue, float64(s.GratuitousSent), name)
-	}
 }

@@ -1,0 +1,193 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/bgp/frr"
+	"github.com/lbstack/lbstack/pkg/bgp/native"
+	"github.com/lbstack/lbstack/pkg/l2"
+)
+
+// controllerName is the name of the speaker's controller-runtime
+// controller (logs, metrics) and of its event source.
+const controllerName = "lbstack-speaker"
+
+// Options configure the speaker of one node.
+type Options struct {
+	// NodeName is this node.
+	NodeName string
+	// Namespace is the stack's namespace: the metallb.io objects are read
+	// there, and the ConfigurationState and Service*Status objects are
+	// written there.
+	Namespace string
+	// BGPBackend is native (embedded GoBGP) or frr (the FRR sidecar).
+	BGPBackend v1beta1.BGPType
+	// FRRHandoffDir is, with the frr backend, the directory shared with
+	// the frr-reloader sidecar.
+	FRRHandoffDir string
+	// LBClass is the spec.loadBalancerClass served; empty serves the
+	// Services without a class.
+	LBClass string
+	// Resync is how often the state is recomputed and re-applied even
+	// without changes.
+	Resync time.Duration
+	// Layer2 configures the layer-2 mode (memberlist, speaker pods); its
+	// Node is NodeName.
+	Layer2 l2.Options
+}
+
+// Validate checks the options; Setup refuses options that fail it.
+func (o Options) Validate() error {
+	if o.NodeName == "" {
+		return errors.New("--node-name (or env NODE_NAME) is required")
+	}
+	if o.Namespace == "" {
+		return errors.New("--namespace is required")
+	}
+	switch o.BGPBackend {
+	case v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
+	default:
+		return fmt.Errorf("--bgp-backend %q: want native (embedded GoBGP) or frr (the FRR sidecar; frr-k8s modes are not supported)", o.BGPBackend)
+	}
+	return nil
+}
+
+// CacheOptions are the manager cache options the speaker expects: its
+// namespaced kinds are only watched in the stack's namespace (all the
+// speaker's Role grants, and all config.Build considers), and no
+// managedFields are kept in memory.
+func CacheOptions(namespace string) cache.Options {
+	inNS := map[string]cache.Config{namespace: {}}
+	by := map[client.Object]cache.ByObject{}
+	for _, o := range []client.Object{
+		&corev1.Secret{}, &v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{},
+		&v1beta1.BFDProfile{}, &v1beta1.Community{}, &v1beta1.ServiceBGPStatus{},
+		// Written by Get/Create/Update through the cached client: a
+		// cluster-wide informer would need more than the speaker's Role.
+		&v1beta1.ConfigurationState{},
+		&v1beta1.L2Advertisement{}, &v1beta1.ServiceL2Status{},
+		// The speaker pods: who may be elected in layer 2.
+		&corev1.Pod{},
+	} {
+		by[o] = cache.ByObject{Namespaces: inNS}
+	}
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: by}
+}
+
+// Speaker is the speaker of one node, added to a manager by Setup.
+type Speaker struct {
+	r *reconciler
+}
+
+// Setup creates the speaker and adds it to the manager: the BGP backend,
+// the layer-2 announcer, their metrics, and one controller that recomputes
+// the node's state on any change of what it reads. Leaving, the speaker
+// closes its sessions and leaves the membership, so the routers and the
+// other speakers take over at once rather than after a timeout.
+func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.Layer2.Node = opts.NodeName
+	var backend bgp.Backend
+	if opts.BGPBackend == v1beta1.BGPTypeFRR {
+		// The frr-reloader sidecar applies what this writes to the shared
+		// volume, and reports FRR's sessions back (pkg/bgp/frr handoff).
+		backend = frr.NewFileBackend(opts.FRRHandoffDir)
+	} else {
+		backend = native.New(native.Options{Log: ctrl.Log.WithName("gobgp")})
+	}
+	announcer, err := l2.New(opts.Layer2, ctrl.Log.WithName("layer2"))
+	if err != nil {
+		return nil, fmt.Errorf("layer 2: %w", err)
+	}
+	r := &reconciler{
+		opts: opts, client: mgr.GetClient(), backend: backend, l2: announcer,
+		recorder: mgr.GetEventRecorderFor(controllerName), debug: &debugStore{},
+	}
+	r.status = nodeStatus{client: r.client, recorder: r.recorder, node: opts.NodeName, namespace: opts.Namespace}
+	if err := mgr.Add(manager.RunnableFunc(r.run)); err != nil {
+		return nil, err
+	}
+
+	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "speaker"}}}
+	})
+	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName)
+	for _, obj := range []client.Object{
+		&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{}, &v1beta1.BFDProfile{},
+		&v1beta1.Community{}, &corev1.Secret{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+		&v1beta1.L2Advertisement{}, &corev1.Pod{},
+	} {
+		b = b.Watches(obj, one)
+	}
+	b = b.WatchesRawSource(source.Channel(announcer.Changes(), one))
+	if err := b.Complete(r); err != nil {
+		return nil, fmt.Errorf("controller %s: %w", controllerName, err)
+	}
+	return &Speaker{r: r}, nil
+}
+
+// run exports the metrics while the manager runs (read at scrape time from
+// the backend and the responders: no polling, never stale), and on the way
+// out stops answering in layer 2 and closes the BGP sessions: the routers
+// withdraw this node's routes at once rather than after the hold time.
+func (r *reconciler) run(ctx context.Context) error {
+	var errs []error
+	for _, c := range []prometheus.Collector{sessionCollector{r.backend}, r.l2.Collector()} {
+		if err := crmetrics.Registry.Register(c); err != nil {
+			errs = append(errs, fmt.Errorf("register speaker metrics: %w", err))
+			continue
+		}
+		// Unregistered so that a speaker started again in the same
+		// process (tests) can register them again.
+		defer crmetrics.Registry.Unregister(c)
+	}
+	if err := errors.Join(errs...); err == nil {
+		<-ctx.Done()
+	} else {
+		errs = []error{err}
+	}
+	r.l2.Close()
+	return errors.Join(append(errs, r.backend.Close())...)
+}
+
+// LiveChecks are the checks of the speaker's liveness probe, by name:
+// the reconcile loop is not stuck.
+func (s *Speaker) LiveChecks() map[string]func() error {
+	return map[string]func() error{"reconcile-loop": s.r.health.live}
+}
+
+// ReadyChecks are the checks of the speaker's readiness probe, by name:
+// the node's state is loaded and applied, and the BGP backend (when it
+// can tell) is healthy.
+func (s *Speaker) ReadyChecks() map[string]func() error {
+	checks := map[string]func() error{"announcing": s.r.health.ready}
+	if hc, ok := s.r.backend.(interface{ Healthy() error }); ok {
+		checks["bgp-backend"] = hc.Healthy
+	}
+	return checks
+}
+
+// DebugState serves the speaker's DebugState as JSON (DebugStatePath).
+func (s *Speaker) DebugState() http.Handler { return s.r.debug }
