@@ -8,7 +8,8 @@
 // allocation policy over an ipam.Allocator; all three are pure and
 // table-tested. service.go (the Service reconciler), configuration.go
 // (configuration loading, the initial claim, ConfigurationState) and
-// poolstatus.go (IPAddressPool status and metrics) do the Kubernetes I/O.
+// poolstatus.go (IPAddressPool status and metrics) do the Kubernetes I/O;
+// process.go is the `lbstack controller` process around them.
 //
 // Guarantees:
 //   - Level-based and idempotent: a reconcile that changes nothing writes

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -42,25 +41,12 @@ multi-document YAML stream, ready for "kubectl apply -f"; warnings go to
 standard error as YAML comments (and also appear as comments above the
 object they concern).
 
-Nothing is dropped:
-  - every pool becomes an IPAddressPool, with one BGPAdvertisement per entry
-    of its bgp-advertisements (named <pool>, <pool>-2, ...; a bgp pool without
-    any gets one default advertisement) or one L2Advertisement for a layer2
-    pool;
-  - peers become BGPPeers named peer1, peer2, ... (or after their "name");
-    hold-time and keepalive-time become durations, node-selectors label
-    selectors, and the password stays in spec.password (a warning suggests
-    spec.passwordSecret);
-  - bfd-profiles become BFDProfiles with every value that was set;
-  - bgp-communities become one Community object named "communities", and
-    advertisements keep using the alias names;
-  - a name that is not a valid Kubernetes name is made lowercase RFC 1123
-    ("IPPool-A" becomes "ippool-a"), the original is kept in the annotation
-    metallb.io/legacy-name, and a warning says so.
-
-Values that MetalLB or admission would refuse are converted as written and
-reported as warnings. The input is decoded strictly: an unknown field, a
-repeated field or a value of the wrong type is an error that names it.
+Nothing is dropped: every pool, peer, advertisement, BFD profile and
+community becomes an object; names Kubernetes refuses are made valid and
+the original kept in the annotation metallb.io/legacy-name. Values that
+MetalLB or admission would refuse are converted as written and reported as
+warnings. The input is decoded strictly: an unknown field, a repeated field
+or a value of the wrong type is an error that names it.
 
 The objects go to --namespace, else the ConfigMap's namespace, else
 metallb-system. See docs/legacy-configmap.md.`,
@@ -69,20 +55,7 @@ metallb-system. See docs/legacy-configmap.md.`,
   lbstack config convert -f config.txt          # just the text of data.config`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, name := cmd.InOrStdin(), "standard input"
-			if file != "" && file != "-" {
-				f, err := os.Open(file)
-				if err != nil {
-					return fmt.Errorf("lbstack config convert: %w", err)
-				}
-				defer func() { _ = f.Close() }()
-				in, name = f, file
-			} else if f, ok := in.(*os.File); ok {
-				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-					_, _ = fmt.Fprintln(cmd.ErrOrStderr(), "# reading the ConfigMap from standard input (end with Ctrl-D; see --help for -f)")
-				}
-			}
-			res, err := legacyconfig.ConvertReader(in, name, legacyconfig.Options{Namespace: namespace})
+			res, err := legacyconfig.ConvertFile(file, cmd.InOrStdin(), cmd.ErrOrStderr(), legacyconfig.Options{Namespace: namespace})
 			if err != nil {
 				return fmt.Errorf("lbstack config convert: %w", err)
 			}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/assigner"
-	"github.com/lbstack/lbstack/pkg/lbcontroller"
 )
 
 // Webhook modes of `lbstack controller`.
@@ -49,16 +48,11 @@ func newControllerCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the controller: assign LoadBalancer addresses and serve admission webhooks",
-		Long: `Run the controller: every Service of type LoadBalancer (of --lb-class) gets its
-addresses from the IPAddressPools, as MetalLB assigns them: explicit addresses
-(metallb.io/loadBalancerIPs), a named pool (metallb.io/address-pool), pools
-matching by serviceAllocation, then autoAssign pools by name; sharing with
-metallb.io/allow-shared-ip; dual stack from spec.ipFamilyPolicy. Addresses never
-move on a restart. The result of loading the configuration is reported in the
-ConfigurationState "controller"; see docs/controller.md.
-
+		Long: `Run the controller: give every LoadBalancer Service (of --lb-class) its
+addresses from the IPAddressPools, as MetalLB does, and report the
+configuration's state in ConfigurationState "controller" (docs/controller.md).
 With --webhook-mode enabled (the default) it also serves the admission and
-conversion webhooks, exactly as ` + "`lbstack webhook`" + ` does.`,
+conversion webhooks, as ` + "`lbstack webhook`" + ` does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setupLogging(f.logLevel); err != nil {
@@ -89,7 +83,7 @@ func runController(ctx context.Context, f controllerFlags) error {
 	if err != nil {
 		return err
 	}
-	o := lbcontroller.Options{
+	o := assigner.ProcessOptions{
 		Assigner: assigner.Options{
 			Namespace: f.server.Namespace, LBClass: f.lbClass, BGPBackend: v1beta1.BGPType(f.bgpBackend), MaxConcurrentReconciles: f.workers,
 		},
@@ -107,5 +101,5 @@ func runController(ctx context.Context, f controllerFlags) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = f.qps, f.burst
-	return lbcontroller.Run(ctx, cfg, o)
+	return assigner.RunProcess(ctx, cfg, o)
 }

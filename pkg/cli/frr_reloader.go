@@ -17,13 +17,10 @@ func newFRRReloaderCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "frr-reloader",
 		Short: "Run next to FRR in the speaker pod: apply the speaker's BGP state to FRR in place",
-		Long: `Run as the FRR backend's sidecar (bgpBackend: frr). The speaker writes its desired
-BGP state to lbstack-desired.json in the shared /etc/frr volume; this command
-renders it into frr.conf and applies it in place with FRR's frr-reload.py
-(debounced; a configuration FRR refuses is never kept, the last good one keeps
-announcing, and the newest is retried with back-off), and reports the reload's
-outcome, FRR's BGP sessions and BFD peers in lbstack-status.json for the
-speaker. It needs vtysh, python3 and frr-reload.py, as FRR's own image has them.`,
+		Long: `Run as the FRR backend's sidecar (bgpBackend: frr): render the speaker's
+desired BGP state (in the shared handoff directory) into frr.conf, apply it in
+place with frr-reload.py (a configuration FRR refuses is never kept), and report
+the outcome, sessions and BFD peers back to the speaker (docs/bgp.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setupLogging(logLevel); err != nil {

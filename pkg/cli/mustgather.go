@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -34,27 +33,8 @@ In the must-gather image, /usr/bin/gather runs this with --dest-dir
 default to $MUST_GATHER_SINCE and $MUST_GATHER_SINCE_TIME.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("since") {
-				if v := os.Getenv(mustgather.EnvSince); v != "" {
-					d, err := time.ParseDuration(v)
-					if err != nil {
-						return fmt.Errorf("$%s=%q: %w", mustgather.EnvSince, v, err)
-					}
-					opts.Since = d
-				}
-			}
-			if sinceTime == "" {
-				sinceTime = os.Getenv(mustgather.EnvSinceTime)
-			}
-			if sinceTime != "" {
-				t, err := time.Parse(time.RFC3339, sinceTime)
-				if err != nil {
-					return fmt.Errorf("--since-time %q: want RFC 3339 (2006-01-02T15:04:05Z): %w", sinceTime, err)
-				}
-				opts.SinceTime = &t
-			}
-			if opts.Since < 0 {
-				return fmt.Errorf("--since %s: must not be negative", opts.Since)
+			if err := opts.SinceFromEnv(cmd.Flags().Changed("since"), sinceTime, os.Getenv); err != nil {
+				return err
 			}
 			cfg, err := restConfig(kubeconfig)
 			if err != nil {

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
-	"github.com/vishvananda/netlink"
 
 	"github.com/lbstack/lbstack/pkg/mustgather/noderouting"
 )
@@ -20,21 +17,7 @@ func newNodeRoutingCommand() *cobra.Command {
 		Args:   cobra.ExactArgs(1),
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fam := netlink.FAMILY_V4
-			switch family {
-			case "4", "inet", "ipv4":
-			case "6", "inet6", "ipv6":
-				fam = netlink.FAMILY_V6
-			default:
-				return fmt.Errorf("--family %q: want 4 or 6", family)
-			}
-			switch args[0] {
-			case "rules":
-				return noderouting.Rules(cmd.OutOrStdout(), fam)
-			case "routes":
-				return noderouting.Routes(cmd.OutOrStdout(), fam)
-			}
-			return fmt.Errorf("%q: want rules or routes", args[0])
+			return noderouting.Print(cmd.OutOrStdout(), args[0], family)
 		},
 	}
 	cmd.Flags().StringVar(&family, "family", "4", "address family: 4 or 6")

@@ -23,16 +23,12 @@ func newOperatorCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the operator: reconcile the MetalLB object into the stack's workloads",
-		Long: `Run the operator: render the controller Deployment, the speaker DaemonSet (with
-the FRR sidecar layout for bgpBackend frr), their RBAC, NetworkPolicies and
-ServiceMonitors from the MetalLB object, keep them as rendered, and report
-status. The operator also serves the metallb.io admission and conversion
-webhooks, so nothing is admitted unchecked before a MetalLB object exists.
-
-Images: CONTROLLER_IMAGE, SPEAKER_IMAGE (default OPERATOR_IMAGE, else the
-operator pod's own image) and FRR_IMAGE (default: lbstack's FRR image beside the
-speaker's, REPOSITORY-frr:TAG, the Dockerfile's frr target).
-The namespace defaults to $OPERATOR_NAMESPACE, then $METALLB_NAMESPACE.`,
+		Long: `Run the operator: render the controller, the speakers, their RBAC, NetworkPolicies
+and ServiceMonitors from the MetalLB object, keep them as rendered, report
+status, and serve the metallb.io webhooks (docs/operator.md). Images:
+CONTROLLER_IMAGE, SPEAKER_IMAGE, FRR_IMAGE (defaults: the operator's own image,
+and REPOSITORY-frr:TAG beside it). Namespace: --namespace, else
+$OPERATOR_NAMESPACE, else $METALLB_NAMESPACE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("namespace") {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/spf13/pflag"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -41,15 +40,3 @@ func (f servingFlags) metricsOptions(addr string) (metricsserver.Options, error)
 	}
 	return o.Metrics(addr), nil
 }
-
-// localServer is serving.LocalServer under the names speaker.go calls it
-// by; it goes when the speaker's wiring moves to pkg/speaker (issue #20).
-type localServer struct{ *serving.LocalServer }
-
-func newLocalServer(addr string) (*localServer, error) {
-	s, err := serving.NewLocalServer(addr)
-	return &localServer{s}, err
-}
-
-func (s *localServer) check(path, name string, fn func() error) { s.Check(path, name, fn) }
-func (s *localServer) handle(path string, h http.Handler)       { s.Handle(path, h) }

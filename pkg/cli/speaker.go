@@ -7,11 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/pkg/l2"
-	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/pkg/speaker"
 )
 
@@ -44,16 +42,12 @@ func newSpeakerCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "speaker",
 		Short: "Run the per-node speaker: announce service addresses over BGP and in layer 2",
-		Long: `Run the speaker of one node: read the metallb.io configuration, the LoadBalancer
-Services, their EndpointSlices and the node, decide which addresses this node
-announces to which BGP peers (pkg/speaker), and make the BGP backend announce them.
-In layer 2 the speakers elect one node per address (pkg/l2/election, the same
-answer on every node), learn who is alive from memberlist (key from
-METALLB_ML_SECRET_KEY_PATH, address METALLB_ML_BIND_ADDR:--ml-bindport), and
-the elected node answers ARP/NDP for it (pkg/l2). Reports the configuration's
-state in ConfigurationState speaker-<node>, and each announced Service in a
-ServiceBGPStatus or ServiceL2Status. --bgp-backend native embeds GoBGP;
---bgp-backend frr hands the state to the frr-reloader sidecar next to FRR.`,
+		Long: `Run the speaker of one node: decide which addresses this node announces, to
+which BGP peers (--bgp-backend native embeds GoBGP; frr hands the state to the
+frr-reloader sidecar) and in layer 2 (one node per address, elected with
+memberlist; METALLB_ML_* environment), and report in ConfigurationState
+speaker-<node>, ServiceBGPStatus and ServiceL2Status. See docs/bgp.md and
+docs/layer2.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := setupLogging(f.logLevel); err != nil {
@@ -87,12 +81,7 @@ func (f *speakerFlags) options() speaker.Options {
 	return speaker.Options{
 		NodeName: f.nodeName, Namespace: f.namespace, BGPBackend: v1beta1.BGPType(f.bgpBackend),
 		FRRHandoffDir: f.frrHandoff, LBClass: f.lbClass, Resync: f.resync,
-		Layer2: l2.Options{
-			BindAddr:  os.Getenv("METALLB_ML_BIND_ADDR"),
-			Port:      f.mlBindPort,
-			KeyPath:   os.Getenv("METALLB_ML_SECRET_KEY_PATH"),
-			PodLabels: envOr("METALLB_ML_LABELS", "app=lbstack,component=speaker"),
-		},
+		Layer2: l2.OptionsFromEnv(f.mlBindPort, os.Getenv),
 	}
 }
 
@@ -112,35 +101,5 @@ func (f *speakerFlags) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme.New(),
-		Metrics: metrics,
-		Cache:   speaker.CacheOptions(f.namespace),
-		// Health and debug have their own loopback server (below).
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return fmt.Errorf("manager: %w", err)
-	}
-	sp, err := speaker.Setup(mgr, opts)
-	if err != nil {
-		return err
-	}
-	if f.healthAddr != "0" && f.healthAddr != "" {
-		local, err := newLocalServer(f.healthAddr)
-		if err != nil {
-			return fmt.Errorf("--health-probe-bind-address %w", err)
-		}
-		for name, check := range sp.LiveChecks() {
-			local.check("/healthz", name, check)
-		}
-		for name, check := range sp.ReadyChecks() {
-			local.check("/readyz", name, check)
-		}
-		local.handle(speaker.DebugStatePath, sp.DebugState())
-		if err := mgr.Add(local); err != nil {
-			return err
-		}
-	}
-	return mgr.Start(ctx)
+	return speaker.RunProcess(ctx, cfg, speaker.ProcessOptions{Speaker: opts, Metrics: metrics, HealthAddr: f.healthAddr})
 }

@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,9 +9,8 @@ import (
 	"github.com/lbstack/lbstack/pkg/speaker"
 )
 
-// newSpeakerStateCommand prints a running speaker's DebugState: run inside
-// the speaker pod (the image has no shell or curl), it is how must-gather
-// reads the speaker's own view through the exec API.
+// newSpeakerStateCommand prints a running speaker's DebugState (see
+// speaker.FetchDebugState): must-gather runs it in the speaker pods.
 func newSpeakerStateCommand() *cobra.Command {
 	var url string
 	var timeout time.Duration
@@ -26,21 +22,7 @@ func newSpeakerStateCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("speaker state from %s: %w", url, err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-				return fmt.Errorf("speaker state from %s: %s: %s", url, resp.Status, body)
-			}
-			_, err = io.Copy(cmd.OutOrStdout(), resp.Body)
-			return err
+			return speaker.FetchDebugState(ctx, url, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "http://"+speaker.DefaultLocalAddr+speaker.DebugStatePath, "the speaker's debug state endpoint (its loopback health listener)")

@@ -71,6 +71,17 @@ type Options struct {
 	PodLabels string
 }
 
+// OptionsFromEnv are the options the speaker pod's environment gives:
+// METALLB_ML_BIND_ADDR, METALLB_ML_SECRET_KEY_PATH and METALLB_ML_LABELS
+// (default: the speaker pods' labels), with the memberlist port.
+func OptionsFromEnv(port int, getenv func(string) string) Options {
+	labels := getenv("METALLB_ML_LABELS")
+	if labels == "" {
+		labels = "app=lbstack,component=speaker"
+	}
+	return Options{BindAddr: getenv("METALLB_ML_BIND_ADDR"), Port: port, KeyPath: getenv("METALLB_ML_SECRET_KEY_PATH"), PodLabels: labels}
+}
+
 // New starts the membership when a key and an address are there; its
 // absence is logged, not fatal (BGP-only clusters need none of it).
 func New(o Options, log logr.Logger) (*Announcer, error) {

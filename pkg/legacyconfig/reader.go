@@ -3,6 +3,7 @@ package legacyconfig
 import (
 	"fmt"
 	"io"
+	"os"
 )
 
 // MaxInput bounds what ConvertReader reads: a ConfigMap holds at most
@@ -37,4 +38,23 @@ func (r *Result) WriteWarnings(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// ConvertFile converts the file at path, or stdin when path is "" or "-";
+// reading a terminal, it first tells the user on hint how to end the input.
+func ConvertFile(path string, stdin io.Reader, hint io.Writer, opts Options) (*Result, error) {
+	if path != "" && path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = f.Close() }()
+		return ConvertReader(f, path, opts)
+	}
+	if f, ok := stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			_, _ = fmt.Fprintln(hint, "# reading the ConfigMap from standard input (end with Ctrl-D; see --help for -f)")
+		}
+	}
+	return ConvertReader(stdin, "standard input", opts)
 }

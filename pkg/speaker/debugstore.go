@@ -1,7 +1,10 @@
 package speaker
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 )
@@ -24,4 +27,25 @@ func (d *debugStore) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(st)
+}
+
+// FetchDebugState copies a running speaker's DebugState from url to w: the
+// `lbstack speaker-state` command, which must-gather runs in the speaker pod
+// (the image has no shell or curl) to read the speaker's own view.
+func FetchDebugState(ctx context.Context, url string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("speaker state from %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("speaker state from %s: %s: %s", url, resp.Status, body)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
 }

@@ -131,3 +131,23 @@ func onesOf(n *net.IPNet) int {
 	ones, _ := n.Mask.Size()
 	return ones
 }
+
+// Print prints "rules" or "routes" of family "4" or "6" (also "inet",
+// "ipv4", "inet6", "ipv6"): the `lbstack node-routing` command.
+func Print(w io.Writer, what, family string) error {
+	fam := netlink.FAMILY_V4
+	switch family {
+	case "4", "inet", "ipv4":
+	case "6", "inet6", "ipv6":
+		fam = netlink.FAMILY_V6
+	default:
+		return fmt.Errorf("--family %q: want 4 or 6", family)
+	}
+	switch what {
+	case "rules":
+		return Rules(w, fam)
+	case "routes":
+		return Routes(w, fam)
+	}
+	return fmt.Errorf("%q: want rules or routes", what)
+}

@@ -27,3 +27,27 @@ func TestRulesAndRoutes(t *testing.T) {
 		t.Errorf("routes lack the loopback local route:\n%s", out.String())
 	}
 }
+
+func TestPrintArguments(t *testing.T) {
+	for _, tc := range []struct {
+		what, family, err, contains string
+	}{
+		{"rules", "4", "", "from all lookup main"},
+		{"rules", "ipv6", "", "from all lookup main"},
+		{"routes", "inet", "", "table local"},
+		{"rules", "5", `--family "5": want 4 or 6`, ""},
+		{"tables", "4", `"tables": want rules or routes`, ""},
+	} {
+		var out strings.Builder
+		err := Print(&out, tc.what, tc.family)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("Print(%q, %q) err = %v, want %q", tc.what, tc.family, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(out.String(), tc.contains) {
+			t.Errorf("Print(%q, %q) = %v, output lacks %q:\n%s", tc.what, tc.family, err, tc.contains, out.String())
+		}
+	}
+}

@@ -1,8 +1,8 @@
-// Package lbcontroller is the `lbstack controller` process: a manager that
-// runs the address assigner (pkg/assigner) under leader election and, unless
-// the operator serves them, the admission and conversion webhooks
-// (pkg/webhook).
-package lbcontroller
+package assigner
+
+// The `lbstack controller` process: a manager that runs the address
+// assigner under leader election and, unless the operator serves them, the
+// admission and conversion webhooks (pkg/webhook).
 
 import (
 	"context"
@@ -12,15 +12,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/lbstack/lbstack/pkg/assigner"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/pkg/webhook"
 )
 
-// Options configure the controller process.
-type Options struct {
+// ProcessOptions configure the controller process.
+type ProcessOptions struct {
 	// Assigner is what the assigner serves; its Namespace is the stack's.
-	Assigner assigner.Options
+	Assigner Options
 	// Metrics serves /metrics; HealthAddr /healthz and /readyz.
 	Metrics    metricsserver.Options
 	HealthAddr string
@@ -31,12 +30,12 @@ type Options struct {
 	Webhooks *webhook.ServerOptions
 }
 
-// Run runs the controller until ctx ends.
-func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+// RunProcess runs the controller process until ctx ends.
+func RunProcess(ctx context.Context, cfg *rest.Config, o ProcessOptions) error {
 	ns := o.Assigner.Namespace
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
-		Cache:                   assigner.CacheOptions(ns),
+		Cache:                   CacheOptions(ns),
 		Metrics:                 o.Metrics,
 		HealthProbeBindAddress:  o.HealthAddr,
 		LeaderElection:          o.LeaderElection,
@@ -50,7 +49,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
-	if _, err := assigner.Setup(mgr, o.Assigner); err != nil {
+	if _, err := Setup(mgr, o.Assigner); err != nil {
 		return err
 	}
 	return webhook.RunManager(ctx, mgr, o.Webhooks)
