@@ -73,16 +73,16 @@ func TestMetalLBAdmission(t *testing.T) {
 		{name: "an update is still validated", op: admissionv1.Update,
 			existing: []client.Object{metallb(testNS, "metallb", nil)},
 			obj:      metallb(testNS, "metallb", func(s *v1beta1.MetalLBSpec) { s.LoadBalancerClass = "$(X)" }), want: denied("metallb metallb-system/metallb: spec.loadBalancerClass: Invalid value: \"$(X)\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")},
-		{name: "malformed JSON is a 400", op: admissionv1.Create,
-			obj: []byte(`{"kind":"MetalLB",`), want: errored(http.StatusBadRequest, "couldn't get version/kind; json parse error: unexpected end of JSON input")},
-		{name: "an object of another kind is a 400", op: admissionv1.Create,
-			obj: pool("a", "192.0.2.0/24"), want: errored(http.StatusBadRequest, "unable to decode metallb.io/v1beta1, Kind=IPAddressPool into *v1beta1.MetalLB")},
+		{name: "malformed JSON is a 400 naming the object", op: admissionv1.Create,
+			obj: []byte(`{"kind":"MetalLB",`), want: errored(http.StatusBadRequest, "metallb metallb-system/metallb: couldn't get version/kind; json parse error: unexpected end of JSON input")},
+		{name: "an object of another kind is a 400 naming the object", op: admissionv1.Create,
+			obj: pool("a", "192.0.2.0/24"), want: errored(http.StatusBadRequest, "metallb metallb-system/metallb: unable to decode metallb.io/v1beta1, Kind=IPAddressPool into *v1beta1.MetalLB")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newValidator(tc.existing...)
 			h := &metalLBHandler{v: v, decoder: admission.NewDecoder(v.Scheme)}
-			got := verdictOf(h.Handle(context.Background(), request(t, tc.op, "", tc.obj)))
+			got := verdictOf(h.Handle(context.Background(), request(t, tc.op, "metallb", tc.obj)))
 			if got.String() != tc.want.String() {
 				t.Errorf("got %s\nwant %s", got, tc.want)
 			}
