@@ -26,10 +26,10 @@ import (
 	kfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"k8s.io/client-go/rest"
 	fakerest "k8s.io/client-go/rest/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // apiRes is one resource the fake API serves.
@@ -137,8 +137,8 @@ type cluster struct {
 	reactors []func(*kfake.Clientset)
 	opts     Options
 
-	mu    sync.Mutex
-	execs []execCall
+	mu      sync.Mutex
+	execs   []execCall
 	logReqs []string
 }
 
