@@ -30,6 +30,10 @@ import (
 	fakerest "k8s.io/client-go/rest/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	lbscheme "github.com/lbstack/lbstack/pkg/scheme"
+	"github.com/lbstack/lbstack/pkg/symrouting/load"
 )
 
 // apiRes is one resource the fake API serves.
@@ -278,3 +282,11 @@ func unstructuredNamed(apiVersion, kind, namespace, name string) *unstructured.U
 // crfakeReader is a controller-runtime fake client used as the
 // symmetric-routing reader.
 type crfakeReader struct{ client.Reader }
+
+func crfakeBuilder(t *testing.T) *crfake.ClientBuilder {
+	s := lbscheme.New()
+	if err := load.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return crfake.NewClientBuilder().WithScheme(s)
+}
