@@ -19,6 +19,7 @@ import (
 	v1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 	"github.com/lbstack/lbstack/pkg/scheme"
 	"github.com/lbstack/lbstack/pkg/symrouting/load"
 )
@@ -228,8 +229,11 @@ func TestKindAdmissionReadErrors(t *testing.T) {
 }
 
 // testMapper serves none of the optional APIs, or NMState's.
-func testMapper(withNMState bool) meta.RESTMapper {
+func testMapper(withNMState bool, more ...schema.GroupVersionKind) meta.RESTMapper {
 	m := meta.NewDefaultRESTMapper(nil)
+	for _, gvk := range more {
+		m.Add(gvk, meta.RESTScopeNamespace)
+	}
 	if withNMState {
 		for _, gvk := range []schema.GroupVersionKind{load.GVKNNCP, load.GVKNNS, load.GVKNNCE} {
 			m.Add(gvk, meta.RESTScopeRoot)
@@ -241,14 +245,18 @@ func testMapper(withNMState bool) meta.RESTMapper {
 func TestSymmetricRoutingWarnings(t *testing.T) {
 	vrfPeer := peer("vp", "192.0.2.1", func(s *v1beta2.BGPPeerSpec) { s.VRFName = "red" })
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
+	egressSvc := &ovnv1.EgressService{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "svc"}, Spec: ovnv1.EgressServiceSpec{Network: "red"}}
+	egressSvcService := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "svc"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "203.0.113.7"}}}}}
 	cases := []struct {
-		name     string
-		mapper   meta.RESTMapper
-		existing []client.Object
-		kind     kindSpec
-		reqName  string
-		obj      any
-		want     verdict
+		name       string
+		failEgress bool
+		mapper     meta.RESTMapper
+		existing   []client.Object
+		kind       kindSpec
+		reqName    string
+		obj        any
+		want       verdict
 	}{
 		{name: "no mapper: no checks", kind: peerKind, reqName: "vp", existing: []client.Object{node}, obj: vrfPeer, want: allowed()},
 		{name: "without NMState the VRF checks cannot tell: no warning", mapper: testMapper(false), kind: peerKind, reqName: "vp", existing: []client.Object{node}, obj: vrfPeer, want: allowed()},
@@ -256,6 +264,14 @@ func TestSymmetricRoutingWarnings(t *testing.T) {
 		{name: "no VRF peer and no EgressService: nothing checked", mapper: testMapper(true), kind: peerKind, reqName: "p", existing: []client.Object{node}, obj: peer("p", "192.0.2.1", nil), want: allowed()},
 		{name: "findings about other objects are not the advertisement's warnings", mapper: testMapper(true), kind: bgpAdvKind, reqName: "adv",
 			existing: []client.Object{node, vrfPeer, pool("a", "203.0.113.0/25")}, obj: func() any { a := bgpAdv("adv", "a"); a.Spec.Peers = []string{"vp"}; return a }(), want: allowed()},
+		{name: "an EgressService puts a pool under the checks without VRF peers", mapper: testMapper(true, ovnv1.EgressServiceGVK), kind: poolKind, reqName: "a",
+			existing: []client.Object{node, egressSvc, egressSvcService},
+			obj:      pool("a", "203.0.113.0/25"), want: allowed(
+				"symmetric routing (EgressNoVRFPeer): egressservice \"web/svc\" spec.network is \"red\" but no bgpadvertisement announces ipaddresspool \"metallb-system/a\" (the pool of service \"web/svc\") to a bgppeer with spec.vrf, so replies do not come back through that table: advertise the pool to the VRF peer only, or clear spec.network",
+				"symmetric routing (PoolNotRequested): service \"web/svc\" got its address from ipaddresspool \"metallb-system/a\" without asking for it, and the pool auto-assigns, so the address egressservice \"web/svc\" depends on may change and other services may share the pool: annotate the service with metallb.io/address-pool: a and set the pool's spec.autoAssign to false")},
+		{name: "EgressServices that cannot be listed: the checks run, and say nothing when the objects cannot be read", mapper: testMapper(true, ovnv1.EgressServiceGVK),
+			kind: poolKind, reqName: "a", existing: []client.Object{node}, failEgress: true,
+			obj: pool("a", "203.0.113.0/25"), want: allowed()},
 		{name: "kinds without symmetric-routing checks get none", mapper: testMapper(true), kind: communityKind, reqName: "c",
 			existing: []client.Object{node, vrfPeer}, obj: community("c"), want: allowed()},
 	}
@@ -265,9 +281,58 @@ func TestSymmetricRoutingWarnings(t *testing.T) {
 			if err := load.AddToScheme(s); err != nil {
 				t.Fatal(err)
 			}
-			c := fake.NewClientBuilder().WithScheme(s).WithObjects(tc.existing...).Build()
-			v := &Validator{Reader: c, Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s, Mapper: tc.mapper}
+			b := fake.NewClientBuilder().WithScheme(s).WithObjects(tc.existing...)
+			if tc.failEgress {
+				b = b.WithInterceptorFuncs(interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, l client.ObjectList, o ...client.ListOption) error {
+					if _, ok := l.(*ovnv1.EgressServiceList); ok {
+						return errors.New("egressservices unavailable")
+					}
+					return c.List(ctx, l, o...)
+				}})
+			}
+			v := &Validator{Reader: b.Build(), Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s, Mapper: tc.mapper}
 			got := verdictOf(newHandler(tc.kind, v).Handle(context.Background(), request(t, admissionv1.Create, tc.reqName, tc.obj)))
+			if got.String() != tc.want.String() {
+				t.Errorf("got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSecretsNodesNamespacesSource: with Cached set, Secrets (and Nodes,
+// Namespaces) are read from it and not from the Reader; without it, from
+// the Reader. The peer's password Secret exists in one of them only.
+func TestSecretsNodesNamespacesSource(t *testing.T) {
+	pw := &corev1.Secret{ObjectMeta: om("pw"), Type: corev1.SecretTypeBasicAuth, Data: map[string][]byte{"password": []byte("x")}}
+	withSecret := peer("p", "192.0.2.1", func(s *v1beta2.BGPPeerSpec) {
+		s.PasswordSecret = corev1.SecretReference{Name: "pw", Namespace: testNS}
+	})
+	missing := `bgppeer "p": spec.passwordSecret: secret "pw" does not exist (yet); the session waits for its password`
+	cases := []struct {
+		name              string
+		inReader, inCache bool
+		noCache           bool
+		want              verdict
+	}{
+		{name: "no cache: the Secret is read from the Reader", noCache: true, inReader: true, want: allowed()},
+		{name: "a cache: the Secret is read from it", inCache: true, want: allowed()},
+		{name: "a cache: a Secret only the Reader has is not seen", inReader: true, want: allowed(missing)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := scheme.New()
+			objs := func(in bool) []client.Object {
+				if in {
+					return []client.Object{pw.DeepCopy()}
+				}
+				return nil
+			}
+			v := &Validator{Reader: fake.NewClientBuilder().WithScheme(s).WithObjects(objs(tc.inReader)...).Build(),
+				Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s}
+			if !tc.noCache {
+				v.Cached = fake.NewClientBuilder().WithScheme(s).WithObjects(objs(tc.inCache)...).Build()
+			}
+			got := verdictOf(newHandler(peerKind, v).Handle(context.Background(), request(t, admissionv1.Create, "p", withSecret)))
 			if got.String() != tc.want.String() {
 				t.Errorf("got %s\nwant %s", got, tc.want)
 			}
