@@ -5,12 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
@@ -333,9 +328,3 @@ func TestFullGatherLayout(t *testing.T) {
 		t.Errorf("exec calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(wantCalls, "\n"))
 	}
 }
-
-var _ = os.ReadFile
-var _ = filepath.Join
-var _ = httptest.NewServer
-var _ = rest.Config{}
-var _ = time.Now
