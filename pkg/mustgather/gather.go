@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/lbstack/lbstack/pkg/version"
@@ -72,6 +73,12 @@ type gatherer struct {
 	mu       sync.Mutex
 	failures []string
 	res      Result
+
+	// Test seams; nil in a real run. execFn replaces exec (the pod exec
+	// API); symReader replaces the client made from rest for the
+	// symmetric-routing checks.
+	execFn    func(ctx context.Context, ns, pod, container string, argv ...string) execResult
+	symReader client.Reader
 }
 
 // resource is one API resource.
@@ -109,6 +116,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) (*Result, error) {
 	if g.disc, err = discovery.NewDiscoveryClientForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("must-gather: %w", err)
 	}
+	return g.run(ctx)
+}
+
+// run is Run once the clients are made (tests give fakes).
+func (g *gatherer) run(ctx context.Context) (*Result, error) {
 	g.writeFile("version", []byte(fmt.Sprintf("lbstack/must-gather\n%s\n", version.String())))
 	start := time.Now()
 	g.progress("discovering the API")

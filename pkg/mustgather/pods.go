@@ -101,6 +101,9 @@ type execResult struct {
 // (WebSocket, falling back to SPDY, as kubectl does), bounded by
 // ExecTimeout.
 func (g *gatherer) exec(ctx context.Context, ns, pod, container string, argv ...string) execResult {
+	if g.execFn != nil {
+		return g.execFn(ctx, ns, pod, container, argv...)
+	}
 	ctx, cancel := context.WithTimeout(ctx, g.opts.ExecTimeout)
 	defer cancel()
 	req := g.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").

@@ -50,12 +50,17 @@ func (s *scrubber) addPasswords(values ...[]byte) { s.learn(true, values...) }
 func (s *scrubber) learn(password bool, values ...[]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, v := range values {
-		v = bytes.TrimSpace(v)
+	for _, raw := range values {
+		v := bytes.TrimSpace(raw)
 		if len(v) == 0 {
 			continue
 		}
 		forms := [][]byte{v, []byte(base64.StdEncoding.EncodeToString(v))}
+		if len(raw) != len(v) {
+			// The base64 of the value as stored (with the newline of the
+			// file it came from) does not contain the trimmed value's.
+			forms = append(forms, []byte(base64.StdEncoding.EncodeToString(raw)))
+		}
 		if esc := jsonEscaped(v); !bytes.Equal(esc, v) {
 			forms = append(forms, esc)
 		}

@@ -28,15 +28,18 @@ func (g *gatherer) gatherSymmetricRouting(ctx context.Context) {
 	_, cfgNet := g.lookup("config.openshift.io", "networks")
 	_, opNet := g.lookup("operator.openshift.io", "networks")
 	apis := load.APIs{NMState: nncp && nns && nnce, OVN: es, ConfigNetwork: cfgNet, OperatorNetwork: opNet}
-	s := scheme.New()
-	if err := load.AddToScheme(s); err != nil {
-		g.fail(path, err)
-		return
-	}
-	c, err := client.New(g.rest, client.Options{Scheme: s})
-	if err != nil {
-		g.fail(path, err)
-		return
+	var c client.Reader = g.symReader
+	if c == nil {
+		s := scheme.New()
+		if err := load.AddToScheme(s); err != nil {
+			g.fail(path, err)
+			return
+		}
+		var err error
+		if c, err = client.New(g.rest, client.Options{Scheme: s}); err != nil {
+			g.fail(path, err)
+			return
+		}
 	}
 	st, err := load.Load(ctx, c, g.res.Namespace, apis)
 	if err != nil {

@@ -80,25 +80,7 @@ func SetupCerts(ctx context.Context, mgr manager.Manager, o CertOptions) (<-chan
 	if err := ensureSecret(ctx, direct, key); err != nil {
 		return nil, err
 	}
-	svc := o.ServiceName + "." + o.Namespace
-	var hooks []rotator.WebhookInfo
-	if o.ValidatingWebhookConfiguration != "" {
-		hooks = append(hooks, rotator.WebhookInfo{Name: o.ValidatingWebhookConfiguration, Type: rotator.Validating})
-	}
-	for _, crd := range o.ConversionCRDs {
-		hooks = append(hooks, rotator.WebhookInfo{Name: crd, Type: rotator.CRDConversion})
-	}
-	if err := rotator.AddRotator(mgr, &rotator.CertRotator{
-		SecretKey:      key,
-		CertDir:        o.CertDir,
-		CAName:         "lbstack-ca",
-		CAOrganization: "lbstack",
-		DNSName:        svc + ".svc",
-		ExtraDNSNames:  append([]string{o.ServiceName, svc, svc + ".svc.cluster.local"}, o.ExtraDNSNames...),
-		IsReady:        ready,
-		Webhooks:       hooks,
-		FieldOwner:     "lbstack",
-	}); err != nil {
+	if err := rotator.AddRotator(mgr, newCertRotator(o, key, ready)); err != nil {
 		return nil, fmt.Errorf("certificate rotator: %w", err)
 	}
 	// The rotator keeps the pair in the Secret; a pod normally mounts it,
@@ -112,6 +94,32 @@ func SetupCerts(ctx context.Context, mgr manager.Manager, o CertOptions) (<-chan
 		return nil, err
 	}
 	return ready, nil
+}
+
+// newCertRotator is the rotator's configuration: the CA's and the serving
+// certificate's names and where the CA is injected. Validity and the
+// rotation threshold are the rotator's defaults. (A function of its own so
+// that tests can check the certificates it issues without a manager.)
+func newCertRotator(o CertOptions, key types.NamespacedName, ready chan struct{}) *rotator.CertRotator {
+	svc := o.ServiceName + "." + o.Namespace
+	var hooks []rotator.WebhookInfo
+	if o.ValidatingWebhookConfiguration != "" {
+		hooks = append(hooks, rotator.WebhookInfo{Name: o.ValidatingWebhookConfiguration, Type: rotator.Validating})
+	}
+	for _, crd := range o.ConversionCRDs {
+		hooks = append(hooks, rotator.WebhookInfo{Name: crd, Type: rotator.CRDConversion})
+	}
+	return &rotator.CertRotator{
+		SecretKey:      key,
+		CertDir:        o.CertDir,
+		CAName:         "lbstack-ca",
+		CAOrganization: "lbstack",
+		DNSName:        svc + ".svc",
+		ExtraDNSNames:  append([]string{o.ServiceName, svc, svc + ".svc.cluster.local"}, o.ExtraDNSNames...),
+		IsReady:        ready,
+		Webhooks:       hooks,
+		FieldOwner:     "lbstack",
+	}
 }
 
 func ensureSecret(ctx context.Context, c client.Client, key types.NamespacedName) error {

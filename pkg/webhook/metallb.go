@@ -29,7 +29,7 @@ type metalLBHandler struct {
 func (h *metalLBHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	var ml v1beta1.MetalLB
 	if err := h.decoder.Decode(req, &ml); err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("metallb %s/%s: %w", req.Namespace, req.Name, err))
 	}
 	ns := ml.Namespace
 	if ns == "" {
