@@ -18,19 +18,13 @@ func newMustGatherCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "must-gather",
 		Short: "Collect everything needed to debug the stack into one directory",
-		Long: `must-gather collects the MetalLB and lbstack objects, the operator's
-workloads with their pods' logs, every LoadBalancer Service with its
-EndpointSlices and events, nodes and the NMState/OVN/OpenShift objects, each
-speaker's FRR state and routing tables (through the pod exec API), and a
-summary.txt for a person. Secret values are never collected. See
-docs/must-gather.md for the layout.
-
-An item that cannot be collected is listed in errors.txt and the run goes
-on; the exit status is non-zero when anything failed.
-
-In the must-gather image, /usr/bin/gather runs this with --dest-dir
-/must-gather (oc adm must-gather --image=...); --since and --since-time
-default to $MUST_GATHER_SINCE and $MUST_GATHER_SINCE_TIME.`,
+		Long: `must-gather collects the MetalLB and lbstack objects, the stack's workloads and
+logs, LoadBalancer Services with their EndpointSlices and events, nodes, the
+NMState/OVN/OpenShift objects, each speaker's FRR state and routing tables, and
+a summary.txt; never a Secret value (docs/must-gather.md). What cannot be
+collected is listed in errors.txt, the run goes on, and the exit status is
+non-zero. --since and --since-time default to $MUST_GATHER_SINCE and
+$MUST_GATHER_SINCE_TIME (oc adm must-gather --image=...).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.SinceFromEnv(cmd.Flags().Changed("since"), sinceTime, os.Getenv); err != nil {
