@@ -1,6 +1,7 @@
 // Package controllers holds the operator's MetalLB reconciler: the MetalLB
 // object into the stack's workloads (rendered from bindata/, written through
-// pkg/ownedapply), its status, and the operator's cache options. The
+// pkg/ownedapply), its status, the operator's cache options, and the
+// operator process around them (process.go, RunOperator). The
 // symmetric-routing coordinator, which the operator also runs, lives with
 // the rest of symmetric routing in pkg/symrouting/reconciler.
 //

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lbstack/lbstack/pkg/operator"
+	"github.com/lbstack/lbstack/controllers"
 )
 
 // operatorFlags are the flags of `lbstack operator`: the webhook server's
@@ -57,7 +57,7 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 	if err != nil {
 		return err
 	}
-	o := operator.Options{
+	o := controllers.OperatorOptions{
 		Namespace: f.server.Namespace, Metrics: metrics, HealthAddr: f.healthAddr, LeaderElection: f.leaderElection,
 		CertModeSet: certModeSet, Getenv: os.Getenv,
 	}
@@ -72,5 +72,5 @@ func runOperator(ctx context.Context, f operatorFlags, certModeSet bool) error {
 	if err != nil {
 		return err
 	}
-	return operator.Run(ctx, cfg, o)
+	return controllers.RunOperator(ctx, cfg, o)
 }

@@ -1,10 +1,10 @@
-// Package operator owns the operator process: it finds out what the
-// cluster offers (pkg/platform), caches what its reconcilers read, runs the
-// MetalLB reconciler (controllers/) and the symmetric-routing one
-// (pkg/symrouting/reconciler), and serves the metallb.io admission and
-// conversion webhooks (pkg/webhook), so that nothing is admitted unchecked
-// before a MetalLB object exists.
-package operator
+package controllers
+
+// The operator process: it finds out what the cluster offers
+// (pkg/platform), caches what its reconcilers read, runs the MetalLB
+// reconciler and the symmetric-routing one (pkg/symrouting/reconciler), and
+// serves the metallb.io admission and conversion webhooks (pkg/webhook), so
+// that nothing is admitted unchecked before a MetalLB object exists.
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/lbstack/lbstack/controllers"
 	"github.com/lbstack/lbstack/pkg/platform"
 	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/pkg/scheme"
@@ -23,8 +22,8 @@ import (
 	"github.com/lbstack/lbstack/pkg/webhook"
 )
 
-// Options configure the operator process.
-type Options struct {
+// OperatorOptions configure the operator process.
+type OperatorOptions struct {
 	// Namespace is the operator's (and the stack's) namespace.
 	Namespace string
 	// Metrics serves the operator's /metrics.
@@ -43,8 +42,8 @@ type Options struct {
 	Getenv func(string) string
 }
 
-// Run runs the operator until ctx ends.
-func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+// RunOperator runs the operator process until ctx ends.
+func RunOperator(ctx context.Context, cfg *rest.Config, o OperatorOptions) error {
 	log := ctrl.Log.WithName("operator")
 	found, err := platform.Detect(cfg)
 	if err != nil {
@@ -75,7 +74,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		// Everything the operator renders lives in its namespace (or is
 		// cluster-scoped): cache only that namespace, except the Services
 		// and EgressServices symmetric routing checks.
-		Cache: controllers.OperatorCacheOptions(o.Namespace, srAPIs),
+		Cache: OperatorCacheOptions(o.Namespace, srAPIs),
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
@@ -89,7 +88,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	log.Info("component images", "controller", images.Controller, "speaker", images.Speaker, "frr", images.FRR)
-	if err := (&controllers.MetalLBReconciler{
+	if err := (&MetalLBReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: o.Namespace,
 		Images: images, OpenShift: found.OpenShift, ServiceMonitors: found.ServiceMonitors,
 	}).SetupWithManager(mgr); err != nil {
