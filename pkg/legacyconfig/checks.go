@@ -1,11 +1,14 @@
 package legacyconfig
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // The checks in this file only produce warnings: the converted objects keep
@@ -15,43 +18,28 @@ import (
 // ipRange is an inclusive range of addresses of one family.
 type ipRange struct{ from, to netip.Addr }
 
-// parseAddresses reads a pool entry the way MetalLB v0.12 did: a CIDR, or
-// "start-end" (spaces around the addresses allowed).
+// parseAddresses reads a pool entry the way MetalLB v0.12 did
+// (iprange.ParseMetalLB), in the converter's own words.
 func parseAddresses(s string) (ipRange, error) {
-	if !strings.Contains(s, "-") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return ipRange{}, fmt.Errorf("%q is neither a CIDR nor a start-end range", s)
-		}
-		p = p.Masked()
-		return ipRange{from: p.Addr(), to: lastAddr(p)}, nil
+	r, err := iprange.ParseMetalLB(s)
+	if err == nil {
+		return ipRange{from: r.First, to: r.Last}, nil
 	}
-	a, b, _ := strings.Cut(s, "-")
-	from, err1 := netip.ParseAddr(strings.TrimSpace(a))
-	to, err2 := netip.ParseAddr(strings.TrimSpace(b))
-	if err1 != nil || err2 != nil {
+	var problem iprange.Problem
+	if perr := (*iprange.Error)(nil); errors.As(err, &perr) {
+		problem = perr.Problem
+	}
+	switch problem {
+	case iprange.BadAddress:
 		return ipRange{}, fmt.Errorf("%q is not a valid start-end range of IP addresses", s)
-	}
-	from, to = from.Unmap(), to.Unmap()
-	if from.Zone() != "" || to.Zone() != "" {
+	case iprange.Zone:
 		return ipRange{}, fmt.Errorf("%q: an address range cannot carry a zone", s)
-	}
-	if from.BitLen() != to.BitLen() {
+	case iprange.MixedFamilies:
 		return ipRange{}, fmt.Errorf("%q mixes IPv4 and IPv6", s)
-	}
-	if to.Less(from) {
+	case iprange.Backwards:
 		return ipRange{}, fmt.Errorf("%q ends before it starts", s)
 	}
-	return ipRange{from: from, to: to}, nil
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
+	return ipRange{}, fmt.Errorf("%q is neither a CIDR nor a start-end range", s)
 }
 
 // poolEntry is one address entry of one pool, for the overlap check.
