@@ -36,7 +36,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lbstack/lbstack/pkg/bfd"
 	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/community"
 	"github.com/lbstack/lbstack/pkg/config"
 )
 
@@ -202,7 +204,7 @@ func no(b bool) string {
 // model is the state arranged as FRR wants it.
 type model struct {
 	routers  []*router
-	profiles []config.BFDProfile
+	profiles []bfd.Profile
 }
 
 // router is one `router bgp` block: every session of one VRF.
@@ -260,7 +262,7 @@ func buildModel(d bgp.DesiredState, skipped *bgp.SkippedError) *model {
 	// error messages.
 	owner := map[routerKey]string{}
 	peers := map[routerKey]map[netip.Addr]string{}
-	profiles := map[string]config.BFDProfile{}
+	profiles := map[string]bfd.Profile{}
 	profileOwner := map[string]string{}
 	for _, s := range d.Sessions {
 		n, err := newNeighbor(s, d.Routes[s.Name])
@@ -335,7 +337,7 @@ func buildModel(d bgp.DesiredState, skipped *bgp.SkippedError) *model {
 		p.Name = name
 		m.profiles = append(m.profiles, p)
 	}
-	slices.SortFunc(m.profiles, func(a, b config.BFDProfile) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(m.profiles, func(a, b bfd.Profile) int { return cmp.Compare(a.Name, b.Name) })
 	return m
 }
 
@@ -448,7 +450,7 @@ func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
 		k := groupKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
 		g, ok := byKey[k]
 		if !ok {
-			std, large := config.SplitCommunities(r.Communities)
+			std, large := community.Split(r.Communities)
 			g = &group{seq: routeMapStep * (len(out) + 1), v6: k.v6, std: std, large: large, localPref: r.LocalPref}
 			if g.seq >= maxRouteMapSeq {
 				return nil, fmt.Errorf("more than %d distinct attribute sets; FRR route-maps end at sequence %d", maxRouteMapSeq/routeMapStep-1, maxRouteMapSeq)
@@ -598,7 +600,7 @@ func writeFamily(w *writer, r *router, v6 bool) {
 	w.line(" exit-address-family")
 }
 
-func writeProfile(w *writer, p config.BFDProfile) {
+func writeProfile(w *writer, p bfd.Profile) {
 	w.line(" profile %s", p.Name)
 	if p.ReceiveInterval != 0 {
 		w.line("  receive-interval %d", p.ReceiveInterval)
