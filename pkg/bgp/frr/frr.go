@@ -38,6 +38,7 @@ import (
 
 	"github.com/lbstack/lbstack/pkg/bfd"
 	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/bgptimers"
 	"github.com/lbstack/lbstack/pkg/community"
 	"github.com/lbstack/lbstack/pkg/config"
 )
@@ -405,17 +406,9 @@ func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
 // third of hold; hold three times keepalive). set is false when both are
 // nil: FRR keeps its defaults.
 func timers(keepalive, hold *time.Duration) (ka, ht int, set bool, err error) {
-	if keepalive == nil && hold == nil {
+	h, k, set := bgptimers.Derive(hold, keepalive)
+	if !set {
 		return 0, 0, false, nil
-	}
-	var k, h time.Duration
-	switch {
-	case keepalive != nil && hold != nil:
-		k, h = *keepalive, *hold
-	case hold != nil:
-		h, k = *hold, *hold/3
-	default:
-		k, h = *keepalive, 3**keepalive
 	}
 	if k < 0 || h < 0 {
 		return 0, 0, false, fmt.Errorf("negative keepalive (%s) or hold time (%s)", k, h)
@@ -424,10 +417,10 @@ func timers(keepalive, hold *time.Duration) (ka, ht int, set bool, err error) {
 	switch {
 	case ka > maxTimer || ht > maxTimer:
 		return 0, 0, false, fmt.Errorf("keepalive %ds or hold time %ds is above FRR's maximum of %ds", ka, ht, maxTimer)
-	case ht != 0 && ht < 3:
+	case !bgptimers.HoldTimeAllowed(time.Duration(ht) * time.Second):
 		return 0, 0, false, fmt.Errorf("hold time %s must be 0 or at least 3s", h)
-	case ht == 0 && ka != 0:
-		// A hold time of 0 disables keepalives.
+	case ht == 0:
+		// A hold time of 0 disables keepalives (bgptimers.KeepaliveAllowed).
 		ka = 0
 	}
 	return ka, ht, true, nil
