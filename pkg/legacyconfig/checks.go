@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strconv"
-	"strings"
 
+	"github.com/lbstack/lbstack/pkg/community"
 	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
@@ -82,21 +81,8 @@ func overlaps(entries []poolEntry) []Warning {
 // validCommunity reports whether s is a BGP community value: "AA:NN" with
 // 16-bit halves, or "large:G:L1:L2" with 32-bit parts.
 func validCommunity(s string) bool {
-	bits, parts := 16, strings.Split(s, ":")
-	if rest, ok := strings.CutPrefix(s, "large:"); ok {
-		bits, parts = 32, strings.Split(rest, ":")
-		if len(parts) != 3 {
-			return false
-		}
-	} else if len(parts) != 2 {
-		return false
-	}
-	for _, p := range parts {
-		if _, err := strconv.ParseUint(p, 10, bits); err != nil {
-			return false
-		}
-	}
-	return true
+	_, err := community.Parse(s)
+	return err == nil
 }
 
 // checkRange warns when a BFD value is outside what MetalLB accepts.
