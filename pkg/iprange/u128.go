@@ -60,20 +60,32 @@ func (u U128) Less(v U128) bool { return u.Hi < v.Hi || (u.Hi == v.Hi && u.Lo < 
 // AddSmall and SubSmall wrap around at 2^128; callers use them where the
 // result is known to stay inside a range.
 func (u U128) AddSmall(n uint64) U128 {
-	lo, carry := bits.Add64(u.Lo, n, 0)
-	return U128{u.Hi + carry, lo}
+	lo := u.Lo + n
+	hi := u.Hi
+	if lo < u.Lo {
+		hi++
+	}
+	return U128{hi, lo}
 }
 
 // SubSmall returns u - n, wrapping around at 0.
 func (u U128) SubSmall(n uint64) U128 {
-	lo, borrow := bits.Sub64(u.Lo, n, 0)
-	return U128{u.Hi - borrow, lo}
+	lo := u.Lo - n
+	hi := u.Hi
+	if lo > u.Lo {
+		hi--
+	}
+	return U128{hi, lo}
 }
 
 // Sub returns u - v, wrapping around at 0.
 func (u U128) Sub(v U128) U128 {
-	lo, borrow := bits.Sub64(u.Lo, v.Lo, 0)
-	return U128{u.Hi - v.Hi - borrow, lo}
+	lo := u.Lo - v.Lo
+	hi := u.Hi - v.Hi
+	if lo > u.Lo {
+		hi--
+	}
+	return U128{hi, lo}
 }
 
 // Or returns the bitwise or of u and v.
