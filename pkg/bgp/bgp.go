@@ -17,7 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/bfd"
+	"github.com/lbstack/lbstack/pkg/community"
 )
 
 // Session is one BGP session of this node, every default already resolved
@@ -68,7 +69,7 @@ type Session struct {
 	NextHopIPv4, NextHopIPv6 netip.Addr
 	// BFDProfile is the BFD profile of the session (FRR only; nil for no
 	// BFD).
-	BFDProfile *config.BFDProfile
+	BFDProfile *bfd.Profile
 }
 
 // DefaultConnectTime is the connect retry interval when a session does not
@@ -134,7 +135,7 @@ func eqDur(a, b *time.Duration) bool {
 	return *a == *b
 }
 
-func eqBFD(a, b *config.BFDProfile) bool {
+func eqBFD(a, b *bfd.Profile) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -147,7 +148,7 @@ type Route struct {
 	Prefix netip.Prefix
 	// Communities are standard and large communities, sorted, no
 	// duplicates (after Normalize).
-	Communities []config.Community
+	Communities []community.Community
 	// LocalPref is the LOCAL_PREF attribute; 0 for none (the backend's
 	// default). Only ever sent over iBGP sessions.
 	LocalPref uint32
@@ -407,7 +408,7 @@ func MergeRoutes(routes []Route, ibgp bool) []Route {
 	out := make([]Route, 0, len(order))
 	for _, p := range order {
 		m := byPrefix[p]
-		slices.SortFunc(m.Communities, func(a, b config.Community) int { return a.Compare(b) })
+		slices.SortFunc(m.Communities, func(a, b community.Community) int { return a.Compare(b) })
 		m.Communities = slices.Compact(m.Communities)
 		if len(m.Communities) == 0 {
 			m.Communities = nil

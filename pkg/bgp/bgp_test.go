@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/bfd"
+	"github.com/lbstack/lbstack/pkg/community"
 )
 
-func comm(t *testing.T, s string) config.Community {
+func comm(t *testing.T, s string) community.Community {
 	t.Helper()
-	c, err := config.ParseCommunity(s)
+	c, err := community.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,20 +36,20 @@ func TestMergeRoutes(t *testing.T) {
 		{
 			"same prefix merges communities, sorted, deduplicated",
 			[]Route{
-				{Prefix: pfx("203.0.113.1/32"), Communities: []config.Community{l1, c1}},
-				{Prefix: pfx("203.0.113.1/32"), Communities: []config.Community{c2, c1}},
+				{Prefix: pfx("203.0.113.1/32"), Communities: []community.Community{l1, c1}},
+				{Prefix: pfx("203.0.113.1/32"), Communities: []community.Community{c2, c1}},
 			},
 			false,
-			[]Route{{Prefix: pfx("203.0.113.1/32"), Communities: []config.Community{c2, c1, l1}}},
+			[]Route{{Prefix: pfx("203.0.113.1/32"), Communities: []community.Community{c2, c1, l1}}},
 		},
 		{
 			"aggregate of two addresses is one route",
 			[]Route{
-				{Prefix: pfx("203.0.113.1/24"), Communities: []config.Community{c1}},
-				{Prefix: pfx("203.0.113.9/24"), Communities: []config.Community{c2}},
+				{Prefix: pfx("203.0.113.1/24"), Communities: []community.Community{c1}},
+				{Prefix: pfx("203.0.113.9/24"), Communities: []community.Community{c2}},
 			},
 			false,
-			[]Route{{Prefix: pfx("203.0.113.0/24"), Communities: []config.Community{c2, c1}}},
+			[]Route{{Prefix: pfx("203.0.113.0/24"), Communities: []community.Community{c2, c1}}},
 		},
 		{
 			"localPref kept on iBGP, highest wins",
@@ -160,7 +161,7 @@ func TestSessionEqual(t *testing.T) {
 		"local asn":   func(s *Session) { s.LocalASN = 1 },
 		"source":      func(s *Session) { s.SourceAddr = netip.MustParseAddr("198.18.0.1") },
 		"next hop v6": func(s *Session) { s.NextHopIPv6 = netip.MustParseAddr("2001:db8:18::1") },
-		"bfd":         func(s *Session) { s.BFDProfile = &config.BFDProfile{Name: "p"} },
+		"bfd":         func(s *Session) { s.BFDProfile = &bfd.Profile{Name: "p"} },
 	}
 	for name, m := range changes {
 		c := session("a", func(s *Session) { s.HoldTime = &d1 }, m)
@@ -184,13 +185,13 @@ func TestNormalize(t *testing.T) {
 			in: DesiredState{
 				Sessions: []Session{session("b"), session("a")},
 				Routes: map[string][]Route{
-					"a": {{Prefix: pfx("203.0.113.1/32"), Communities: []config.Community{c1}}, {Prefix: pfx("203.0.113.1/32")}},
+					"a": {{Prefix: pfx("203.0.113.1/32"), Communities: []community.Community{c1}}, {Prefix: pfx("203.0.113.1/32")}},
 					"b": {},
 				},
 			},
 			want: DesiredState{
 				Sessions: []Session{session("a"), session("b")},
-				Routes:   map[string][]Route{"a": {{Prefix: pfx("203.0.113.1/32"), Communities: []config.Community{c1}}}},
+				Routes:   map[string][]Route{"a": {{Prefix: pfx("203.0.113.1/32"), Communities: []community.Community{c1}}}},
 			},
 		},
 		{

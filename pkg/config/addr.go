@@ -1,12 +1,12 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // AddrRange is one entry of a pool's spec.addresses, parsed: the inclusive
@@ -43,12 +43,9 @@ func (r AddrRange) String() string {
 
 // ParseRange parses one spec.addresses entry: a CIDR prefix
 // ("203.0.113.0/24", "2001:db8::/64") or an inclusive range
-// "start-end" ("203.0.113.10-203.0.113.20") of one family. Like MetalLB
-// (net.ParseCIDR), a prefix with host bits set ("203.0.113.5/24") is accepted
-// and masked ("203.0.113.0/24"); Build warns about it. Spaces around the
-// entry and around the dash are ignored. A bare address is not an entry
-// (write 203.0.113.7/32). IPv4-mapped IPv6 addresses (::ffff:203.0.113.1)
-// and zones (fe80::1%eth0) are refused: their family would be ambiguous.
+// "start-end" ("203.0.113.10-203.0.113.20") of one family, with the rules
+// of iprange.Parse. A prefix with host bits set is masked; Build warns
+// about it.
 func ParseRange(s string) (AddrRange, error) {
 	r, _, err := parseRange(s)
 	return r, err
@@ -56,82 +53,18 @@ func ParseRange(s string) (AddrRange, error) {
 
 // parseRange is ParseRange that also reports whether a CIDR entry had host
 // bits set.
-func parseRange(s string) (r AddrRange, hostBits bool, err error) {
-	r.Spec = s
-	t := strings.TrimSpace(s)
-	if t == "" {
-		return r, false, errors.New("empty address entry")
-	}
-	if start, end, ok := strings.Cut(t, "-"); ok {
-		first, err := parseRangeAddr(start, "start")
-		if err != nil {
-			return r, false, fmt.Errorf("invalid range %q: %w", s, err)
-		}
-		last, err := parseRangeAddr(end, "end")
-		if err != nil {
-			return r, false, fmt.Errorf("invalid range %q: %w", s, err)
-		}
-		if first.Is4() != last.Is4() {
-			return r, false, fmt.Errorf("invalid range %q: start %s and end %s are of different IP families", s, first, last)
-		}
-		if first.Compare(last) > 0 {
-			return r, false, fmt.Errorf("invalid range %q: start %s is after end %s", s, first, last)
-		}
-		r.First, r.Last = first, last
-		r.CIDRs = SummarizeRange(first, last)
-		return r, false, nil
-	}
-	if !strings.Contains(t, "/") {
-		if _, err := netip.ParseAddr(t); err == nil {
-			return r, false, fmt.Errorf("invalid entry %q: a single address is written as a prefix (%s/%d)", s, t, addrBits(t))
-		}
-		return r, false, fmt.Errorf("invalid entry %q: not a CIDR prefix or a start-end range", s)
-	}
-	p, err := netip.ParsePrefix(t)
+func parseRange(s string) (AddrRange, bool, error) {
+	p, err := iprange.Parse(s)
 	if err != nil {
-		return r, false, fmt.Errorf("invalid CIDR %q: %w", s, unwrapNetip(err))
+		return AddrRange{Spec: s}, false, err
 	}
-	if p.Addr().Is4In6() {
-		return r, false, fmt.Errorf("invalid CIDR %q: IPv4-mapped IPv6 prefix; write it as an IPv4 prefix", s)
+	r := AddrRange{First: p.First, Last: p.Last, Spec: s}
+	if p.Prefix.IsValid() {
+		r.CIDRs = []netip.Prefix{p.Prefix}
+	} else {
+		r.CIDRs = iprange.Summarize(p.First, p.Last)
 	}
-	m := p.Masked()
-	r.First, r.Last = m.Addr(), lastAddr(m)
-	r.CIDRs = []netip.Prefix{m}
-	return r, m != p, nil
-}
-
-func addrBits(s string) int {
-	if a, err := netip.ParseAddr(s); err == nil && a.Is6() {
-		return 128
-	}
-	return 32
-}
-
-func parseRangeAddr(s, which string) (netip.Addr, error) {
-	s = strings.TrimSpace(s)
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("%s %q is not an IP address", which, s)
-	}
-	if a.Zone() != "" {
-		return netip.Addr{}, fmt.Errorf("%s %q has a zone; pool addresses cannot", which, s)
-	}
-	if a.Is4In6() {
-		return netip.Addr{}, fmt.Errorf("%s %q is an IPv4-mapped IPv6 address; write it as IPv4", which, s)
-	}
-	return a, nil
-}
-
-// unwrapNetip drops netip's repetition of the input from its parse errors.
-func unwrapNetip(err error) error {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "): "); i >= 0 {
-		return errors.New(msg[i+3:])
-	}
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "netip.ParsePrefix(") {
-		return errors.New(msg[i+2:])
-	}
-	return err
+	return r, p.HostBits, nil
 }
 
 // parseAddr parses a peer, source or router address: no zone; an
@@ -148,110 +81,10 @@ func parseAddr(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// u128 is an address as a 128-bit number (IPv4 in the low 32 bits).
-type u128 struct{ hi, lo uint64 }
-
-func toU128(a netip.Addr) u128 {
-	if a.Is4() {
-		b := a.As4()
-		return u128{lo: uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])}
-	}
-	b := a.As16()
-	var u u128
-	for i := 0; i < 8; i++ {
-		u.hi = u.hi<<8 | uint64(b[i])
-		u.lo = u.lo<<8 | uint64(b[8+i])
-	}
-	return u
-}
-
-func fromU128(u u128, is4 bool) netip.Addr {
-	if is4 {
-		return netip.AddrFrom4([4]byte{byte(u.lo >> 24), byte(u.lo >> 16), byte(u.lo >> 8), byte(u.lo)})
-	}
-	var b [16]byte
-	for i := 0; i < 8; i++ {
-		b[7-i] = byte(u.hi >> (8 * i))
-		b[15-i] = byte(u.lo >> (8 * i))
-	}
-	return netip.AddrFrom16(b)
-}
-
-// ones returns 2^k - 1 (k <= 128).
-func ones(k int) u128 {
-	switch {
-	case k <= 0:
-		return u128{}
-	case k < 64:
-		return u128{lo: 1<<uint(k) - 1}
-	case k == 64:
-		return u128{lo: ^uint64(0)}
-	case k < 128:
-		return u128{hi: 1<<uint(k-64) - 1, lo: ^uint64(0)}
-	default:
-		return u128{hi: ^uint64(0), lo: ^uint64(0)}
-	}
-}
-
-func (u u128) or(v u128) u128 { return u128{u.hi | v.hi, u.lo | v.lo} }
-
-func (u u128) cmp(v u128) int {
-	switch {
-	case u.hi < v.hi:
-		return -1
-	case u.hi > v.hi:
-		return 1
-	case u.lo < v.lo:
-		return -1
-	case u.lo > v.lo:
-		return 1
-	}
-	return 0
-}
-
-func (u u128) trailingZeros() int {
-	if u.lo != 0 {
-		return bits.TrailingZeros64(u.lo)
-	}
-	if u.hi != 0 {
-		return 64 + bits.TrailingZeros64(u.hi)
-	}
-	return 128
-}
-
-// lastAddr returns the last address of a masked prefix.
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Addr()
-	return fromU128(toU128(a).or(ones(a.BitLen()-p.Bits())), a.Is4())
-}
-
 // SummarizeRange returns the minimal list of prefixes covering exactly
 // first..last (same family, first <= last), in address order. It returns
-// nil for invalid input.
-func SummarizeRange(first, last netip.Addr) []netip.Prefix {
-	if !first.IsValid() || !last.IsValid() || first.Is4() != last.Is4() || first.Compare(last) > 0 {
-		return nil
-	}
-	n := first.BitLen()
-	is4 := first.Is4()
-	lastU := toU128(last)
-	var out []netip.Prefix
-	for {
-		cur := toU128(first)
-		// The largest block starting at cur is 2^k addresses with cur aligned
-		// on 2^k and the block's end not past last.
-		k := min(cur.trailingZeros(), n)
-		for k > 0 && cur.or(ones(k)).cmp(lastU) > 0 {
-			k--
-		}
-		out = append(out, netip.PrefixFrom(first, n-k))
-		end := cur.or(ones(k))
-		if end.cmp(lastU) >= 0 {
-			return out
-		}
-		first = fromU128(end, is4).Next()
-	}
-}
+// nil for invalid input. See iprange.Summarize.
+func SummarizeRange(first, last netip.Addr) []netip.Prefix { return iprange.Summarize(first, last) }
 
 // interval is an inclusive address interval of one family.
 type interval struct{ first, last netip.Addr }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // maxCommunities is the most communities one advertisement may attach.
@@ -205,11 +206,11 @@ func (b *builder) checkAggregation(ref ObjectRef, adv *BGPAdvertisement, pool *P
 			}
 			lo := netip.PrefixFrom(r.First, length).Masked()
 			hi := netip.PrefixFrom(r.Last, length).Masked()
-			if lo.Addr() == r.First && lastAddr(hi) == r.Last {
+			if lo.Addr() == r.First && iprange.LastAddr(hi) == r.Last {
 				continue
 			}
 			strict := length < widestBits(r.CIDRs)
-			for _, g := range pool.index.subtract(lo.Addr(), lastAddr(hi)) {
+			for _, g := range pool.index.subtract(lo.Addr(), iprange.LastAddr(hi)) {
 				gaps = append(gaps, g)
 				b.index.overlapping(g.first, g.last, func(s span) bool {
 					other := b.pools[s.pool]

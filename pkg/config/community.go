@@ -1,126 +1,34 @@
 package config
 
-import (
-	"cmp"
-	"fmt"
-	"strconv"
-	"strings"
-)
+// Imported under another name: config's tests have a helper called community.
+import bgpcommunity "github.com/lbstack/lbstack/pkg/community"
+
+// The community value type lives in pkg/community so that pkg/bgp can carry
+// communities without importing pkg/config; these aliases keep the names
+// every user of pkg/config already spells.
 
 // CommunityType tells standard (RFC 1997) from large (RFC 8092) communities.
-type CommunityType uint8
+type CommunityType = bgpcommunity.Type
 
 const (
 	// StandardCommunity is "AA:NN", two 16-bit halves.
-	StandardCommunity CommunityType = iota
+	StandardCommunity = bgpcommunity.Standard
 	// LargeCommunity is "large:G:L1:L2", three 32-bit parts.
-	LargeCommunity
+	LargeCommunity = bgpcommunity.Large
 )
 
-// Community is one BGP community value. It is comparable, so it can key a
-// map; the zero value is the standard community 0:0.
-type Community struct {
-	Type CommunityType
-	// High and Low are the halves of a standard community (AA:NN).
-	High, Low uint16
-	// Global, Local1 and Local2 are the parts of a large community.
-	Global, Local1, Local2 uint32
-}
+// Community is one BGP community value (see pkg/community).
+type Community = bgpcommunity.Community
 
 // largeMarker prefixes large communities, as in MetalLB.
-const largeMarker = "large"
+const largeMarker = bgpcommunity.LargeMarker
 
 // ParseCommunity parses a community literal: "AA:NN" with two decimal
 // 16-bit numbers, or "large:G:L1:L2" with three decimal 32-bit numbers.
 // Aliases are resolved by Build, not here.
-func ParseCommunity(s string) (Community, error) {
-	fs := strings.Split(s, ":")
-	switch len(fs) {
-	case 2:
-		var v [2]uint16
-		for i, f := range fs {
-			n, err := parseDecimal(f, 16)
-			if err != nil {
-				return Community{}, fmt.Errorf("invalid community %q: %s part %q: %w", s, [...]string{"first", "second"}[i], f, err)
-			}
-			v[i] = uint16(n)
-		}
-		return Community{Type: StandardCommunity, High: v[0], Low: v[1]}, nil
-	case 4:
-		if fs[0] != largeMarker {
-			return Community{}, fmt.Errorf("invalid community %q: a large community is written large:<uint32>:<uint32>:<uint32>", s)
-		}
-		var v [3]uint32
-		for i, f := range fs[1:] {
-			n, err := parseDecimal(f, 32)
-			if err != nil {
-				return Community{}, fmt.Errorf("invalid community %q: %s part %q: %w", s, [...]string{"global administrator", "first local data", "second local data"}[i], f, err)
-			}
-			v[i] = uint32(n)
-		}
-		return Community{Type: LargeCommunity, Global: v[0], Local1: v[1], Local2: v[2]}, nil
-	}
-	return Community{}, fmt.Errorf("invalid community %q: expected AA:NN (16-bit numbers) or large:G:L1:L2 (32-bit numbers)", s)
-}
-
-// parseDecimal accepts only plain decimal digits (no sign, no base prefix,
-// no underscores): what FRR and GoBGP accept too.
-func parseDecimal(s string, bitSize int) (uint64, error) {
-	if s == "" {
-		return 0, fmt.Errorf("empty")
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("not a decimal number")
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, bitSize)
-	if err != nil {
-		return 0, fmt.Errorf("out of range 0..%d", uint64(1)<<bitSize-1)
-	}
-	return n, nil
-}
-
-// String returns the literal ParseCommunity accepts: "65000:100" or
-// "large:65000:1:2". (FRR writes large communities without the marker.)
-func (c Community) String() string {
-	if c.Type == LargeCommunity {
-		return fmt.Sprintf("%s:%d:%d:%d", largeMarker, c.Global, c.Local1, c.Local2)
-	}
-	return fmt.Sprintf("%d:%d", c.High, c.Low)
-}
-
-// Uint32 returns a standard community as the 32-bit value on the wire
-// (High<<16 | Low). It is meaningless for a large community.
-func (c Community) Uint32() uint32 { return uint32(c.High)<<16 | uint32(c.Low) }
-
-// Compare orders communities: standard before large, then numerically.
-func (c Community) Compare(o Community) int {
-	if x := cmp.Compare(c.Type, o.Type); x != 0 {
-		return x
-	}
-	if c.Type == StandardCommunity {
-		return cmp.Compare(c.Uint32(), o.Uint32())
-	}
-	if x := cmp.Compare(c.Global, o.Global); x != 0 {
-		return x
-	}
-	if x := cmp.Compare(c.Local1, o.Local1); x != 0 {
-		return x
-	}
-	return cmp.Compare(c.Local2, o.Local2)
-}
+func ParseCommunity(s string) (Community, error) { return bgpcommunity.Parse(s) }
 
 // SplitCommunities renders communities as BGP implementations write them:
 // standard ones "AA:NN", large ones "G:L1:L2" (no "large:" marker), each
 // list in the input's order.
-func SplitCommunities(cs []Community) (std, large []string) {
-	for _, c := range cs {
-		if c.Type == LargeCommunity {
-			large = append(large, fmt.Sprintf("%d:%d:%d", c.Global, c.Local1, c.Local2))
-		} else {
-			std = append(std, fmt.Sprintf("%d:%d", c.High, c.Low))
-		}
-	}
-	return std, large
-}
+func SplitCommunities(cs []Community) (std, large []string) { return bgpcommunity.Split(cs) }

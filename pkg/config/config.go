@@ -9,6 +9,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	bfdprofile "github.com/lbstack/lbstack/pkg/bfd" // config's tests have a helper called bfd
 )
 
 // Resources is every input of Build: the metallb.io objects and the core
@@ -280,19 +281,10 @@ const (
 	DefaultBFDMinimumTTL       = 254
 )
 
-// BFDProfile is a validated BFDProfile with FRR's defaults filled in.
-type BFDProfile struct {
-	Name string
-	// ReceiveInterval, TransmitInterval and EchoInterval are in
-	// milliseconds.
-	ReceiveInterval  uint32
-	TransmitInterval uint32
-	DetectMultiplier uint32
-	EchoInterval     uint32
-	EchoMode         bool
-	PassiveMode      bool
-	MinimumTTL       uint32
-}
+// BFDProfile is a validated BFDProfile with FRR's defaults filled in. The
+// type lives in pkg/bfd so that pkg/bgp can carry it without importing
+// pkg/config.
+type BFDProfile = bfdprofile.Profile
 
 // BGPAdvertisement is a validated BGPAdvertisement.
 type BGPAdvertisement struct {

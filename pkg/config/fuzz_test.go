@@ -14,6 +14,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // FuzzParseRange checks that every accepted entry is a well-formed range
@@ -50,7 +51,7 @@ func checkRange(t *testing.T, s string, r AddrRange) {
 	if r.First.Is4In6() || r.Last.Is4In6() || r.First.Zone() != "" || r.Last.Zone() != "" {
 		t.Fatalf("%q: mapped or zoned %v..%v", s, r.First, r.Last)
 	}
-	if len(r.CIDRs) == 0 || r.CIDRs[0].Addr() != r.First || lastAddr(r.CIDRs[len(r.CIDRs)-1]) != r.Last {
+	if len(r.CIDRs) == 0 || r.CIDRs[0].Addr() != r.First || iprange.LastAddr(r.CIDRs[len(r.CIDRs)-1]) != r.Last {
 		t.Fatalf("%q: CIDRs %v do not span %v..%v", s, r.CIDRs, r.First, r.Last)
 	}
 	for i, p := range r.CIDRs {
@@ -61,7 +62,7 @@ func checkRange(t *testing.T, s string, r AddrRange) {
 			continue
 		}
 		prev := r.CIDRs[i-1]
-		if lastAddr(prev).Next() != p.Addr() {
+		if iprange.LastAddr(prev).Next() != p.Addr() {
 			t.Fatalf("%q: CIDRs %v and %v are not consecutive", s, prev, p)
 		}
 		// Minimal: two consecutive prefixes of one length forming an
@@ -651,7 +652,7 @@ func checkAggregatesByBruteForce(t *testing.T, cfg *Config) {
 					continue
 				}
 				lo := netip.PrefixFrom(r.First, length).Masked().Addr()
-				hi := lastAddr(netip.PrefixFrom(r.Last, length).Masked())
+				hi := iprange.LastAddr(netip.PrefixFrom(r.Last, length).Masked())
 				for _, on := range cfg.PoolNames {
 					if on == pn {
 						continue

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/bgptimers"
 )
 
 // notNative ends the message of a feature the native backend lacks.
@@ -21,7 +22,7 @@ const notNative = "not supported with bgpBackend native; use bgpBackend frr"
 const maxMD5KeyLen = 80
 
 // maxBGPTime is the largest hold time BGP can carry (16 bits of seconds).
-const maxBGPTime = 65535 * time.Second
+const maxBGPTime = bgptimers.Max
 
 func (b *builder) buildPeers(objs []*v1beta2.BGPPeer) {
 	b.peerByName = make(map[string]*Peer, len(objs))
@@ -174,7 +175,8 @@ func ibgpReason(p *Peer) string {
 // only hold set → keepalive = hold/3; only keepalive set → hold =
 // 3×keepalive; neither → nil, nil (backend defaults). Hold must be 0 or at
 // least 3s (RFC 4271) and at most 65535s; keepalive must be below hold, or
-// 0 when hold is 0.
+// 0 when hold is 0. The rules are pkg/bgptimers'; the messages are
+// admission's.
 func (b *builder) peerTimers(ref ObjectRef, ht, ka *metav1.Duration) (*time.Duration, *time.Duration) {
 	if ht == nil && ka == nil {
 		return nil, nil
@@ -191,38 +193,30 @@ func (b *builder) peerTimers(ref ObjectRef, ht, ka *metav1.Duration) (*time.Dura
 	if !ok {
 		return nil, nil
 	}
-	var hold, keep time.Duration
-	switch {
-	case ht != nil && ka != nil:
-		hold, keep = ht.Duration, ka.Duration
-	case ht != nil:
-		hold, keep = ht.Duration, ht.Duration/3
-	default:
-		if ka.Duration > maxBGPTime/3 {
-			b.c.errorf(ref, "spec.keepaliveTime", nil, "keepaliveTime %s implies a holdTime of 3×%s, above the BGP maximum of 65535s", ka.Duration, ka.Duration)
-			return nil, nil
-		}
-		hold, keep = 3*ka.Duration, ka.Duration
+	if ht == nil && ka.Duration > maxBGPTime/3 {
+		b.c.errorf(ref, "spec.keepaliveTime", nil, "keepaliveTime %s implies a holdTime of 3×%s, above the BGP maximum of 65535s", ka.Duration, ka.Duration)
+		return nil, nil
 	}
+	hold, keep, _ := bgptimers.Derive(durationOf(ht), durationOf(ka))
 	holdField, holdWhat := "spec.holdTime", fmt.Sprintf("holdTime %s", hold)
 	if ht == nil {
 		holdField, holdWhat = "spec.keepaliveTime", fmt.Sprintf("keepaliveTime %s implies a holdTime of %s, which", keep, hold)
 	}
 	switch {
-	case hold > 0 && hold < 3*time.Second:
+	case !bgptimers.HoldTimeAllowed(hold):
 		b.c.errorf(ref, holdField, nil, "%s must be 0 or at least 3s", holdWhat)
 		ok = false
 	case hold > maxBGPTime:
 		b.c.errorf(ref, holdField, nil, "%s is above the BGP maximum of 65535s", holdWhat)
 		ok = false
-	case hold == 0 && keep != 0:
+	case hold == 0 && !bgptimers.KeepaliveAllowed(keep, hold):
 		b.c.errorf(ref, "spec.keepaliveTime", nil, "keepaliveTime %s must be 0 when holdTime is 0 (a zero hold time turns keepalives off)", keep)
 		ok = false
 	case hold == 0 && b.native:
 		// GoBGP reads a zero hold time as "use the default" (90 s).
 		b.c.errorf(ref, holdField, nil, "a holdTime of 0 (keepalives off) is %s", notNative)
 		ok = false
-	case hold > 0 && keep >= hold:
+	case !bgptimers.KeepaliveAllowed(keep, hold):
 		b.c.errorf(ref, "spec.keepaliveTime", nil, "keepaliveTime %s must be lower than holdTime %s", keep, hold)
 		ok = false
 	}
@@ -230,6 +224,14 @@ func (b *builder) peerTimers(ref ObjectRef, ht, ka *metav1.Duration) (*time.Dura
 		return nil, nil
 	}
 	return &hold, &keep
+}
+
+// durationOf returns d's duration, nil for nil.
+func durationOf(d *metav1.Duration) *time.Duration {
+	if d == nil {
+		return nil
+	}
+	return &d.Duration
 }
 
 func (b *builder) peerPassword(ref ObjectRef, obj *v1beta2.BGPPeer, p *Peer) {

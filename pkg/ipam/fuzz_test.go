@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"slices"
 	"testing"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // FuzzAllocator drives the Allocator and the reference model (model_test.go)
@@ -43,16 +45,16 @@ func FuzzRange(f *testing.F) {
 		var first, last u128
 		if is4 {
 			lo &= math.MaxUint32
-			first = u128{lo: lo}
-			last = u128{lo: min(lo+size, math.MaxUint32)}
+			first = u128{Lo: lo}
+			last = u128{Lo: min(lo+size, math.MaxUint32)}
 			if lo+size < lo {
-				last.lo = math.MaxUint32
+				last.Lo = math.MaxUint32
 			}
 		} else {
-			first = u128{hi, lo}
-			last = first.addSmall(size)
-			if last.less(first) { // wrapped past the top of the space
-				last = u128{math.MaxUint64, math.MaxUint64}
+			first = u128{Hi: hi, Lo: lo}
+			last = first.AddSmall(size)
+			if last.Less(first) { // wrapped past the top of the space
+				last = u128{Hi: math.MaxUint64, Lo: math.MaxUint64}
 			}
 		}
 		r := &rangeState{first: first, last: last, is4: is4, avoidBuggy: avoid && is4}
@@ -60,15 +62,15 @@ func FuzzRange(f *testing.F) {
 			r.buggy = countBuggy(first, last)
 		}
 		bigOf := func(u u128) *big.Int {
-			b := new(big.Int).SetUint64(u.hi)
-			return b.Lsh(b, 64).Or(b, new(big.Int).SetUint64(u.lo))
+			b := new(big.Int).SetUint64(u.Hi)
+			return b.Lsh(b, 64).Or(b, new(big.Int).SetUint64(u.Lo))
 		}
 		total := new(big.Int).Sub(bigOf(last), bigOf(first))
 		total.Add(total, big.NewInt(1))
 		if r.avoidBuggy {
 			// #x in [f, l] with x mod 256 in {0, 255}, by floor division.
 			cnt := func(n int64, rem int64) int64 { return floorDiv(n-rem, 256) }
-			f, l := int64(first.lo), int64(last.lo)
+			f, l := int64(first.Lo), int64(last.Lo)
 			nb := cnt(l, 0) - cnt(f-1, 0) + cnt(l, 255) - cnt(f-1, 255)
 			if uint64(nb) != r.buggy {
 				t.Fatalf("countBuggy(%d, %d) = %d, want %d", f, l, r.buggy, nb)
@@ -77,7 +79,7 @@ func FuzzRange(f *testing.F) {
 		}
 		used := map[u128]bool{}
 		naiveLowest := func() (u128, bool) {
-			for x := first; ; x = x.addSmall(1) {
+			for x := first; ; x = x.AddSmall(1) {
 				if r.usable(x) && !used[x] {
 					return x, true
 				}
@@ -109,9 +111,9 @@ func FuzzRange(f *testing.F) {
 				}
 				x = want
 			case 1: // an address near the start
-				x = first.addSmall(uint64(op / 4))
+				x = first.AddSmall(uint64(op / 4))
 			case 2: // an address near the end
-				x = last.subSmall(uint64(op / 4))
+				x = last.SubSmall(uint64(op / 4))
 			case 3: // free something
 				if len(held) == 0 {
 					continue
@@ -134,7 +136,7 @@ func FuzzRange(f *testing.F) {
 		}
 		checkRuns(t, r)
 		// Addresses round-trip through netip.
-		if a := first.addr(is4); u128From(a) != first || (is4 && !a.Is4()) {
+		if a := first.Addr(is4); iprange.U128From(a) != first || (is4 && !a.Is4()) {
 			t.Fatalf("round trip %v", a)
 		}
 

@@ -70,6 +70,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // Range is an inclusive address range of one family.
@@ -634,7 +636,7 @@ func (a *Allocator) pick(p *poolState, fam int, svc Service) (choice, error) {
 	if i := p.room[fam].first(); i >= 0 {
 		r := p.ranges[fam][i]
 		if u, ok := r.lowestFree(); ok {
-			return choice{ip: u.addr(r.is4), u: u, rng: r, free: true}, nil
+			return choice{ip: u.Addr(r.is4), u: u, rng: r, free: true}, nil
 		}
 		panic("ipam: internal error: range marked as having room is full")
 	}
@@ -644,7 +646,7 @@ func (a *Allocator) pick(p *poolState, fam int, svc Service) (choice, error) {
 func (a *Allocator) allocateExplicit(r request, chs []choice) (*poolState, []choice, error) {
 	var p *poolState
 	for _, ip := range r.ips {
-		u := u128From(ip)
+		u := iprange.U128From(ip)
 		rng := a.lookup(famOf(ip), u)
 		if rng == nil {
 			return nil, nil, errorf(ErrNotInPool, "%s is not in any address pool", ip)
@@ -788,7 +790,7 @@ func (a *Allocator) PoolOf(ip netip.Addr) (string, bool) {
 	ip = normAddr(ip)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	u := u128From(ip)
+	u := iprange.U128From(ip)
 	r := a.lookup(famOf(ip), u)
 	if r == nil || !r.usable(u) {
 		return "", false

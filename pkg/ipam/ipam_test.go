@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -23,19 +25,19 @@ func ips(ss ...string) []netip.Addr {
 func cidr(s string) Range {
 	p := netip.MustParsePrefix(s).Masked()
 	first := p.Addr()
-	u := u128From(first)
+	u := iprange.U128From(first)
 	bits := first.BitLen() - p.Bits()
 	var span u128
 	switch {
 	case bits >= 128:
-		span = u128{math.MaxUint64, math.MaxUint64}
+		span = u128{Hi: math.MaxUint64, Lo: math.MaxUint64}
 	case bits >= 64:
-		span = u128{1<<(bits-64) - 1, math.MaxUint64}
+		span = u128{Hi: 1<<(bits-64) - 1, Lo: math.MaxUint64}
 	default:
-		span = u128{0, 1<<bits - 1}
+		span = u128{Hi: 0, Lo: 1<<bits - 1}
 	}
-	last := u128{u.hi + span.hi, u.lo + span.lo}
-	return Range{first, last.addr(first.Is4())}
+	last := u128{Hi: u.Hi + span.Hi, Lo: u.Lo + span.Lo}
+	return Range{first, last.Addr(first.Is4())}
 }
 
 func rng(a, b string) Range { return Range{ip(a), ip(b)} }

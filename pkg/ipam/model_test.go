@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // This file checks the Allocator against a reference model: the same rules
@@ -398,8 +400,8 @@ func randAddrIn(src source, z Range) netip.Addr {
 		}
 		return ip("2001:db8:1::ffff:ffff:ffff:fff0")
 	}
-	n := int(u128From(z.Last).sub(u128From(z.First)).lo) + 1
-	return u128From(z.First).addSmall(uint64(src.intn(n + 2))).subSmall(1).addr(z.First.Is4())
+	n := int(iprange.U128From(z.Last).Sub(iprange.U128From(z.First)).Lo) + 1
+	return iprange.U128From(z.First).AddSmall(uint64(src.intn(n + 2))).SubSmall(1).Addr(z.First.Is4())
 }
 
 func randPools(src source) []Pool {
@@ -415,12 +417,12 @@ func randPools(src source) []Pool {
 		}
 		r := z
 		if z.First.Is4() || z.First.Is6() && z != cidr("2001:db8:1::/64") {
-			n := int(u128From(z.Last).sub(u128From(z.First)).lo) + 1
+			n := int(iprange.U128From(z.Last).Sub(iprange.U128From(z.First)).Lo) + 1
 			a, b := src.intn(n), src.intn(n)
 			if a > b {
 				a, b = b, a
 			}
-			r = Range{u128From(z.First).addSmall(uint64(a)).addr(z.First.Is4()), u128From(z.First).addSmall(uint64(b)).addr(z.First.Is4())}
+			r = Range{iprange.U128From(z.First).AddSmall(uint64(a)).Addr(z.First.Is4()), iprange.U128From(z.First).AddSmall(uint64(b)).Addr(z.First.Is4())}
 		}
 		name := poolNames[src.intn(len(poolNames))]
 		i, ok := idx[name]
@@ -626,9 +628,9 @@ func checkState(t testing.TB, a *Allocator, m *model) {
 			checkRuns(t, r)
 			var n uint64
 			for ip := range held {
-				if famOf(ip) == f && r.contains(u128From(ip)) {
+				if famOf(ip) == f && r.contains(iprange.U128From(ip)) {
 					n++
-					if fr := r.runs.floor(u128From(ip)); fr == nil || fr.e.less(u128From(ip)) {
+					if fr := r.runs.floor(iprange.U128From(ip)); fr == nil || fr.e.Less(iprange.U128From(ip)) {
 						t.Fatalf("%s held but not in a run", ip)
 					}
 				}

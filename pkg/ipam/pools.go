@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // normalizePools returns the pool set SetPools will use and the problems it
@@ -86,8 +88,8 @@ func buildPools(spec []Pool) (map[string]*poolState, [2][]*rangeState) {
 		for _, r := range p.Ranges {
 			f := famOf(r.First)
 			rs := &rangeState{
-				first:      u128From(r.First),
-				last:       u128From(r.Last),
+				first:      iprange.U128From(r.First),
+				last:       iprange.U128From(r.Last),
 				is4:        f == v4,
 				avoidBuggy: p.AvoidBuggyIPs && f == v4,
 				pool:       ps,
@@ -108,13 +110,13 @@ func buildPools(spec []Pool) (map[string]*poolState, [2][]*rangeState) {
 		pools[p.Name] = ps
 	}
 	for f := range index {
-		slices.SortFunc(index[f], func(x, y *rangeState) int { return x.first.cmp(y.first) })
+		slices.SortFunc(index[f], func(x, y *rangeState) int { return x.first.Cmp(y.first) })
 	}
 	return pools, index
 }
 
 func lookupIn(idx []*rangeState, u u128) *rangeState {
-	i := sort.Search(len(idx), func(i int) bool { return u.less(idx[i].first) }) - 1
+	i := sort.Search(len(idx), func(i int) bool { return u.Less(idx[i].first) }) - 1
 	if i < 0 || !idx[i].contains(u) {
 		return nil
 	}

@@ -84,7 +84,7 @@ func insertNode(n, nn *run) *run {
 	if n == nil {
 		return nn
 	}
-	if nn.s.less(n.s) {
+	if nn.s.Less(n.s) {
 		n.left = insertNode(n.left, nn)
 	} else {
 		n.right = insertNode(n.right, nn)
@@ -106,7 +106,7 @@ func removeNode(n *run, key u128) *run {
 	if n == nil {
 		return nil
 	}
-	switch key.cmp(n.s) {
+	switch key.Cmp(n.s) {
 	case -1:
 		n.left = removeNode(n.left, key)
 	case 1:
@@ -152,7 +152,7 @@ func (t *runTree) min() *run {
 func (t *runTree) floor(x u128) *run {
 	var best *run
 	for n := t.root; n != nil; {
-		if x.less(n.s) {
+		if x.Less(n.s) {
 			n = n.left
 		} else {
 			best = n
@@ -166,7 +166,7 @@ func (t *runTree) floor(x u128) *run {
 func (t *runTree) after(x u128) *run {
 	var best *run
 	for n := t.root; n != nil; {
-		if x.less(n.s) {
+		if x.Less(n.s) {
 			best = n
 			n = n.left
 		} else {
@@ -204,7 +204,7 @@ type rangeState struct {
 
 // isBuggy reports whether an IPv4 address ends in .0 or .255; some old
 // firmware treats those as network/broadcast addresses even outside a /24.
-func isBuggy(x u128) bool { b := x.lo & 0xff; return b == 0 || b == 0xff }
+func isBuggy(x u128) bool { b := x.Lo & 0xff; return b == 0 || b == 0xff }
 
 func (r *rangeState) usable(x u128) bool { return !r.avoidBuggy || !isBuggy(x) }
 
@@ -213,11 +213,11 @@ func (r *rangeState) nextUsable(x u128) u128 {
 	if !r.avoidBuggy {
 		return x
 	}
-	switch x.lo & 0xff {
+	switch x.Lo & 0xff {
 	case 0xff:
-		return x.addSmall(2)
+		return x.AddSmall(2)
 	case 0:
-		return x.addSmall(1)
+		return x.AddSmall(1)
 	}
 	return x
 }
@@ -228,11 +228,11 @@ func (r *rangeState) prevUsable(x u128) u128 {
 	if !r.avoidBuggy {
 		return x
 	}
-	switch x.lo & 0xff {
+	switch x.Lo & 0xff {
 	case 0:
-		return x.subSmall(2)
+		return x.SubSmall(2)
 	case 0xff:
-		return x.subSmall(1)
+		return x.SubSmall(1)
 	}
 	return x
 }
@@ -245,7 +245,7 @@ func countBuggy(first, last u128) uint64 {
 		}
 		return (n-rem)/256 + 1
 	}
-	f, l := first.lo, last.lo
+	f, l := first.Lo, last.Lo
 	c := upTo(l, 0) + upTo(l, 255)
 	if f > 0 {
 		c -= upTo(f-1, 0) + upTo(f-1, 255)
@@ -256,11 +256,11 @@ func countBuggy(first, last u128) uint64 {
 // lowestFree returns the lowest usable free address of the range.
 func (r *rangeState) lowestFree() (u128, bool) {
 	c := r.nextUsable(r.first)
-	if r.last.less(c) {
+	if r.last.Less(c) {
 		return u128{}, false // e.g. a /32 on .0 with avoidBuggyIPs
 	}
 	m := r.runs.min()
-	if m == nil || c.less(m.s) {
+	if m == nil || c.Less(m.s) {
 		return c, true
 	}
 	// m starts at the first usable address; runs are maximal, so the first
@@ -268,8 +268,8 @@ func (r *rangeState) lowestFree() (u128, bool) {
 	if m.e == r.last {
 		return u128{}, false
 	}
-	c = r.nextUsable(m.e.addSmall(1))
-	if r.last.less(c) {
+	c = r.nextUsable(m.e.AddSmall(1))
+	if r.last.Less(c) {
 		return u128{}, false
 	}
 	return c, true
@@ -280,14 +280,14 @@ func (r *rangeState) lowestFree() (u128, bool) {
 // the last usable address (or has no usable address at all).
 func (r *rangeState) full() bool {
 	c := r.nextUsable(r.first)
-	if r.last.less(c) {
+	if r.last.Less(c) {
 		return true
 	}
 	if r.runs.n != 1 {
 		return false
 	}
 	m := r.runs.root
-	return m.s == c && (m.e == r.last || r.last.less(r.nextUsable(m.e.addSmall(1))))
+	return m.s == c && (m.e == r.last || r.last.Less(r.nextUsable(m.e.AddSmall(1))))
 }
 
 // updateRoom tells the pool whether this range still has room.
@@ -305,7 +305,7 @@ func famIndex(is4 bool) int {
 }
 
 // contains reports whether x lies in [first, last].
-func (r *rangeState) contains(x u128) bool { return !x.less(r.first) && !r.last.less(x) }
+func (r *rangeState) contains(x u128) bool { return !x.Less(r.first) && !r.last.Less(x) }
 
 // markUsed records x (usable, inside the range, not yet used) as used.
 func (r *rangeState) markUsed(x u128) {
@@ -313,8 +313,8 @@ func (r *rangeState) markUsed(x u128) {
 	pred := r.runs.floor(x)
 	succ := r.runs.after(x)
 	// pred.e < x < succ.s here, so the +1s below cannot overflow.
-	leftAdj := pred != nil && r.nextUsable(pred.e.addSmall(1)) == x
-	rightAdj := succ != nil && r.nextUsable(x.addSmall(1)) == succ.s
+	leftAdj := pred != nil && r.nextUsable(pred.e.AddSmall(1)) == x
+	rightAdj := succ != nil && r.nextUsable(x.AddSmall(1)) == succ.s
 	switch {
 	case leftAdj && rightAdj:
 		e := succ.e
@@ -333,7 +333,7 @@ func (r *rangeState) markUsed(x u128) {
 // markFree records the used address x as free again.
 func (r *rangeState) markFree(x u128) {
 	m := r.runs.floor(x)
-	if m == nil || m.e.less(x) {
+	if m == nil || m.e.Less(x) {
 		panic("ipam: internal error: freeing an address that is not in use")
 	}
 	r.used--
@@ -341,27 +341,27 @@ func (r *rangeState) markFree(x u128) {
 	case m.s == x && m.e == x:
 		r.runs.remove(x)
 	case m.s == x:
-		m.s = r.nextUsable(x.addSmall(1))
+		m.s = r.nextUsable(x.AddSmall(1))
 	case m.e == x:
-		m.e = r.prevUsable(x.subSmall(1))
+		m.e = r.prevUsable(x.SubSmall(1))
 	default:
 		e := m.e
-		m.e = r.prevUsable(x.subSmall(1))
-		r.runs.insert(r.nextUsable(x.addSmall(1)), e)
+		m.e = r.prevUsable(x.SubSmall(1))
+		r.runs.insert(r.nextUsable(x.AddSmall(1)), e)
 	}
 	r.updateRoom()
 }
 
 // available is the number of usable free addresses, saturated to int64.
 func (r *rangeState) available() int64 {
-	span := r.last.sub(r.first) // size - 1
+	span := r.last.Sub(r.first) // size - 1
 	taken := r.buggy + r.used
 	if taken == 0 {
-		if span.hi != 0 || span.lo >= 1<<63-1 {
+		if span.Hi != 0 || span.Lo >= 1<<63-1 {
 			return 1<<63 - 1
 		}
-		return int64(span.lo) + 1
+		return int64(span.Lo) + 1
 	}
 	// taken <= size, so size - taken = span - (taken-1) >= 0.
-	return span.sub(u128{lo: taken - 1}).satInt64()
+	return span.Sub(u128{Lo: taken - 1}).SatInt64()
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // checkRuns verifies the run-tree invariants of r against the set of used
@@ -16,17 +18,17 @@ func checkRuns(t testing.TB, r *rangeState) {
 	n := 0
 	r.runs.walk(func(x *run) {
 		n++
-		if !r.contains(x.s) || !r.contains(x.e) || x.e.less(x.s) {
+		if !r.contains(x.s) || !r.contains(x.e) || x.e.Less(x.s) {
 			t.Fatalf("run %v-%v outside range or reversed", x.s, x.e)
 		}
 		if !r.usable(x.s) || !r.usable(x.e) {
 			t.Fatalf("run %v-%v starts or ends on an unusable address", x.s, x.e)
 		}
 		if prev != nil {
-			if !prev.e.less(x.s) {
+			if !prev.e.Less(x.s) {
 				t.Fatalf("runs overlap or are unordered: %v-%v, %v-%v", prev.s, prev.e, x.s, x.e)
 			}
-			if r.nextUsable(prev.e.addSmall(1)) == x.s {
+			if r.nextUsable(prev.e.AddSmall(1)) == x.s {
 				t.Fatalf("runs %v-%v and %v-%v are not maximal", prev.s, prev.e, x.s, x.e)
 			}
 		}
@@ -78,12 +80,12 @@ func TestRunsAgainstNaive(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f, l := netip.MustParseAddr(tc.first), netip.MustParseAddr(tc.last)
-			r := &rangeState{first: u128From(f), last: u128From(l), is4: f.Is4(), avoidBuggy: tc.avoid && f.Is4()}
+			r := &rangeState{first: iprange.U128From(f), last: iprange.U128From(l), is4: f.Is4(), avoidBuggy: tc.avoid && f.Is4()}
 			if r.avoidBuggy {
 				r.buggy = countBuggy(r.first, r.last)
 			}
-			size := int(r.last.sub(r.first).lo) + 1
-			at := func(i int) u128 { return r.first.addSmall(uint64(i)) }
+			size := int(r.last.Sub(r.first).Lo) + 1
+			at := func(i int) u128 { return r.first.AddSmall(uint64(i)) }
 			used := make([]bool, size)
 			var usable []int
 			for i := range size {
@@ -143,7 +145,7 @@ func TestRunsAgainstNaive(t *testing.T) {
 }
 
 func TestAvailableSaturates(t *testing.T) {
-	all := &rangeState{first: u128{}, last: u128{math.MaxUint64, math.MaxUint64}}
+	all := &rangeState{first: u128{}, last: u128{Hi: math.MaxUint64, Lo: math.MaxUint64}}
 	if got := all.available(); got != math.MaxInt64 {
 		t.Fatalf("::/0 available = %d", got)
 	}
@@ -152,15 +154,15 @@ func TestAvailableSaturates(t *testing.T) {
 		t.Fatalf("::/0 minus one available = %d", got)
 	}
 	// exactly 2^63 addresses minus one used = MaxInt64
-	r := &rangeState{first: u128{}, last: u128{0, 1<<63 - 1}}
+	r := &rangeState{first: u128{}, last: u128{Hi: 0, Lo: 1<<63 - 1}}
 	if got := r.available(); got != math.MaxInt64 {
 		t.Fatalf("2^63 available = %d", got)
 	}
-	r.markUsed(u128{0, 5})
+	r.markUsed(u128{Hi: 0, Lo: 5})
 	if got := r.available(); got != math.MaxInt64 {
 		t.Fatalf("2^63-1 available = %d", got)
 	}
-	r.markUsed(u128{0, 6})
+	r.markUsed(u128{Hi: 0, Lo: 6})
 	if got := r.available(); got != math.MaxInt64-1 {
 		t.Fatalf("2^63-2 available = %d", got)
 	}
@@ -201,7 +203,7 @@ func TestRangeSet(t *testing.T) {
 func TestManySmallRanges(t *testing.T) {
 	var ranges []Range
 	for i := range 1000 {
-		a := u128{lo: uint64(0xc6120000 + 4*i)}.addr(true) // 198.18.x.y, every 4th address
+		a := u128{Lo: uint64(0xc6120000 + 4*i)}.Addr(true) // 198.18.x.y, every 4th address
 		ranges = append(ranges, Range{a, a})
 	}
 	a := New()

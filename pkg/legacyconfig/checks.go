@@ -1,11 +1,13 @@
 package legacyconfig
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/lbstack/lbstack/pkg/community"
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // The checks in this file only produce warnings: the converted objects keep
@@ -15,43 +17,28 @@ import (
 // ipRange is an inclusive range of addresses of one family.
 type ipRange struct{ from, to netip.Addr }
 
-// parseAddresses reads a pool entry the way MetalLB v0.12 did: a CIDR, or
-// "start-end" (spaces around the addresses allowed).
+// parseAddresses reads a pool entry the way MetalLB v0.12 did
+// (iprange.ParseMetalLB), in the converter's own words.
 func parseAddresses(s string) (ipRange, error) {
-	if !strings.Contains(s, "-") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return ipRange{}, fmt.Errorf("%q is neither a CIDR nor a start-end range", s)
-		}
-		p = p.Masked()
-		return ipRange{from: p.Addr(), to: lastAddr(p)}, nil
+	r, err := iprange.ParseMetalLB(s)
+	if err == nil {
+		return ipRange{from: r.First, to: r.Last}, nil
 	}
-	a, b, _ := strings.Cut(s, "-")
-	from, err1 := netip.ParseAddr(strings.TrimSpace(a))
-	to, err2 := netip.ParseAddr(strings.TrimSpace(b))
-	if err1 != nil || err2 != nil {
+	var problem iprange.Problem
+	if perr := (*iprange.Error)(nil); errors.As(err, &perr) {
+		problem = perr.Problem
+	}
+	switch problem {
+	case iprange.BadAddress:
 		return ipRange{}, fmt.Errorf("%q is not a valid start-end range of IP addresses", s)
-	}
-	from, to = from.Unmap(), to.Unmap()
-	if from.Zone() != "" || to.Zone() != "" {
+	case iprange.Zone:
 		return ipRange{}, fmt.Errorf("%q: an address range cannot carry a zone", s)
-	}
-	if from.BitLen() != to.BitLen() {
+	case iprange.MixedFamilies:
 		return ipRange{}, fmt.Errorf("%q mixes IPv4 and IPv6", s)
-	}
-	if to.Less(from) {
+	case iprange.Backwards:
 		return ipRange{}, fmt.Errorf("%q ends before it starts", s)
 	}
-	return ipRange{from: from, to: to}, nil
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
+	return ipRange{}, fmt.Errorf("%q is neither a CIDR nor a start-end range", s)
 }
 
 // poolEntry is one address entry of one pool, for the overlap check.
@@ -94,21 +81,8 @@ func overlaps(entries []poolEntry) []Warning {
 // validCommunity reports whether s is a BGP community value: "AA:NN" with
 // 16-bit halves, or "large:G:L1:L2" with 32-bit parts.
 func validCommunity(s string) bool {
-	bits, parts := 16, strings.Split(s, ":")
-	if rest, ok := strings.CutPrefix(s, "large:"); ok {
-		bits, parts = 32, strings.Split(rest, ":")
-		if len(parts) != 3 {
-			return false
-		}
-	} else if len(parts) != 2 {
-		return false
-	}
-	for _, p := range parts {
-		if _, err := strconv.ParseUint(p, 10, bits); err != nil {
-			return false
-		}
-	}
-	return true
+	_, err := community.Parse(s)
+	return err == nil
 }
 
 // checkRange warns when a BFD value is outside what MetalLB accepts.

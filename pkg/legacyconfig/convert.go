@@ -25,6 +25,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/bgptimers"
 )
 
 const (
@@ -440,14 +441,14 @@ func (c *converter) peerSpec(p Peer, name string) (v1beta2.BGPPeerSpec, error) {
 	if err != nil {
 		return spec, err
 	}
-	if hold != nil && hold.Duration != 0 && hold.Duration < 3*time.Second {
+	if hold != nil && !bgptimers.HoldTimeAllowed(hold.Duration) {
 		w("hold-time %s is neither 0 nor at least 3s: MetalLB refused it, and so does admission", hold.Duration)
 	}
 	keepalive, err := c.timer(p.KeepaliveTime, "keepalive-time", w)
 	if err != nil {
 		return spec, err
 	}
-	if keepalive != nil && hold != nil && hold.Duration > 0 && keepalive.Duration >= hold.Duration {
+	if keepalive != nil && hold != nil && hold.Duration > 0 && !bgptimers.KeepaliveAllowed(keepalive.Duration, hold.Duration) {
 		w("keepalive-time %s is not below hold-time %s: admission refuses it", keepalive.Duration, hold.Duration)
 	}
 	if keepalive != nil && keepalive.Duration < 0 {

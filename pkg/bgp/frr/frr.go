@@ -36,7 +36,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lbstack/lbstack/pkg/bfd"
 	"github.com/lbstack/lbstack/pkg/bgp"
+	"github.com/lbstack/lbstack/pkg/bgptimers"
+	"github.com/lbstack/lbstack/pkg/community"
 	"github.com/lbstack/lbstack/pkg/config"
 )
 
@@ -202,7 +205,7 @@ func no(b bool) string {
 // model is the state arranged as FRR wants it.
 type model struct {
 	routers  []*router
-	profiles []config.BFDProfile
+	profiles []bfd.Profile
 }
 
 // router is one `router bgp` block: every session of one VRF.
@@ -260,7 +263,7 @@ func buildModel(d bgp.DesiredState, skipped *bgp.SkippedError) *model {
 	// error messages.
 	owner := map[routerKey]string{}
 	peers := map[routerKey]map[netip.Addr]string{}
-	profiles := map[string]config.BFDProfile{}
+	profiles := map[string]bfd.Profile{}
 	profileOwner := map[string]string{}
 	for _, s := range d.Sessions {
 		n, err := newNeighbor(s, d.Routes[s.Name])
@@ -335,7 +338,7 @@ func buildModel(d bgp.DesiredState, skipped *bgp.SkippedError) *model {
 		p.Name = name
 		m.profiles = append(m.profiles, p)
 	}
-	slices.SortFunc(m.profiles, func(a, b config.BFDProfile) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(m.profiles, func(a, b bfd.Profile) int { return cmp.Compare(a.Name, b.Name) })
 	return m
 }
 
@@ -403,17 +406,9 @@ func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
 // third of hold; hold three times keepalive). set is false when both are
 // nil: FRR keeps its defaults.
 func timers(keepalive, hold *time.Duration) (ka, ht int, set bool, err error) {
-	if keepalive == nil && hold == nil {
+	h, k, set := bgptimers.Derive(hold, keepalive)
+	if !set {
 		return 0, 0, false, nil
-	}
-	var k, h time.Duration
-	switch {
-	case keepalive != nil && hold != nil:
-		k, h = *keepalive, *hold
-	case hold != nil:
-		h, k = *hold, *hold/3
-	default:
-		k, h = *keepalive, 3**keepalive
 	}
 	if k < 0 || h < 0 {
 		return 0, 0, false, fmt.Errorf("negative keepalive (%s) or hold time (%s)", k, h)
@@ -422,10 +417,10 @@ func timers(keepalive, hold *time.Duration) (ka, ht int, set bool, err error) {
 	switch {
 	case ka > maxTimer || ht > maxTimer:
 		return 0, 0, false, fmt.Errorf("keepalive %ds or hold time %ds is above FRR's maximum of %ds", ka, ht, maxTimer)
-	case ht != 0 && ht < 3:
+	case !bgptimers.HoldTimeAllowed(time.Duration(ht) * time.Second):
 		return 0, 0, false, fmt.Errorf("hold time %s must be 0 or at least 3s", h)
-	case ht == 0 && ka != 0:
-		// A hold time of 0 disables keepalives.
+	case ht == 0:
+		// A hold time of 0 disables keepalives (bgptimers.KeepaliveAllowed).
 		ka = 0
 	}
 	return ka, ht, true, nil
@@ -448,7 +443,7 @@ func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
 		k := groupKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
 		g, ok := byKey[k]
 		if !ok {
-			std, large := config.SplitCommunities(r.Communities)
+			std, large := community.Split(r.Communities)
 			g = &group{seq: routeMapStep * (len(out) + 1), v6: k.v6, std: std, large: large, localPref: r.LocalPref}
 			if g.seq >= maxRouteMapSeq {
 				return nil, fmt.Errorf("more than %d distinct attribute sets; FRR route-maps end at sequence %d", maxRouteMapSeq/routeMapStep-1, maxRouteMapSeq)
@@ -598,7 +593,7 @@ func writeFamily(w *writer, r *router, v6 bool) {
 	w.line(" exit-address-family")
 }
 
-func writeProfile(w *writer, p config.BFDProfile) {
+func writeProfile(w *writer, p bfd.Profile) {
 	w.line(" profile %s", p.Name)
 	if p.ReceiveInterval != 0 {
 		w.line("  receive-interval %d", p.ReceiveInterval)

@@ -52,7 +52,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 
 	lbgp "github.com/lbstack/lbstack/pkg/bgp"
-	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/community"
 )
 
 // Options configure the backend.
@@ -659,7 +659,7 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 			}
 			sets = append(sets, pset)
 			act := &api.Actions{RouteAction: api.RouteAction_ACCEPT}
-			std, large := config.SplitCommunities(grp[0].Communities)
+			std, large := community.Split(grp[0].Communities)
 			if len(std) > 0 {
 				act.Community = &api.CommunityAction{Type: api.CommunityAction_ADD, Communities: std}
 			}
