@@ -103,7 +103,10 @@ func TestImportRules(t *testing.T) {
 var leaves = []string{
 	"pkg/lbservice",  // what every component reads from a Service
 	"pkg/ownedapply", // writing generated objects only when they differ
-	"pkg/ipam",       // the allocator
+	"pkg/iprange",    // address arithmetic and range parsing
+	"pkg/community",  // BGP community values
+	"pkg/bfd",        // the BFD profile value
+	"pkg/bgptimers",  // the hold and keepalive time rules
 	"pkg/version",
 	"pkg/selfinstall",
 	"pkg/serving",
@@ -136,6 +139,7 @@ var forbidden = map[string][]string{
 	"pkg/speaker":      {"pkg/assigner", "pkg/symrouting"},
 	"pkg/webhook":      {"pkg/assigner", "pkg/speaker"},
 	"pkg/legacyconfig": {"pkg/config"},
+	"pkg/ipam":         {"pkg/config"},
 }
 
 func TestNoHelperOnlyEdges(t *testing.T) {
@@ -171,8 +175,9 @@ var writtenOnce = map[string]string{
 	"subset":         "",
 	"needsApply":     "",
 	"hashOf":         "",
-	"parseRange":     "",
 	"parseRangeAddr": "",
+	"LastAddr":       "pkg/iprange",
+	"U128":           "pkg/iprange",
 }
 
 func TestHelpersWrittenOnce(t *testing.T) {
