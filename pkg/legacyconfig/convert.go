@@ -448,7 +448,11 @@ func (c *converter) peerSpec(p Peer, name string) (v1beta2.BGPPeerSpec, error) {
 	if err != nil {
 		return spec, err
 	}
-	if keepalive != nil && hold != nil && hold.Duration > 0 && !bgptimers.KeepaliveAllowed(keepalive.Duration, hold.Duration) {
+	switch {
+	case keepalive == nil || hold == nil || keepalive.Duration < 0 || bgptimers.KeepaliveAllowed(keepalive.Duration, hold.Duration):
+	case hold.Duration == 0:
+		w("keepalive-time %s with hold-time 0: a zero hold time turns keepalives off, so admission refuses any other keepalive-time than 0", keepalive.Duration)
+	default:
 		w("keepalive-time %s is not below hold-time %s: admission refuses it", keepalive.Duration, hold.Duration)
 	}
 	if keepalive != nil && keepalive.Duration < 0 {

@@ -70,6 +70,14 @@ func TestPeerFields(t *testing.T) {
 			s.HoldTime = &metav1.Duration{Duration: 9 * time.Second}
 			s.KeepaliveTime = &metav1.Duration{Duration: 9 * time.Second}
 		}, warn: []string{"not below hold-time"}},
+		{name: "keepalive with hold-time 0", extra: "hold-time: 0s\n  keepalive-time: 10s", want: func(s *v1beta2.BGPPeerSpec) {
+			s.HoldTime = &metav1.Duration{}
+			s.KeepaliveTime = &metav1.Duration{Duration: 10 * time.Second}
+		}, warn: []string{"with hold-time 0", "keepalives off"}},
+		{name: "keepalive 0 with hold-time 0", extra: "hold-time: 0s\n  keepalive-time: 0s", want: func(s *v1beta2.BGPPeerSpec) {
+			s.HoldTime = &metav1.Duration{}
+			s.KeepaliveTime = &metav1.Duration{}
+		}},
 		{name: "router-id", extra: "router-id: 10.0.0.1", want: func(s *v1beta2.BGPPeerSpec) { s.RouterID = "10.0.0.1" }},
 		{name: "router-id invalid", extra: "router-id: abcd", want: func(s *v1beta2.BGPPeerSpec) { s.RouterID = "abcd" }, warn: []string{"router-id", "not an IP address"}},
 		{name: "match-labels", extra: "node-selectors:\n  - match-labels:\n      rack: r1", want: func(s *v1beta2.BGPPeerSpec) {
