@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -535,22 +536,8 @@ func (r *MetalLBReconciler) writeStatus(ctx context.Context, ml *v1beta1.MetalLB
 	for _, c := range st.conditions(ml.Generation) {
 		meta.SetStatusCondition(&ml.Status.Conditions, c)
 	}
-	if equalConditions(before.Status.Conditions, ml.Status.Conditions) {
+	if equality.Semantic.DeepEqual(before.Status.Conditions, ml.Status.Conditions) {
 		return nil
 	}
 	return r.Client.Status().Patch(ctx, ml, client.MergeFrom(before))
-}
-
-func equalConditions(a, b []metav1.Condition) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message ||
-			x.ObservedGeneration != y.ObservedGeneration || !x.LastTransitionTime.Equal(&y.LastTransitionTime) {
-			return false
-		}
-	}
-	return true
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/cli"
 	"github.com/lbstack/lbstack/test/envtest"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 func TestSpeakerCommandEnvtest(t *testing.T) {
@@ -107,7 +108,7 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 		}
 		return &cs, ""
 	}
-	eventually(t, 30*time.Second, "ConfigurationState Valid, session waiting for its password, stale status removed", func() string {
+	frrtest.Eventually(t, 30*time.Second, "ConfigurationState Valid, session waiting for its password, stale status removed", func() string {
 		cs, why := state()
 		if cs == nil {
 			return why
@@ -126,7 +127,7 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 	// password) while the rest of the configuration stays current.
 	must(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pw", Namespace: ns}, Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"password": []byte("x")}}))
-	eventually(t, 30*time.Second, "ConfigurationState Invalid, the peer at its last valid version", func() string {
+	frrtest.Eventually(t, 30*time.Second, "ConfigurationState Invalid, the peer at its last valid version", func() string {
 		cs, why := state()
 		if cs == nil {
 			return why
@@ -147,19 +148,4 @@ func TestSpeakerCommandEnvtest(t *testing.T) {
 		}
 		return "no ConfigurationInvalid event on speaker-n1"
 	})
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		why := cond()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %s", what, timeout, why)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
