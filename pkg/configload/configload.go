@@ -25,10 +25,10 @@ type Options struct {
 	L2Advertisements bool
 	// Nodes and Namespaces also read those cluster-scoped objects.
 	Nodes, Namespaces bool
-	// Cached, when set, reads the Secrets, Nodes and Namespaces (the
-	// admission webhook lists the metallb.io objects from the API server,
-	// as objects of one apply arrive back to back, but these from its
-	// cache: an uncached list of every Node per request does not scale).
+	// NoPools leaves the IPAddressPools out: the admission webhook keeps
+	// them indexed from watch events and picks the few a request needs.
+	NoPools bool
+	// Cached, when set, reads the Secrets, Nodes and Namespaces.
 	Cached client.Reader
 }
 
@@ -56,8 +56,11 @@ func Load(ctx context.Context, r client.Reader, o Options) (config.Resources, er
 		list client.ObjectList
 		opts []client.ListOption
 	}
-	lists := []listing{{r, &pools, []client.ListOption{in}}, {r, &peers, []client.ListOption{in}}, {r, &bgpAdvs, []client.ListOption{in}},
+	lists := []listing{{r, &peers, []client.ListOption{in}}, {r, &bgpAdvs, []client.ListOption{in}},
 		{r, &bfds, []client.ListOption{in}}, {r, &comms, []client.ListOption{in}}, {cached, &secrets, []client.ListOption{in}}}
+	if !o.NoPools {
+		lists = append(lists, listing{r, &pools, []client.ListOption{in}})
+	}
 	if o.L2Advertisements {
 		lists = append(lists, listing{r, &l2Advs, []client.ListOption{in}})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -46,18 +47,21 @@ const (
 	MetalLBPath          = "/validate-metallb-io-v1beta1-metallb"
 )
 
-// Validator admits metallb.io objects by building the whole configuration
-// with the object under admission in place (pkg/config.Build, the same code
-// the controller and speakers run) and refusing the request when a problem
-// involves that object.
+// Validator admits metallb.io objects by building the configuration with
+// the object under admission in place (pkg/config.Build, the same code the
+// controller and speakers run) and refusing the request when a problem
+// involves that object. It reads nothing from the API server per request:
+// a view kept current by watch events holds the pools in an interval index,
+// so an IPAddressPool is checked against the few pools it can conflict
+// with (config.PoolSearchRanges) however many the cluster has, and the
+// objects this server just admitted count until the watch shows them.
 type Validator struct {
-	// Reader lists the current objects. It should read through to the API
-	// server (a manager's APIReader): objects of one `kubectl apply -f`
-	// arrive back to back and a lagging cache would miss the previous one.
+	// Reader reads through to the API server (a manager's APIReader); the
+	// MetalLB webhook and the symmetric-routing checks use it.
 	Reader client.Reader
-	// Cached, when set, reads Secrets, Nodes and Namespaces (a manager's
-	// cache): they change rarely, and listing them all from the API
-	// server on every request does not scale.
+	// Cached reads the metallb.io objects other than pools, the MetalLB
+	// object, Secrets, Nodes and Namespaces (a manager's cache); Reader
+	// when nil.
 	Cached client.Reader
 	// Namespace is the stack's namespace.
 	Namespace string
@@ -72,6 +76,22 @@ type Validator struct {
 	// IPAddressPools then also get the symmetric-routing checks'
 	// findings about them as warnings.
 	Mapper meta.RESTMapper
+
+	viewOnce sync.Once
+	v        *view
+}
+
+// view returns the validator's view, made on first use.
+func (v *Validator) view() *view {
+	v.viewOnce.Do(func() { v.v = newView(v.Namespace) })
+	return v.v
+}
+
+// Watch keeps the view current from inf's informers (a manager's cache,
+// caching the stack's namespace at least); requests wait until they have
+// listed everything once. Call it before the manager starts.
+func (v *Validator) Watch(ctx context.Context, inf Informers) error {
+	return v.view().watch(ctx, inf)
 }
 
 // Register adds every validating webhook and the conversion webhook to srv.
@@ -101,35 +121,45 @@ type kindHandler struct {
 func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	log := logf.FromContext(ctx).WithValues("kind", h.kind, "name", req.Name, "operation", req.Operation)
 	ref := config.ObjectRef{Kind: h.kind, Name: req.Name}
+	w := h.v.view()
+	if err := w.waitSynced(ctx); err != nil {
+		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("%s: %w", ref, err))
+	}
 
-	res, opts, err := h.v.load(ctx)
+	var obj client.Object
+	if req.Operation != admissionv1.Delete {
+		obj = h.newObj()
+		if err := h.decoder.Decode(req, obj); err != nil {
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s: %w", ref, err))
+		}
+		if obj.GetNamespace() == "" {
+			obj.SetNamespace(req.Namespace)
+		}
+		if obj.GetDeletionTimestamp() != nil {
+			// Finalizer removal and other updates of an object on its way
+			// out must never be blocked by the configuration it is leaving.
+			return admission.Allowed("")
+		}
+		ref.Name = obj.GetName()
+	}
+
+	// One admission at a time: two objects that conflict with each
+	// other cannot both pass.
+	w.mu.Lock()
+	res, opts, err := h.v.load(ctx, w, obj)
 	if err != nil {
+		w.mu.Unlock()
 		log.Error(err, "cannot read the current configuration")
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: reading the current configuration: %w", ref, err))
 	}
-
-	if req.Operation == admissionv1.Delete {
+	if obj == nil {
+		w.mu.Unlock()
 		if p := config.CheckDelete(ref, res, opts); p != nil {
 			return admission.Denied(p.Error())
 		}
 		return admission.Allowed("")
 	}
-
-	obj := h.newObj()
-	if err := h.decoder.Decode(req, obj); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s: %w", ref, err))
-	}
-	if obj.GetNamespace() == "" {
-		obj.SetNamespace(req.Namespace)
-	}
-	if obj.GetDeletionTimestamp() != nil {
-		// Finalizer removal and other updates of an object on its way out
-		// must never be blocked by the configuration it is leaving.
-		return admission.Allowed("")
-	}
-	ref.Name = obj.GetName()
 	put(&res, obj)
-
 	result := config.Build(res, opts)
 	var denials, warnings []string
 	for _, p := range result.Errors {
@@ -137,6 +167,11 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 			denials = append(denials, p.Error())
 		}
 	}
+	if len(denials) == 0 && (req.DryRun == nil || !*req.DryRun) {
+		w.admit(h.kind, obj, obj.GetResourceVersion())
+	}
+	w.mu.Unlock()
+
 	for _, p := range result.Warnings {
 		if p.Involves(ref) {
 			warnings = append(warnings, p.Error())
@@ -150,17 +185,31 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 	return admission.Allowed("").WithWarnings(warnings...)
 }
 
-// load reads every object the configuration is built from.
-func (v *Validator) load(ctx context.Context) (config.Resources, config.Options, error) {
+// load returns what the configuration is built from: the objects of the
+// other kinds from the cache, the objects w admitted in place, and the
+// pools obj can be involved in a problem with when obj is a pool (every
+// pool otherwise). w.mu is held.
+func (v *Validator) load(ctx context.Context, w *view, obj client.Object) (config.Resources, config.Options, error) {
 	opts := config.Options{Namespace: v.Namespace, BGPBackend: v.BGPBackend}
-	res, err := configload.Load(ctx, v.Reader, configload.Options{
-		Namespace: v.Namespace, L2Advertisements: true, Nodes: true, Namespaces: true, Cached: v.Cached,
+	cached := v.Cached
+	if cached == nil {
+		cached = v.Reader
+	}
+	res, err := configload.Load(ctx, cached, configload.Options{
+		Namespace: v.Namespace, L2Advertisements: true, Nodes: true, Namespaces: true, NoPools: true,
 	})
 	if err != nil {
 		return res, opts, err
 	}
+	w.expire()
+	w.overlay(&res)
+	if pool, ok := obj.(*v1beta1.IPAddressPool); ok {
+		res.Pools = w.poolsNear(pool, res.BGPAdvs)
+	} else {
+		res.Pools = w.allPools()
+	}
 	if opts.BGPBackend == "" {
-		backend, err := configload.BGPBackend(ctx, v.Reader, v.Namespace)
+		backend, err := configload.BGPBackend(ctx, cached, v.Namespace)
 		if err != nil {
 			return res, opts, err
 		}

@@ -60,7 +60,7 @@ func community(name string, aliases ...v1beta1.CommunityAlias) *v1beta1.Communit
 
 // request builds the admission request the API server sends for obj (nil
 // on delete: only the old object travels then).
-func request(t *testing.T, op admissionv1.Operation, name string, obj any) admission.Request {
+func request(t testing.TB, op admissionv1.Operation, name string, obj any) admission.Request {
 	t.Helper()
 	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID: "uid", Operation: op, Name: name, Namespace: testNS,
@@ -105,7 +105,17 @@ func newHandler(k kindSpec, v *Validator) *kindHandler {
 func newValidator(existing ...client.Object) *Validator {
 	s := scheme.New()
 	c := fake.NewClientBuilder().WithScheme(s).WithObjects(existing...).Build()
-	return &Validator{Reader: c, Cached: c, Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s}
+	return seeded(&Validator{Reader: c, Cached: c, Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s}, existing...)
+}
+
+// seeded gives v's view the pools among objs, as its watch would.
+func seeded(v *Validator, objs ...client.Object) *Validator {
+	for _, o := range objs {
+		if p, ok := o.(*v1beta1.IPAddressPool); ok {
+			v.view().observed(config.KindIPAddressPool, p, false)
+		}
+	}
+	return v
 }
 
 // verdict is what a response says, for exact comparison.

@@ -195,8 +195,8 @@ func TestBGPBackendDecidesPeerRules(t *testing.T) {
 func TestKindAdmissionReadErrors(t *testing.T) {
 	failOn := func(what string) interceptor.Funcs {
 		return interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, l client.ObjectList, o ...client.ListOption) error {
-			if _, ok := l.(*v1beta1.IPAddressPoolList); ok && what == "pools" {
-				return errors.New("pools unavailable")
+			if _, ok := l.(*v1beta2.BGPPeerList); ok && what == "peers" {
+				return errors.New("peers unavailable")
 			}
 			if _, ok := l.(*v1beta1.MetalLBList); ok && what == "metallbs" {
 				return errors.New("metallbs unavailable")
@@ -210,8 +210,8 @@ func TestKindAdmissionReadErrors(t *testing.T) {
 		op            admissionv1.Operation
 		want          verdict
 	}{
-		{name: "pools cannot be listed on create", failing: "pools", backend: v1beta1.BGPTypeFRR, op: admissionv1.Create, want: errored(500, "bfdprofile \"a\": reading the current configuration: list *v1beta1.IPAddressPoolList: pools unavailable")},
-		{name: "pools cannot be listed on delete", failing: "pools", backend: v1beta1.BGPTypeFRR, op: admissionv1.Delete, want: errored(500, "bfdprofile \"a\": reading the current configuration: list *v1beta1.IPAddressPoolList: pools unavailable")},
+		{name: "peers cannot be listed on create", failing: "peers", backend: v1beta1.BGPTypeFRR, op: admissionv1.Create, want: errored(500, "bfdprofile \"a\": reading the current configuration: list *v1beta2.BGPPeerList: peers unavailable")},
+		{name: "peers cannot be listed on delete", failing: "peers", backend: v1beta1.BGPTypeFRR, op: admissionv1.Delete, want: errored(500, "bfdprofile \"a\": reading the current configuration: list *v1beta2.BGPPeerList: peers unavailable")},
 		{name: "the MetalLB object cannot be read for the backend", failing: "metallbs", op: admissionv1.Create, want: errored(500, "bfdprofile \"a\": reading the current configuration: list MetalLB: metallbs unavailable")},
 		{name: "the MetalLB object is not read when the backend is given", failing: "metallbs", backend: v1beta1.BGPTypeFRR, op: admissionv1.Create, want: allowed()},
 	}
@@ -290,7 +290,7 @@ func TestSymmetricRoutingWarnings(t *testing.T) {
 					return c.List(ctx, l, o...)
 				}})
 			}
-			v := &Validator{Reader: b.Build(), Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s, Mapper: tc.mapper}
+			v := seeded(&Validator{Reader: b.Build(), Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s, Mapper: tc.mapper}, tc.existing...)
 			got := verdictOf(newHandler(tc.kind, v).Handle(context.Background(), request(t, admissionv1.Create, tc.reqName, tc.obj)))
 			if got.String() != tc.want.String() {
 				t.Errorf("got %s\nwant %s", got, tc.want)

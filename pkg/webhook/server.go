@@ -46,10 +46,14 @@ func addServer(ctx context.Context, mgr ctrl.Manager, o ServerOptions) (<-chan e
 		return nil, err
 	}
 	srv := crwebhook.NewServer(crwebhook.Options{Host: o.Host, Port: o.Port, CertDir: o.Certs.CertDir, TLSOpts: o.TLSOpts})
-	(&Validator{
+	v := &Validator{
 		Reader: mgr.GetAPIReader(), Cached: mgr.GetCache(), Namespace: o.Namespace, BGPBackend: o.BGPBackend, Scheme: mgr.GetScheme(),
 		Mapper: mgr.GetRESTMapper(),
-	}).Register(srv)
+	}
+	if err := v.Watch(ctx, mgr.GetCache()); err != nil {
+		return nil, err
+	}
+	v.Register(srv)
 
 	// The server starts once a certificate is in place; until then the
 	// pod is not ready, so no Service endpoint points at it.
@@ -70,6 +74,9 @@ func addServer(ctx context.Context, mgr ctrl.Manager, o ServerOptions) (<-chan e
 	if err := mgr.AddReadyzCheck("webhook", func(r *http.Request) error {
 		if !started.Load() {
 			return errors.New("waiting for certificates")
+		}
+		if !v.view().hasSynced() {
+			return errors.New("waiting for the watch of the metallb.io objects to list them")
 		}
 		return srv.StartedChecker()(r)
 	}); err != nil {

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -199,8 +200,10 @@ func StartEnvWith(opts Options) (*Env, error) {
 // and BGPPeer conversion) over TLS at the address and with the certificate
 // envtest configured in the API server: envtest installs the generated
 // ValidatingWebhookConfiguration and points the BGPPeer CRD's conversion at
-// it (the scheme has convertible types). The validators read through the
-// uncached client, as `lbstack webhook` reads through its API reader.
+// it (the scheme has convertible types). As in `lbstack webhook`, the
+// validator keeps its view of the metallb.io objects from a cache's
+// informers (the stack's namespace) and reads Secrets, Nodes and
+// Namespaces from that cache.
 func (e *Env) startWebhookServer() error {
 	opts := e.Env.WebhookInstallOptions
 	srv := crwebhook.NewServer(crwebhook.Options{
@@ -208,15 +211,33 @@ func (e *Env) startWebhookServer() error {
 		Port:    opts.LocalServingPort,
 		CertDir: opts.LocalServingCertDir,
 	})
-	(&lbwebhook.Validator{Reader: e.Client, Namespace: Namespace, Scheme: e.Scheme, Mapper: e.Client.RESTMapper()}).Register(srv)
+	informers, err := cache.New(e.Config, cache.Options{
+		Scheme:            e.Scheme,
+		DefaultNamespaces: map[string]cache.Config{Namespace: {}},
+		DefaultTransform:  cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return fmt.Errorf("webhook cache: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	v := &lbwebhook.Validator{Reader: e.Client, Cached: informers, Namespace: Namespace, Scheme: e.Scheme, Mapper: e.Client.RESTMapper()}
+	if err := v.Watch(ctx, informers); err != nil {
+		cancel()
+		return err
+	}
+	v.Register(srv)
+	done := make(chan error, 2)
 	go func() { done <- srv.Start(ctx) }()
+	go func() {
+		if err := informers.Start(ctx); err != nil {
+			done <- fmt.Errorf("webhook cache: %w", err)
+		}
+	}()
 	e.stopWebhook = func() { cancel(); <-done }
 	started := srv.StartedChecker()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if err := started(nil); err == nil {
+		if err := started(nil); err == nil && informers.WaitForCacheSync(ctx) {
 			return nil
 		} else if time.Now().After(deadline) {
 			e.stopWebhook()
@@ -224,6 +245,7 @@ func (e *Env) startWebhookServer() error {
 		}
 		select {
 		case err := <-done:
+			cancel()
 			return fmt.Errorf("webhook server exited: %w", err)
 		case <-time.After(50 * time.Millisecond):
 		}

@@ -1,0 +1,269 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/config"
+	"github.com/lbstack/lbstack/pkg/iprange"
+)
+
+// admittedTTL is how long an object this server admitted stays in its view
+// when the watch never shows it (another webhook refused it after us, the
+// write failed): until then it can make the server refuse an object that
+// conflicts with it. A watch normally shows an admitted object within
+// milliseconds.
+const admittedTTL = 30 * time.Second
+
+// Informers is what the view needs of a manager's cache: informers to
+// watch the metallb.io objects with.
+type Informers interface {
+	GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error)
+}
+
+// view is the admission webhook's picture of the stack's metallb.io
+// objects, kept current by watch events rather than read per request: the
+// IPAddressPools by name with an interval index of their ranges (a request
+// looks up only the pools its object can conflict with), and the objects
+// this server admitted that the watch has not shown yet. Objects of one
+// `kubectl apply -f` arrive back to back, faster than a watch delivers
+// them; counting what was just admitted keeps an overlap between two of
+// them refused. The other kinds are few and read from the cache per
+// request.
+//
+// mu serialises admissions: two requests that conflict with each other
+// cannot both pass, which a replica guarantees only for itself (see
+// docs/scale.md).
+type view struct {
+	namespace string
+	now       func() time.Time
+
+	mu sync.Mutex
+	// stored are the pools the watch shows.
+	stored map[string]*v1beta1.IPAddressPool
+	// admitted are the objects admitted and not yet shown by the watch.
+	admitted map[config.ObjectRef]admittedObject
+	// index holds the ranges of every pool in effect: the admitted
+	// version of a pool, else the stored one.
+	index *iprange.Index[string]
+	// synced report whether the informers have listed everything once.
+	synced []func() bool
+}
+
+// admittedObject is one object admitted by this server.
+type admittedObject struct {
+	obj client.Object
+	// replaced is the resourceVersion of the stored object the admission
+	// replaces ("" for a create): the watch showing another version means
+	// the write happened.
+	replaced string
+	expires  time.Time
+}
+
+func newView(namespace string) *view {
+	return &view{
+		namespace: namespace,
+		now:       time.Now,
+		stored:    map[string]*v1beta1.IPAddressPool{},
+		admitted:  map[config.ObjectRef]admittedObject{},
+		index:     iprange.NewIndex[string](),
+	}
+}
+
+// kinds are the watched kinds, with an empty object of each.
+var kinds = []struct {
+	kind string
+	obj  func() client.Object
+}{
+	{config.KindIPAddressPool, func() client.Object { return &v1beta1.IPAddressPool{} }},
+	{config.KindBGPPeer, func() client.Object { return &v1beta2.BGPPeer{} }},
+	{config.KindBGPAdvertisement, func() client.Object { return &v1beta1.BGPAdvertisement{} }},
+	{config.KindL2Advertisement, func() client.Object { return &v1beta1.L2Advertisement{} }},
+	{config.KindBFDProfile, func() client.Object { return &v1beta1.BFDProfile{} }},
+	{config.KindCommunity, func() client.Object { return &v1beta1.Community{} }},
+}
+
+// watch registers the view's event handlers with the informers.
+func (w *view) watch(ctx context.Context, inf Informers) error {
+	for _, k := range kinds {
+		i, err := inf.GetInformer(ctx, k.obj())
+		if err != nil {
+			return fmt.Errorf("watching %s objects: %w", k.kind, err)
+		}
+		kind := k.kind
+		reg, err := i.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { w.observed(kind, obj, false) },
+			UpdateFunc: func(_, obj any) { w.observed(kind, obj, false) },
+			DeleteFunc: func(obj any) { w.observed(kind, obj, true) },
+		})
+		if err != nil {
+			return fmt.Errorf("watching %s objects: %w", kind, err)
+		}
+		w.synced = append(w.synced, reg.HasSynced)
+	}
+	return nil
+}
+
+// hasSynced reports whether every informer has listed its objects once.
+func (w *view) hasSynced() bool {
+	for _, s := range w.synced {
+		if !s() {
+			return false
+		}
+	}
+	return true
+}
+
+// waitSynced waits until hasSynced or ctx ends.
+func (w *view) waitSynced(ctx context.Context) error {
+	if w.hasSynced() {
+		return nil
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), w.hasSynced) {
+		return fmt.Errorf("the webhook's watch of the metallb.io objects has not listed them yet: %w", ctx.Err())
+	}
+	return nil
+}
+
+// observed takes one watch event.
+func (w *view) observed(kind string, o any, deleted bool) {
+	if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o, deleted = t.Obj, true
+	}
+	obj, ok := o.(client.Object)
+	if !ok || obj.GetNamespace() != w.namespace {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ref := config.ObjectRef{Kind: kind, Name: obj.GetName()}
+	if a, ok := w.admitted[ref]; ok {
+		// A create admitted here stays while the delete of an earlier
+		// object of that name arrives; anything else the watch shows
+		// after an admission is that admission's outcome or newer.
+		if deleted && a.replaced != "" || !deleted && obj.GetResourceVersion() != a.replaced {
+			delete(w.admitted, ref)
+		}
+	}
+	if kind != config.KindIPAddressPool {
+		return
+	}
+	if deleted {
+		delete(w.stored, ref.Name)
+	} else if p, ok := obj.(*v1beta1.IPAddressPool); ok {
+		w.stored[ref.Name] = p
+	}
+	w.reindex(ref.Name)
+}
+
+// reindex puts the ranges of the pool in effect under name in the index.
+func (w *view) reindex(name string) {
+	p := w.pool(name)
+	if p == nil {
+		w.index.Delete(name)
+		return
+	}
+	var ranges []iprange.Range
+	for _, e := range p.Spec.Addresses {
+		if r, err := iprange.Parse(e); err == nil {
+			ranges = append(ranges, r)
+		}
+	}
+	w.index.Set(name, ranges)
+}
+
+// pool returns the pool in effect under name: admitted, else stored.
+func (w *view) pool(name string) *v1beta1.IPAddressPool {
+	if a, ok := w.admitted[config.ObjectRef{Kind: config.KindIPAddressPool, Name: name}]; ok {
+		return a.obj.(*v1beta1.IPAddressPool)
+	}
+	return w.stored[name]
+}
+
+// expire drops admitted objects the watch never showed. mu is held.
+func (w *view) expire() {
+	now := w.now()
+	for ref, a := range w.admitted {
+		if now.After(a.expires) {
+			delete(w.admitted, ref)
+			if ref.Kind == config.KindIPAddressPool {
+				w.reindex(ref.Name)
+			}
+		}
+	}
+}
+
+// admit records obj, just admitted, as part of the view until the watch
+// shows it. mu is held.
+func (w *view) admit(kind string, obj client.Object, replaced string) {
+	ref := config.ObjectRef{Kind: kind, Name: obj.GetName()}
+	w.admitted[ref] = admittedObject{obj: obj, replaced: replaced, expires: w.now().Add(admittedTTL)}
+	if kind == config.KindIPAddressPool {
+		w.reindex(ref.Name)
+	}
+}
+
+// allPools returns every pool in effect, sorted by name. mu is held.
+func (w *view) allPools() []v1beta1.IPAddressPool {
+	names := make([]string, 0, len(w.stored))
+	for n := range w.stored {
+		names = append(names, n)
+	}
+	for ref := range w.admitted {
+		if ref.Kind == config.KindIPAddressPool && w.stored[ref.Name] == nil {
+			names = append(names, ref.Name)
+		}
+	}
+	return w.named(names)
+}
+
+// poolsNear returns the pools in effect, other than pool itself, that can
+// be involved in a problem with pool (config.PoolSearchRanges). mu is held.
+func (w *view) poolsNear(pool *v1beta1.IPAddressPool, bgpAdvs []v1beta1.BGPAdvertisement) []v1beta1.IPAddressPool {
+	near := map[string]bool{}
+	for _, r := range config.PoolSearchRanges(pool, bgpAdvs) {
+		w.index.Overlapping(r.First, r.Last, func(name string, _ iprange.Range) bool {
+			if name != pool.Name {
+				near[name] = true
+			}
+			return true
+		})
+	}
+	names := make([]string, 0, len(near))
+	for n := range near {
+		names = append(names, n)
+	}
+	return w.named(names)
+}
+
+// named returns the pools in effect under names, sorted by name. mu is
+// held.
+func (w *view) named(names []string) []v1beta1.IPAddressPool {
+	slices.Sort(names)
+	out := make([]v1beta1.IPAddressPool, 0, len(names))
+	for _, n := range names {
+		if p := w.pool(n); p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// overlay puts the admitted objects of the other kinds into res, in place
+// of the stored objects of the same name. mu is held.
+func (w *view) overlay(res *config.Resources) {
+	for _, a := range w.admitted {
+		if _, ok := a.obj.(*v1beta1.IPAddressPool); !ok {
+			put(res, a.obj)
+		}
+	}
+}
