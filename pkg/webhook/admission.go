@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,6 +20,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/configload"
+	"github.com/lbstack/lbstack/pkg/symrouting/load"
 )
 
 // The validating webhooks. The names are what kubectl prints
@@ -79,6 +81,10 @@ type Validator struct {
 
 	viewOnce sync.Once
 	v        *view
+
+	apisMu sync.Mutex
+	apis   load.APIs // the optional APIs served, as of apisAt
+	apisAt time.Time
 }
 
 // view returns the validator's view, made on first use.

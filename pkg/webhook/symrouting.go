@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -76,7 +77,7 @@ func (v *Validator) symmetricWarnings(ctx context.Context, obj client.Object, re
 		return nil
 	}
 	log := logf.FromContext(ctx)
-	apis, err := load.Detect(v.Mapper)
+	apis, err := v.detectAPIs()
 	if err != nil && !meta.IsNoMatchError(err) {
 		log.V(1).Info("symmetric routing checks skipped: discovery", "error", err.Error())
 		return nil
@@ -130,4 +131,26 @@ func (v *Validator) anyEgressService(ctx context.Context) bool {
 		return true
 	}
 	return len(l.Items) > 0
+}
+
+// apisTTL is how long the webhook trusts what it found out about the
+// optional APIs. A RESTMapper asked for a group it does not know fetches
+// the API server's discovery again, every time: four such questions per
+// request cost more CPU than the admission itself (issue 21). A CRD
+// installed meanwhile is seen within this time; it only adds warnings.
+const apisTTL = time.Minute
+
+// detectAPIs returns load.Detect's answer, asked at most once per apisTTL
+// (errors are not remembered).
+func (v *Validator) detectAPIs() (load.APIs, error) {
+	v.apisMu.Lock()
+	defer v.apisMu.Unlock()
+	if !v.apisAt.IsZero() && time.Since(v.apisAt) < apisTTL {
+		return v.apis, nil
+	}
+	apis, err := load.Detect(v.Mapper)
+	if err == nil {
+		v.apis, v.apisAt = apis, time.Now()
+	}
+	return apis, err
 }
