@@ -673,3 +673,37 @@ func TestAgainstModel(t *testing.T) {
 		}()
 	}
 }
+
+// TestFirstFitAgrees: the quick search Assign makes first (firstFit) picks
+// exactly what the search that explains every candidate (allocateOrExplain)
+// picks, and finds nothing exactly when that one fails, on random states
+// and requests (duplicated and unknown pool names included).
+func TestFirstFitAgrees(t *testing.T) {
+	for seed := range 100 {
+		src := randSource{rand.New(rand.NewPCG(uint64(seed), 0xf1f))}
+		a, m := New(), newModel()
+		pools := randPools(src)
+		a.SetPools(pools)
+		m.setPools(pools)
+		for range 200 {
+			step(t, src, a, m)
+			req := randRequest(src, nil)
+			req.IPs = nil
+			if len(req.Families) == 0 {
+				req.Families = []Family{IPv4}
+			}
+			r, err := validate(req)
+			if err != nil {
+				continue
+			}
+			a.mu.Lock()
+			p1, c1, ok := a.firstFit(r, nil)
+			r.pools = distinctPools(r.pools)
+			p2, c2, err := a.allocateOrExplain(r, nil)
+			a.mu.Unlock()
+			if ok != (err == nil) || p1 != p2 || !slices.EqualFunc(c1, c2, func(x, y choice) bool { return x.ip == y.ip && x.rng == y.rng }) {
+				t.Fatalf("seed %d, %+v: firstFit %v %v %v, allocateOrExplain %v %v %v", seed, req, p1, c1, ok, p2, c2, err)
+			}
+		}
+	}
+}
