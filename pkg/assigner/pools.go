@@ -61,7 +61,8 @@ type poolChoice struct {
 	// existing pool; "" when the Service names none.
 	Pinned string
 	// Alloc are the pools to allocate from, in order of preference. Empty
-	// for explicit addresses, which pick their own pool.
+	// for explicit addresses, which pick their own pool. It may be shared
+	// with the poolIndex: read only.
 	Alloc []string
 	// Note is set when the pool annotation matched a pool only ignoring
 	// case; the controller puts it in an event.
@@ -95,6 +96,12 @@ func (x *poolIndex) choose(in *intent, nsLabels map[string]string) (poolChoice, 
 		if p.ServiceAllocation.Matches(in.Namespace, nsLabels, in.Labels) {
 			ch.Alloc = append(ch.Alloc, p.Name)
 		}
+	}
+	if len(ch.Alloc) == 0 {
+		// The common case, shared rather than copied: there may be
+		// thousands of open pools. Callers never modify Alloc.
+		ch.Alloc = x.open
+		return ch, nil
 	}
 	ch.Alloc = append(ch.Alloc, x.open...)
 	return ch, nil

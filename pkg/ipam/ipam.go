@@ -186,6 +186,7 @@ type poolState struct {
 	avoidBuggy bool
 	ranges     [2][]*rangeState // per family, in address order
 	room       [2]*rangeSet     // per family: which ranges have a free address
+	svcs       map[string]bool  // keys of the services holding addresses here
 }
 
 // addrRecord is one address in use, with the services holding it.
@@ -777,6 +778,7 @@ func (a *Allocator) commit(svc Service, p *poolState, chs []choice) *svcRecord {
 		rec.addrs = append(rec.addrs, ar)
 	}
 	a.services[svc.Key] = rec
+	p.svcs[svc.Key] = true
 	return rec
 }
 
@@ -793,6 +795,7 @@ func (a *Allocator) release(rec *svcRecord) {
 		}
 	}
 	delete(a.services, rec.svc.Key)
+	delete(rec.pool.svcs, rec.svc.Key)
 }
 
 func cmpRecord(x *addrRecord, ip netip.Addr) int { return x.ip.Compare(ip) }
@@ -839,6 +842,23 @@ func (a *Allocator) Assigned(serviceKey string) (Assignment, bool) {
 		return Assignment{}, false
 	}
 	return rec.assignment(), true
+}
+
+// ServicesIn returns the keys of the services holding addresses of the
+// pool, sorted; none for an unknown pool.
+func (a *Allocator) ServicesIn(pool string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.pools[pool]
+	if p == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(p.svcs))
+	for k := range p.svcs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Owner returns the keys of the services holding ip, sorted; several when

@@ -598,6 +598,17 @@ func checkState(t testing.TB, a *Allocator, m *model) {
 		t.Fatalf("%d address records, %d held", len(a.addrs), len(held))
 	}
 	for _, n := range append(slices.Clone(poolNames), "bad", "px") {
+		var want []string
+		for _, k := range m.keys() {
+			if m.svcs[k].pool == n {
+				want = append(want, k)
+			}
+		}
+		if got := a.ServicesIn(n); !slices.Equal(got, want) {
+			t.Fatalf("ServicesIn(%s) = %v, model %v", n, got, want)
+		}
+	}
+	for _, n := range append(slices.Clone(poolNames), "bad", "px") {
 		if got, want := a.Stats(n), m.stats(n); got != want {
 			t.Fatalf("Stats(%s) = %+v, model %+v", n, got, want)
 		}

@@ -84,7 +84,7 @@ func buildPools(spec []Pool) (map[string]*poolState, [2][]*rangeState) {
 	pools := make(map[string]*poolState, len(spec))
 	var index [2][]*rangeState
 	for _, p := range spec {
-		ps := &poolState{name: p.Name, avoidBuggy: p.AvoidBuggyIPs}
+		ps := &poolState{name: p.Name, avoidBuggy: p.AvoidBuggyIPs, svcs: map[string]bool{}}
 		for _, r := range p.Ranges {
 			f := famOf(r.First)
 			rs := &rangeState{
@@ -180,6 +180,7 @@ func (a *Allocator) SetPools(pools []Pool) []string {
 	a.spec, a.pools, a.index = spec, newPools, newIndex
 	for rec, np := range newPoolOf {
 		rec.pool = np
+		np.svcs[rec.svc.Key] = true
 	}
 	// Rebuild the run trees from the addresses still in use. In address
 	// order every insertion extends the last run or appends one.
