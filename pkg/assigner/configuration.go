@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -52,7 +53,6 @@ func (c *Controller) reconcileConfig(ctx context.Context, _ reconcile.Request) (
 		configStale.Set(0)
 	}
 	c.reportRefusedPeers(res.Peers, result)
-	c.pools.markAll()
 	return reconcile.Result{}, c.writeConfigurationState(ctx, result, serving)
 }
 
@@ -114,13 +114,26 @@ func (c *Controller) load(ctx context.Context) (config.Resources, config.Options
 
 // applyConfig makes cfg the configuration the allocator works with. The
 // first time, every existing assignment is claimed before any Service is
-// reconciled. Services are queued when allocation may change for them.
+// reconciled, and every Service and pool status is looked at. After that
+// only what the change concerns is (affectedServices): the Services holding
+// addresses of a pool whose allocation view changed (added and removed
+// pools included), those that lost their addresses, and those waiting for
+// one; and the status of the changed pools.
 func (c *Controller) applyConfig(ctx context.Context, cfg *config.Config) error {
 	x := newPoolIndex(cfg)
 	c.mu.Lock()
 	old := c.idx
-	evicted := c.alloc.SetPools(ipamPools(cfg))
+	var (
+		changed, evicted []string
+		affected         map[string]bool
+	)
+	if old == nil {
+		c.alloc.SetPools(ipamPools(cfg))
+	} else {
+		changed, affected, evicted = reconfigure(c.alloc, old.cfg, cfg)
+	}
 	c.idx = x
+	c.gen.Add(1) // after this, a failure being recorded is retried (apply)
 	if old == nil {
 		if err := c.claimAll(ctx, x); err != nil {
 			c.idx = nil
@@ -131,14 +144,52 @@ func (c *Controller) applyConfig(ctx context.Context, cfg *config.Config) error 
 	c.mu.Unlock()
 	if old == nil {
 		close(c.ready)
+		c.pools.markAll()
+		return c.enqueueAll(ctx)
 	}
-	if old != nil && len(evicted) == 0 && !allocationChanged(old.cfg, cfg) {
+	c.pools.mark(changed...)
+	if len(changed) == 0 && len(evicted) == 0 {
 		return nil
 	}
 	if len(evicted) > 0 {
 		logf.FromContext(ctx).Info("addresses no longer in any pool", "services", len(evicted))
 	}
-	return c.enqueueAll(ctx)
+	logf.FromContext(ctx).V(1).Info("pools changed", "pools", len(changed), "services", len(affected))
+	keys := make([]types.NamespacedName, 0, len(affected))
+	for _, k := range slices.Sorted(maps.Keys(affected)) {
+		ns, name, _ := cutKey(k)
+		keys = append(keys, types.NamespacedName{Namespace: ns, Name: name})
+	}
+	c.retryFailed() // the Services waiting for an address
+	go c.send(ctx, keys)
+	return nil
+}
+
+// reconfigure gives the allocator the pools of cur (it had those of old)
+// and returns the pools that changed (changedPools), the Services whose
+// decision the change may alter (those holding addresses of a changed pool
+// before or after, which includes those that lost their addresses) and
+// the Services that lost their addresses. The Services waiting for an
+// address are not in affected: the caller retries them too.
+func reconfigure(a *ipam.Allocator, old, cur *config.Config) (changed []string, affected map[string]bool, evicted []string) {
+	changed = changedPools(old, cur)
+	affected = map[string]bool{}
+	servicesIn(a, changed, affected) // removed and reshaped pools
+	evicted = a.SetPools(ipamPools(cur))
+	servicesIn(a, changed, affected) // pools that took addresses over
+	for _, k := range evicted {
+		affected[k] = true
+	}
+	return changed, affected, evicted
+}
+
+// servicesIn adds to keys the Services holding addresses of the pools.
+func servicesIn(a *ipam.Allocator, pools []string, keys map[string]bool) {
+	for _, p := range pools {
+		for _, k := range a.ServicesIn(p) {
+			keys[k] = true
+		}
+	}
 }
 
 // claimAll gives every served Service the addresses its status shows, when

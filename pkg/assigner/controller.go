@@ -78,6 +78,10 @@ type Controller struct {
 	// decided under the read lock, SetPools runs under the write lock.
 	mu  sync.RWMutex
 	idx *poolIndex // nil until the first valid configuration
+	// gen counts configuration changes (under mu); a Service that failed
+	// under an older one is retried (apply), since a configuration change
+	// retries only the failures recorded by then.
+	gen atomic.Uint64
 
 	// ready is closed once the first valid configuration is loaded and
 	// every existing assignment claimed; Services wait for it.

@@ -55,7 +55,7 @@ func (w *poolStatusWriter) mark(pools ...string) {
 	w.poke()
 }
 
-// markAll flags every pool (the configuration changed).
+// markAll flags every pool (the first configuration).
 func (w *poolStatusWriter) markAll() {
 	w.mu.Lock()
 	w.all = true
@@ -113,8 +113,13 @@ func (w *poolStatusWriter) flush(ctx context.Context) {
 	var retry []string
 	for _, name := range names {
 		p := x.cfg.Pools[name]
-		if p == nil {
-			continue // deleted; its gauges went with the Reset of the configuration change
+		if p == nil { // deleted
+			addressesInUse.DeleteLabelValues(name)
+			addressesTotal.DeleteLabelValues(name)
+			w.mu.Lock()
+			delete(w.written, name)
+			w.mu.Unlock()
+			continue
 		}
 		st := c.alloc.Stats(name)
 		addressesInUse.WithLabelValues(name).Set(inUse(st))

@@ -45,6 +45,7 @@ func (c *Controller) reconcileService(ctx context.Context, req reconcile.Request
 	in, perr := parseIntent(&svc)
 	c.mu.RLock()
 	x := c.idx
+	gen := c.gen.Load()
 	var out outcome
 	if perr != nil {
 		c.alloc.Release(key)
@@ -59,7 +60,13 @@ func (c *Controller) reconcileService(ctx context.Context, req reconcile.Request
 	}
 	c.mu.RUnlock()
 	c.allocationChanged(before, out.Assignment)
-	return c.apply(ctx, &svc, cur, curOK, &out)
+	res, err := c.apply(ctx, &svc, cur, curOK, &out)
+	if err == nil && out.Err != nil && c.gen.Load() != gen {
+		// Decided under a configuration replaced meanwhile, whose
+		// change may not have seen this failure: decide again.
+		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return res, err
 }
 
 // allocationChanged updates the pool counters and retries the waiting
