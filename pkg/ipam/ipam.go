@@ -182,6 +182,7 @@ const (
 var famNames = [2]string{"IPv4", "IPv6"}
 
 type poolState struct {
+	spec       Pool // as given to SetPools, normalized
 	name       string
 	avoidBuggy bool
 	ranges     [2][]*rangeState // per family, in address order

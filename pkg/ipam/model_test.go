@@ -439,6 +439,21 @@ func randPools(src source) []Pool {
 	return pools
 }
 
+// changeOne returns cur with one pool replaced by the pool of the same
+// name in fresh, or dropped when fresh has none: most pools stay as they
+// are, as in a cluster where one pool is edited.
+func changeOne(src source, cur, fresh []Pool) []Pool {
+	out := slices.Clone(cur)
+	i := src.intn(len(out))
+	for _, p := range fresh {
+		if p.Name == out[i].Name {
+			out[i] = p
+			return out
+		}
+	}
+	return slices.Delete(out, i, i+1)
+}
+
 // randRequest builds a request; held (the addresses in use) lets explicit
 // requests aim at shared addresses often enough to exercise sharing.
 func randRequest(src source, held []netip.Addr) Request {
@@ -494,6 +509,9 @@ func step(t testing.TB, src source, a *Allocator, m *model) string {
 	switch op := src.intn(20); {
 	case op == 0:
 		pools := randPools(src)
+		if len(m.pools) > 0 && src.intn(2) == 0 {
+			pools = changeOne(src, m.pools, pools)
+		}
 		got, want := a.SetPools(pools), m.setPools(pools)
 		if !slices.Equal(got, want) {
 			t.Fatalf("SetPools(%v): evicted %v, model %v", pools, got, want)
