@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -198,17 +199,27 @@ func servicesIn(a *ipam.Allocator, pools []string, keys map[string]bool) {
 func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 	// From the API server, not the cache: a controller that just became
 	// leader must see every address its predecessor wrote before it gave
-	// the Lease up, or it could hand one out again.
+	// the Lease up, or it could hand one out again. In pages, keeping only
+	// what claiming needs: the whole list would double the memory the
+	// cache of Services takes, at start.
+	var svcs []heldService
 	var list corev1.ServiceList
-	if err := c.reader.List(ctx, &list); err != nil {
-		return fmt.Errorf("list services: %w", err)
-	}
-	svcs := make([]*corev1.Service, 0, len(list.Items))
-	for i := range list.Items {
-		s := &list.Items[i]
-		if lbservice.Served(s, c.opts.LBClass) && len(s.Status.LoadBalancer.Ingress) > 0 {
-			svcs = append(svcs, s)
+	opts := &client.ListOptions{Limit: claimPage}
+	for {
+		if err := c.reader.List(ctx, &list, opts); err != nil {
+			return fmt.Errorf("list services: %w", err)
 		}
+		for i := range list.Items {
+			s := &list.Items[i]
+			if lbservice.Served(s, c.opts.LBClass) && len(s.Status.LoadBalancer.Ingress) > 0 {
+				svcs = append(svcs, heldOf(s))
+			}
+		}
+		if list.Continue == "" {
+			break
+		}
+		opts.Continue = list.Continue
+		list = corev1.ServiceList{}
 	}
 	claimed, err := claimHeld(c.alloc, x, svcs, func(ns string) (map[string]string, error) {
 		return c.namespaceLabels(ctx, x, ns)
@@ -220,39 +231,57 @@ func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 	return nil
 }
 
+// claimPage is how many Services a page of claimAll's list holds.
+const claimPage = 500
+
+// heldService is what claiming needs of a Service that shows addresses.
+type heldService struct {
+	created metav1.Time
+	name    string
+	in      intent
+	err     error // from parseIntent: not claimed
+	ips     []netip.Addr
+}
+
+func heldOf(s *corev1.Service) heldService {
+	in, err := parseIntent(s) // in.Key and in.Namespace are set on error too
+	return heldService{created: s.CreationTimestamp, name: s.Name, in: in, err: err, ips: lbservice.IngressAddrs(s)}
+}
+
 // claimHeld gives each of svcs (served, with addresses) the addresses its
 // status shows, when it may keep them. Oldest Services first, so that when
 // two show the same address without being allowed to share it, the older
 // one keeps it. It returns how many were claimed.
-func claimHeld(alloc *ipam.Allocator, x *poolIndex, svcs []*corev1.Service, nsLabels func(ns string) (map[string]string, error)) (int, error) {
-	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
-		if c := a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time); c != 0 {
+func claimHeld(alloc *ipam.Allocator, x *poolIndex, svcs []heldService, nsLabels func(ns string) (map[string]string, error)) (int, error) {
+	slices.SortFunc(svcs, func(a, b heldService) int {
+		if c := a.created.Time.Compare(b.created.Time); c != 0 {
 			return c
 		}
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+		return cmp.Or(strings.Compare(a.in.Namespace, b.in.Namespace), strings.Compare(a.name, b.name))
 	})
 	claimed := 0
-	for _, s := range svcs {
-		in, err := parseIntent(s)
-		if err != nil {
+	for i := range svcs {
+		s := &svcs[i]
+		if s.err != nil {
 			continue
 		}
-		labels, err := nsLabels(s.Namespace)
+		in := &s.in
+		labels, err := nsLabels(in.Namespace)
 		if err != nil {
 			return claimed, err
 		}
-		ch, err := x.choose(&in, labels)
+		ch, err := x.choose(in, labels)
 		if err != nil {
 			continue
 		}
-		keep := lbservice.IngressAddrs(s)
+		keep := s.ips
 		if len(in.IPs) == 0 {
-			keep = keepable(keep, &in)
+			keep = keepable(keep, in)
 		}
 		if len(keep) == 0 {
 			continue
 		}
-		if _, err := x.claim(alloc, &in, ch.Pinned, labels, keep); err == nil {
+		if _, err := x.claim(alloc, in, ch.Pinned, labels, keep); err == nil {
 			claimed++
 		}
 	}

@@ -124,7 +124,8 @@ const writeLag = 5 * time.Second
 
 // CacheOptions are the manager cache options the controller expects: the
 // metallb.io objects and Secrets only from the stack's namespace, and no
-// managedFields kept in memory.
+// managedFields (nor, on Services, kubectl's last-applied-configuration)
+// kept in memory.
 func CacheOptions(namespace string) cache.Options {
 	ns := map[string]cache.Config{namespace: {}}
 	by := map[client.Object]cache.ByObject{}
@@ -134,7 +135,21 @@ func CacheOptions(namespace string) cache.Options {
 	} {
 		by[o] = cache.ByObject{Namespaces: ns}
 	}
+	by[&corev1.Service{}] = cache.ByObject{Transform: stripService}
 	return cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields()}
+}
+
+// stripService drops from a cached Service what the controller never
+// reads and what can be large: managedFields and kubectl's
+// last-applied-configuration annotation (a copy of the whole manifest).
+func stripService(o any) (any, error) {
+	if s, ok := o.(*corev1.Service); ok {
+		s.ManagedFields = nil
+		if _, ok := s.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+			delete(s.Annotations, corev1.LastAppliedConfigAnnotation)
+		}
+	}
+	return o, nil
 }
 
 // Setup creates the controller and adds it to the manager: the Service
