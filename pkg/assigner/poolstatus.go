@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -148,8 +149,10 @@ var errLagging error = lagError{}
 // write patches the pool's status when it differs from st.
 func (w *poolStatusWriter) write(ctx context.Context, name string, st ipam.PoolStats) error {
 	c := w.c
+	// The cache's copy, not a deep copy (the first configuration looks at
+	// every pool): only read; the patch decodes into another object.
 	var pool v1beta1.IPAddressPool
-	if err := c.client.Get(ctx, types.NamespacedName{Namespace: c.opts.Namespace, Name: name}, &pool); err != nil {
+	if err := c.client.Get(ctx, types.NamespacedName{Namespace: c.opts.Namespace, Name: name}, &pool, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -172,7 +175,8 @@ func (w *poolStatusWriter) write(ctx context.Context, name string, st ipam.PoolS
 	if err != nil {
 		return err
 	}
-	if err := c.client.Status().Patch(ctx, &pool, client.RawPatch(types.MergePatchType, body)); err != nil {
+	resp := &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: pool.Namespace, Name: pool.Name}}
+	if err := c.client.Status().Patch(ctx, resp, client.RawPatch(types.MergePatchType, body)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

@@ -219,3 +219,38 @@ func randTestServices(r *rand.Rand, pools []v1beta1.IPAddressPool) []*corev1.Ser
 	}
 	return out
 }
+
+// TestClaimHeldOrder: Services showing the same address without being
+// allowed to share it: the oldest keeps it, then by namespace, then name
+// (namespace "a" before "a-b", though "a/" sorts after "a-").
+func TestClaimHeldOrder(t *testing.T) {
+	x := index(t, pool("p", "203.0.113.0/28"))
+	mk := func(ns, name string, age int) *corev1.Service {
+		s := svc(name)
+		s.Namespace = ns
+		s.CreationTimestamp = metav1.Unix(int64(1000-age), 0)
+		s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.5"}}
+		return s
+	}
+	for _, tc := range []struct {
+		svcs []*corev1.Service
+		want string
+	}{
+		{[]*corev1.Service{mk("a-b", "x", 0), mk("a", "y", 0)}, "a/y"},
+		{[]*corev1.Service{mk("a", "y", 0), mk("a-b", "x", 10)}, "a-b/x"},
+		{[]*corev1.Service{mk("n", "b", 0), mk("n", "a", 0)}, "n/a"},
+	} {
+		a := ipam.New()
+		a.SetPools(ipamPools(x.cfg))
+		held := make([]heldService, len(tc.svcs))
+		for i, s := range tc.svcs {
+			held[i] = heldOf(s)
+		}
+		if n, err := claimHeld(a, x, held, func(string) (map[string]string, error) { return nil, nil }); n != 1 || err != nil {
+			t.Fatalf("claimed %d, %v", n, err)
+		}
+		if got := a.Owner(netip.MustParseAddr("203.0.113.5")); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("owner %v, want %s", got, tc.want)
+		}
+	}
+}
