@@ -422,36 +422,38 @@ func (cc changeCost) String() string {
 		cc.writes(), strings.Join(parts, ", "), cc.storedObjects, cc.serviceReconciles, cc.cpu*1000, cc.raw*1000, cc.window, cc.idleRate*1000)
 }
 
-// change runs do and waits until the controller is idle again (quiet 1 s);
-// it returns what the controller did meanwhile. The CPU is net of the
-// controller's idle rate (measured for a second before).
+// change runs do and waits until the controller is quiet again (no write
+// for 1 s); it returns what the controller did meanwhile. The CPU is net
+// of the controller's idle rate (measured for a second before).
 func (c *scaleController) change(b *testing.B, do func()) changeCost {
 	b.Helper()
 	before, err := c.scrape(svcReconciles, cfgReconciles)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The idle CPU rate, with the metrics scrapes waitIdle makes (they
-	// cost the controller something), subtracted below.
+	// The idle CPU rate, subtracted below. No metrics scrape from here
+	// to the end (a scrape renders some 10,000 series and would cost more
+	// than a Service): the change is over when no write came for a
+	// second, at least 2 s after it began.
 	idle0, t0 := c.cpu(), time.Now()
-	for time.Since(t0) < time.Second {
-		_, _ = c.scrape(svcReconciles, cfgReconciles, queueDepth, queueActive)
-		time.Sleep(idlePoll)
-	}
+	time.Sleep(time.Second)
 	idleRate := (c.cpu() - idle0) / time.Since(t0).Seconds()
 	mark := c.act.count()
 	cpu0, t1 := c.cpu(), time.Now()
 	do()
-	// Give the watch events time to reach the controller before "idle"
-	// can hold.
-	time.Sleep(300 * time.Millisecond)
-	c.waitIdle(b, 0, time.Second)
+	for {
+		time.Sleep(100 * time.Millisecond)
+		last := c.act.lastAt()
+		if time.Since(t1) > 2*time.Second && time.Since(last) > time.Second {
+			break
+		}
+	}
+	raw := c.cpu() - cpu0
+	window := time.Since(t1).Seconds()
 	after, err := c.scrape(svcReconciles, cfgReconciles)
 	if err != nil {
 		b.Fatal(err)
 	}
-	raw := c.cpu() - cpu0
-	window := time.Since(t1).Seconds()
 	cc := changeCost{cpu: max(raw-idleRate*window, 0), raw: raw, idleRate: idleRate, window: window, kinds: map[string]int{},
 		serviceReconciles: int(after[0] - before[0]), configReconciles: int(after[1] - before[1])}
 	for _, e := range c.act.since(mark) {
