@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -52,7 +54,6 @@ func (c *Controller) reconcileConfig(ctx context.Context, _ reconcile.Request) (
 		configStale.Set(0)
 	}
 	c.reportRefusedPeers(res.Peers, result)
-	c.pools.markAll()
 	return reconcile.Result{}, c.writeConfigurationState(ctx, result, serving)
 }
 
@@ -114,13 +115,26 @@ func (c *Controller) load(ctx context.Context) (config.Resources, config.Options
 
 // applyConfig makes cfg the configuration the allocator works with. The
 // first time, every existing assignment is claimed before any Service is
-// reconciled. Services are queued when allocation may change for them.
+// reconciled, and every Service and pool status is looked at. After that
+// only what the change concerns is (affectedServices): the Services holding
+// addresses of a pool whose allocation view changed (added and removed
+// pools included), those that lost their addresses, and those waiting for
+// one; and the status of the changed pools.
 func (c *Controller) applyConfig(ctx context.Context, cfg *config.Config) error {
 	x := newPoolIndex(cfg)
 	c.mu.Lock()
 	old := c.idx
-	evicted := c.alloc.SetPools(ipamPools(cfg))
+	var (
+		changed, evicted []string
+		affected         map[string]bool
+	)
+	if old == nil {
+		c.alloc.SetPools(ipamPools(cfg))
+	} else {
+		changed, affected, evicted = reconfigure(c.alloc, old.cfg, cfg)
+	}
 	c.idx = x
+	c.gen.Add(1) // after this, a failure being recorded is retried (apply)
 	if old == nil {
 		if err := c.claimAll(ctx, x); err != nil {
 			c.idx = nil
@@ -131,14 +145,52 @@ func (c *Controller) applyConfig(ctx context.Context, cfg *config.Config) error 
 	c.mu.Unlock()
 	if old == nil {
 		close(c.ready)
+		c.pools.markAll()
+		return c.enqueueAll(ctx)
 	}
-	if old != nil && len(evicted) == 0 && !allocationChanged(old.cfg, cfg) {
+	c.pools.mark(changed...)
+	if len(changed) == 0 && len(evicted) == 0 {
 		return nil
 	}
 	if len(evicted) > 0 {
 		logf.FromContext(ctx).Info("addresses no longer in any pool", "services", len(evicted))
 	}
-	return c.enqueueAll(ctx)
+	logf.FromContext(ctx).V(1).Info("pools changed", "pools", len(changed), "services", len(affected))
+	keys := make([]types.NamespacedName, 0, len(affected))
+	for _, k := range slices.Sorted(maps.Keys(affected)) {
+		ns, name, _ := cutKey(k)
+		keys = append(keys, types.NamespacedName{Namespace: ns, Name: name})
+	}
+	c.retryFailed() // the Services waiting for an address
+	go c.send(ctx, keys)
+	return nil
+}
+
+// reconfigure gives the allocator the pools of cur (it had those of old)
+// and returns the pools that changed (changedPools), the Services whose
+// decision the change may alter (those holding addresses of a changed pool
+// before or after, which includes those that lost their addresses) and
+// the Services that lost their addresses. The Services waiting for an
+// address are not in affected: the caller retries them too.
+func reconfigure(a *ipam.Allocator, old, cur *config.Config) (changed []string, affected map[string]bool, evicted []string) {
+	changed = changedPools(old, cur)
+	affected = map[string]bool{}
+	servicesIn(a, changed, affected) // removed and reshaped pools
+	evicted = a.SetPools(ipamPools(cur))
+	servicesIn(a, changed, affected) // pools that took addresses over
+	for _, k := range evicted {
+		affected[k] = true
+	}
+	return changed, affected, evicted
+}
+
+// servicesIn adds to keys the Services holding addresses of the pools.
+func servicesIn(a *ipam.Allocator, pools []string, keys map[string]bool) {
+	for _, p := range pools {
+		for _, k := range a.ServicesIn(p) {
+			keys[k] = true
+		}
+	}
 }
 
 // claimAll gives every served Service the addresses its status shows, when
@@ -147,17 +199,27 @@ func (c *Controller) applyConfig(ctx context.Context, cfg *config.Config) error 
 func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 	// From the API server, not the cache: a controller that just became
 	// leader must see every address its predecessor wrote before it gave
-	// the Lease up, or it could hand one out again.
+	// the Lease up, or it could hand one out again. In pages, keeping only
+	// what claiming needs: the whole list would double the memory the
+	// cache of Services takes, at start.
+	var svcs []heldService
 	var list corev1.ServiceList
-	if err := c.reader.List(ctx, &list); err != nil {
-		return fmt.Errorf("list services: %w", err)
-	}
-	svcs := make([]*corev1.Service, 0, len(list.Items))
-	for i := range list.Items {
-		s := &list.Items[i]
-		if lbservice.Served(s, c.opts.LBClass) && len(s.Status.LoadBalancer.Ingress) > 0 {
-			svcs = append(svcs, s)
+	opts := &client.ListOptions{Limit: claimPage}
+	for {
+		if err := c.reader.List(ctx, &list, opts); err != nil {
+			return fmt.Errorf("list services: %w", err)
 		}
+		for i := range list.Items {
+			s := &list.Items[i]
+			if lbservice.Served(s, c.opts.LBClass) && len(s.Status.LoadBalancer.Ingress) > 0 {
+				svcs = append(svcs, heldOf(s))
+			}
+		}
+		if list.Continue == "" {
+			break
+		}
+		opts.Continue = list.Continue
+		list = corev1.ServiceList{}
 	}
 	claimed, err := claimHeld(c.alloc, x, svcs, func(ns string) (map[string]string, error) {
 		return c.namespaceLabels(ctx, x, ns)
@@ -169,39 +231,57 @@ func (c *Controller) claimAll(ctx context.Context, x *poolIndex) error {
 	return nil
 }
 
+// claimPage is how many Services a page of claimAll's list holds.
+const claimPage = 500
+
+// heldService is what claiming needs of a Service that shows addresses.
+type heldService struct {
+	created metav1.Time
+	name    string
+	in      intent
+	err     error // from parseIntent: not claimed
+	ips     []netip.Addr
+}
+
+func heldOf(s *corev1.Service) heldService {
+	in, err := parseIntent(s) // in.Key and in.Namespace are set on error too
+	return heldService{created: s.CreationTimestamp, name: s.Name, in: in, err: err, ips: lbservice.IngressAddrs(s)}
+}
+
 // claimHeld gives each of svcs (served, with addresses) the addresses its
 // status shows, when it may keep them. Oldest Services first, so that when
 // two show the same address without being allowed to share it, the older
 // one keeps it. It returns how many were claimed.
-func claimHeld(alloc *ipam.Allocator, x *poolIndex, svcs []*corev1.Service, nsLabels func(ns string) (map[string]string, error)) (int, error) {
-	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
-		if c := a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time); c != 0 {
+func claimHeld(alloc *ipam.Allocator, x *poolIndex, svcs []heldService, nsLabels func(ns string) (map[string]string, error)) (int, error) {
+	slices.SortFunc(svcs, func(a, b heldService) int {
+		if c := a.created.Time.Compare(b.created.Time); c != 0 {
 			return c
 		}
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+		return cmp.Or(strings.Compare(a.in.Namespace, b.in.Namespace), strings.Compare(a.name, b.name))
 	})
 	claimed := 0
-	for _, s := range svcs {
-		in, err := parseIntent(s)
-		if err != nil {
+	for i := range svcs {
+		s := &svcs[i]
+		if s.err != nil {
 			continue
 		}
-		labels, err := nsLabels(s.Namespace)
+		in := &s.in
+		labels, err := nsLabels(in.Namespace)
 		if err != nil {
 			return claimed, err
 		}
-		ch, err := x.choose(&in, labels)
+		ch, err := x.choose(in, labels)
 		if err != nil {
 			continue
 		}
-		keep := lbservice.IngressAddrs(s)
+		keep := s.ips
 		if len(in.IPs) == 0 {
-			keep = keepable(keep, &in)
+			keep = keepable(keep, in)
 		}
 		if len(keep) == 0 {
 			continue
 		}
-		if _, err := x.claim(alloc, &in, ch.Pinned, labels, keep); err == nil {
+		if _, err := x.claim(alloc, in, ch.Pinned, labels, keep); err == nil {
 			claimed++
 		}
 	}

@@ -78,6 +78,10 @@ type Controller struct {
 	// decided under the read lock, SetPools runs under the write lock.
 	mu  sync.RWMutex
 	idx *poolIndex // nil until the first valid configuration
+	// gen counts configuration changes (under mu); a Service that failed
+	// under an older one is retried (apply), since a configuration change
+	// retries only the failures recorded by then.
+	gen atomic.Uint64
 
 	// ready is closed once the first valid configuration is loaded and
 	// every existing assignment claimed; Services wait for it.
@@ -120,7 +124,8 @@ const writeLag = 5 * time.Second
 
 // CacheOptions are the manager cache options the controller expects: the
 // metallb.io objects and Secrets only from the stack's namespace, and no
-// managedFields kept in memory.
+// managedFields (nor, on Services, kubectl's last-applied-configuration)
+// kept in memory.
 func CacheOptions(namespace string) cache.Options {
 	ns := map[string]cache.Config{namespace: {}}
 	by := map[client.Object]cache.ByObject{}
@@ -130,7 +135,21 @@ func CacheOptions(namespace string) cache.Options {
 	} {
 		by[o] = cache.ByObject{Namespaces: ns}
 	}
+	by[&corev1.Service{}] = cache.ByObject{Transform: stripService}
 	return cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields()}
+}
+
+// stripService drops from a cached Service what the controller never
+// reads and what can be large: managedFields and kubectl's
+// last-applied-configuration annotation (a copy of the whole manifest).
+func stripService(o any) (any, error) {
+	if s, ok := o.(*corev1.Service); ok {
+		s.ManagedFields = nil
+		if _, ok := s.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+			delete(s.Annotations, corev1.LastAppliedConfigAnnotation)
+		}
+	}
+	return o, nil
 }
 
 // Setup creates the controller and adds it to the manager: the Service

@@ -62,7 +62,15 @@ func decide(a *ipam.Allocator, x *poolIndex, in *intent, nsLabels map[string]str
 		pools := ch.Alloc
 		if keep := keepable(cur, in); len(keep) > 0 {
 			if p, cerr := x.claim(a, in, ch.Pinned, nsLabels, keep); cerr == nil {
-				pools = append([]string{p}, slices.DeleteFunc(slices.Clone(pools), func(s string) bool { return s == p })...)
+				if !in.Required || len(keep) == len(in.Families) {
+					// It holds what it asks for, in p: Assign keeps it
+					// whatever the other candidates (ipam's matches), so
+					// they need not be listed (there may be thousands).
+					pools = []string{p}
+				} else {
+					// A family to add: p first, then the other candidates.
+					pools = append([]string{p}, slices.DeleteFunc(slices.Clone(pools), func(s string) bool { return s == p })...)
+				}
 			} else {
 				dropWhy = cerr
 				a.Release(in.Key) // what it holds is no longer valid

@@ -68,7 +68,11 @@ func Diagnose(in DiagnoseInput) map[string]string {
 	x := newPoolIndex(in.Config)
 	alloc := ipam.New()
 	alloc.SetPools(ipamPools(in.Config))
-	_, _ = claimHeld(alloc, x, holding, func(ns string) (map[string]string, error) {
+	held := make([]heldService, len(holding))
+	for i, s := range holding {
+		held[i] = heldOf(s)
+	}
+	_, _ = claimHeld(alloc, x, held, func(ns string) (map[string]string, error) {
 		return in.NamespaceLabels[ns], nil
 	})
 	for _, s := range waiting {

@@ -61,7 +61,8 @@ type poolChoice struct {
 	// existing pool; "" when the Service names none.
 	Pinned string
 	// Alloc are the pools to allocate from, in order of preference. Empty
-	// for explicit addresses, which pick their own pool.
+	// for explicit addresses, which pick their own pool. It may be shared
+	// with the poolIndex: read only.
 	Alloc []string
 	// Note is set when the pool annotation matched a pool only ignoring
 	// case; the controller puts it in an event.
@@ -95,6 +96,12 @@ func (x *poolIndex) choose(in *intent, nsLabels map[string]string) (poolChoice, 
 		if p.ServiceAllocation.Matches(in.Namespace, nsLabels, in.Labels) {
 			ch.Alloc = append(ch.Alloc, p.Name)
 		}
+	}
+	if len(ch.Alloc) == 0 {
+		// The common case, shared rather than copied: there may be
+		// thousands of open pools. Callers never modify Alloc.
+		ch.Alloc = x.open
+		return ch, nil
 	}
 	ch.Alloc = append(ch.Alloc, x.open...)
 	return ch, nil
@@ -208,39 +215,60 @@ func ipamPools(cfg *config.Config) []ipam.Pool {
 	return out
 }
 
-// allocationView is what of a pool matters to address allocation; two
-// configurations with equal views allocate alike.
-func allocationView(p *config.Pool) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%v/%v/", p.AutoAssign, p.AvoidBuggyIPs)
-	for _, r := range p.Ranges {
-		fmt.Fprintf(&b, "%s-%s,", r.First, r.Last)
+// sameAllocation reports whether two versions of a pool allocate alike:
+// same autoAssign, avoidBuggyIPs, ranges and serviceAllocation.
+func sameAllocation(a, b *config.Pool) bool {
+	if a.AutoAssign != b.AutoAssign || a.AvoidBuggyIPs != b.AvoidBuggyIPs ||
+		!slices.EqualFunc(a.Ranges, b.Ranges, func(x, y config.AddrRange) bool { return x.First == y.First && x.Last == y.Last }) {
+		return false
 	}
-	if sa := p.ServiceAllocation; sa != nil {
-		fmt.Fprintf(&b, "/sa:%d/%v/", sa.Priority, slices.Sorted(maps.Keys(sa.Namespaces)))
-		for _, s := range sa.NamespaceSelectors {
-			b.WriteString("ns:" + s.String() + ";")
-		}
-		for _, s := range sa.ServiceSelectors {
-			b.WriteString("svc:" + s.String() + ";")
-		}
+	if (a.ServiceAllocation == nil) != (b.ServiceAllocation == nil) {
+		return false
+	}
+	return a.ServiceAllocation == nil || allocationView(a.ServiceAllocation) == allocationView(b.ServiceAllocation)
+}
+
+// allocationView is what of a serviceAllocation matters to address
+// allocation, as text.
+func allocationView(sa *config.ServiceAllocation) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d/%v/", sa.Priority, slices.Sorted(maps.Keys(sa.Namespaces)))
+	for _, s := range sa.NamespaceSelectors {
+		b.WriteString("ns:" + s.String() + ";")
+	}
+	for _, s := range sa.ServiceSelectors {
+		b.WriteString("svc:" + s.String() + ";")
 	}
 	return b.String()
+}
+
+// changedPools returns, sorted, the pools of old and cur that do not
+// allocate alike in both: added, removed, or changed in what matters to
+// allocation. Only Services holding addresses of those pools (or waiting
+// for an address) can be decided differently under cur: a Service keeps
+// addresses of a pool that still contains them and still admits it
+// (decide), pools never overlap, and a pool annotation naming a pool
+// resolves the same while that pool is neither added nor removed.
+func changedPools(old, cur *config.Config) []string {
+	var out []string
+	for _, name := range cur.PoolNames {
+		if o := old.Pools[name]; o == nil || !sameAllocation(o, cur.Pools[name]) {
+			out = append(out, name)
+		}
+	}
+	for _, name := range old.PoolNames {
+		if cur.Pools[name] == nil {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // allocationChanged reports whether going from old to cur can change any
 // Service's addresses.
 func allocationChanged(old, cur *config.Config) bool {
-	if old == nil || len(old.PoolNames) != len(cur.PoolNames) {
-		return true
-	}
-	for _, name := range cur.PoolNames {
-		o := old.Pools[name]
-		if o == nil || allocationView(o) != allocationView(cur.Pools[name]) {
-			return true
-		}
-	}
-	return false
+	return old == nil || len(changedPools(old, cur)) > 0
 }
 
 func b2i(b bool) int {

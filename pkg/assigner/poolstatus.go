@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -55,7 +56,7 @@ func (w *poolStatusWriter) mark(pools ...string) {
 	w.poke()
 }
 
-// markAll flags every pool (the configuration changed).
+// markAll flags every pool (the first configuration).
 func (w *poolStatusWriter) markAll() {
 	w.mu.Lock()
 	w.all = true
@@ -113,8 +114,13 @@ func (w *poolStatusWriter) flush(ctx context.Context) {
 	var retry []string
 	for _, name := range names {
 		p := x.cfg.Pools[name]
-		if p == nil {
-			continue // deleted; its gauges went with the Reset of the configuration change
+		if p == nil { // deleted
+			addressesInUse.DeleteLabelValues(name)
+			addressesTotal.DeleteLabelValues(name)
+			w.mu.Lock()
+			delete(w.written, name)
+			w.mu.Unlock()
+			continue
 		}
 		st := c.alloc.Stats(name)
 		addressesInUse.WithLabelValues(name).Set(inUse(st))
@@ -143,8 +149,10 @@ var errLagging error = lagError{}
 // write patches the pool's status when it differs from st.
 func (w *poolStatusWriter) write(ctx context.Context, name string, st ipam.PoolStats) error {
 	c := w.c
+	// The cache's copy, not a deep copy (the first configuration looks at
+	// every pool): only read; the patch decodes into another object.
 	var pool v1beta1.IPAddressPool
-	if err := c.client.Get(ctx, types.NamespacedName{Namespace: c.opts.Namespace, Name: name}, &pool); err != nil {
+	if err := c.client.Get(ctx, types.NamespacedName{Namespace: c.opts.Namespace, Name: name}, &pool, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -167,7 +175,8 @@ func (w *poolStatusWriter) write(ctx context.Context, name string, st ipam.PoolS
 	if err != nil {
 		return err
 	}
-	if err := c.client.Status().Patch(ctx, &pool, client.RawPatch(types.MergePatchType, body)); err != nil {
+	resp := &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: pool.Namespace, Name: pool.Name}}
+	if err := c.client.Status().Patch(ctx, resp, client.RawPatch(types.MergePatchType, body)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

@@ -28,8 +28,10 @@ func (c *Controller) reconcileService(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, nil
 	}
 	key := req.String()
+	// The cache's own copy, not a deep copy: the Service is only read
+	// (writeState patches through another object).
 	var svc corev1.Service
-	if err := c.client.Get(ctx, req.NamespacedName, &svc); err != nil {
+	if err := c.client.Get(ctx, req.NamespacedName, &svc, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			c.forget(key)
 			return reconcile.Result{}, nil
@@ -45,6 +47,7 @@ func (c *Controller) reconcileService(ctx context.Context, req reconcile.Request
 	in, perr := parseIntent(&svc)
 	c.mu.RLock()
 	x := c.idx
+	gen := c.gen.Load()
 	var out outcome
 	if perr != nil {
 		c.alloc.Release(key)
@@ -59,7 +62,13 @@ func (c *Controller) reconcileService(ctx context.Context, req reconcile.Request
 	}
 	c.mu.RUnlock()
 	c.allocationChanged(before, out.Assignment)
-	return c.apply(ctx, &svc, cur, curOK, &out)
+	res, err := c.apply(ctx, &svc, cur, curOK, &out)
+	if err == nil && out.Err != nil && c.gen.Load() != gen {
+		// Decided under a configuration replaced meanwhile, whose
+		// change may not have seen this failure: decide again.
+		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return res, err
 }
 
 // allocationChanged updates the pool counters and retries the waiting
@@ -142,7 +151,10 @@ func (c *Controller) writeState(ctx context.Context, svc *corev1.Service, st ser
 	if err != nil {
 		return err
 	}
-	if err := c.client.Status().Patch(ctx, svc, client.RawPatch(types.MergePatchType, body)); err != nil {
+	// The response goes to a fresh object: svc shares its maps with the
+	// cache (reconcileService reads it without a deep copy).
+	resp := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
+	if err := c.client.Status().Patch(ctx, resp, client.RawPatch(types.MergePatchType, body)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile; the delete event releases it
 		}
@@ -152,7 +164,7 @@ func (c *Controller) writeState(ctx context.Context, svc *corev1.Service, st ser
 		}
 		return fmt.Errorf("write status of service %s: %w", key, err)
 	}
-	if got := svc.Annotations[lbservice.AnnotationIPAllocatedFromPool]; got != st.Pool && !c.annotationDropped.Swap(true) {
+	if got := resp.Annotations[lbservice.AnnotationIPAllocatedFromPool]; got != st.Pool && !c.annotationDropped.Swap(true) {
 		// Kubernetes keeps metadata changes made through a Service's
 		// status (as MetalLB relies on too); an API server that does not
 		// loses the informational pool annotation, never an address. The

@@ -182,10 +182,12 @@ const (
 var famNames = [2]string{"IPv4", "IPv6"}
 
 type poolState struct {
+	spec       Pool // as given to SetPools, normalized
 	name       string
 	avoidBuggy bool
 	ranges     [2][]*rangeState // per family, in address order
 	room       [2]*rangeSet     // per family: which ranges have a free address
+	svcs       map[string]bool  // keys of the services holding addresses here
 }
 
 // addrRecord is one address in use, with the services holding it.
@@ -351,19 +353,31 @@ func validate(req Request) (request, error) {
 	if len(r.fams) == 0 {
 		return r, errorf(ErrInvalidRequest, "%s: no IP family requested", r.svc.Key)
 	}
+	// Not de-duplicated here: a candidate list may name thousands of
+	// pools, and a duplicate changes no choice (a pool that failed fails
+	// again). The messages that list pools de-duplicate (distinctPools).
 	r.pools = req.Pools
-	for i, p := range req.Pools {
-		if slices.Contains(req.Pools[:i], p) { // rare: copy without duplicates
-			r.pools = nil
-			for _, p := range req.Pools {
-				if !slices.Contains(r.pools, p) {
-					r.pools = append(r.pools, p)
+	return r, nil
+}
+
+// distinctPools returns pools without duplicates, first occurrence kept;
+// pools itself when it has none.
+func distinctPools(pools []string) []string {
+	seen := make(map[string]bool, len(pools))
+	for i, p := range pools {
+		if seen[p] { // rare: copy without duplicates
+			out := slices.Clone(pools[:i])
+			for _, p := range pools[i+1:] {
+				if !seen[p] {
+					seen[p] = true
+					out = append(out, p)
 				}
 			}
-			break
+			return out
 		}
+		seen[p] = true
 	}
-	return r, nil
+	return pools
 }
 
 // famOrders are the only possible de-duplicated family lists; sharing them
@@ -566,6 +580,58 @@ func (a *Allocator) allocate(r request, chs []choice) (*poolState, []choice, err
 	if len(r.ips) > 0 {
 		return a.allocateExplicit(r, chs)
 	}
+	if p, got, ok := a.firstFit(r, chs); ok {
+		return p, got, nil
+	}
+	// Nothing fits: the same search again, saying why for every candidate.
+	r.pools = distinctPools(r.pools)
+	return a.allocateOrExplain(r, chs)
+}
+
+// firstFit is the choice allocateOrExplain makes when one succeeds, without
+// building an error per candidate that does not fit: its cost is a map
+// lookup and a bitmap test per pool passed over, so a Service whose
+// candidates are thousands of pools, most of them full, is cheap.
+func (a *Allocator) firstFit(r request, chs []choice) (*poolState, []choice, bool) {
+	if len(r.fams) == 1 {
+		for _, name := range r.pools {
+			if p := a.pools[name]; p != nil {
+				if c, ok := a.try(p, r.fams[0], r.svc); ok {
+					return p, append(chs, c), true
+				}
+			}
+		}
+		return nil, nil, false
+	}
+	for _, name := range r.pools {
+		if p := a.pools[name]; p != nil {
+			c4, ok4 := a.try(p, v4, r.svc)
+			if !ok4 {
+				continue
+			}
+			if c6, ok6 := a.try(p, v6, r.svc); ok6 {
+				return p, append(chs, c4, c6), true
+			}
+		}
+	}
+	if r.required {
+		return nil, nil, false
+	}
+	for _, f := range r.fams {
+		for _, name := range r.pools {
+			if p := a.pools[name]; p != nil {
+				if c, ok := a.try(p, f, r.svc); ok {
+					return p, append(chs, c), true
+				}
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// allocateOrExplain picks addresses for r, or returns why no candidate
+// can give them (every candidate's reason).
+func (a *Allocator) allocateOrExplain(r request, chs []choice) (*poolState, []choice, error) {
 	if len(r.pools) == 0 {
 		return nil, nil, errorf(ErrNoPool, "no address pool is available to %s", r.svc.Key)
 	}
@@ -621,26 +687,38 @@ func (a *Allocator) allocate(r request, chs []choice) (*poolState, []choice, err
 // pick chooses an address of family fam from pool p for svc without
 // committing it.
 func (a *Allocator) pick(p *poolState, fam int, svc Service) (choice, error) {
+	if c, ok := a.try(p, fam, svc); ok {
+		return c, nil
+	}
 	if len(p.ranges[fam]) == 0 {
 		return choice{}, errorf(ErrFamilyUnavailable, "address pool %q has no %s range", p.name, famNames[fam])
+	}
+	return choice{}, errorf(ErrPoolExhausted, "address pool %q has no free %s address", p.name, famNames[fam])
+}
+
+// try is pick without the error: false when p has no range of fam or no
+// address svc may use.
+func (a *Allocator) try(p *poolState, fam int, svc Service) (choice, bool) {
+	if len(p.ranges[fam]) == 0 {
+		return choice{}, false
 	}
 	if svc.SharingKey != "" {
 		// MetalLB's rule: join an address already used under the same key
 		// when allowed; lowest such address, for determinism.
 		for _, ar := range a.byKey[svc.SharingKey] {
 			if ar.rng.pool == p && ar.fam() == fam && conflict(ar, svc) == nil {
-				return choice{ip: ar.ip, u: ar.u, rng: ar.rng}, nil
+				return choice{ip: ar.ip, u: ar.u, rng: ar.rng}, true
 			}
 		}
 	}
 	if i := p.room[fam].first(); i >= 0 {
 		r := p.ranges[fam][i]
 		if u, ok := r.lowestFree(); ok {
-			return choice{ip: u.Addr(r.is4), u: u, rng: r, free: true}, nil
+			return choice{ip: u.Addr(r.is4), u: u, rng: r, free: true}, true
 		}
 		panic("ipam: internal error: range marked as having room is full")
 	}
-	return choice{}, errorf(ErrPoolExhausted, "address pool %q has no free %s address", p.name, famNames[fam])
+	return choice{}, false
 }
 
 func (a *Allocator) allocateExplicit(r request, chs []choice) (*poolState, []choice, error) {
@@ -663,7 +741,7 @@ func (a *Allocator) allocateExplicit(r request, chs []choice) (*poolState, []cho
 	if !slices.Contains(r.pools, p.name) {
 		allowed := "no pool is allowed for it"
 		if len(r.pools) > 0 {
-			allowed = "allowed: " + strings.Join(r.pools, ", ")
+			allowed = "allowed: " + strings.Join(distinctPools(r.pools), ", ")
 		}
 		return nil, nil, errorf(ErrNotInPool, "%s is in address pool %q, which %s may not use (%s)", chs[0].ip, p.name, r.svc.Key, allowed)
 	}
@@ -701,6 +779,7 @@ func (a *Allocator) commit(svc Service, p *poolState, chs []choice) *svcRecord {
 		rec.addrs = append(rec.addrs, ar)
 	}
 	a.services[svc.Key] = rec
+	p.svcs[svc.Key] = true
 	return rec
 }
 
@@ -717,6 +796,7 @@ func (a *Allocator) release(rec *svcRecord) {
 		}
 	}
 	delete(a.services, rec.svc.Key)
+	delete(rec.pool.svcs, rec.svc.Key)
 }
 
 func cmpRecord(x *addrRecord, ip netip.Addr) int { return x.ip.Compare(ip) }
@@ -763,6 +843,23 @@ func (a *Allocator) Assigned(serviceKey string) (Assignment, bool) {
 		return Assignment{}, false
 	}
 	return rec.assignment(), true
+}
+
+// ServicesIn returns the keys of the services holding addresses of the
+// pool, sorted; none for an unknown pool.
+func (a *Allocator) ServicesIn(pool string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.pools[pool]
+	if p == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(p.svcs))
+	for k := range p.svcs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Owner returns the keys of the services holding ip, sorted; several when

@@ -439,6 +439,21 @@ func randPools(src source) []Pool {
 	return pools
 }
 
+// changeOne returns cur with one pool replaced by the pool of the same
+// name in fresh, or dropped when fresh has none: most pools stay as they
+// are, as in a cluster where one pool is edited.
+func changeOne(src source, cur, fresh []Pool) []Pool {
+	out := slices.Clone(cur)
+	i := src.intn(len(out))
+	for _, p := range fresh {
+		if p.Name == out[i].Name {
+			out[i] = p
+			return out
+		}
+	}
+	return slices.Delete(out, i, i+1)
+}
+
 // randRequest builds a request; held (the addresses in use) lets explicit
 // requests aim at shared addresses often enough to exercise sharing.
 func randRequest(src source, held []netip.Addr) Request {
@@ -494,6 +509,9 @@ func step(t testing.TB, src source, a *Allocator, m *model) string {
 	switch op := src.intn(20); {
 	case op == 0:
 		pools := randPools(src)
+		if len(m.pools) > 0 && src.intn(2) == 0 {
+			pools = changeOne(src, m.pools, pools)
+		}
 		got, want := a.SetPools(pools), m.setPools(pools)
 		if !slices.Equal(got, want) {
 			t.Fatalf("SetPools(%v): evicted %v, model %v", pools, got, want)
@@ -598,6 +616,17 @@ func checkState(t testing.TB, a *Allocator, m *model) {
 		t.Fatalf("%d address records, %d held", len(a.addrs), len(held))
 	}
 	for _, n := range append(slices.Clone(poolNames), "bad", "px") {
+		var want []string
+		for _, k := range m.keys() {
+			if m.svcs[k].pool == n {
+				want = append(want, k)
+			}
+		}
+		if got := a.ServicesIn(n); !slices.Equal(got, want) {
+			t.Fatalf("ServicesIn(%s) = %v, model %v", n, got, want)
+		}
+	}
+	for _, n := range append(slices.Clone(poolNames), "bad", "px") {
 		if got, want := a.Stats(n), m.stats(n); got != want {
 			t.Fatalf("Stats(%s) = %+v, model %+v", n, got, want)
 		}
@@ -671,5 +700,39 @@ func TestAgainstModel(t *testing.T) {
 			}
 			checkState(t, a, m)
 		}()
+	}
+}
+
+// TestFirstFitAgrees: the quick search Assign makes first (firstFit) picks
+// exactly what the search that explains every candidate (allocateOrExplain)
+// picks, and finds nothing exactly when that one fails, on random states
+// and requests (duplicated and unknown pool names included).
+func TestFirstFitAgrees(t *testing.T) {
+	for seed := range 100 {
+		src := randSource{rand.New(rand.NewPCG(uint64(seed), 0xf1f))}
+		a, m := New(), newModel()
+		pools := randPools(src)
+		a.SetPools(pools)
+		m.setPools(pools)
+		for range 200 {
+			step(t, src, a, m)
+			req := randRequest(src, nil)
+			req.IPs = nil
+			if len(req.Families) == 0 {
+				req.Families = []Family{IPv4}
+			}
+			r, err := validate(req)
+			if err != nil {
+				continue
+			}
+			a.mu.Lock()
+			p1, c1, ok := a.firstFit(r, nil)
+			r.pools = distinctPools(r.pools)
+			p2, c2, err := a.allocateOrExplain(r, nil)
+			a.mu.Unlock()
+			if ok != (err == nil) || p1 != p2 || !slices.EqualFunc(c1, c2, func(x, y choice) bool { return x.ip == y.ip && x.rng == y.rng }) {
+				t.Fatalf("seed %d, %+v: firstFit %v %v %v, allocateOrExplain %v %v %v", seed, req, p1, c1, ok, p2, c2, err)
+			}
+		}
 	}
 }

@@ -80,39 +80,49 @@ func ValidatePools(pools []Pool) error {
 	return nil
 }
 
-func buildPools(spec []Pool) (map[string]*poolState, [2][]*rangeState) {
-	pools := make(map[string]*poolState, len(spec))
+// buildPool makes the state of a pool with no address in use.
+func buildPool(p Pool) *poolState {
+	ps := &poolState{name: p.Name, avoidBuggy: p.AvoidBuggyIPs, spec: p, svcs: map[string]bool{}}
+	for _, r := range p.Ranges {
+		f := famOf(r.First)
+		rs := &rangeState{
+			first:      iprange.U128From(r.First),
+			last:       iprange.U128From(r.Last),
+			is4:        f == v4,
+			avoidBuggy: p.AvoidBuggyIPs && f == v4,
+			pool:       ps,
+		}
+		if rs.avoidBuggy {
+			rs.buggy = countBuggy(rs.first, rs.last)
+		}
+		rs.idx = len(ps.ranges[f])
+		ps.ranges[f] = append(ps.ranges[f], rs)
+	}
+	for f := range ps.ranges {
+		ps.room[f] = newRangeSet(len(ps.ranges[f]))
+		for _, rs := range ps.ranges[f] {
+			rs.updateRoom()
+		}
+	}
+	return ps
+}
+
+// indexRanges lists the ranges of every pool per family, in address order.
+func indexRanges(pools map[string]*poolState) [2][]*rangeState {
 	var index [2][]*rangeState
-	for _, p := range spec {
-		ps := &poolState{name: p.Name, avoidBuggy: p.AvoidBuggyIPs}
-		for _, r := range p.Ranges {
-			f := famOf(r.First)
-			rs := &rangeState{
-				first:      iprange.U128From(r.First),
-				last:       iprange.U128From(r.Last),
-				is4:        f == v4,
-				avoidBuggy: p.AvoidBuggyIPs && f == v4,
-				pool:       ps,
-			}
-			if rs.avoidBuggy {
-				rs.buggy = countBuggy(rs.first, rs.last)
-			}
-			rs.idx = len(ps.ranges[f])
-			ps.ranges[f] = append(ps.ranges[f], rs)
-			index[f] = append(index[f], rs)
-		}
+	for _, ps := range pools {
 		for f := range ps.ranges {
-			ps.room[f] = newRangeSet(len(ps.ranges[f]))
-			for _, rs := range ps.ranges[f] {
-				rs.updateRoom()
-			}
+			index[f] = append(index[f], ps.ranges[f]...)
 		}
-		pools[p.Name] = ps
 	}
 	for f := range index {
 		slices.SortFunc(index[f], func(x, y *rangeState) int { return x.first.Cmp(y.first) })
 	}
-	return pools, index
+	return index
+}
+
+func samePool(x, y Pool) bool {
+	return x.Name == y.Name && x.AvoidBuggyIPs == y.AvoidBuggyIPs && slices.Equal(x.Ranges, y.Ranges)
 }
 
 func lookupIn(idx []*rangeState, u u128) *rangeState {
@@ -124,9 +134,7 @@ func lookupIn(idx []*rangeState, u u128) *rangeState {
 }
 
 func poolsEqual(a, b []Pool) bool {
-	return slices.EqualFunc(a, b, func(x, y Pool) bool {
-		return x.Name == y.Name && x.AvoidBuggyIPs == y.AvoidBuggyIPs && slices.Equal(x.Ranges, y.Ranges)
-	})
+	return slices.EqualFunc(a, b, samePool)
 }
 
 // SetPools replaces the pool set and returns, sorted, the keys of the
@@ -141,6 +149,12 @@ func poolsEqual(a, b []Pool) bool {
 // Request.Pools to keep such addresses still. Pools are cleaned up as
 // described at ValidatePools; setting the same pools again is cheap and
 // changes nothing.
+//
+// The work is proportional to the change: a pool whose name, ranges and
+// AvoidBuggyIPs are unchanged keeps its state (addresses in use, holders);
+// only the services holding addresses of changed or removed pools are
+// looked at again. Ranges of different pools never overlap, so an address
+// of a changed pool cannot now be in an unchanged one.
 func (a *Allocator) SetPools(pools []Pool) []string {
 	spec, _ := normalizePools(pools)
 	a.mu.Lock()
@@ -148,11 +162,24 @@ func (a *Allocator) SetPools(pools []Pool) []string {
 	if poolsEqual(spec, a.spec) {
 		return nil
 	}
-	newPools, newIndex := buildPools(spec)
+	newPools := make(map[string]*poolState, len(spec))
+	for _, p := range spec {
+		if old := a.pools[p.Name]; old != nil && samePool(old.spec, p) {
+			newPools[p.Name] = old
+		} else {
+			newPools[p.Name] = buildPool(p)
+		}
+	}
+	newIndex := indexRanges(newPools)
 
-	keys := make([]string, 0, len(a.services))
-	for k := range a.services {
-		keys = append(keys, k)
+	// The services of pools that changed or went.
+	var keys []string
+	for name, old := range a.pools {
+		if newPools[name] != old {
+			for k := range old.svcs {
+				keys = append(keys, k)
+			}
+		}
 	}
 	slices.Sort(keys)
 	var evicted []string
@@ -178,14 +205,20 @@ func (a *Allocator) SetPools(pools []Pool) []string {
 		a.release(a.services[k]) // against the old ranges, which are discarded next
 	}
 	a.spec, a.pools, a.index = spec, newPools, newIndex
+	// Mark the addresses that moved to new range states, in address
+	// order (every insertion then extends the last run or appends one);
+	// a shared address once.
+	var recs []*addrRecord
+	seen := map[*addrRecord]bool{}
 	for rec, np := range newPoolOf {
 		rec.pool = np
-	}
-	// Rebuild the run trees from the addresses still in use. In address
-	// order every insertion extends the last run or appends one.
-	recs := make([]*addrRecord, 0, len(a.addrs))
-	for _, ar := range a.addrs {
-		recs = append(recs, ar)
+		np.svcs[rec.svc.Key] = true
+		for _, ar := range rec.addrs {
+			if !seen[ar] {
+				seen[ar] = true
+				recs = append(recs, ar)
+			}
+		}
 	}
 	slices.SortFunc(recs, func(x, y *addrRecord) int { return x.ip.Compare(y.ip) })
 	for _, ar := range recs {
