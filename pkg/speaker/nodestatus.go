@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -41,6 +43,10 @@ type nodeStatus struct {
 	namespace string
 	// off: write no status object, delete the node's (StatusOff).
 	off bool
+	// nodeUID, when known, makes the Node the owner of the objects
+	// created: deleting the Node deletes them (garbage collector), where
+	// its speaker no longer runs to.
+	nodeUID types.UID
 }
 
 // statusKind is what differs between ServiceBGPStatus and ServiceL2Status.
@@ -224,6 +230,9 @@ func (s *nodeStatus) syncOne(ctx context.Context, kind statusKind, key string, d
 		cur.SetNamespace(s.namespace)
 		cur.SetName(objName)
 		cur.SetLabels(map[string]string{labelStatusNode: s.node, labelStatusService: name, labelStatusNamespace: ns})
+		if s.nodeUID != "" {
+			cur.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: s.node, UID: s.nodeUID}})
+		}
 		err := s.client.Create(ctx, cur)
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create %s %s: %w", kind.kind, objName, err)

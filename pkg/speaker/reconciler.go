@@ -39,7 +39,8 @@ type reconciler struct {
 	backend  bgp.Backend
 	l2       *l2.Announcer
 	recorder record.EventRecorder
-	status   nodeStatus
+	// bgpStatus and l2Status write the node's status objects.
+	bgpStatus, l2Status *statusWriter
 	// debug is what /debug/state serves, built from the state when asked.
 	debug *debugStore
 	// health is what the speaker's probes check.
@@ -63,10 +64,8 @@ type reconciler struct {
 	applied   uint64
 	appliedOK bool
 	skipped   map[string]error
-	// up are the sessions Established when the statuses were last synced,
-	// and received what ServiceBGPStatus says per Service.
-	up       map[string]bool
-	received map[string][]string
+	// up are the sessions Established when the statuses were last set.
+	up map[string]bool
 	// l2Active: layer 2 is configured, or was at the last election.
 	l2Active bool
 
@@ -141,6 +140,8 @@ func (r *reconciler) reconcileAll(ctx context.Context) (pending bool, _ error) {
 	if err := r.client.Get(ctx, types.NamespacedName{Name: r.opts.NodeName}, &node); err != nil {
 		return false, fmt.Errorf("node %s: %w", r.opts.NodeName, err)
 	}
+	r.bgpStatus.setNode(node.UID)
+	r.l2Status.setNode(node.UID)
 	var applyErr, l2Err error
 	var decider *Decider
 	svcByKey := map[string]*corev1.Service{}
@@ -172,19 +173,15 @@ func (r *reconciler) reconcileAll(ctx context.Context) (pending bool, _ error) {
 	if err := r.writeConfigurationState(ctx, built, applyErr, r.skipped, r.problems()); err != nil {
 		log.Error(err, "write ConfigurationState")
 	}
-	lookup := func(k string) *corev1.Service { return svcByKey[k] }
 	if applyErr == nil && decider != nil {
 		st := r.backend.Status()
 		r.up = established(st)
-		r.received, pending = ReceivedBy(decider.Result().Announced, st)
-		if err := r.status.sync(ctx, bgpStatus, r.received, lookup); err != nil {
-			return pending, err
-		}
+		var received map[string][]string
+		received, pending = ReceivedBy(decider.Result().Announced, st)
+		r.bgpStatus.setAll(received, svcByKey)
 	}
 	if r.l2 != nil && r.lastGood != nil {
-		if err := r.status.sync(ctx, l2Status, l2Ifaces, lookup); err != nil {
-			return pending, err
-		}
+		r.l2Status.setAll(l2Ifaces, svcByKey)
 	}
 	r.lastFull = start
 	if applyErr != nil {
@@ -213,8 +210,6 @@ func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pendin
 		r.decider.Update(key, svc, eps)
 	}
 	r.stateMu.Unlock()
-	lookup := func(k string) *corev1.Service { return svcByKey[k] }
-
 	var l2Err error
 	var l2Ifaces map[string][]string
 	runL2 := r.l2 != nil && r.l2Active && (cs.l2 || len(cs.services) > 0)
@@ -251,36 +246,27 @@ func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pendin
 	}
 	st := r.backend.Status()
 	up := established(st)
-	var err error
 	if !maps.Equal(up, r.up) {
 		// A session went up or down: every Service's peers may differ.
 		r.up = up
-		r.received, pending = ReceivedBy(r.decider.Result().Announced, st)
-		err = r.status.sync(ctx, bgpStatus, r.received, lookup)
+		var received map[string][]string
+		received, pending = ReceivedBy(r.decider.Result().Announced, st)
+		r.bgpStatus.setAll(received, nil)
 	} else {
 		for _, key := range cs.services {
-			delete(r.received, key)
-			if peers, ok := r.decider.Announced(key); ok {
-				got, _ := ReceivedBy(map[string][]string{key: peers}, st)
-				if p, ok := got[key]; ok {
-					r.received[key] = p
-				}
-			}
+			peers, _ := r.decider.Announced(key)
+			got, _ := ReceivedBy(map[string][]string{key: peers}, st)
+			p, ok := got[key]
+			r.bgpStatus.set(key, p, ok, svcByKey[key])
 		}
 		for name := range r.decider.peerRefs {
 			if !up[name] {
 				pending = true
 			}
 		}
-		err = r.status.syncKeys(ctx, bgpStatus, cs.services, r.received, lookup)
-	}
-	if err != nil {
-		return pending, err
 	}
 	if runL2 {
-		if err := r.status.sync(ctx, l2Status, l2Ifaces, lookup); err != nil {
-			return pending, err
-		}
+		r.l2Status.setAll(l2Ifaces, svcByKey)
 	}
 	if l2Err != nil {
 		return pending, fmt.Errorf("layer 2: %w", l2Err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -138,8 +139,10 @@ func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
 		opts: opts, client: mgr.GetClient(), backend: backend, l2: announcer,
 		recorder: mgr.GetEventRecorderFor(controllerName), debug: &debugStore{},
 	}
-	r.status = nodeStatus{client: r.client, recorder: r.recorder, node: opts.NodeName, namespace: opts.Namespace,
+	status := nodeStatus{client: r.client, recorder: r.recorder, node: opts.NodeName, namespace: opts.Namespace,
 		off: opts.ServiceStatus == StatusOff}
+	r.bgpStatus = newStatusWriter(status, bgpStatus, ctrl.Log.WithName("status"))
+	r.l2Status = newStatusWriter(status, l2Status, ctrl.Log.WithName("status"))
 	if err := mgr.Add(manager.RunnableFunc(r.run)); err != nil {
 		return nil, err
 	}
@@ -186,7 +189,16 @@ func (r *reconciler) run(ctx context.Context) error {
 		defer crmetrics.Registry.Unregister(c)
 	}
 	if err := errors.Join(errs...); err == nil {
+		var wg sync.WaitGroup
+		for _, w := range []*statusWriter{r.bgpStatus, r.l2Status} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.run(ctx)
+			}()
+		}
 		<-ctx.Done()
+		wg.Wait()
 	} else {
 		errs = []error{err}
 	}
