@@ -80,9 +80,10 @@ func NewDecider(cfg *config.Config, node *corev1.Node, svcs []*corev1.Service, e
 	}
 	// Routes are merged once per session rather than per prefix.
 	all := map[string][]bgp.Route{}
+	bySvc := slicesByService(eps)
 	for _, svc := range svcs {
 		key := lbservice.Key(svc)
-		sd, ok := decideService(cfg, node, sessions, d.excluded, svc, eps)
+		sd, ok := decideService(cfg, node, sessions, d.excluded, svc, bySvc[key])
 		if !ok {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,7 +60,8 @@ import (
 //
 // LBSTACK_BENCH_SERVICES, LBSTACK_BENCH_NODES and LBSTACK_BENCH_CHANGES
 // change the sizes (default 10000, 50, 10); LBSTACK_SERVICE_STATUS=off
-// runs the speaker without status objects.
+// runs the speaker without status objects; LBSTACK_BENCH_CPUPROFILE=file
+// writes a CPU profile of the changes.
 func BenchmarkSpeaker10000Services(b *testing.B) {
 	const name = "BenchmarkSpeaker10000Services"
 	if os.Getenv(childEnv) == name {
@@ -337,6 +339,16 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		orig := svc.DeepCopy()
 		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip}}
 		must(c.Status().Patch(ctx, &svc, client.MergeFrom(orig)))
+	}
+	if path := os.Getenv("LBSTACK_BENCH_CPUPROFILE"); path != "" {
+		// A CPU profile of the changes (tuning).
+		f, err := os.Create(path)
+		must(err)
+		must(pprof.StartCPUProfile(f))
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	const window = 2 * time.Second
 	var cpus, lats []time.Duration

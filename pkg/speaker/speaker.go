@@ -159,8 +159,9 @@ func Decide(in Input) (Result, error) {
 
 	svcs := slices.Clone(in.Services)
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(lbservice.Key(a), lbservice.Key(b)) })
+	bySvc := slicesByService(in.EndpointSlices)
 	for _, svc := range svcs {
-		d, ok := decideService(in.Config, in.Node, sessions, excluded, svc, in.EndpointSlices)
+		d, ok := decideService(in.Config, in.Node, sessions, excluded, svc, bySvc[lbservice.Key(svc)])
 		if !ok {
 			continue
 		}
@@ -187,6 +188,20 @@ func Decide(in Input) (Result, error) {
 	}
 	res.State = norm
 	return res, nil
+}
+
+// slicesByService groups EndpointSlices by the "namespace/name" of their
+// Service, so that each Service looks at its own only (not every slice of
+// the cluster: quadratic with thousands of Services).
+func slicesByService(eps []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+	out := make(map[string][]*discoveryv1.EndpointSlice, len(eps))
+	for _, s := range eps {
+		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
+			k := s.Namespace + "/" + name
+			out[k] = append(out[k], s)
+		}
+	}
+	return out
 }
 
 // serviceDecision is one Service's part of a node's decision.
