@@ -38,6 +38,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -119,6 +120,10 @@ type instance struct {
 type policyNames struct {
 	policy string
 	sets   []*api.DefinedSet
+	// sessions are the sessions the policy was built for, and groups the
+	// prefix set of each (session, attributes) statement.
+	sessions map[string]lbgp.Session
+	groups   map[string]map[attrKey]string
 }
 
 // checkNative reports what GoBGP cannot do for a session.
@@ -526,7 +531,16 @@ func (inst *instance) converge(ctx context.Context, routes map[string][]lbgp.Rou
 		delete(inst.rib, pfx)
 	}
 	if plan.PolicyChanged {
-		if err := inst.swapPolicy(ctx, routes); err != nil {
+		if delta, ok := policyDelta(inst.policy, inst.sessions, inst.exported, routes, plan); ok {
+			// Only prefixes announced or withdrawn now move: their
+			// prefix sets change in place, and the paths added next are
+			// filtered by them. No new policy, no refresh: the cost is
+			// the change, not the table.
+			if err := inst.updateSets(ctx, delta); err != nil {
+				return err
+			}
+			plan.Refresh = nil
+		} else if err := inst.swapPolicy(ctx, routes); err != nil {
 			return err
 		}
 	}
@@ -580,7 +594,7 @@ func localPath(p netip.Prefix, withdraw bool) (*api.Path, error) {
 // and removes the previous one.
 func (inst *instance) swapPolicy(ctx context.Context, routes map[string][]lbgp.Route) error {
 	inst.gen++
-	sets, pol := exportPolicy(inst.gen, inst.sessions, routes)
+	sets, pol, groups := exportPolicyGroups(inst.gen, inst.sessions, routes)
 	for _, set := range sets {
 		if err := inst.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set}); err != nil {
 			return fmt.Errorf("GoBGP server (%s): add defined set %s: %w", inst.key, set.Name, err)
@@ -593,7 +607,7 @@ func (inst *instance) swapPolicy(ctx context.Context, routes map[string][]lbgp.R
 			return fmt.Errorf("GoBGP server (%s): add policy %s: %w", inst.key, pol.Name, err)
 		}
 		assign.Policies = []*api.Policy{{Name: pol.Name}}
-		next = &policyNames{policy: pol.Name, sets: sets}
+		next = &policyNames{policy: pol.Name, sets: sets, sessions: maps.Clone(inst.sessions), groups: groups}
 	}
 	if err := inst.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: assign}); err != nil {
 		return fmt.Errorf("GoBGP server (%s): assign export policy: %w", inst.key, err)
@@ -626,6 +640,14 @@ type attrKey struct {
 // accepting exactly those prefixes towards that peer and setting their
 // attributes. It returns nil for no statements.
 func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][]lbgp.Route) ([]*api.DefinedSet, *api.Policy) {
+	sets, pol, _ := exportPolicyGroups(gen, sessions, routes)
+	return sets, pol
+}
+
+// exportPolicyGroups is exportPolicy, with the name of the prefix set of
+// each (session, attributes) statement.
+func exportPolicyGroups(gen int, sessions map[string]lbgp.Session, routes map[string][]lbgp.Route) ([]*api.DefinedSet, *api.Policy, map[string]map[attrKey]string) {
+	groupNames := map[string]map[attrKey]string{}
 	var sets []*api.DefinedSet
 	pol := &api.Policy{Name: fmt.Sprintf("lbstack-export-%d", gen)}
 	for si, name := range sortedKeys(sessions) {
@@ -653,6 +675,10 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 		for gi, k := range order {
 			grp := groups[k]
 			pset := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: fmt.Sprintf("lbstack-%d-p%d-%d", gen, si, gi)}
+			if groupNames[name] == nil {
+				groupNames[name] = map[attrKey]string{}
+			}
+			groupNames[name][k] = pset.Name
 			for _, r := range grp {
 				l := uint32(r.Prefix.Bits())
 				pset.Prefixes = append(pset.Prefixes, &api.Prefix{IpPrefix: r.Prefix.String(), MaskLengthMin: l, MaskLengthMax: l})
@@ -686,9 +712,136 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 		}
 	}
 	if len(pol.Statements) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return sets, pol
+	return sets, pol, groupNames
+}
+
+// routeKey is the statement a route falls under.
+func routeKey(r lbgp.Route) attrKey {
+	return attrKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
+}
+
+// setDelta is what a prefix set gains and loses.
+type setDelta struct {
+	add, del []netip.Prefix
+}
+
+// policyDelta returns, when the current policy can follow the change by
+// editing its prefix sets in place, the prefixes each set gains and
+// loses; ok is false when it needs a new policy (and a refresh). That is
+// when the sessions changed, a session gains or loses an attribute group
+// (a statement), or a prefix changes statement while its path stays in
+// the RIB (only a refresh would re-send it). A prefix whose path is added
+// or withdrawn now may move freely: GoBGP filters a path when it is added
+// and withdraws a deleted one from every peer that has it.
+func policyDelta(cur *policyNames, sessions map[string]lbgp.Session, old, new map[string][]lbgp.Route, plan routePlan) (map[string]*setDelta, bool) {
+	if cur == nil || len(cur.sessions) != len(sessions) {
+		return nil, false
+	}
+	for name, s := range sessions {
+		was, ok := cur.sessions[name]
+		if !ok || !was.Equal(&s) {
+			return nil, false
+		}
+	}
+	added := make(map[netip.Prefix]bool, len(plan.Add))
+	for _, p := range plan.Add {
+		added[p] = true
+	}
+	withdrawn := make(map[netip.Prefix]bool, len(plan.Withdraw))
+	for _, p := range plan.Withdraw {
+		withdrawn[p] = true
+	}
+	delta := map[string]*setDelta{}
+	names := map[string]bool{}
+	for n := range old {
+		names[n] = true
+	}
+	for n := range new {
+		names[n] = true
+	}
+	for name := range names {
+		groups := cur.groups[name]
+		before := make(map[netip.Prefix]attrKey, len(old[name]))
+		for _, r := range old[name] {
+			before[r.Prefix] = routeKey(r)
+		}
+		keys := map[attrKey]bool{}
+		for _, r := range new[name] {
+			k := routeKey(r)
+			keys[k] = true
+			if _, ok := groups[k]; !ok {
+				return nil, false
+			}
+			if was, ok := before[r.Prefix]; ok && was == k {
+				continue
+			} else if ok && !withdrawn[r.Prefix] {
+				return nil, false
+			}
+			if !added[r.Prefix] {
+				return nil, false
+			}
+			d := delta[groups[k]]
+			if d == nil {
+				d = &setDelta{}
+				delta[groups[k]] = d
+			}
+			d.add = append(d.add, r.Prefix)
+		}
+		if len(keys) != len(groups) {
+			return nil, false
+		}
+		now := make(map[netip.Prefix]attrKey, len(new[name]))
+		for _, r := range new[name] {
+			now[r.Prefix] = routeKey(r)
+		}
+		for p, k := range before {
+			if nk, ok := now[p]; ok && nk == k {
+				continue
+			}
+			if !withdrawn[p] {
+				return nil, false
+			}
+			d := delta[groups[k]]
+			if d == nil {
+				d = &setDelta{}
+				delta[groups[k]] = d
+			}
+			d.del = append(d.del, p)
+		}
+	}
+	return delta, true
+}
+
+// updateSets edits the current policy's prefix sets in place.
+func (inst *instance) updateSets(ctx context.Context, delta map[string]*setDelta) error {
+	prefixes := func(ps []netip.Prefix) []*api.Prefix {
+		out := make([]*api.Prefix, 0, len(ps))
+		for _, p := range ps {
+			l := uint32(p.Bits())
+			out = append(out, &api.Prefix{IpPrefix: p.String(), MaskLengthMin: l, MaskLengthMax: l})
+		}
+		return out
+	}
+	for _, name := range sortedKeys(delta) {
+		d := delta[name]
+		if len(d.del) > 0 {
+			set := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: name, Prefixes: prefixes(d.del)}
+			if err := inst.srv.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: set}); err != nil {
+				inst.policy.sessions = nil // the next converge replaces the policy
+				return fmt.Errorf("GoBGP server (%s): remove prefixes from %s: %w", inst.key, name, err)
+			}
+		}
+		if len(d.add) > 0 {
+			set := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: name, Prefixes: prefixes(d.add)}
+			if err := inst.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set}); err != nil {
+				inst.policy.sessions = nil
+				return fmt.Errorf("GoBGP server (%s): add prefixes to %s: %w", inst.key, name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Status implements bgp.Backend.
