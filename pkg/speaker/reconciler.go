@@ -66,7 +66,9 @@ type reconciler struct {
 	skipped   map[string]error
 	// up are the sessions Established when the statuses were last set.
 	up map[string]bool
-	// l2Active: layer 2 is configured, or was at the last election.
+	// l2Active: the configuration has L2Advertisements (set at each
+	// election). Without, layer 2 is elected at full reconciles only,
+	// which also withdraws what it answered for before.
 	l2Active bool
 
 	// stateMu guards what the debug handler reads, which the reconcile
@@ -417,6 +419,9 @@ func (r *reconciler) debugState() DebugState {
 	var decision Result
 	if r.decider != nil {
 		decision = r.decider.Result()
+		// The Decider's own maps change with the next reconcile; the
+		// state is encoded after the lock is released.
+		decision.Announced, decision.Skipped = maps.Clone(decision.Announced), maps.Clone(decision.Skipped)
 	}
 	st := NewDebugState(r.opts.NodeName, string(r.opts.BGPBackend), decision, r.backend.Status())
 	if r.cfgErr != nil {
