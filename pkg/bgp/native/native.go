@@ -745,15 +745,23 @@ func policyDelta(cur *policyNames, sessions map[string]lbgp.Session, old, new ma
 			return nil, false
 		}
 	}
-	added := make(map[netip.Prefix]bool, len(plan.Add))
-	for _, p := range plan.Add {
-		added[p] = true
+	// plan's lists are sorted and short; the routes are long (the whole
+	// table) and sorted by prefix (Normalize): one merge walk per session,
+	// without maps or per-route allocations.
+	in := func(list []netip.Prefix, p netip.Prefix) bool {
+		_, ok := slices.BinarySearchFunc(list, p, lbgp.ComparePrefixes)
+		return ok
 	}
-	withdrawn := make(map[netip.Prefix]bool, len(plan.Withdraw))
-	for _, p := range plan.Withdraw {
-		withdrawn[p] = true
-	}
+	byPrefix := func(a, b lbgp.Route) int { return lbgp.ComparePrefixes(a.Prefix, b.Prefix) }
 	delta := map[string]*setDelta{}
+	at := func(set string) *setDelta {
+		d := delta[set]
+		if d == nil {
+			d = &setDelta{}
+			delta[set] = d
+		}
+		return d
+	}
 	names := map[string]bool{}
 	for n := range old {
 		names[n] = true
@@ -762,53 +770,77 @@ func policyDelta(cur *policyNames, sessions map[string]lbgp.Session, old, new ma
 		names[n] = true
 	}
 	for name := range names {
-		groups := cur.groups[name]
-		before := make(map[netip.Prefix]attrKey, len(old[name]))
-		for _, r := range old[name] {
-			before[r.Prefix] = routeKey(r)
+		o, n := old[name], new[name]
+		if slices.EqualFunc(o, n, lbgp.Route.Equal) {
+			continue
 		}
-		keys := map[attrKey]bool{}
-		for _, r := range new[name] {
-			k := routeKey(r)
-			keys[k] = true
-			if _, ok := groups[k]; !ok {
-				return nil, false
-			}
-			if was, ok := before[r.Prefix]; ok && was == k {
-				continue
-			} else if ok && !withdrawn[r.Prefix] {
-				return nil, false
-			}
-			if !added[r.Prefix] {
-				return nil, false
-			}
-			d := delta[groups[k]]
-			if d == nil {
-				d = &setDelta{}
-				delta[groups[k]] = d
-			}
-			d.add = append(d.add, r.Prefix)
-		}
-		if len(keys) != len(groups) {
+		if !slices.IsSortedFunc(o, byPrefix) || !slices.IsSortedFunc(n, byPrefix) {
 			return nil, false
 		}
-		now := make(map[netip.Prefix]attrKey, len(new[name]))
-		for _, r := range new[name] {
-			now[r.Prefix] = routeKey(r)
+		groups := cur.groups[name]
+		// The statements stay: the session keeps exactly its attribute
+		// groups. Counted along the walk.
+		used := map[attrKey]bool{}
+		i, j := 0, 0
+		for i < len(o) || j < len(n) {
+			c := 0
+			switch {
+			case i == len(o):
+				c = 1
+			case j == len(n):
+				c = -1
+			default:
+				c = lbgp.ComparePrefixes(o[i].Prefix, n[j].Prefix)
+			}
+			switch {
+			case c == 0 && o[i].Equal(n[j]):
+				// Unchanged; its group is in use (keys only for the
+				// groups not yet seen).
+				if len(used) < len(groups) {
+					used[routeKey(n[j])] = true
+				}
+				i, j = i+1, j+1
+			case c == 0:
+				// Attributes changed: only if its path is withdrawn and
+				// added again now.
+				if !in(plan.Withdraw, n[j].Prefix) || !in(plan.Add, n[j].Prefix) {
+					return nil, false
+				}
+				ko, kn := routeKey(o[i]), routeKey(n[j])
+				if _, ok := groups[kn]; !ok {
+					return nil, false
+				}
+				used[kn] = true
+				if ko != kn {
+					at(groups[ko]).del = append(at(groups[ko]).del, o[i].Prefix)
+					at(groups[kn]).add = append(at(groups[kn]).add, n[j].Prefix)
+				}
+				i, j = i+1, j+1
+			case c < 0:
+				// The session loses it: its path must be withdrawn now.
+				if !in(plan.Withdraw, o[i].Prefix) {
+					return nil, false
+				}
+				k := routeKey(o[i])
+				at(groups[k]).del = append(at(groups[k]).del, o[i].Prefix)
+				i++
+			default:
+				// The session gains it: its path must be added now.
+				if !in(plan.Add, n[j].Prefix) {
+					return nil, false
+				}
+				k := routeKey(n[j])
+				if _, ok := groups[k]; !ok {
+					return nil, false
+				}
+				used[k] = true
+				at(groups[k]).add = append(at(groups[k]).add, n[j].Prefix)
+				j++
+			}
 		}
-		for p, k := range before {
-			if nk, ok := now[p]; ok && nk == k {
-				continue
-			}
-			if !withdrawn[p] {
-				return nil, false
-			}
-			d := delta[groups[k]]
-			if d == nil {
-				d = &setDelta{}
-				delta[groups[k]] = d
-			}
-			d.del = append(d.del, p)
+		if len(used) != len(groups) {
+			// A statement would be left empty.
+			return nil, false
 		}
 	}
 	return delta, true
