@@ -9,20 +9,23 @@ import (
 	"sync/atomic"
 )
 
-// debugStore holds the speaker's latest DebugState and serves it as JSON
-// at DebugStatePath.
+// debugStore serves the speaker's DebugState as JSON at DebugStatePath,
+// built when asked: building it is proportional to the node's routes, too
+// much to do on every change.
 type debugStore struct {
-	state atomic.Pointer[DebugState]
+	build atomic.Pointer[func() DebugState]
 }
 
-func (d *debugStore) set(st DebugState) { d.state.Store(&st) }
+// setFunc makes build the source of the state served.
+func (d *debugStore) setFunc(build func() DebugState) { d.build.Store(&build) }
 
 func (d *debugStore) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	st := d.state.Load()
-	if st == nil {
+	build := d.build.Load()
+	if build == nil {
 		http.Error(w, "the speaker has not reconciled yet", http.StatusServiceUnavailable)
 		return
 	}
+	st := (*build)()
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

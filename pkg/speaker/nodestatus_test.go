@@ -42,7 +42,7 @@ func TestNodeStatusSync(t *testing.T) {
 	rec := record.NewFakeRecorder(10)
 	s := nodeStatus{client: c, recorder: rec, node: "n1", namespace: "metallb-system"}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}}
-	byKey := map[string]*corev1.Service{"default/web": svc}
+	byKey := func(k string) *corev1.Service { return map[string]*corev1.Service{"default/web": svc}[k] }
 	ctx := context.Background()
 
 	for _, tc := range []struct {

@@ -3,11 +3,14 @@ package speaker
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,28 +26,58 @@ import (
 	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
-// reconciler recomputes the node's whole state on any change: the
-// decision is cheap and global (one Service's endpoints or one peer change
-// many routes), and one key keeps it serial.
+// reconciler keeps the node's state: one key keeps it serial, and the
+// event handlers record what changed (changes). A change of the
+// configuration's inputs or of this node decides every Service again; a
+// change of Services or EndpointSlices decides those Services only
+// (Decider), hands the backend a new state only when it differs, and
+// writes only those Services' status objects. Every Resync the whole
+// state is recomputed and re-applied all the same (level-based).
 type reconciler struct {
 	opts     Options
 	client   client.Client
 	backend  bgp.Backend
 	l2       *l2.Announcer
 	recorder record.EventRecorder
-	status   nodeStatus
-	// debug is what /debug/state serves, replaced after every reconcile.
+	// bgpStatus and l2Status write the node's status objects.
+	bgpStatus, l2Status *statusWriter
+	// debug is what /debug/state serves, built from the state when asked.
 	debug *debugStore
 	// health is what the speaker's probes check.
 	health reconcileHealth
+	// changes are recorded by the event handlers.
+	changes changes
 
 	mu sync.Mutex
 	// lastGood is the last valid configuration: a configuration error
 	// keeps announcing with it.
 	lastGood *config.Config
+	// built and peers are of the last full reconcile.
+	built config.Result
+	peers []v1beta2.BGPPeer
 	// reportedSkips are the sessions the backend skipped at the last
 	// reconcile, with the reason reported in an event.
 	reportedSkips map[string]string
+	// lastFull is when everything was last recomputed.
+	lastFull time.Time
+	// applied is the Decider version the backend has, when appliedOK.
+	applied   uint64
+	appliedOK bool
+	skipped   map[string]error
+	// up are the sessions Established when the statuses were last set.
+	up map[string]bool
+	// l2Active: the configuration has L2Advertisements (set at each
+	// election). Without, layer 2 is elected at full reconciles only,
+	// which also withdraws what it answered for before.
+	l2Active bool
+
+	// stateMu guards what the debug handler reads, which the reconcile
+	// changes.
+	stateMu  sync.Mutex
+	decider  *Decider
+	cfgErr   error
+	applyErr error
+	l2Ifaces map[string][]string
 }
 
 // sessionPoll is how soon the speaker looks again while a session that
@@ -59,10 +92,36 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (_ reco
 	// pending: a session that should carry routes is not Established yet.
 	pending := false
 	defer func() { r.health.end(r.lastGood != nil, pending, retErr) }()
+	cs := r.changes.take()
+	full := cs.full || r.decider == nil || !r.appliedOK || (r.opts.Resync > 0 && time.Since(r.lastFull) >= r.opts.Resync)
+	var err error
+	if full {
+		pending, err = r.reconcileAll(ctx)
+	} else {
+		pending, err = r.reconcileChanges(ctx, cs)
+	}
+	r.debug.setFunc(r.debugState)
+	if err != nil {
+		// Retried with back-off by the workqueue, from scratch.
+		r.changes.markFull()
+		return reconcile.Result{}, err
+	}
+	if pending && r.opts.Resync > sessionPoll {
+		// A session that carries routes is not up yet: look again soon so
+		// ServiceBGPStatus follows it (the backend has no event for it).
+		return reconcile.Result{RequeueAfter: sessionPoll}, nil
+	}
+	return reconcile.Result{RequeueAfter: r.opts.Resync}, nil
+}
+
+// reconcileAll reads everything, builds the configuration and decides
+// every Service.
+func (r *reconciler) reconcileAll(ctx context.Context) (pending bool, _ error) {
 	log := ctrl.LoggerFrom(ctx)
+	start := time.Now()
 	res, err := r.resources(ctx)
 	if err != nil {
-		return reconcile.Result{}, err
+		return false, err
 	}
 	// A BGPPeer refused now keeps its last valid version (Previous), and
 	// one that never had one is left out: the other sessions go on.
@@ -77,20 +136,22 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (_ reco
 	default:
 		r.lastGood = built.Config
 	}
+	r.built, r.peers = built, res.Peers
 
 	var node corev1.Node
 	if err := r.client.Get(ctx, types.NamespacedName{Name: r.opts.NodeName}, &node); err != nil {
-		return reconcile.Result{}, fmt.Errorf("node %s: %w", r.opts.NodeName, err)
+		return false, fmt.Errorf("node %s: %w", r.opts.NodeName, err)
 	}
+	r.bgpStatus.setNode(node.UID)
+	r.l2Status.setNode(node.UID)
 	var applyErr, l2Err error
-	var skipped map[string]error
-	var decision Result
+	var decider *Decider
 	svcByKey := map[string]*corev1.Service{}
 	var l2Ifaces map[string][]string
 	if r.lastGood != nil {
 		svcs, eps, err := r.services(ctx)
 		if err != nil {
-			return reconcile.Result{}, err
+			return false, err
 		}
 		if r.l2 != nil {
 			// The Nodes configload already read for this reconcile.
@@ -102,46 +163,180 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (_ reco
 		for _, s := range svcs {
 			svcByKey[lbservice.Key(s)] = s
 		}
-		decision, applyErr = Decide(Input{Config: r.lastGood, Node: &node, Services: svcs, EndpointSlices: eps})
-		if applyErr == nil {
-			// Sessions the backend cannot run are skipped and reported;
-			// the rest of the state is applied all the same.
-			skipped, applyErr = bgp.SplitSkipped(r.backend.Apply(ctx, decision.State))
-		}
-		for _, p := range decision.Problems {
-			log.Info("session not opened", "reason", p)
-		}
-		r.reportSkipped(ctx, res.Peers, skipped)
+		decider, applyErr = NewDecider(r.lastGood, &node, svcs, eps)
 	}
-	if err := r.writeConfigurationState(ctx, built, applyErr, skipped, decision.Problems); err != nil {
+	r.stateMu.Lock()
+	r.decider, r.cfgErr, r.l2Ifaces = decider, cfgErr, l2Ifaces
+	r.stateMu.Unlock()
+	r.appliedOK = false
+	if decider != nil {
+		applyErr = r.apply(ctx)
+	}
+	if err := r.writeConfigurationState(ctx, built, applyErr, r.skipped, r.problems()); err != nil {
 		log.Error(err, "write ConfigurationState")
 	}
-	if applyErr == nil && r.lastGood != nil {
+	if applyErr == nil && decider != nil {
+		st := r.backend.Status()
+		r.up = established(st)
 		var received map[string][]string
-		received, pending = ReceivedBy(decision.Announced, r.backend.Status())
-		if err := r.status.sync(ctx, bgpStatus, received, svcByKey); err != nil {
-			return reconcile.Result{}, err
-		}
+		received, pending = ReceivedBy(decider.Result().Announced, st)
+		r.bgpStatus.setAll(received, svcByKey)
 	}
 	if r.l2 != nil && r.lastGood != nil {
-		if err := r.status.sync(ctx, l2Status, l2Ifaces, svcByKey); err != nil {
-			return reconcile.Result{}, err
-		}
+		r.l2Status.setAll(l2Ifaces, svcByKey)
 	}
-	r.debug.set(r.debugState(decision, cfgErr, applyErr, l2Ifaces))
+	r.lastFull = start
 	if applyErr != nil {
-		// Retried with back-off by the workqueue.
-		return reconcile.Result{}, fmt.Errorf("apply BGP state: %w", applyErr)
+		return pending, fmt.Errorf("apply BGP state: %w", applyErr)
 	}
 	if l2Err != nil {
-		return reconcile.Result{}, fmt.Errorf("layer 2: %w", l2Err)
+		return pending, fmt.Errorf("layer 2: %w", l2Err)
 	}
-	if pending && r.opts.Resync > sessionPoll {
-		// A session that carries routes is not up yet: look again soon so
-		// ServiceBGPStatus follows it (the backend has no event for it).
-		return reconcile.Result{RequeueAfter: sessionPoll}, nil
+	return pending, nil
+}
+
+// reconcileChanges decides again the Services that changed, applies the
+// state if it changed, and writes their status objects; with layer 2
+// configured it runs the election again (over every Service).
+func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pending bool, _ error) {
+	log := ctrl.LoggerFrom(ctx)
+	svcByKey := make(map[string]*corev1.Service, len(cs.services))
+	r.stateMu.Lock()
+	for _, key := range cs.services {
+		svc, eps, err := r.service(ctx, key)
+		if err != nil {
+			r.stateMu.Unlock()
+			return false, err
+		}
+		svcByKey[key] = svc
+		r.decider.Update(key, svc, eps)
 	}
-	return reconcile.Result{RequeueAfter: r.opts.Resync}, nil
+	r.stateMu.Unlock()
+	var l2Err error
+	var l2Ifaces map[string][]string
+	runL2 := r.l2 != nil && r.l2Active && (cs.l2 || len(cs.services) > 0)
+	if runL2 {
+		res, err := r.resources(ctx)
+		if err != nil {
+			return false, err
+		}
+		svcs, eps, err := r.services(ctx)
+		if err != nil {
+			return false, err
+		}
+		l2Ifaces, l2Err = r.reconcileL2(ctx, res.Nodes, svcs, eps)
+		if l2Err != nil {
+			log.Error(l2Err, "layer 2")
+		}
+		for _, s := range svcs {
+			svcByKey[lbservice.Key(s)] = s
+		}
+		r.stateMu.Lock()
+		r.l2Ifaces = l2Ifaces
+		r.stateMu.Unlock()
+	}
+
+	var applyErr error
+	if r.decider.Version() != r.applied {
+		applyErr = r.apply(ctx)
+		if err := r.writeConfigurationState(ctx, r.built, applyErr, r.skipped, r.problems()); err != nil {
+			log.Error(err, "write ConfigurationState")
+		}
+	}
+	if applyErr != nil {
+		return false, fmt.Errorf("apply BGP state: %w", applyErr)
+	}
+	st := r.backend.Status()
+	up := established(st)
+	if !maps.Equal(up, r.up) {
+		// A session went up or down: every Service's peers may differ.
+		r.up = up
+		var received map[string][]string
+		received, pending = ReceivedBy(r.decider.Result().Announced, st)
+		r.bgpStatus.setAll(received, nil)
+	} else {
+		for _, key := range cs.services {
+			peers, _ := r.decider.Announced(key)
+			got, _ := ReceivedBy(map[string][]string{key: peers}, st)
+			p, ok := got[key]
+			r.bgpStatus.set(key, p, ok, svcByKey[key])
+		}
+		for name := range r.decider.peerRefs {
+			if !up[name] {
+				pending = true
+			}
+		}
+	}
+	if runL2 {
+		r.l2Status.setAll(l2Ifaces, svcByKey)
+	}
+	if l2Err != nil {
+		return pending, fmt.Errorf("layer 2: %w", l2Err)
+	}
+	return pending, nil
+}
+
+// apply hands the Decider's state to the backend and reports the
+// sessions it skipped.
+func (r *reconciler) apply(ctx context.Context) error {
+	version, res := r.decider.Version(), r.decider.Result()
+	for _, p := range res.Problems {
+		ctrl.LoggerFrom(ctx).Info("session not opened", "reason", p)
+	}
+	// Sessions the backend cannot run are skipped and reported; the rest
+	// of the state is applied all the same.
+	skipped, err := bgp.SplitSkipped(r.backend.Apply(ctx, res.State))
+	r.skipped = skipped
+	r.reportSkipped(ctx, r.peers, skipped)
+	r.stateMu.Lock()
+	r.applyErr = err
+	r.stateMu.Unlock()
+	r.applied, r.appliedOK = version, err == nil
+	return err
+}
+
+// problems are the decision's problems, none without a decision.
+func (r *reconciler) problems() []string {
+	if r.decider == nil {
+		return nil
+	}
+	return r.decider.problems
+}
+
+// established is the set of Established sessions.
+func established(st []bgp.SessionStatus) map[string]bool {
+	up := map[string]bool{}
+	for _, s := range st {
+		if s.State == bgp.StateEstablished {
+			up[s.Name] = true
+		}
+	}
+	return up
+}
+
+// service reads Service key and its EndpointSlices from the cache; the
+// Service is nil when it is gone or not one this speaker serves.
+func (r *reconciler) service(ctx context.Context, key string) (*corev1.Service, []*discoveryv1.EndpointSlice, error) {
+	ns, name, _ := strings.Cut(key, "/")
+	var svc corev1.Service
+	switch err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &svc); {
+	case apierrors.IsNotFound(err):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("get Service %s: %w", key, err)
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || !lbservice.ClassMatches(&svc, r.opts.LBClass) {
+		return nil, nil, nil
+	}
+	var list discoveryv1.EndpointSliceList
+	if err := r.client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{sliceServiceIndex: key}); err != nil {
+		return nil, nil, fmt.Errorf("list EndpointSlices of %s: %w", key, err)
+	}
+	eps := make([]*discoveryv1.EndpointSlice, len(list.Items))
+	for i := range list.Items {
+		eps[i] = &list.Items[i]
+	}
+	return &svc, eps, nil
 }
 
 // reconcileL2 elects the owner of every layer-2 address from the same
@@ -157,6 +352,9 @@ func (r *reconciler) reconcileL2(ctx context.Context, nodeList []corev1.Node, sv
 		nodes[i] = &nodeList[i]
 	}
 	live := r.l2.Live(pods.Items)
+	// Layer 2 is elected over every Service; without L2Advertisements
+	// (once the last election's answers are withdrawn) it is skipped.
+	r.l2Active = hasL2(r.lastGood)
 	res := election.Decide(election.Input{
 		Config: r.lastGood, Node: r.opts.NodeName, Nodes: nodes,
 		Services: svcs, EndpointSlices: eps, Live: live,
@@ -213,20 +411,43 @@ func (r *reconciler) reportSkipped(ctx context.Context, peers []v1beta2.BGPPeer,
 	r.reportedSkips = now
 }
 
-// debugState is the reconcile's outcome as /debug/state shows it.
-func (r *reconciler) debugState(decision Result, cfgErr, applyErr error, l2Ifaces map[string][]string) DebugState {
-	st := NewDebugState(r.opts.NodeName, string(r.opts.BGPBackend), decision, r.backend.Status())
-	if cfgErr != nil {
-		st.ConfigError = cfgErr.Error()
+// debugState is the node's state as /debug/state shows it, built when
+// asked from the current decision.
+func (r *reconciler) debugState() DebugState {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	var decision Result
+	if r.decider != nil {
+		decision = r.decider.Result()
+		// The Decider's own maps change with the next reconcile; the
+		// state is encoded after the lock is released.
+		decision.Announced, decision.Skipped = maps.Clone(decision.Announced), maps.Clone(decision.Skipped)
 	}
-	if applyErr != nil {
-		st.ApplyError = applyErr.Error()
+	st := NewDebugState(r.opts.NodeName, string(r.opts.BGPBackend), decision, r.backend.Status())
+	if r.cfgErr != nil {
+		st.ConfigError = r.cfgErr.Error()
+	}
+	if r.applyErr != nil {
+		st.ApplyError = r.applyErr.Error()
 	}
 	if r.l2 != nil {
-		st.L2 = &DebugL2{Announced: l2Ifaces}
+		st.L2 = &DebugL2{Announced: r.l2Ifaces}
 		if members, live, ok := r.l2.Members(); ok {
 			st.L2.Members, st.L2.Live = members, live
 		}
 	}
 	return st
+}
+
+// hasL2 reports whether some pool has L2Advertisements.
+func hasL2(cfg *config.Config) bool {
+	if cfg == nil {
+		return false
+	}
+	for _, p := range cfg.Pools {
+		if len(p.L2Advertisements) > 0 {
+			return true
+		}
+	}
+	return false
 }

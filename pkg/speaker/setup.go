@@ -5,19 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
@@ -54,6 +53,10 @@ type Options struct {
 	// Layer2 configures the layer-2 mode (memberlist, speaker pods); its
 	// Node is NodeName.
 	Layer2 l2.Options
+	// ServiceStatus is which ServiceBGPStatus and ServiceL2Status objects
+	// the speaker writes: StatusPerNode (MetalLB's, the default) or
+	// StatusOff. Empty reads env LBSTACK_SERVICE_STATUS.
+	ServiceStatus StatusMode
 }
 
 // Validate checks the options; Setup refuses options that fail it.
@@ -68,6 +71,11 @@ func (o Options) Validate() error {
 	case v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
 	default:
 		return fmt.Errorf("--bgp-backend %q: want native (embedded GoBGP) or frr (the FRR sidecar; frr-k8s modes are not supported)", o.BGPBackend)
+	}
+	switch o.ServiceStatus {
+	case "", StatusPerNode, StatusOff:
+	default:
+		return fmt.Errorf("%s %q: want %s (a ServiceBGPStatus per Service and node, as MetalLB) or %s (none)", statusEnv, o.ServiceStatus, StatusPerNode, StatusOff)
 	}
 	return nil
 }
@@ -109,6 +117,12 @@ func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
 		return nil, err
 	}
 	opts.Layer2.Node = opts.NodeName
+	if opts.ServiceStatus == "" {
+		opts.ServiceStatus = StatusMode(os.Getenv(statusEnv))
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	var backend bgp.Backend
 	if opts.BGPBackend == v1beta1.BGPTypeFRR {
 		// The frr-reloader sidecar applies what this writes to the shared
@@ -125,23 +139,34 @@ func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
 		opts: opts, client: mgr.GetClient(), backend: backend, l2: announcer,
 		recorder: mgr.GetEventRecorderFor(controllerName), debug: &debugStore{},
 	}
-	r.status = nodeStatus{client: r.client, recorder: r.recorder, node: opts.NodeName, namespace: opts.Namespace}
+	status := nodeStatus{client: r.client, recorder: r.recorder, node: opts.NodeName, namespace: opts.Namespace,
+		off: opts.ServiceStatus == StatusOff}
+	r.bgpStatus = newStatusWriter(status, bgpStatus, ctrl.Log.WithName("status"))
+	r.l2Status = newStatusWriter(status, l2Status, ctrl.Log.WithName("status"))
 	if err := mgr.Add(manager.RunnableFunc(r.run)); err != nil {
 		return nil, err
 	}
 
-	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "speaker"}}}
-	})
+	// A Service's EndpointSlices are read by this index when only that
+	// Service changed.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &discoveryv1.EndpointSlice{}, sliceServiceIndex, indexSliceService); err != nil {
+		return nil, fmt.Errorf("index EndpointSlices: %w", err)
+	}
+	// Every handler enqueues the one key, after recording what changed.
+	ch := &r.changes
 	b := ctrl.NewControllerManagedBy(mgr).Named(controllerName)
 	for _, obj := range []client.Object{
 		&v1beta1.IPAddressPool{}, &v1beta2.BGPPeer{}, &v1beta1.BGPAdvertisement{}, &v1beta1.BFDProfile{},
-		&v1beta1.Community{}, &corev1.Secret{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
-		&v1beta1.L2Advertisement{}, &corev1.Pod{},
+		&v1beta1.Community{}, &v1beta1.L2Advertisement{},
 	} {
-		b = b.Watches(obj, one)
+		b = b.Watches(obj, ch.handler(ch.configChanged))
 	}
-	b = b.WatchesRawSource(source.Channel(announcer.Changes(), one))
+	b = b.Watches(&corev1.Secret{}, ch.handler(ch.secretChanged)).
+		Watches(&corev1.Node{}, ch.handler(ch.nodeChanged)).
+		Watches(&corev1.Service{}, ch.handler(ch.serviceChanged)).
+		Watches(&discoveryv1.EndpointSlice{}, ch.handler(ch.sliceChanged)).
+		Watches(&corev1.Pod{}, ch.handler(ch.l2Changed)).
+		WatchesRawSource(source.Channel(announcer.Changes(), ch.handler(ch.l2Changed)))
 	if err := b.Complete(r); err != nil {
 		return nil, fmt.Errorf("controller %s: %w", controllerName, err)
 	}
@@ -164,7 +189,16 @@ func (r *reconciler) run(ctx context.Context) error {
 		defer crmetrics.Registry.Unregister(c)
 	}
 	if err := errors.Join(errs...); err == nil {
+		var wg sync.WaitGroup
+		for _, w := range []*statusWriter{r.bgpStatus, r.l2Status} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.run(ctx)
+			}()
+		}
 		<-ctx.Done()
+		wg.Wait()
 	} else {
 		errs = []error{err}
 	}

@@ -159,68 +159,21 @@ func Decide(in Input) (Result, error) {
 
 	svcs := slices.Clone(in.Services)
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(lbservice.Key(a), lbservice.Key(b)) })
+	bySvc := slicesByService(in.EndpointSlices)
 	for _, svc := range svcs {
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-			continue
-		}
-		addrs := lbservice.IngressAddrs(svc)
-		if len(addrs) == 0 {
+		d, ok := decideService(in.Config, in.Node, sessions, excluded, svc, bySvc[lbservice.Key(svc)])
+		if !ok {
 			continue
 		}
 		key := lbservice.Key(svc)
-		if excluded != "" {
-			res.Skipped[key] = excluded
+		if d.skipped != "" {
+			res.Skipped[key] = d.skipped
 			continue
 		}
-		if why := endpointsReason(svc, in.EndpointSlices, in.Node.Name); why != "" {
-			res.Skipped[key] = why
-			continue
+		res.Announced[key] = d.peers
+		for name, rs := range d.routes {
+			state.Routes[name] = append(state.Routes[name], rs...)
 		}
-		peers := map[string]bool{}
-		var why string
-		for _, a := range addrs {
-			pool := in.Config.PoolFor(a)
-			if pool == nil {
-				why = fmt.Sprintf("address %s is in no pool", a)
-				continue
-			}
-			got := false
-			for _, adv := range pool.BGPAdvertisements {
-				if !adv.MatchesNode(in.Node.Labels) || !adv.MatchesService(svc.Labels) {
-					continue
-				}
-				prefix := advPrefix(adv, a)
-				for i := range sessions {
-					s := &sessions[i]
-					if !adv.ReachesPeer(s.Name) || !s.Carries(prefix) {
-						continue
-					}
-					state.Routes[s.Name] = append(state.Routes[s.Name], bgp.Route{
-						Prefix:      prefix,
-						Communities: slices.Clone(adv.Communities),
-						LocalPref:   adv.LocalPref,
-					})
-					peers[s.Name] = true
-					got = true
-				}
-			}
-			if !got {
-				why = fmt.Sprintf("no BGPAdvertisement of pool %s selects this node and Service for a session of this node", pool.Name)
-			}
-		}
-		if len(peers) == 0 {
-			if why == "" {
-				why = "no session"
-			}
-			res.Skipped[key] = why
-			continue
-		}
-		names := make([]string, 0, len(peers))
-		for n := range peers {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		res.Announced[key] = names
 	}
 	// A session the state cannot carry is left out (and said), never the
 	// node's whole state: the others keep announcing.
@@ -235,6 +188,92 @@ func Decide(in Input) (Result, error) {
 	}
 	res.State = norm
 	return res, nil
+}
+
+// slicesByService groups EndpointSlices by the "namespace/name" of their
+// Service, so that each Service looks at its own only (not every slice of
+// the cluster: quadratic with thousands of Services).
+func slicesByService(eps []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+	out := make(map[string][]*discoveryv1.EndpointSlice, len(eps))
+	for _, s := range eps {
+		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
+			k := s.Namespace + "/" + name
+			out[k] = append(out[k], s)
+		}
+	}
+	return out
+}
+
+// serviceDecision is one Service's part of a node's decision.
+type serviceDecision struct {
+	// routes are the Service's routes by session name (not merged).
+	routes map[string][]bgp.Route
+	// peers are the sorted names of the sessions with routes of it.
+	peers []string
+	// skipped says why the node does not announce it ("" when it does).
+	skipped string
+}
+
+// decideService decides one Service for the node; ok is false when the
+// Service is not considered at all (not type LoadBalancer, no ingress
+// address). eps may be every slice of the cluster or only the Service's.
+func decideService(cfg *config.Config, node *corev1.Node, sessions []bgp.Session, excluded string, svc *corev1.Service, eps []*discoveryv1.EndpointSlice) (d serviceDecision, ok bool) {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return d, false
+	}
+	addrs := lbservice.IngressAddrs(svc)
+	if len(addrs) == 0 {
+		return d, false
+	}
+	if excluded != "" {
+		d.skipped = excluded
+		return d, true
+	}
+	if why := endpointsReason(svc, eps, node.Name); why != "" {
+		d.skipped = why
+		return d, true
+	}
+	var why string
+	for _, a := range addrs {
+		pool := cfg.PoolFor(a)
+		if pool == nil {
+			why = fmt.Sprintf("address %s is in no pool", a)
+			continue
+		}
+		got := false
+		for _, adv := range pool.BGPAdvertisements {
+			if !adv.MatchesNode(node.Labels) || !adv.MatchesService(svc.Labels) {
+				continue
+			}
+			prefix := advPrefix(adv, a)
+			for i := range sessions {
+				s := &sessions[i]
+				if !adv.ReachesPeer(s.Name) || !s.Carries(prefix) {
+					continue
+				}
+				if d.routes == nil {
+					d.routes = map[string][]bgp.Route{}
+				}
+				d.routes[s.Name] = append(d.routes[s.Name], bgp.Route{
+					Prefix:      prefix,
+					Communities: slices.Clone(adv.Communities),
+					LocalPref:   adv.LocalPref,
+				})
+				got = true
+			}
+		}
+		if !got {
+			why = fmt.Sprintf("no BGPAdvertisement of pool %s selects this node and Service for a session of this node", pool.Name)
+		}
+	}
+	if len(d.routes) == 0 {
+		if why == "" {
+			why = "no session"
+		}
+		return serviceDecision{skipped: why}, true
+	}
+	d.peers = slices.Sorted(maps.Keys(d.routes))
+	return d, true
 }
 
 // endpointsReason reports why the Service's endpoints keep this node from

@@ -112,6 +112,10 @@ type Options struct {
 	// test/crds/ovn, test/crds/openshift (APIs of other projects, which
 	// lbstack reads but never installs).
 	ExtraCRDDirs []string
+	// APIServerArgs set kube-apiserver flags (name without dashes →
+	// value), e.g. a larger service-cluster-ip-range for thousands of
+	// Services.
+	APIServerArgs map[string]string
 }
 
 // Start runs an API server with the CRDs from config/crd/bases and returns
@@ -173,6 +177,9 @@ func StartEnvWith(opts Options) (*Env, error) {
 		WebhookInstallOptions: crenvtest.WebhookInstallOptions{
 			Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
 		},
+	}
+	for name, v := range opts.APIServerArgs {
+		te.ControlPlane.GetAPIServer().Configure().Set(name, v)
 	}
 	cfg, err := te.Start()
 	if err != nil {

@@ -38,6 +38,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -119,6 +120,10 @@ type instance struct {
 type policyNames struct {
 	policy string
 	sets   []*api.DefinedSet
+	// sessions are the sessions the policy was built for, and groups the
+	// prefix set of each (session, attributes) statement.
+	sessions map[string]lbgp.Session
+	groups   map[string]map[attrKey]string
 }
 
 // checkNative reports what GoBGP cannot do for a session.
@@ -526,7 +531,16 @@ func (inst *instance) converge(ctx context.Context, routes map[string][]lbgp.Rou
 		delete(inst.rib, pfx)
 	}
 	if plan.PolicyChanged {
-		if err := inst.swapPolicy(ctx, routes); err != nil {
+		if delta, ok := policyDelta(inst.policy, inst.sessions, inst.exported, routes, plan); ok {
+			// Only prefixes announced or withdrawn now move: their
+			// prefix sets change in place, and the paths added next are
+			// filtered by them. No new policy, no refresh: the cost is
+			// the change, not the table.
+			if err := inst.updateSets(ctx, delta); err != nil {
+				return err
+			}
+			plan.Refresh = nil
+		} else if err := inst.swapPolicy(ctx, routes); err != nil {
 			return err
 		}
 	}
@@ -580,7 +594,7 @@ func localPath(p netip.Prefix, withdraw bool) (*api.Path, error) {
 // and removes the previous one.
 func (inst *instance) swapPolicy(ctx context.Context, routes map[string][]lbgp.Route) error {
 	inst.gen++
-	sets, pol := exportPolicy(inst.gen, inst.sessions, routes)
+	sets, pol, groups := exportPolicyGroups(inst.gen, inst.sessions, routes)
 	for _, set := range sets {
 		if err := inst.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set}); err != nil {
 			return fmt.Errorf("GoBGP server (%s): add defined set %s: %w", inst.key, set.Name, err)
@@ -593,7 +607,7 @@ func (inst *instance) swapPolicy(ctx context.Context, routes map[string][]lbgp.R
 			return fmt.Errorf("GoBGP server (%s): add policy %s: %w", inst.key, pol.Name, err)
 		}
 		assign.Policies = []*api.Policy{{Name: pol.Name}}
-		next = &policyNames{policy: pol.Name, sets: sets}
+		next = &policyNames{policy: pol.Name, sets: sets, sessions: maps.Clone(inst.sessions), groups: groups}
 	}
 	if err := inst.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: assign}); err != nil {
 		return fmt.Errorf("GoBGP server (%s): assign export policy: %w", inst.key, err)
@@ -626,6 +640,14 @@ type attrKey struct {
 // accepting exactly those prefixes towards that peer and setting their
 // attributes. It returns nil for no statements.
 func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][]lbgp.Route) ([]*api.DefinedSet, *api.Policy) {
+	sets, pol, _ := exportPolicyGroups(gen, sessions, routes)
+	return sets, pol
+}
+
+// exportPolicyGroups is exportPolicy, with the name of the prefix set of
+// each (session, attributes) statement.
+func exportPolicyGroups(gen int, sessions map[string]lbgp.Session, routes map[string][]lbgp.Route) ([]*api.DefinedSet, *api.Policy, map[string]map[attrKey]string) {
+	groupNames := map[string]map[attrKey]string{}
 	var sets []*api.DefinedSet
 	pol := &api.Policy{Name: fmt.Sprintf("lbstack-export-%d", gen)}
 	for si, name := range sortedKeys(sessions) {
@@ -653,6 +675,10 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 		for gi, k := range order {
 			grp := groups[k]
 			pset := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: fmt.Sprintf("lbstack-%d-p%d-%d", gen, si, gi)}
+			if groupNames[name] == nil {
+				groupNames[name] = map[attrKey]string{}
+			}
+			groupNames[name][k] = pset.Name
 			for _, r := range grp {
 				l := uint32(r.Prefix.Bits())
 				pset.Prefixes = append(pset.Prefixes, &api.Prefix{IpPrefix: r.Prefix.String(), MaskLengthMin: l, MaskLengthMax: l})
@@ -686,9 +712,168 @@ func exportPolicy(gen int, sessions map[string]lbgp.Session, routes map[string][
 		}
 	}
 	if len(pol.Statements) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return sets, pol
+	return sets, pol, groupNames
+}
+
+// routeKey is the statement a route falls under.
+func routeKey(r lbgp.Route) attrKey {
+	return attrKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
+}
+
+// setDelta is what a prefix set gains and loses.
+type setDelta struct {
+	add, del []netip.Prefix
+}
+
+// policyDelta returns, when the current policy can follow the change by
+// editing its prefix sets in place, the prefixes each set gains and
+// loses; ok is false when it needs a new policy (and a refresh). That is
+// when the sessions changed, a session gains or loses an attribute group
+// (a statement), or a prefix changes statement while its path stays in
+// the RIB (only a refresh would re-send it). A prefix whose path is added
+// or withdrawn now may move freely: GoBGP filters a path when it is added
+// and withdraws a deleted one from every peer that has it.
+func policyDelta(cur *policyNames, sessions map[string]lbgp.Session, old, new map[string][]lbgp.Route, plan routePlan) (map[string]*setDelta, bool) {
+	if cur == nil || len(cur.sessions) != len(sessions) {
+		return nil, false
+	}
+	for name, s := range sessions {
+		was, ok := cur.sessions[name]
+		if !ok || !was.Equal(&s) {
+			return nil, false
+		}
+	}
+	// plan's lists are sorted and short; the routes are long (the whole
+	// table) and sorted by prefix (Normalize): one merge walk per session,
+	// without maps or per-route allocations.
+	in := func(list []netip.Prefix, p netip.Prefix) bool {
+		_, ok := slices.BinarySearchFunc(list, p, lbgp.ComparePrefixes)
+		return ok
+	}
+	byPrefix := func(a, b lbgp.Route) int { return lbgp.ComparePrefixes(a.Prefix, b.Prefix) }
+	delta := map[string]*setDelta{}
+	at := func(set string) *setDelta {
+		d := delta[set]
+		if d == nil {
+			d = &setDelta{}
+			delta[set] = d
+		}
+		return d
+	}
+	names := map[string]bool{}
+	for n := range old {
+		names[n] = true
+	}
+	for n := range new {
+		names[n] = true
+	}
+	for name := range names {
+		o, n := old[name], new[name]
+		if slices.EqualFunc(o, n, lbgp.Route.Equal) {
+			continue
+		}
+		if !slices.IsSortedFunc(o, byPrefix) || !slices.IsSortedFunc(n, byPrefix) {
+			return nil, false
+		}
+		groups := cur.groups[name]
+		// The statements stay: the session keeps exactly its attribute
+		// groups. Counted along the walk.
+		used := map[attrKey]bool{}
+		i, j := 0, 0
+		for i < len(o) || j < len(n) {
+			c := 0
+			switch {
+			case i == len(o):
+				c = 1
+			case j == len(n):
+				c = -1
+			default:
+				c = lbgp.ComparePrefixes(o[i].Prefix, n[j].Prefix)
+			}
+			switch {
+			case c == 0 && o[i].Equal(n[j]):
+				// Unchanged; its group is in use (keys only for the
+				// groups not yet seen).
+				if len(used) < len(groups) {
+					used[routeKey(n[j])] = true
+				}
+				i, j = i+1, j+1
+			case c == 0:
+				// Attributes changed: only if its path is withdrawn and
+				// added again now.
+				if !in(plan.Withdraw, n[j].Prefix) || !in(plan.Add, n[j].Prefix) {
+					return nil, false
+				}
+				ko, kn := routeKey(o[i]), routeKey(n[j])
+				if _, ok := groups[kn]; !ok {
+					return nil, false
+				}
+				used[kn] = true
+				if ko != kn {
+					at(groups[ko]).del = append(at(groups[ko]).del, o[i].Prefix)
+					at(groups[kn]).add = append(at(groups[kn]).add, n[j].Prefix)
+				}
+				i, j = i+1, j+1
+			case c < 0:
+				// The session loses it: its path must be withdrawn now.
+				if !in(plan.Withdraw, o[i].Prefix) {
+					return nil, false
+				}
+				k := routeKey(o[i])
+				at(groups[k]).del = append(at(groups[k]).del, o[i].Prefix)
+				i++
+			default:
+				// The session gains it: its path must be added now.
+				if !in(plan.Add, n[j].Prefix) {
+					return nil, false
+				}
+				k := routeKey(n[j])
+				if _, ok := groups[k]; !ok {
+					return nil, false
+				}
+				used[k] = true
+				at(groups[k]).add = append(at(groups[k]).add, n[j].Prefix)
+				j++
+			}
+		}
+		if len(used) != len(groups) {
+			// A statement would be left empty.
+			return nil, false
+		}
+	}
+	return delta, true
+}
+
+// updateSets edits the current policy's prefix sets in place.
+func (inst *instance) updateSets(ctx context.Context, delta map[string]*setDelta) error {
+	prefixes := func(ps []netip.Prefix) []*api.Prefix {
+		out := make([]*api.Prefix, 0, len(ps))
+		for _, p := range ps {
+			l := uint32(p.Bits())
+			out = append(out, &api.Prefix{IpPrefix: p.String(), MaskLengthMin: l, MaskLengthMax: l})
+		}
+		return out
+	}
+	for _, name := range sortedKeys(delta) {
+		d := delta[name]
+		if len(d.del) > 0 {
+			set := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: name, Prefixes: prefixes(d.del)}
+			if err := inst.srv.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: set}); err != nil {
+				inst.policy.sessions = nil // the next converge replaces the policy
+				return fmt.Errorf("GoBGP server (%s): remove prefixes from %s: %w", inst.key, name, err)
+			}
+		}
+		if len(d.add) > 0 {
+			set := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: name, Prefixes: prefixes(d.add)}
+			if err := inst.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set}); err != nil {
+				inst.policy.sessions = nil
+				return fmt.Errorf("GoBGP server (%s): add prefixes to %s: %w", inst.key, name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Status implements bgp.Backend.

@@ -200,3 +200,57 @@ func TestPeerFor(t *testing.T) {
 		t.Errorf("default peer = %+v", plain)
 	}
 }
+
+// A route change that only announces or withdraws paths edits the current
+// policy's prefix sets in place; anything that needs GoBGP to re-send a
+// path it keeps (or new statements) replaces the policy.
+func TestPolicyDelta(t *testing.T) {
+	c1 := config.Community{High: 65535, Low: 120}
+	a, b, c := "203.0.113.1/32", "203.0.113.2/32", "203.0.113.3/32"
+	sessions := map[string]lbgp.Session{
+		"ra": {Name: "ra", PeerAddr: netip.MustParseAddr("198.18.0.254"), MyASN: 64512, PeerASN: 64513},
+		"rb": {Name: "rb", PeerAddr: netip.MustParseAddr("198.18.0.253"), MyASN: 64512, PeerASN: 64513},
+	}
+	old := map[string][]lbgp.Route{"ra": {rt(a, 0), rt(b, 0)}, "rb": {rt(a, 0)}}
+	_, _, groups := exportPolicyGroups(1, sessions, old)
+	cur := &policyNames{sessions: sessions, groups: groups}
+	setA := groups["ra"][routeKey(rt(a, 0))]
+	tests := []struct {
+		name     string
+		sessions map[string]lbgp.Session
+		new      map[string][]lbgp.Route
+		want     map[string]*setDelta // nil: replace the policy
+	}{
+		{"a new prefix", sessions, map[string][]lbgp.Route{"ra": {rt(a, 0), rt(b, 0), rt(c, 0)}, "rb": {rt(a, 0)}},
+			map[string]*setDelta{setA: {add: ps(c)}}},
+		{"a prefix withdrawn", sessions, map[string][]lbgp.Route{"ra": {rt(a, 0)}, "rb": {rt(a, 0)}},
+			map[string]*setDelta{setA: {del: ps(b)}}},
+		{"a session loses a prefix another keeps", sessions, map[string][]lbgp.Route{"ra": {rt(b, 0)}, "rb": {rt(a, 0)}},
+			map[string]*setDelta{setA: {del: ps(a)}}},
+		{"a session gains a prefix already announced", sessions, map[string][]lbgp.Route{"ra": {rt(a, 0), rt(b, 0)}, "rb": {rt(a, 0), rt(b, 0)}}, nil},
+		{"a prefix kept changes communities", sessions, map[string][]lbgp.Route{"ra": {rt(a, 0), rt(b, 0, c1)}, "rb": {rt(a, 0)}}, nil},
+		{"a new attribute group", sessions, map[string][]lbgp.Route{"ra": {rt(a, 0), rt(b, 0), rt(c, 0, c1)}, "rb": {rt(a, 0)}}, nil},
+		{"a session loses its last route", sessions, map[string][]lbgp.Route{"ra": {rt(a, 0), rt(b, 0)}}, nil},
+		{"a session changed", map[string]lbgp.Session{"ra": sessions["ra"], "rb": {Name: "rb", PeerAddr: netip.MustParseAddr("198.18.0.252"), MyASN: 64512, PeerASN: 64513}},
+			map[string][]lbgp.Route{"ra": {rt(a, 0), rt(b, 0), rt(c, 0)}, "rb": {rt(a, 0)}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rib := ribOf(a, b)
+			plan := planRoutes(old, tt.new, rib)
+			got, ok := policyDelta(cur, tt.sessions, old, tt.new, plan)
+			if tt.want == nil {
+				if ok {
+					t.Fatalf("edited in place (%v), want a new policy", got)
+				}
+				return
+			}
+			if !ok {
+				t.Fatal("a new policy, want an edit in place")
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("delta %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -64,6 +64,14 @@ func Decide(in Input) Result {
 	for _, n := range in.Nodes {
 		byNode[n.Name] = n
 	}
+	// Each Service looks at its own EndpointSlices only (not every slice
+	// of the cluster: quadratic with thousands of Services).
+	bySvc := make(map[string][]*discoveryv1.EndpointSlice, len(in.EndpointSlices))
+	for _, s := range in.EndpointSlices {
+		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
+			bySvc[s.Namespace+"/"+name] = append(bySvc[s.Namespace+"/"+name], s)
+		}
+	}
 	mine := map[netip.Addr]*Announcement{}
 	svcs := slices.Clone(in.Services)
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return cmp.Compare(lbservice.Key(a), lbservice.Key(b)) })
@@ -77,7 +85,7 @@ func Decide(in Input) Result {
 			if pool == nil || len(pool.L2Advertisements) == 0 {
 				continue
 			}
-			cands := Candidates(pool.L2Advertisements, svc, in.Nodes, in.EndpointSlices)
+			cands := Candidates(pool.L2Advertisements, svc, in.Nodes, bySvc[key])
 			owner, ok := Elect(addr, cands, in.Live)
 			if !ok {
 				continue

@@ -1,0 +1,392 @@
+package speaker_test
+
+// BenchmarkSpeaker10000Services (issue 21, "Scale"): one speaker at
+// scale, against a real API server and a real router.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/speaker"
+	"github.com/lbstack/lbstack/test/envtest"
+	"github.com/lbstack/lbstack/test/lab/frrtest"
+)
+
+// BenchmarkSpeaker10000Services: 10,000 LoadBalancer Services with
+// addresses (status written directly, one ready endpoint each), 50 Nodes
+// without kubelets, and the speaker of one of them running in this
+// process (native backend, embedded GoBGP) with a BGP session to a real
+// FRR router (test/lab/frrtest; the whole benchmark runs in the lab's
+// node namespace, so nothing leaves the lab). Once the router has every
+// route and the speaker is idle, it changes one Service's address, again
+// and again, and prints
+//
+//   - the speaker's CPU time per change: this process's user+system time
+//     (getrusage) over 2 s after the change, less the idle rate measured
+//     just before; no router polling meanwhile. The process is the speaker
+//     and this benchmark's one client (one status patch per change);
+//   - the latency from the change (before the patch is sent) to the new
+//     prefix in the router's BGP table (vtysh polled, ~10 ms granularity);
+//   - the speaker's API writes per change, by verb and resource;
+//
+// and the cold start (every route at the router, every ServiceBGPStatus
+// written). Nothing here fails on time. Needs root (network namespaces),
+// FRR and the envtest assets; skips otherwise.
+//
+//	LBSTACK_BENCH_SCALE=1 go test -run '^$' -bench Speaker10000 -timeout 60m ./pkg/speaker/
+//
+// LBSTACK_BENCH_SERVICES, LBSTACK_BENCH_NODES and LBSTACK_BENCH_CHANGES
+// change the sizes (default 10000, 50, 10); LBSTACK_SERVICE_STATUS=off
+// runs the speaker without status objects; LBSTACK_BENCH_CPUPROFILE=file
+// writes a CPU profile of the changes.
+func BenchmarkSpeaker10000Services(b *testing.B) {
+	const name = "BenchmarkSpeaker10000Services"
+	if os.Getenv(childEnv) == name {
+		speakerScaleChild(b, os.Getenv(frrDirEnv))
+		return
+	}
+	if os.Getenv("LBSTACK_BENCH_SCALE") == "" {
+		b.Skip("set LBSTACK_BENCH_SCALE=1 to run it (10 to 15 minutes; make bench-scale)")
+	}
+	if _, err := envtest.AssetsDir(); err != nil {
+		b.Skipf("envtest assets missing (make envtest-assets): %v", err)
+	}
+	for range b.N {
+		lab := frrtest.Start(b, "")
+		// See inNodeNamespace: kube-apiserver wants a default route.
+		if out, err := exec.Command("ip", "-n", lab.NodeNS, "route", "add", "default", "dev", lab.NodeLink).CombinedOutput(); err != nil {
+			b.Fatalf("default route in %s: %v\n%s", lab.NodeNS, err, out)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd := lab.StartInNode("speaker-bench", []string{childEnv + "=" + name, frrDirEnv + "=" + lab.Dir},
+			exe, "-test.run=^$", "-test.bench=^"+name+"$", "-test.benchtime=1x", "-test.v", "-test.timeout=30m")
+		if err := cmd.Wait(); err != nil {
+			out, _ := os.ReadFile(lab.Dir + "/speaker-bench.log")
+			b.Fatalf("the benchmark in the node namespace failed (%v):\n%s", err, out)
+		}
+		out, err := os.ReadFile(lab.Dir + "/speaker-bench.log")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "speaker-scale") {
+				fmt.Println(l)
+			}
+		}
+	}
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// cpuTime is this process's user+system CPU time.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// writeCounter counts the mutating requests of a client by "VERB resource".
+type writeCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet {
+			parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+			res := ""
+			for i, p := range parts {
+				if p == "namespaces" && i+2 < len(parts) {
+					res = parts[i+2]
+				}
+			}
+			if res == "" && len(parts) > 0 {
+				res = parts[len(parts)-1]
+			}
+			if strings.HasSuffix(req.URL.Path, "/status") {
+				res += "/status"
+			}
+			w.mu.Lock()
+			w.n[req.Method+" "+res]++
+			w.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (w *writeCounter) snapshot() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.n))
+	for k, v := range w.n {
+		out[k] = v
+	}
+	return out
+}
+
+func diffWrites(after, before map[string]int) string {
+	var parts []string
+	total := 0
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, d))
+			total += d
+		}
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:3], " ")
+}
+
+func speakerScaleChild(b *testing.B, frrDir string) {
+	nSvc := envInt("LBSTACK_BENCH_SERVICES", 10000)
+	nNodes := envInt("LBSTACK_BENCH_NODES", 50)
+	nChanges := envInt("LBSTACK_BENCH_CHANGES", 10)
+	router := frrtest.Router{T: b, Dir: frrDir}
+	// Room for the Services' cluster IPs (their node ports are off).
+	env := envtest.StartWith(b, envtest.Options{APIServerArgs: map[string]string{"service-cluster-ip-range": "10.96.0.0/16"}})
+	ctx := context.Background()
+	ns := envtest.Namespace
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 5000, 5000
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	must := func(err error) {
+		b.Helper()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	parallel := func(n int, f func(i int) error) {
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		errs := make(chan error, 32)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+					if err := f(i); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+	setupStart := time.Now()
+	nodeName := func(i int) string { return fmt.Sprintf("n%02d", i+1) }
+	parallel(nNodes, func(i int) error {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName(i), Labels: map[string]string{"kubernetes.io/hostname": nodeName(i)}}}
+		if err := c.Create(ctx, n); err != nil {
+			return err
+		}
+		addr := frrtest.NodeV4
+		if i > 0 {
+			addr = fmt.Sprintf("198.18.1.%d", i)
+		}
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: addr}}
+		return c.Status().Update(ctx, n)
+	})
+	must(c.Create(ctx, &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "pool", Namespace: ns},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"198.19.0.0/16"}}})) // RFC 2544 benchmarking range
+	must(c.Create(ctx, &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv", Namespace: ns}}))
+	must(c.Create(ctx, &v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router", Namespace: ns},
+		Spec: v1beta2.BGPPeerSpec{MyASN: frrtest.NodeAS, ASN: frrtest.RouterAS, Address: frrtest.RouterV4,
+			ConnectTime: &metav1.Duration{Duration: time.Second}}}))
+	addr := func(i int) string { return netip.AddrFrom4([4]byte{198, 19, byte(i / 256), byte(i % 256)}).String() }
+	svcName := func(i int) string { return fmt.Sprintf("svc-%05d", i) }
+	parallel(nSvc, func(i int) error {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svcName(i), Namespace: "default"},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}},
+				AllocateLoadBalancerNodePorts: ptr.To(false)}}
+		if err := c.Create(ctx, svc); err != nil {
+			return err
+		}
+		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: addr(i)}}
+		if err := c.Status().Update(ctx, svc); err != nil {
+			return err
+		}
+		return c.Create(ctx, &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: svcName(i) + "-1", Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: svcName(i)}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To(nodeName(i % nNodes)),
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		})
+	})
+	fmt.Printf("speaker-scale: setup: %d Services (+status, +EndpointSlice), %d Nodes in %v (32 parallel clients); load %s\n",
+		nSvc, nNodes, time.Since(setupStart).Round(time.Second), loadAvg())
+
+	// The speaker, in this process, with a client that counts its writes.
+	writes := &writeCounter{n: map[string]int{}}
+	spCfg := rest.CopyConfig(env.Config)
+	spCfg.WrapTransport = writes.wrap
+	// The lbstack speaker command leaves client-go's default (5 writes per
+	// second, bursts of 10); at that rate the cold start's status objects
+	// alone would take an hour here, so the benchmark allows more.
+	spCfg.QPS, spCfg.Burst = 500, 1000
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start, cpu0 := time.Now(), cpuTime(b)
+	go func() {
+		done <- speaker.RunProcess(runCtx, spCfg, speaker.ProcessOptions{
+			Speaker: speaker.Options{NodeName: "n01", Namespace: ns, BGPBackend: v1beta1.BGPTypeNative, Resync: time.Hour},
+			Metrics: metricsserver.Options{BindAddress: "0"}, HealthAddr: "0",
+		})
+	}()
+	b.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Errorf("speaker: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			b.Error("speaker did not stop")
+		}
+	})
+	statusOn := os.Getenv("LBSTACK_SERVICE_STATUS") != "off"
+	frrtest.Eventually(b, 10*time.Minute, "every route at the router and every ServiceBGPStatus written", func() string {
+		time.Sleep(time.Second)
+		if got := len(router.Prefixes("ipv4")); got < nSvc {
+			return fmt.Sprintf("%d of %d prefixes at the router", got, nSvc)
+		}
+		if !statusOn {
+			return ""
+		}
+		var l v1beta1.ServiceBGPStatusList
+		if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil {
+			return err.Error()
+		}
+		if len(l.Items) < nSvc {
+			return fmt.Sprintf("%d of %d ServiceBGPStatus", len(l.Items), nSvc)
+		}
+		return ""
+	})
+	fmt.Printf("speaker-scale: cold start: %d routes at the router and statuses written after %v, speaker+client CPU %v, speaker writes %s; load %s\n",
+		nSvc, time.Since(start).Round(100*time.Millisecond), (cpuTime(b) - cpu0).Round(time.Millisecond),
+		diffWrites(writes.snapshot(), nil), loadAvg())
+
+	// idleRate waits until the process is idle (under 20 ms of CPU per
+	// second) and returns its CPU rate then.
+	idleRate := func() float64 {
+		for range 120 {
+			c0 := cpuTime(b)
+			time.Sleep(time.Second)
+			if d := cpuTime(b) - c0; d < 20*time.Millisecond {
+				return d.Seconds()
+			}
+		}
+		b.Fatal("the speaker never became idle")
+		return 0
+	}
+	setAddr := func(i int, ip string) {
+		var svc corev1.Service
+		must(c.Get(ctx, client.ObjectKey{Namespace: "default", Name: svcName(i)}, &svc))
+		orig := svc.DeepCopy()
+		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip}}
+		must(c.Status().Patch(ctx, &svc, client.MergeFrom(orig)))
+	}
+	if path := os.Getenv("LBSTACK_BENCH_CPUPROFILE"); path != "" {
+		// A CPU profile of the changes (tuning).
+		f, err := os.Create(path)
+		must(err)
+		must(pprof.StartCPUProfile(f))
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	const window = 2 * time.Second
+	var cpus, lats []time.Duration
+	var lastWrites string
+	for k := range nChanges {
+		// CPU: a change, then nothing but waiting.
+		rate := idleRate()
+		w0, c0 := writes.snapshot(), cpuTime(b)
+		setAddr(k, fmt.Sprintf("198.19.250.%d", k))
+		time.Sleep(window)
+		cpu := cpuTime(b) - c0 - time.Duration(rate*float64(window))
+		cpus = append(cpus, cpu)
+		lastWrites = diffWrites(writes.snapshot(), w0)
+
+		// Latency: another change (back), the router polled.
+		idleRate()
+		prefix := addr(k) + "/32"
+		t0 := time.Now()
+		setAddr(k, addr(k))
+		for len(router.Paths(prefix)) == 0 {
+			if time.Since(t0) > time.Minute {
+				b.Fatalf("%s never reached the router", prefix)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		lat := time.Since(t0)
+		lats = append(lats, lat)
+		fmt.Printf("speaker-scale: change %d: CPU %v, writes %s; address back: at the router after %v; load %s\n",
+			k+1, cpu.Round(100*time.Microsecond), lastWrites, lat.Round(time.Millisecond), loadAvg())
+	}
+	slices.Sort(cpus)
+	slices.Sort(lats)
+	b.ReportMetric(float64(cpus[len(cpus)/2].Microseconds())/1000, "cpu-ms/change")
+	b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "ms-to-router")
+	fmt.Printf("speaker-scale: %d Services, %d Nodes, one Service's address changed %d times: speaker CPU per change median %v max %v; change to route at the router median %v max %v; speaker writes per change %s; load %s\n",
+		nSvc, nNodes, nChanges, cpus[len(cpus)/2].Round(100*time.Microsecond), cpus[len(cpus)-1].Round(100*time.Microsecond),
+		lats[len(lats)/2].Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond), lastWrites, loadAvg())
+}
