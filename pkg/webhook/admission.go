@@ -9,6 +9,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -167,6 +168,16 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 	}
 	put(&res, obj)
 	result := config.Build(res, opts)
+	if h.v.confirmPools(ctx, w, ref, result.Errors) {
+		// A pool the refusal named was deleted or changed since the
+		// watch said: decide again with the view brought up to date.
+		if res, opts, err = h.v.load(ctx, w, obj); err != nil {
+			w.mu.Unlock()
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%s: reading the current configuration: %w", ref, err))
+		}
+		put(&res, obj)
+		result = config.Build(res, opts)
+	}
 	var denials, warnings []string
 	for _, p := range result.Errors {
 		if p.Involves(ref) {
@@ -189,6 +200,48 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Denied(strings.Join(denials, "; ")).WithWarnings(warnings...)
 	}
 	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+// confirmPools reads from the API server the stored pools (not the ones
+// this server just admitted) that the errors involving ref name, and
+// brings the view up to date with any that was deleted or changed since
+// the watch showed it; it reports whether one was. A watch lags by
+// milliseconds, and a pool deleted then replaced by an overlapping one at
+// once (a GitOps sync pruning and creating) must not be refused for the
+// one just deleted. Refusals are rare: only they pay for the reads. w.mu
+// is held.
+func (v *Validator) confirmPools(ctx context.Context, w *view, ref config.ObjectRef, errs []config.Problem) bool {
+	if v.Reader == nil {
+		return false
+	}
+	names := map[string]bool{}
+	for _, p := range errs {
+		if !p.Involves(ref) {
+			continue
+		}
+		for _, r := range append([]config.ObjectRef{p.Object}, p.Related...) {
+			if r.Kind == config.KindIPAddressPool && r != ref && w.stored[r.Name] != nil {
+				if _, admitted := w.admitted[r]; !admitted {
+					names[r.Name] = true
+				}
+			}
+		}
+	}
+	changed := false
+	for name := range names {
+		var cur v1beta1.IPAddressPool
+		err := v.Reader.Get(ctx, client.ObjectKey{Namespace: v.Namespace, Name: name}, &cur)
+		switch {
+		case apierrors.IsNotFound(err):
+			w.forget(name)
+			changed = true
+		case err == nil && cur.ResourceVersion != w.stored[name].ResourceVersion:
+			w.stored[name] = &cur
+			w.reindex(name)
+			changed = true
+		}
+	}
+	return changed
 }
 
 // load returns what the configuration is built from: the objects of the
@@ -215,12 +268,8 @@ func (v *Validator) load(ctx context.Context, w *view, obj client.Object) (confi
 		res.Pools = w.allPools()
 	}
 	if opts.BGPBackend == "" {
-		backend, err := configload.BGPBackend(ctx, cached, v.Namespace)
-		if err != nil {
-			return res, opts, err
-		}
 		opts.BGPBackend = v1beta1.BGPTypeFRR
-		if backend != "" {
+		if backend := w.bgpBackend(); backend != "" {
 			opts.BGPBackend = backend
 		}
 	}

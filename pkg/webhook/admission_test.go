@@ -108,11 +108,15 @@ func newValidator(existing ...client.Object) *Validator {
 	return seeded(&Validator{Reader: c, Cached: c, Namespace: testNS, BGPBackend: v1beta1.BGPTypeFRR, Scheme: s}, existing...)
 }
 
-// seeded gives v's view the pools among objs, as its watch would.
+// seeded gives v's view the pools and MetalLB objects among objs, as its
+// watch would.
 func seeded(v *Validator, objs ...client.Object) *Validator {
 	for _, o := range objs {
-		if p, ok := o.(*v1beta1.IPAddressPool); ok {
-			v.view().observed(config.KindIPAddressPool, p, false)
+		switch o := o.(type) {
+		case *v1beta1.IPAddressPool:
+			v.view().observed(config.KindIPAddressPool, o, false)
+		case *v1beta1.MetalLB:
+			v.view().observed(kindMetalLB, o, false)
 		}
 	}
 	return v

@@ -66,6 +66,17 @@ func (h *metalLBHandler) Handle(ctx context.Context, req admission.Request) admi
 			return admission.Denied(fmt.Sprintf("%s: only one MetalLB object may exist per cluster and %s already does; edit it instead", ref, strings.Join(others, ", ")))
 		}
 	}
+	if (req.DryRun == nil || !*req.DryRun) && ml.DeletionTimestamp == nil {
+		// Its spec.bgpBackend decides the peer rules: the peers of the
+		// same apply must be checked against it, before the watch shows it.
+		// Not an object on its way out: the operator's finalizer removal
+		// may be refused by the API server as the object goes, and must
+		// not leave it in the view.
+		w := h.v.view()
+		w.mu.Lock()
+		w.admit(kindMetalLB, &ml, ml.GetResourceVersion())
+		w.mu.Unlock()
+	}
 	return admission.Allowed("")
 }
 

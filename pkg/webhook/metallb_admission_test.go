@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -167,21 +168,38 @@ func TestSymmetricRoutingAdmission(t *testing.T) {
 func TestBGPBackendDecidesPeerRules(t *testing.T) {
 	dynamic := peer("p", "192.0.2.1", func(s *v1beta2.BGPPeerSpec) { s.ASN, s.DynamicASN = 0, v1beta2.InternalASNMode })
 	native := metallb(testNS, "metallb", func(s *v1beta1.MetalLBSpec) { s.BGPType = v1beta1.BGPTypeNative })
+	deleting := native.DeepCopy()
+	deleting.DeletionTimestamp = &metav1.Time{Time: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}
+	deleting.ResourceVersion = "7"
 	cases := []struct {
 		name     string
 		backend  v1beta1.BGPType
 		existing []client.Object
-		want     verdict
+		// admitMetalLB is admitted (by the MetalLB webhook) first.
+		admitMetalLB *v1beta1.MetalLB
+		dryRun       bool
+		want         verdict
 	}{
 		{name: "no MetalLB object: frr, dynamicASN allowed", want: allowed()},
 		{name: "MetalLB says native: dynamicASN denied", existing: []client.Object{native}, want: denied("bgppeer \"p\": spec.dynamicASN: dynamicASN is not supported with bgpBackend native; use bgpBackend frr")},
 		{name: "the Validator's backend wins over the MetalLB object", backend: v1beta1.BGPTypeFRR, existing: []client.Object{native}, want: allowed()},
 		{name: "the Validator's native backend applies without MetalLB object", backend: v1beta1.BGPTypeNative, want: denied("bgppeer \"p\": spec.dynamicASN: dynamicASN is not supported with bgpBackend native; use bgpBackend frr")},
+		{name: "a MetalLB object just admitted, not yet watched, decides", admitMetalLB: native, want: denied("bgppeer \"p\": spec.dynamicASN: dynamicASN is not supported with bgpBackend native; use bgpBackend frr")},
+		{name: "a MetalLB object admitted in a dry run does not", admitMetalLB: native, dryRun: true, want: allowed()},
+		{name: "an update of a MetalLB object on its way out does not", admitMetalLB: deleting, want: allowed()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newValidator(tc.existing...)
 			v.BGPBackend = tc.backend
+			if tc.admitMetalLB != nil {
+				req := request(t, admissionv1.Create, tc.admitMetalLB.Name, tc.admitMetalLB)
+				req.DryRun = &tc.dryRun
+				h := &metalLBHandler{v: v, decoder: admission.NewDecoder(v.Scheme)}
+				if got := verdictOf(h.Handle(context.Background(), req)); !got.Allowed {
+					t.Fatalf("MetalLB: %s", got)
+				}
+			}
 			got := verdictOf(newHandler(peerKind, v).Handle(context.Background(), request(t, admissionv1.Create, "p", dynamic)))
 			if got.String() != tc.want.String() {
 				t.Errorf("got %s\nwant %s", got, tc.want)
@@ -198,9 +216,6 @@ func TestKindAdmissionReadErrors(t *testing.T) {
 			if _, ok := l.(*v1beta2.BGPPeerList); ok && what == "peers" {
 				return errors.New("peers unavailable")
 			}
-			if _, ok := l.(*v1beta1.MetalLBList); ok && what == "metallbs" {
-				return errors.New("metallbs unavailable")
-			}
 			return c.List(ctx, l, o...)
 		}}
 	}
@@ -212,8 +227,6 @@ func TestKindAdmissionReadErrors(t *testing.T) {
 	}{
 		{name: "peers cannot be listed on create", failing: "peers", backend: v1beta1.BGPTypeFRR, op: admissionv1.Create, want: errored(500, "bfdprofile \"a\": reading the current configuration: list *v1beta2.BGPPeerList: peers unavailable")},
 		{name: "peers cannot be listed on delete", failing: "peers", backend: v1beta1.BGPTypeFRR, op: admissionv1.Delete, want: errored(500, "bfdprofile \"a\": reading the current configuration: list *v1beta2.BGPPeerList: peers unavailable")},
-		{name: "the MetalLB object cannot be read for the backend", failing: "metallbs", op: admissionv1.Create, want: errored(500, "bfdprofile \"a\": reading the current configuration: list MetalLB: metallbs unavailable")},
-		{name: "the MetalLB object is not read when the backend is given", failing: "metallbs", backend: v1beta1.BGPTypeFRR, op: admissionv1.Create, want: allowed()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,6 +50,9 @@ type view struct {
 	mu sync.Mutex
 	// stored are the pools the watch shows.
 	stored map[string]*v1beta1.IPAddressPool
+	// metalLBs are the MetalLB objects the watch shows: the BGP backend
+	// the rules are checked against is theirs.
+	metalLBs map[string]*v1beta1.MetalLB
 	// admitted are the objects admitted and not yet shown by the watch.
 	admitted map[config.ObjectRef]admittedObject
 	// index holds the ranges of every pool in effect: the admitted
@@ -74,6 +77,7 @@ func newView(namespace string) *view {
 		namespace: namespace,
 		now:       time.Now,
 		stored:    map[string]*v1beta1.IPAddressPool{},
+		metalLBs:  map[string]*v1beta1.MetalLB{},
 		admitted:  map[config.ObjectRef]admittedObject{},
 		index:     iprange.NewIndex[string](),
 	}
@@ -90,7 +94,12 @@ var kinds = []struct {
 	{config.KindL2Advertisement, func() client.Object { return &v1beta1.L2Advertisement{} }},
 	{config.KindBFDProfile, func() client.Object { return &v1beta1.BFDProfile{} }},
 	{config.KindCommunity, func() client.Object { return &v1beta1.Community{} }},
+	{kindMetalLB, func() client.Object { return &v1beta1.MetalLB{} }},
 }
+
+// kindMetalLB is the MetalLB object's kind in the view (it is not part of
+// config.Resources).
+const kindMetalLB = "metallb"
 
 // watch registers the view's event handlers with the informers.
 func (w *view) watch(ctx context.Context, inf Informers) error {
@@ -154,6 +163,14 @@ func (w *view) observed(kind string, o any, deleted bool) {
 			delete(w.admitted, ref)
 		}
 	}
+	if kind == kindMetalLB {
+		if deleted {
+			delete(w.metalLBs, ref.Name)
+		} else if m, ok := obj.(*v1beta1.MetalLB); ok {
+			w.metalLBs[ref.Name] = m
+		}
+		return
+	}
 	if kind != config.KindIPAddressPool {
 		return
 	}
@@ -163,6 +180,13 @@ func (w *view) observed(kind string, o any, deleted bool) {
 		w.stored[ref.Name] = p
 	}
 	w.reindex(ref.Name)
+}
+
+// forget drops the stored pool name, which the API server says is gone
+// (its delete event is on its way). mu is held.
+func (w *view) forget(name string) {
+	delete(w.stored, name)
+	w.reindex(name)
 }
 
 // reindex puts the ranges of the pool in effect under name in the index.
@@ -262,8 +286,34 @@ func (w *view) named(names []string) []v1beta1.IPAddressPool {
 // of the stored objects of the same name. mu is held.
 func (w *view) overlay(res *config.Resources) {
 	for _, a := range w.admitted {
-		if _, ok := a.obj.(*v1beta1.IPAddressPool); !ok {
+		switch a.obj.(type) {
+		case *v1beta1.IPAddressPool, *v1beta1.MetalLB:
+		default:
 			put(res, a.obj)
 		}
 	}
+}
+
+// bgpBackend returns spec.bgpBackend of the MetalLB object in effect (the
+// first by name, admitted or stored), "" when there is none or it does not
+// say. mu is held.
+func (w *view) bgpBackend() v1beta1.BGPType {
+	effective := map[string]*v1beta1.MetalLB{}
+	for n, m := range w.metalLBs {
+		effective[n] = m
+	}
+	for ref, a := range w.admitted {
+		if ref.Kind == kindMetalLB {
+			effective[ref.Name] = a.obj.(*v1beta1.MetalLB)
+		}
+	}
+	names := make([]string, 0, len(effective))
+	for n := range effective {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return effective[names[0]].Spec.BGPType
 }

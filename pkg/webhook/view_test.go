@@ -26,6 +26,9 @@ func withRV[T client.Object](obj T, rv string) T {
 // pool overlapping the others gets.
 func TestViewCountsAdmittedObjectsUntilTheWatchShowsThem(t *testing.T) {
 	v := newValidator(withRV(pool("stored", "203.0.113.0/26"), "5"))
+	// The API server agrees with the watch here: refusals are not
+	// confirmed (TestRefusalsAreConfirmedWithTheAPIServer).
+	v.Reader = nil
 	w := v.view()
 	clock := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 	w.now = func() time.Time { return clock }
@@ -105,6 +108,38 @@ func TestViewCountsAdmittedObjectsUntilTheWatchShowsThem(t *testing.T) {
 	defer w.mu.Unlock()
 	if n := w.index.Keys(); n != 1 {
 		t.Errorf("the index holds %d pools, want 1 (b)", n)
+	}
+}
+
+// TestRefusalsAreConfirmedWithTheAPIServer: a refusal naming a pool the
+// watch has not yet shown deleted or changed is decided again with the
+// API server's answer; one the API server agrees with stands.
+func TestRefusalsAreConfirmedWithTheAPIServer(t *testing.T) {
+	there := pool("there", "198.51.100.0/26")
+	moved := pool("moved", "192.0.2.0/26")
+	v := newValidator(there, moved) // the API server's objects
+	w := v.view()
+	w.observed(config.KindIPAddressPool, withRV(pool("gone", "198.51.100.64/26"), "1"), false)
+	w.observed(config.KindIPAddressPool, withRV(pool("moved", "198.51.100.128/26"), "1"), false)
+	h := newHandler(poolKind, v)
+	probe := func(addr string) verdict {
+		req := request(t, admissionv1.Create, "probe", pool("probe", addr))
+		req.DryRun = ptr.To(true)
+		return verdictOf(h.Handle(context.Background(), req))
+	}
+	cases := []struct {
+		addr string
+		want verdict
+	}{
+		{"198.51.100.64/26", allowed()},  // "gone" was deleted
+		{"198.51.100.128/26", allowed()}, // "moved" moved away
+		{"192.0.2.0/27", denied(`ipaddresspool "probe": spec.addresses[0]: 192.0.2.0/27 overlaps 192.0.2.0/26 of ipaddresspool "moved"`)},
+		{"198.51.100.0/27", denied(`ipaddresspool "probe": spec.addresses[0]: 198.51.100.0/27 overlaps 198.51.100.0/26 of ipaddresspool "there"`)},
+	}
+	for _, tc := range cases {
+		if got := probe(tc.addr); got.String() != tc.want.String() {
+			t.Errorf("%s: got %s\nwant %s", tc.addr, got, tc.want)
+		}
 	}
 }
 

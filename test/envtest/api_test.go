@@ -89,6 +89,8 @@ func cleanMetalLBObjects(t *testing.T) {
 			t.Fatalf("delete all %T: %v", obj, err)
 		}
 	}
+	env.WaitWebhookForgets(t, &v1beta1.IPAddressPoolList{}, &v1beta2.BGPPeerList{}, &v1beta1.BGPAdvertisementList{}, &v1beta1.L2AdvertisementList{},
+		&v1beta1.BFDProfileList{}, &v1beta1.CommunityList{}, &v1beta1.MetalLBList{})
 }
 
 // TestScenariosCreate creates every seed metallb.io object through the API

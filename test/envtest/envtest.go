@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -47,6 +48,53 @@ type Env struct {
 	Root string
 
 	stopWebhook func()
+	// webhookCache is the cache the webhook server's view is kept from.
+	webhookCache cache.Cache
+}
+
+// WaitWebhookForgets waits until the webhook server's cache holds no
+// object of the lists' kinds in the stack's namespace: after a test
+// deletes them, the next must not be checked against them (a watch lags
+// by milliseconds).
+func (e *Env) WaitWebhookForgets(tb testing.TB, lists ...client.ObjectList) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, l := range lists {
+		for {
+			err := e.webhookCache.List(context.Background(), l, client.InNamespace(Namespace))
+			if err == nil && meta.LenList(l) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("the webhook's cache still holds %d %T (err %v)", meta.LenList(l), l, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// WaitWebhookSees waits until the webhook server's cache holds each of
+// objs at its resourceVersion (as objs were returned by a create or
+// update): the webhook reads Secrets, Nodes, Namespaces and the
+// metallb.io objects other than the pools from its cache, as in a
+// cluster, and a test that creates a Secret and at once a peer naming it
+// must wait, as a user's second `kubectl apply` a moment later does.
+func (e *Env) WaitWebhookSees(tb testing.TB, objs ...client.Object) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, o := range objs {
+		cur := o.DeepCopyObject().(client.Object)
+		for {
+			err := e.webhookCache.Get(context.Background(), client.ObjectKeyFromObject(o), cur)
+			if err == nil && cur.GetResourceVersion() == o.GetResourceVersion() {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("the webhook's cache does not show %T %s at resourceVersion %s (err %v)", o, client.ObjectKeyFromObject(o), o.GetResourceVersion(), err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 // RepoRoot finds the lbstack repository root by walking up from the
@@ -241,6 +289,7 @@ func (e *Env) startWebhookServer() error {
 		}
 	}()
 	e.stopWebhook = func() { cancel(); <-done }
+	e.webhookCache = informers
 	started := srv.StartedChecker()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

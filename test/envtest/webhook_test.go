@@ -264,6 +264,7 @@ func runAdmissionCase(t *testing.T, tc admissionCase) {
 		}
 		created = append(created, u)
 	}
+	env.WaitWebhookSees(t, objects(created)...)
 	warnings.take()
 	u := decode(t, tc.obj)
 	err := c.Create(ctx, u)
@@ -379,4 +380,12 @@ func TestKubectlPrintsOneClearLine(t *testing.T) {
 	if !strings.Contains(stderr, want) {
 		t.Errorf("kubectl printed:\n%s\nwant a line containing:\n%s", stderr, want)
 	}
+}
+
+func objects(us []*unstructured.Unstructured) []client.Object {
+	out := make([]client.Object, len(us))
+	for i, u := range us {
+		out[i] = u
+	}
+	return out
 }
