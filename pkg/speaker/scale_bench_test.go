@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,13 +101,6 @@ func BenchmarkSpeaker10000Services(b *testing.B) {
 	}
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // cpuTime is this process's user+system CPU time.
 func cpuTime(b *testing.B) time.Duration {
 	var ru syscall.Rusage
@@ -178,19 +170,10 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
-}
-
 func speakerScaleChild(b *testing.B, frrDir string) {
-	nSvc := envInt("LBSTACK_BENCH_SERVICES", 10000)
-	nNodes := envInt("LBSTACK_BENCH_NODES", 50)
-	nChanges := envInt("LBSTACK_BENCH_CHANGES", 10)
+	nSvc := envtest.EnvInt("LBSTACK_BENCH_SERVICES", 10000)
+	nNodes := envtest.EnvInt("LBSTACK_BENCH_NODES", 50)
+	nChanges := envtest.EnvInt("LBSTACK_BENCH_CHANGES", 10)
 	router := frrtest.Router{T: b, Dir: frrDir}
 	// Room for the Services' cluster IPs (their node ports are off).
 	env := envtest.StartWith(b, envtest.Options{APIServerArgs: map[string]string{"service-cluster-ip-range": "10.96.0.0/16"}})
@@ -271,7 +254,7 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		})
 	})
 	fmt.Printf("speaker-scale: setup: %d Services (+status, +EndpointSlice), %d Nodes in %v (32 parallel clients); load %s\n",
-		nSvc, nNodes, time.Since(setupStart).Round(time.Second), loadAvg())
+		nSvc, nNodes, time.Since(setupStart).Round(time.Second), envtest.LoadAvg())
 
 	// The speaker, in this process, with a client that counts its writes.
 	writes := &writeCounter{n: map[string]int{}}
@@ -321,7 +304,7 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	})
 	fmt.Printf("speaker-scale: cold start: %d routes at the router and statuses written after %v, speaker+client CPU %v, speaker writes %s; load %s\n",
 		nSvc, time.Since(start).Round(100*time.Millisecond), (cpuTime(b) - cpu0).Round(time.Millisecond),
-		diffWrites(writes.snapshot(), nil), loadAvg())
+		diffWrites(writes.snapshot(), nil), envtest.LoadAvg())
 
 	// idleRate waits until the process is idle (under 20 ms of CPU per
 	// second) and returns its CPU rate then.
@@ -380,7 +363,7 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		lat := time.Since(t0)
 		lats = append(lats, lat)
 		fmt.Printf("speaker-scale: change %d: CPU %v, writes %s; address back: at the router after %v; load %s\n",
-			k+1, cpu.Round(100*time.Microsecond), lastWrites, lat.Round(time.Millisecond), loadAvg())
+			k+1, cpu.Round(100*time.Microsecond), lastWrites, lat.Round(time.Millisecond), envtest.LoadAvg())
 	}
 	slices.Sort(cpus)
 	slices.Sort(lats)
@@ -388,5 +371,5 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "ms-to-router")
 	fmt.Printf("speaker-scale: %d Services, %d Nodes, one Service's address changed %d times: speaker CPU per change median %v max %v; change to route at the router median %v max %v; speaker writes per change %s; load %s\n",
 		nSvc, nNodes, nChanges, cpus[len(cpus)/2].Round(100*time.Microsecond), cpus[len(cpus)-1].Round(100*time.Microsecond),
-		lats[len(lats)/2].Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond), lastWrites, loadAvg())
+		lats[len(lats)/2].Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond), lastWrites, envtest.LoadAvg())
 }

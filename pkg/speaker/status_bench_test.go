@@ -42,8 +42,8 @@ func BenchmarkServiceStatusObjects(b *testing.B) {
 	if _, err := envtest.AssetsDir(); err != nil {
 		b.Skipf("envtest assets missing (make envtest-assets): %v", err)
 	}
-	nSvc := envInt("LBSTACK_BENCH_SERVICES", 500)
-	nNodes := envInt("LBSTACK_BENCH_NODES", 10)
+	nSvc := envtest.EnvInt("LBSTACK_BENCH_SERVICES", 500)
+	nNodes := envtest.EnvInt("LBSTACK_BENCH_NODES", 10)
 	for range b.N {
 		env := envtest.Start(b)
 		ctx := context.Background()
@@ -114,7 +114,7 @@ func BenchmarkServiceStatusObjects(b *testing.B) {
 			}
 			figs = append(figs, figure{what, total, int(events.n.Load() - e0), scale})
 			fmt.Printf("status-objects: %s: %d writes (%s), %d events, %v; load %s\n",
-				what, total, diffWrites(writes.snapshot(), w0), events.n.Load()-e0, time.Since(t0).Round(time.Millisecond), loadAvg())
+				what, total, diffWrites(writes.snapshot(), w0), events.n.Load()-e0, time.Since(t0).Round(time.Millisecond), envtest.LoadAvg())
 		}
 		S, K := float64(nSvc), float64(nNodes)
 		big := (10000.0 / S) * (50.0 / K)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -317,14 +316,14 @@ func operatorAdmissionCost(b *testing.B, probe *v1beta1.IPAddressPool) (float64,
 	// Wait until the operator is idle (its start-up work on 5,000 pools
 	// done): under 20 ms of CPU in a second, for up to a minute.
 	for range 60 {
-		c0, _ := processCPU(p.cmd.Process.Pid)
+		c0, _ := envtest.ProcessCPU(p.cmd.Process.Pid)
 		time.Sleep(time.Second)
-		c1, _ := processCPU(p.cmd.Process.Pid)
+		c1, _ := envtest.ProcessCPU(p.cmd.Process.Pid)
 		if c1-c0 < 20*time.Millisecond {
 			break
 		}
 	}
-	cpu0, err := processCPU(p.cmd.Process.Pid)
+	cpu0, err := envtest.ProcessCPU(p.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -332,26 +331,9 @@ func operatorAdmissionCost(b *testing.B, probe *v1beta1.IPAddressPool) (float64,
 	for range n {
 		post()
 	}
-	cpu1, err := processCPU(p.cmd.Process.Pid)
+	cpu1, err := envtest.ProcessCPU(p.cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return rss, float64((cpu1 - cpu0).Microseconds()) / 1000 / n
-}
-
-// processCPU returns the user + system CPU time of process pid
-// (/proc/pid/stat, in clock ticks of 10 ms).
-func processCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name (which may hold spaces) start at ")".
-	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, raw)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

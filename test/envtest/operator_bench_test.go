@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,17 +26,8 @@ var lastApplied = `{"apiVersion":"v1","kind":"Service","metadata":{"annotations"
 
 // peakRSS is a process's high-water mark of resident memory, in MiB.
 func peakRSS(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+	kb, err := envtest.StatusKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+	return float64(kb) / 1024, err
 }
 
 // runOperatorForMemory runs the real `lbstack operator` until it has

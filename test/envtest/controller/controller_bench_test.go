@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -297,20 +295,9 @@ func resetPeakRSS(b *testing.B) {
 
 // readStatusKB reads a "kB" field of a /proc/<pid>/status file.
 func readStatusKB(b *testing.B, file, field string) int64 {
-	f, err := os.Open(file)
-	if err != nil {
-		if b != nil {
-			b.Fatal(err)
-		}
-		return 0
+	kb, err := envtest.StatusKB(file, field)
+	if err != nil && b != nil {
+		b.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb
-		}
-	}
-	return 0
+	return kb
 }

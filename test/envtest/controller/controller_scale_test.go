@@ -73,14 +73,14 @@ func BenchmarkControllerScale(b *testing.B) {
 	if os.Getenv("LBSTACK_BENCH_SCALE") == "" {
 		b.Skip("set LBSTACK_BENCH_SCALE=1 to run it (10 to 20 minutes)")
 	}
-	n := envInt("LBSTACK_BENCH_SERVICES", 10000)
-	nPools := envInt("LBSTACK_BENCH_POOLS", 5000)
+	n := envtest.EnvInt("LBSTACK_BENCH_SERVICES", 10000)
+	nPools := envtest.EnvInt("LBSTACK_BENCH_POOLS", 5000)
 	const nNodes = 50
 	if nPools*16 < n+200 || nPools > 8000 {
 		b.Fatalf("%d pools of 16 addresses cannot hold %d Services (or do not fit 198.18.0.0/15)", nPools, n)
 	}
 	for range b.N {
-		fmt.Printf("load before: %s\n", loadavg())
+		fmt.Printf("load before: %s\n", envtest.LoadAvg())
 		t0 := time.Now()
 		cleanConfig(b)
 		ns := newNamespace(b, nil)
@@ -115,7 +115,7 @@ func BenchmarkControllerScale(b *testing.B) {
 			parallel(n, 8, func(i int) { patchStatus(b, ns, names[i], ips[i:i+1], "scale-0000") })
 		})
 		parallel(n, 8, func(i int) { patchStatus(b, ns, names[i], nil, "") })
-		fmt.Printf("floor: %v (load %s)\n", floor.Round(time.Millisecond), loadavg())
+		fmt.Printf("floor: %v (load %s)\n", floor.Round(time.Millisecond), envtest.LoadAvg())
 
 		// The controller, cold, with 10,000 pending.
 		var c *scaleController
@@ -123,7 +123,7 @@ func BenchmarkControllerScale(b *testing.B) {
 		c.waitIdle(b, n, 2*time.Second)
 		ratio := assign.Seconds() / floor.Seconds()
 		fmt.Printf("controller: all %d assigned after %v; idle after %v; ratio %.2f (goal <= 1.5); CPU %.1f s; peak RSS %.1f MiB (load %s)\n",
-			n, assign.Round(time.Millisecond), c.idleAt().Round(time.Millisecond), ratio, c.cpu(), float64(c.peakKB())/1024, loadavg())
+			n, assign.Round(time.Millisecond), c.idleAt().Round(time.Millisecond), ratio, c.cpu(), float64(c.peakKB())/1024, envtest.LoadAvg())
 		b.ReportMetric(floor.Seconds(), "floor-s")
 		b.ReportMetric(assign.Seconds(), "controller-s")
 		b.ReportMetric(ratio, "ratio")
@@ -189,28 +189,12 @@ func BenchmarkControllerScale(b *testing.B) {
 			}
 		}
 		fmt.Printf("restart with %d assigned: %d addresses changed (goal 0), %d Services written, %d writes in all; idle %v after the process start (goal <= 5 s); CPU %.1f s; peak RSS %.1f MiB (load %s)\n",
-			len(before), changed, written, r.act.count(), r.idleAt().Round(time.Millisecond), r.cpu(), float64(r.peakKB())/1024, loadavg())
+			len(before), changed, written, r.act.count(), r.idleAt().Round(time.Millisecond), r.cpu(), float64(r.peakKB())/1024, envtest.LoadAvg())
 		b.ReportMetric(r.idleAt().Seconds(), "restart-idle-s")
 		b.ReportMetric(float64(changed), "restart-changed")
 		r.stop()
-		fmt.Printf("load after: %s\n", loadavg())
+		fmt.Printf("load after: %s\n", envtest.LoadAvg())
 	}
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
 }
 
 // createScalePools creates pools scale-0000.. with a /28 each from
@@ -311,15 +295,8 @@ func (c *scaleController) cpu() float64 {
 	if c.cmd.ProcessState != nil {
 		return (c.cmd.ProcessState.UserTime() + c.cmd.ProcessState.SystemTime()).Seconds()
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64) // utime, field 14
-	st, _ := strconv.ParseFloat(f[12], 64) // stime, field 15
-	return (ut + st) / 100                 // USER_HZ
+	cpu, _ := envtest.ProcessCPU(c.cmd.Process.Pid)
+	return cpu.Seconds()
 }
 
 func (c *scaleController) peakKB() int64 {
