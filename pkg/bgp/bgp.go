@@ -441,6 +441,31 @@ type Backend interface {
 	Close() error
 }
 
+// RouteChange names one route of one session, by prefix, that may differ
+// between two states.
+type RouteChange struct {
+	Session string
+	Prefix  netip.Prefix
+}
+
+// ChangeApplier is a Backend that can also apply a state known to differ
+// from the one it was last given only at some routes, at a cost that
+// grows with those routes rather than with the whole table: one Service
+// changing among 10,000 moves one prefix, not 10,000.
+type ChangeApplier interface {
+	Backend
+	// ApplyChanges has the effect of Apply(ctx, d), given that d differs
+	// from the state of the previous Apply or ApplyChanges call only at
+	// the routes changed names, and that d's routes are normal for its
+	// sessions (as Normalize leaves them: sorted by prefix, merged, of
+	// families the session carries). The backend checks the sessions and
+	// the named routes, and applies d in full where it cannot follow the
+	// change (the previous call failed, a session changed, a named route
+	// is not normal or needs a new export statement); a route that
+	// changed without being named is not looked at.
+	ApplyChanges(ctx context.Context, d DesiredState, changed []RouteChange) error
+}
+
 // SessionState is the BGP FSM state of a session (RFC 4271 8.2.2).
 type SessionState string
 

@@ -47,6 +47,9 @@ type Decider struct {
 	peerRefs map[string]int
 	// version grows whenever State changes.
 	version uint64
+	// changed are the routes whose merged value changed since the last
+	// TakeChanges, by session and prefix.
+	changed map[bgp.RouteChange]bool
 }
 
 // NewDecider decides every Service, as Decide does, and keeps the parts.
@@ -58,7 +61,7 @@ func NewDecider(cfg *config.Config, node *corev1.Node, svcs []*corev1.Service, e
 		cfg: cfg, node: node, excluded: lbservice.NodeExcluded(node),
 		services: map[string]serviceDecision{}, contrib: map[string]map[netip.Prefix]map[string][]bgp.Route{},
 		routes: map[string][]bgp.Route{}, announced: map[string][]string{}, skipped: map[string]string{},
-		peerRefs: map[string]int{}, valid: map[string]bool{},
+		peerRefs: map[string]int{}, valid: map[string]bool{}, changed: map[bgp.RouteChange]bool{},
 	}
 	sessions, problems := Sessions(cfg, node)
 	d.sessions = sessions
@@ -233,6 +236,7 @@ func (d *Decider) refresh(name string, prefixes map[netip.Prefix]bool) bool {
 			// State handed out before.
 			next = slices.Clone(cur)
 		}
+		d.changed[bgp.RouteChange{Session: name, Prefix: p}] = true
 		switch {
 		case merged == nil:
 			next = slices.Delete(next, i, i+1)
@@ -277,6 +281,19 @@ func (d *Decider) Result() Result {
 		Skipped:   d.skipped,
 		Problems:  d.problems,
 	}
+}
+
+// TakeChanges returns the routes, by session and prefix, whose value in
+// Result's State changed since the Decider was built or TakeChanges was
+// last called, and starts counting again: what a bgp.ChangeApplier needs
+// to go from the State it was last given to the current one.
+func (d *Decider) TakeChanges() []bgp.RouteChange {
+	out := make([]bgp.RouteChange, 0, len(d.changed))
+	for c := range d.changed {
+		out = append(out, c)
+	}
+	clear(d.changed)
+	return out
 }
 
 // Version grows whenever the State of Result changes.

@@ -129,6 +129,12 @@ func TestDeciderMatchesDecide(t *testing.T) {
 					}
 					check(t, "initial", d, d.Result(), in)
 					prev, prevCopy, prevVersion := d.Result().State, deepCopyState(d.Result().State), d.Version()
+					if c := d.TakeChanges(); len(c) != 0 {
+						t.Fatalf("changes %v right after NewDecider", c)
+					}
+					// taken is the State at the last TakeChanges, steps
+					// the Updates since.
+					taken, sinceTaken := deepCopyState(prev), 0
 					for step := range steps {
 						i := rng.IntN(services)
 						key := fmt.Sprintf("default/s%d", i)
@@ -160,11 +166,57 @@ func TestDeciderMatchesDecide(t *testing.T) {
 							t.Fatalf("step %d (%s): State changed %v, version %d → %d", step, what, changed, prevVersion, d.Version())
 						}
 						prev, prevCopy, prevVersion = got.State, deepCopyState(got.State), d.Version()
+						// The changes name every route that differs from
+						// the State at the last TakeChanges, and only those
+						// when one Update separates them.
+						if sinceTaken++; rng.IntN(3) > 0 {
+							want := routeDiff(taken, got.State)
+							have := map[bgp.RouteChange]bool{}
+							for _, c := range d.TakeChanges() {
+								have[c] = true
+							}
+							for c := range want {
+								if !have[c] {
+									t.Fatalf("step %d (%s): route %v changed, not in the changes %v", step, what, c, have)
+								}
+							}
+							if sinceTaken == 1 && !reflect.DeepEqual(have, want) {
+								t.Fatalf("step %d (%s): changes %v, the State changed at %v", step, what, have, want)
+							}
+							taken, sinceTaken = deepCopyState(got.State), 0
+						}
 					}
 				})
 			}
 		}
 	}
+}
+
+// routeDiff is the set of (session, prefix) whose route differs between
+// two states.
+func routeDiff(a, b bgp.DesiredState) map[bgp.RouteChange]bool {
+	out := map[bgp.RouteChange]bool{}
+	index := func(d bgp.DesiredState) map[bgp.RouteChange]bgp.Route {
+		m := map[bgp.RouteChange]bgp.Route{}
+		for name, rs := range d.Routes {
+			for _, r := range rs {
+				m[bgp.RouteChange{Session: name, Prefix: r.Prefix}] = r
+			}
+		}
+		return m
+	}
+	ia, ib := index(a), index(b)
+	for c, r := range ia {
+		if o, ok := ib[c]; !ok || !o.Equal(r) {
+			out[c] = true
+		}
+	}
+	for c := range ib {
+		if _, ok := ia[c]; !ok {
+			out[c] = true
+		}
+	}
+	return out
 }
 
 func check(t *testing.T, when string, d *Decider, got, want Result) {

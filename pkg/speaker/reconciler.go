@@ -238,7 +238,7 @@ func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pendin
 
 	var applyErr error
 	if r.decider.Version() != r.applied {
-		applyErr = r.apply(ctx)
+		applyErr = r.applyChanges(ctx)
 		if err := r.writeConfigurationState(ctx, r.built, applyErr, r.skipped, r.problems()); err != nil {
 			log.Error(err, "write ConfigurationState")
 		}
@@ -279,13 +279,33 @@ func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pendin
 // apply hands the Decider's state to the backend and reports the
 // sessions it skipped.
 func (r *reconciler) apply(ctx context.Context) error {
+	return r.applyState(ctx, false)
+}
+
+// applyChanges is apply after the decisions of some Services changed
+// since the backend was given the Decider's state: a backend that can
+// apply the changed routes alone is given them.
+func (r *reconciler) applyChanges(ctx context.Context) error {
+	return r.applyState(ctx, true)
+}
+
+func (r *reconciler) applyState(ctx context.Context, incremental bool) error {
 	version, res := r.decider.Version(), r.decider.Result()
-	for _, p := range res.Problems {
-		ctrl.LoggerFrom(ctx).Info("session not opened", "reason", p)
+	changed := r.decider.TakeChanges()
+	if !incremental {
+		for _, p := range res.Problems {
+			ctrl.LoggerFrom(ctx).Info("session not opened", "reason", p)
+		}
 	}
 	// Sessions the backend cannot run are skipped and reported; the rest
 	// of the state is applied all the same.
-	skipped, err := bgp.SplitSkipped(r.backend.Apply(ctx, res.State))
+	var applied error
+	if ca, ok := r.backend.(bgp.ChangeApplier); ok && incremental && r.appliedOK {
+		applied = ca.ApplyChanges(ctx, res.State, changed)
+	} else {
+		applied = r.backend.Apply(ctx, res.State)
+	}
+	skipped, err := bgp.SplitSkipped(applied)
 	r.skipped = skipped
 	r.reportSkipped(ctx, r.peers, skipped)
 	r.stateMu.Lock()

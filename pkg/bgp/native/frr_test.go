@@ -18,9 +18,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,13 +49,17 @@ func TestMain(m *testing.M) {
 // helperRequest and helperReply are the helper's protocol, one JSON
 // object per line each way.
 type helperRequest struct {
-	Op    string            `json:"op"` // "apply" or "status"
-	State lbgp.DesiredState `json:"state"`
+	Op      string             `json:"op"` // "apply", "changes" or "status"
+	State   lbgp.DesiredState  `json:"state"`
+	Changed []lbgp.RouteChange `json:"changed,omitempty"`
 }
 
 type helperReply struct {
 	Err    string               `json:"err,omitempty"`
 	Status []lbgp.SessionStatus `json:"status,omitempty"`
+	// Policies counts the export policies every instance has installed:
+	// it stays when a change edits the current one in place.
+	Policies int `json:"policies"`
 }
 
 func runHelper(in io.Reader, out io.Writer) int {
@@ -71,12 +80,21 @@ func runHelper(in io.Reader, out io.Writer) int {
 				if err := b.Apply(context.Background(), req.State); err != nil {
 					rep.Err = err.Error()
 				}
+			case "changes":
+				if err := b.ApplyChanges(context.Background(), req.State, req.Changed); err != nil {
+					rep.Err = err.Error()
+				}
 			case "status":
 				rep.Status = b.Status()
 			default:
 				rep.Err = "unknown op " + req.Op
 			}
 		}
+		b.mu.Lock()
+		for _, inst := range b.instances {
+			rep.Policies += inst.gen
+		}
+		b.mu.Unlock()
 		if err := enc.Encode(rep); err != nil {
 			return 1
 		}
@@ -155,6 +173,17 @@ func (l *lab) apply(d lbgp.DesiredState) {
 	if rep := l.call(helperRequest{Op: "apply", State: d}); rep.Err != "" {
 		l.t.Fatalf("Apply: %s", rep.Err)
 	}
+}
+
+// applyChanges applies d through ApplyChanges and returns the number of
+// export policies installed so far.
+func (l *lab) applyChanges(d lbgp.DesiredState, changed []lbgp.RouteChange) int {
+	l.t.Helper()
+	rep := l.call(helperRequest{Op: "changes", State: d, Changed: changed})
+	if rep.Err != "" {
+		l.t.Fatalf("ApplyChanges: %s", rep.Err)
+	}
+	return rep.Policies
 }
 
 func (l *lab) status() map[string]lbgp.SessionStatus {
@@ -547,6 +576,10 @@ func TestFRR(t *testing.T) {
 		l.apply(lbgp.DesiredState{})
 	})
 
+	t.Run("changes applied alone: the router's table is the state's, the policy edited in place", func(t *testing.T) {
+		testApplyChanges(t, l)
+	})
+
 	t.Run("closing the backend withdraws everything", func(t *testing.T) {
 		l.apply(lbgp.DesiredState{Sessions: []lbgp.Session{r4Session()}, Routes: map[string][]lbgp.Route{"r4": {route(t, "203.0.113.12/32", 0)}}})
 		eventually(t, wait, "route up", func() string {
@@ -566,4 +599,149 @@ func TestFRR(t *testing.T) {
 			return ""
 		})
 	})
+}
+
+// testApplyChanges starts from a full Apply of two sessions, then changes
+// a few routes at a time through ApplyChanges, as the speaker does when
+// one Service changes: announcements and withdrawals under attribute
+// sets already in use, which edit the export policy in place, and
+// attribute changes and new attribute sets, which cannot. After each step
+// the router holds exactly the state's routes with their communities, per
+// session.
+func testApplyChanges(t *testing.T, l *lab) {
+	const wait = 30 * time.Second
+	rng := rand.New(rand.NewPCG(21, 1))
+	sessions := []lbgp.Session{r4Session(), r6Session()}
+	peerOf := map[string]string{"r4": nodeV4, "r6": nodeV6}
+	// The communities each session's routes may carry: the first two
+	// sets are in use from the start; the third is new.
+	sets := map[string][]string{"r4": {"", "65000:4", "65000:44"}, "r6": {"65000:6", "", "65000:66"}}
+	routes := map[string][]lbgp.Route{}
+	put := func(name, prefix, comm string, present bool) {
+		var r lbgp.Route
+		if present {
+			r = route(t, prefix, 0)
+			if comm != "" {
+				r = route(t, prefix, 0, comm)
+			}
+		}
+		rs := slices.Clone(routes[name])
+		pfx := netip.MustParsePrefix(prefix)
+		i, found := slices.BinarySearchFunc(rs, pfx, func(x lbgp.Route, p netip.Prefix) int { return lbgp.ComparePrefixes(x.Prefix, p) })
+		switch {
+		case found && present:
+			rs[i] = r
+		case found:
+			rs = slices.Delete(rs, i, i+1)
+		case present:
+			rs = slices.Insert(rs, i, r)
+		}
+		routes[name] = rs
+	}
+	prefix := func(i int) string { return fmt.Sprintf("203.0.113.%d/32", 100+i) }
+	for i := range 10 {
+		put("r4", prefix(i), sets["r4"][i%2], true)
+		if i < 6 {
+			put("r6", prefix(i), sets["r6"][0], true)
+		}
+	}
+	put("r6", "2001:db8:2::/64", "", true)
+	state := func() lbgp.DesiredState {
+		return lbgp.DesiredState{Sessions: sessions, Routes: maps.Clone(routes)}
+	}
+	l.apply(state())
+	eventually(t, wait, "sessions established", func() string {
+		return established(l, nodeV4)() + established(l, nodeV6)()
+	})
+	// check compares the router's paths of the prefixes with the state.
+	check := func(what string, prefixes []string) {
+		t.Helper()
+		eventually(t, wait, what, func() string {
+			for _, pfx := range prefixes {
+				got := l.paths(pfx)
+				want := map[string]string{}
+				for name, rs := range routes {
+					if r, ok := findRoute(rs, netip.MustParsePrefix(pfx)); ok {
+						want[peerOf[name]] = fmt.Sprint(r.Communities)
+					}
+				}
+				have := map[string]string{}
+				for peer, p := range got {
+					var cs []config.Community
+					for _, c := range strings.Fields(p.Communities()) {
+						cs = append(cs, mustComm(t, c))
+					}
+					have[peer] = fmt.Sprint(cs)
+				}
+				if !reflect.DeepEqual(have, want) {
+					return fmt.Sprintf("%s: router has %v (peer: communities), want %v", pfx, have, want)
+				}
+			}
+			return ""
+		})
+	}
+	var all []string
+	for i := range 20 {
+		all = append(all, prefix(i))
+	}
+	check("the first full state", all)
+	policies := l.applyChanges(state(), nil)
+	inPlace, replaced := 0, 0
+	for step := range 40 {
+		var changed []lbgp.RouteChange
+		var touched []string
+		// Kinds: 0-5 announce or withdraw under a set in use (in place
+		// unless a statement would lose its last prefix), 6 give a kept
+		// prefix other communities, 7 a new set of communities.
+		kind := rng.IntN(8)
+		for range 1 + rng.IntN(3) {
+			name := []string{"r4", "r6"}[rng.IntN(2)]
+			pfx := prefix(rng.IntN(20))
+			_, had := findRoute(routes[name], netip.MustParsePrefix(pfx))
+			switch {
+			case kind < 6:
+				put(name, pfx, sets[name][rng.IntN(2)], !had)
+			case kind == 6:
+				put(name, pfx, sets[name][rng.IntN(2)], true)
+			default:
+				put(name, pfx, sets[name][2], true)
+			}
+			changed = append(changed, lbgp.RouteChange{Session: name, Prefix: netip.MustParsePrefix(pfx)})
+			touched = append(touched, pfx)
+		}
+		got := l.applyChanges(state(), changed)
+		check(fmt.Sprintf("step %d (kind %d, changes %v)", step, kind, changed), touched)
+		if got == policies {
+			inPlace++
+		} else {
+			replaced++
+		}
+		if kind == 7 && got == policies {
+			t.Errorf("step %d: a new set of communities, edited in place", step)
+		}
+		policies = got
+		if kind == 7 {
+			// Back to the sets in use, so the next steps can edit in place.
+			routes = map[string][]lbgp.Route{}
+			for i := range 10 {
+				put("r4", prefix(i), sets["r4"][i%2], true)
+				if i < 6 {
+					put("r6", prefix(i), sets["r6"][0], true)
+				}
+			}
+			put("r6", "2001:db8:2::/64", "", true)
+			l.apply(state())
+			check(fmt.Sprintf("step %d: back to the first state", step), all)
+			policies = l.applyChanges(state(), nil)
+		}
+	}
+	check("the whole table at the end", all)
+	t.Logf("%d steps edited the export policy in place, %d replaced it", inPlace, replaced)
+	if inPlace < 10 {
+		t.Errorf("only %d of 40 steps edited the export policy in place", inPlace)
+	}
+	if got := l.status()["r6"]; got.State != lbgp.StateEstablished {
+		t.Errorf("r6 is %s after the changes", got.State)
+	}
+	l.apply(lbgp.DesiredState{})
 }

@@ -71,9 +71,24 @@ type Backend struct {
 	// placed maps session name to where it runs.
 	placed map[string]serverKey
 	closed bool
+	// last is what the previous Apply or ApplyChanges left, for
+	// ApplyChanges to follow.
+	last lastApply
 }
 
-var _ lbgp.Backend = (*Backend)(nil)
+// lastApply is what ApplyChanges needs to know of the state applied
+// before.
+type lastApply struct {
+	// followable: everything was applied without error and the routes
+	// given were normal, so a change of some routes can be applied alone.
+	followable bool
+	// sessions are the sessions given, as given.
+	sessions []lbgp.Session
+	// skipped are the sessions left out, reported again with each change.
+	skipped *lbgp.SkippedError
+}
+
+var _ lbgp.ChangeApplier = (*Backend)(nil)
 
 // New returns a backend with no sessions.
 func New(opts Options) *Backend {
@@ -124,6 +139,9 @@ type policyNames struct {
 	// prefix set of each (session, attributes) statement.
 	sessions map[string]lbgp.Session
 	groups   map[string]map[attrKey]string
+	// counts are the prefixes in each prefix set of a statement, by set
+	// name: a statement never loses its last one in place.
+	counts map[string]int
 }
 
 // checkNative reports what GoBGP cannot do for a session.
@@ -147,6 +165,12 @@ func (b *Backend) Apply(ctx context.Context, d lbgp.DesiredState) error {
 	if b.closed {
 		return errors.New("native BGP backend: closed")
 	}
+	return b.apply(ctx, d)
+}
+
+// apply is Apply with b.mu held.
+func (b *Backend) apply(ctx context.Context, d lbgp.DesiredState) error {
+	b.last = lastApply{}
 	// Sessions that cannot run are skipped (and reported); the others are
 	// applied all the same.
 	skipped := &lbgp.SkippedError{}
@@ -284,7 +308,94 @@ func (b *Backend) Apply(ctx context.Context, d lbgp.DesiredState) error {
 	if len(errs) > 0 {
 		return errors.Join(skipped.OrNil(), fmt.Errorf("native BGP backend: %w", errors.Join(errs...)))
 	}
+	b.last = lastApply{followable: givenNormal(d, norm), sessions: slices.Clone(d.Sessions), skipped: skipped}
 	return skipped.OrNil()
+}
+
+// givenNormal reports whether the routes given for every session kept
+// are already what Normalize made of them: then a later state that
+// changes a few of them, each normal, is normal as a whole.
+func givenNormal(given, norm lbgp.DesiredState) bool {
+	for _, s := range norm.Sessions {
+		if !slices.EqualFunc(given.Routes[s.Name], norm.Routes[s.Name], lbgp.Route.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplyChanges implements bgp.ChangeApplier: the changed prefixes alone
+// are withdrawn, added and moved between the export policy's prefix sets,
+// in the order converge uses; a change it cannot follow that way goes
+// through converge for its instance, or through Apply.
+func (b *Backend) ApplyChanges(ctx context.Context, d lbgp.DesiredState, changed []lbgp.RouteChange) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("native BGP backend: closed")
+	}
+	byInstance, ok := b.follow(d, changed)
+	if !ok {
+		return b.apply(ctx, d)
+	}
+	var errs []error
+	for _, k := range sortedInstanceKeys(b.instances) {
+		chg, ok := byInstance[k]
+		if !ok {
+			continue
+		}
+		inst := b.instances[k]
+		if err := inst.convergeChanges(ctx, d.Routes, chg); err != nil {
+			inst.broken = true
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		skipped := b.last.skipped
+		b.last = lastApply{}
+		return errors.Join(skipped.OrNil(), fmt.Errorf("native BGP backend: %w", errors.Join(errs...)))
+	}
+	return b.last.skipped.OrNil()
+}
+
+// follow groups the changes by instance and session, or reports that d
+// must be applied in full: the previous call failed or was given routes
+// that were not normal, the sessions differ, or a changed route is not
+// normal for its session or belongs to a session left out.
+func (b *Backend) follow(d lbgp.DesiredState, changed []lbgp.RouteChange) (map[serverKey]map[string][]netip.Prefix, bool) {
+	if !b.last.followable || !slices.EqualFunc(d.Sessions, b.last.sessions, func(x, y lbgp.Session) bool { return x.Equal(&y) }) {
+		return nil, false
+	}
+	out := map[serverKey]map[string][]netip.Prefix{}
+	for _, c := range changed {
+		k, ok := b.placed[c.Session]
+		if !ok {
+			// Left out (reported again by a full Apply) or unknown.
+			return nil, false
+		}
+		inst := b.instances[k]
+		s := inst.sessions[c.Session]
+		if r, found := findRoute(d.Routes[c.Session], c.Prefix); found {
+			m := lbgp.MergeRoutes([]lbgp.Route{r}, s.IBGP())
+			if !r.Prefix.IsValid() || !s.Carries(r.Prefix) || len(m) != 1 || !m[0].Equal(r) {
+				return nil, false
+			}
+		}
+		if out[k] == nil {
+			out[k] = map[string][]netip.Prefix{}
+		}
+		out[k][c.Session] = append(out[k][c.Session], c.Prefix)
+	}
+	return out, true
+}
+
+// findRoute finds the route of prefix p in routes sorted by prefix.
+func findRoute(routes []lbgp.Route, p netip.Prefix) (lbgp.Route, bool) {
+	i, ok := slices.BinarySearchFunc(routes, p, func(r lbgp.Route, p netip.Prefix) int { return lbgp.ComparePrefixes(r.Prefix, p) })
+	if !ok {
+		return lbgp.Route{}, false
+	}
+	return routes[i], true
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -607,7 +718,12 @@ func (inst *instance) swapPolicy(ctx context.Context, routes map[string][]lbgp.R
 			return fmt.Errorf("GoBGP server (%s): add policy %s: %w", inst.key, pol.Name, err)
 		}
 		assign.Policies = []*api.Policy{{Name: pol.Name}}
-		next = &policyNames{policy: pol.Name, sets: sets, sessions: maps.Clone(inst.sessions), groups: groups}
+		next = &policyNames{policy: pol.Name, sets: sets, sessions: maps.Clone(inst.sessions), groups: groups, counts: map[string]int{}}
+		for _, set := range sets {
+			if set.DefinedType == api.DefinedType_PREFIX {
+				next.counts[set.Name] = len(set.Prefixes)
+			}
+		}
 	}
 	if err := inst.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: assign}); err != nil {
 		return fmt.Errorf("GoBGP server (%s): assign export policy: %w", inst.key, err)
@@ -872,8 +988,187 @@ func (inst *instance) updateSets(ctx context.Context, delta map[string]*setDelta
 				return fmt.Errorf("GoBGP server (%s): add prefixes to %s: %w", inst.key, name, err)
 			}
 		}
+		inst.policy.counts[name] += len(d.add) - len(d.del)
 	}
 	return nil
+}
+
+// convergeChanges is converge for routes that differ from what the
+// instance exports only at the changed prefixes of some sessions (all is
+// every session's new routes, sorted by prefix): those prefixes alone are
+// planned and applied, in converge's order. A change the current policy
+// cannot follow in place goes through converge.
+func (inst *instance) convergeChanges(ctx context.Context, all map[string][]lbgp.Route, changed map[string][]netip.Prefix) error {
+	next := make(map[string][]lbgp.Route, len(changed))
+	for name := range changed {
+		next[name] = all[name]
+	}
+	plan, delta, ok := planChanges(inst.exported, next, inst.rib, changed, inst.sessions, inst.policy)
+	if !ok {
+		routes := maps.Clone(inst.exported)
+		for name, rs := range next {
+			if len(rs) > 0 {
+				routes[name] = rs
+			} else {
+				delete(routes, name)
+			}
+		}
+		return inst.converge(ctx, routes)
+	}
+	for _, pfx := range plan.Withdraw {
+		path, err := localPath(pfx, true)
+		if err == nil {
+			err = inst.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: path.Family, Path: path})
+		}
+		if err != nil {
+			return fmt.Errorf("GoBGP server (%s): withdraw %s: %w", inst.key, pfx, err)
+		}
+		delete(inst.rib, pfx)
+	}
+	if err := inst.updateSets(ctx, delta); err != nil {
+		return err
+	}
+	for _, pfx := range plan.Add {
+		path, err := localPath(pfx, false)
+		if err == nil {
+			_, err = inst.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
+		}
+		if err != nil {
+			return fmt.Errorf("GoBGP server (%s): announce %s: %w", inst.key, pfx, err)
+		}
+		inst.rib[pfx] = true
+	}
+	// A new map: the previous one may be held by a converge plan's caller.
+	exported := maps.Clone(inst.exported)
+	for name, rs := range next {
+		if len(rs) > 0 {
+			exported[name] = rs
+		} else {
+			delete(exported, name)
+		}
+	}
+	inst.exported = exported
+	return nil
+}
+
+// planChanges is planRoutes and policyDelta for new routes (next: the new
+// routes of the sessions with changes; the others' are old) that differ
+// from old only at the changed prefixes, at a cost of a few binary
+// searches per changed prefix. ok is false when the current policy cannot
+// follow in place (policyDelta's rules), and converge must run instead.
+func planChanges(old, next map[string][]lbgp.Route, rib map[netip.Prefix]bool, changed map[string][]netip.Prefix,
+	sessions map[string]lbgp.Session, cur *policyNames) (routePlan, map[string]*setDelta, bool) {
+	var plan routePlan
+	if cur == nil || len(cur.sessions) != len(sessions) {
+		return plan, nil, false
+	}
+	for name, s := range sessions {
+		was, ok := cur.sessions[name]
+		if !ok || !was.Equal(&s) {
+			return plan, nil, false
+		}
+	}
+	routesOf := func(name string) []lbgp.Route {
+		if rs, ok := next[name]; ok {
+			return rs
+		}
+		return old[name]
+	}
+	// The sessions that export something before or after.
+	var names []string
+	for name := range old {
+		names = append(names, name)
+	}
+	for name, rs := range next {
+		if _, ok := old[name]; !ok && len(rs) > 0 {
+			names = append(names, name)
+		}
+	}
+	seen := map[netip.Prefix]bool{}
+	withdraw, add := map[netip.Prefix]bool{}, map[netip.Prefix]bool{}
+	for _, pfxs := range changed {
+		for _, p := range pfxs {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			want, lost := false, false
+			for _, name := range names {
+				_, inOld := findRoute(old[name], p)
+				_, inNew := findRoute(routesOf(name), p)
+				want = want || inNew
+				lost = lost || (inOld && !inNew)
+			}
+			if rib[p] && (!want || lost) {
+				withdraw[p] = true
+				plan.Withdraw = append(plan.Withdraw, p)
+			}
+			if want && (!rib[p] || withdraw[p]) {
+				add[p] = true
+				plan.Add = append(plan.Add, p)
+			}
+		}
+	}
+	slices.SortFunc(plan.Withdraw, lbgp.ComparePrefixes)
+	slices.SortFunc(plan.Add, lbgp.ComparePrefixes)
+	delta := map[string]*setDelta{}
+	at := func(set string) *setDelta {
+		d := delta[set]
+		if d == nil {
+			d = &setDelta{}
+			delta[set] = d
+		}
+		return d
+	}
+	for name, pfxs := range changed {
+		groups := cur.groups[name]
+		done := map[netip.Prefix]bool{}
+		for _, p := range pfxs {
+			if done[p] {
+				continue
+			}
+			done[p] = true
+			o, inOld := findRoute(old[name], p)
+			n, inNew := findRoute(routesOf(name), p)
+			if inOld && inNew && o.Equal(n) || !inOld && !inNew {
+				continue
+			}
+			plan.PolicyChanged = true
+			var ko, kn attrKey
+			if inOld {
+				// The session loses it or its attributes change: only if
+				// its path is withdrawn now.
+				ko = routeKey(o)
+				if _, ok := groups[ko]; !ok || !withdraw[p] {
+					return plan, nil, false
+				}
+			}
+			if inNew {
+				// The session gains it or its attributes change: only if
+				// its path is added now, under a statement that exists.
+				kn = routeKey(n)
+				if _, ok := groups[kn]; !ok || !add[p] {
+					return plan, nil, false
+				}
+			}
+			if inOld && inNew && ko == kn {
+				continue
+			}
+			if inOld {
+				at(groups[ko]).del = append(at(groups[ko]).del, p)
+			}
+			if inNew {
+				at(groups[kn]).add = append(at(groups[kn]).add, p)
+			}
+		}
+	}
+	for set, d := range delta {
+		if cur.counts[set]+len(d.add)-len(d.del) <= 0 {
+			// A statement would be left empty.
+			return plan, nil, false
+		}
+	}
+	return plan, delta, true
 }
 
 // Status implements bgp.Backend.
