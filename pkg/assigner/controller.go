@@ -72,7 +72,9 @@ type Controller struct {
 	client   client.Client // cached reads, direct writes
 	reader   client.Reader // uncached reads (ConfigurationState)
 	recorder record.EventRecorder
-	alloc    *ipam.Allocator
+	// events is recorder: Events wait behind bulk address writes.
+	events *eventPacer
+	alloc  *ipam.Allocator
 
 	// mu orders configuration changes against allocations: a Service is
 	// decided under the read lock, SetPools runs under the write lock.
@@ -169,13 +171,17 @@ func Setup(mgr manager.Manager, opts Options) (*Controller, error) {
 		opts:     opts,
 		client:   mgr.GetClient(),
 		reader:   mgr.GetAPIReader(),
-		recorder: mgr.GetEventRecorderFor("lbstack-controller"),
+		events:   newEventPacer(mgr.GetEventRecorderFor("lbstack-controller"), time.Now),
 		alloc:    ipam.New(),
 		ready:    make(chan struct{}),
 		enqueue:  make(chan event.GenericEvent, 4096),
 		retry:    make(chan struct{}, 1),
 		failures: map[string]string{},
 		written:  map[string]writeRecord{},
+	}
+	c.recorder = c.events
+	if err := mgr.Add(c.events); err != nil {
+		return nil, err
 	}
 	c.pools = newPoolStatusWriter(c, opts.PoolStatusInterval)
 	if err := mgr.Add(c.pools); err != nil {

@@ -173,6 +173,7 @@ func (c *Controller) writeState(ctx context.Context, svc *corev1.Service, st ser
 		logf.FromContext(ctx).Error(nil, "the API server dropped the pool annotation written with the Service's status; "+
 			"addresses are unaffected, the annotation "+lbservice.AnnotationIPAllocatedFromPool+" is not maintained", "service", key)
 	}
+	c.events.noteWrite()
 	c.smu.Lock()
 	c.written[key] = writeRecord{uid: svc.UID, st: st, at: time.Now()}
 	c.smu.Unlock()

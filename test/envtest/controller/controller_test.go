@@ -636,3 +636,51 @@ func TestNoOpReconcileMakesNoWrites(t *testing.T) {
 		t.Errorf("AllocationFailed recorded again: %v -> %v", eventsBefore, eventsAfter)
 	}
 }
+
+// TestEventsAfterABurst: 150 Services pending when the controller starts
+// make a burst of address writes, during which the controller holds its
+// Events back (pkg/assigner eventPacer); every Service still ends with
+// exactly one IPAllocated Event naming its address.
+func TestEventsAfterABurst(t *testing.T) {
+	cleanConfig(t)
+	ns := newNamespace(t, nil)
+	create(t, mkPool("burst", "198.51.100.0/24"))
+	const n = 150
+	for i := range n {
+		create(t, mkSvc(ns, fmt.Sprintf("b%03d", i)))
+	}
+	startController(t, assigner.Options{})
+	ips := map[string]string{}
+	eventually(t, waitTimeout, func() error {
+		var list corev1.ServiceList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if len(s.Status.LoadBalancer.Ingress) == 0 {
+				return fmt.Errorf("%s has no address yet", s.Name)
+			}
+			ips[s.Name] = s.Status.LoadBalancer.Ingress[0].IP
+		}
+		return nil
+	})
+	eventually(t, waitTimeout, func() error {
+		var list corev1.EventList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		got := map[string][]string{}
+		for _, e := range list.Items {
+			if e.Reason == assigner.ReasonIPAllocated {
+				got[e.InvolvedObject.Name] = append(got[e.InvolvedObject.Name], e.Message)
+			}
+		}
+		for name, ip := range ips {
+			msgs := got[name]
+			if len(msgs) != 1 || !strings.Contains(msgs[0], `"`+ip+`"`) {
+				return fmt.Errorf("%s (address %s): IPAllocated events %q, want one naming its address (%d of %d Services have theirs)", name, ip, msgs, len(got), n)
+			}
+		}
+		return nil
+	})
+}
