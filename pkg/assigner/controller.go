@@ -171,7 +171,7 @@ func Setup(mgr manager.Manager, opts Options) (*Controller, error) {
 		opts:     opts,
 		client:   mgr.GetClient(),
 		reader:   mgr.GetAPIReader(),
-		events:   newEventPacer(mgr.GetEventRecorderFor("lbstack-controller"), time.Now),
+		events:   newEventPacer(mgr.GetEventRecorderFor("lbstack-controller"), mgr.GetScheme(), time.Now),
 		alloc:    ipam.New(),
 		ready:    make(chan struct{}),
 		enqueue:  make(chan event.GenericEvent, 4096),

@@ -6,8 +6,10 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/reference"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -26,6 +28,10 @@ import (
 type eventPacer struct {
 	next record.EventRecorder
 	now  func() time.Time
+	// scheme names the kinds of the objects whose Events wait: a waiting
+	// Event holds a reference, not the object (10,000 Services kept
+	// alive after the cache moved on would be 30 MB).
+	scheme *runtime.Scheme
 
 	mu     sync.Mutex
 	queue  []queuedEvent
@@ -50,8 +56,22 @@ const (
 
 var _ record.EventRecorder = (*eventPacer)(nil)
 
-func newEventPacer(next record.EventRecorder, now func() time.Time) *eventPacer {
-	return &eventPacer{next: next, now: now, wake: make(chan struct{}, 1)}
+func newEventPacer(next record.EventRecorder, scheme *runtime.Scheme, now func() time.Time) *eventPacer {
+	return &eventPacer{next: next, scheme: scheme, now: now, wake: make(chan struct{}, 1)}
+}
+
+// reference is what an Event keeps of its object: a reference when the
+// object's kind is known (what client-go's recorder makes of it anyway),
+// else the object.
+func (p *eventPacer) reference(obj runtime.Object) runtime.Object {
+	if _, ok := obj.(*corev1.ObjectReference); ok || p.scheme == nil {
+		return obj
+	}
+	ref, err := reference.GetReference(p.scheme, obj)
+	if err != nil {
+		return obj
+	}
+	return ref
 }
 
 // noteWrite records an address write.
@@ -89,6 +109,7 @@ func (p *eventPacer) AnnotatedEventf(object runtime.Object, annotations map[stri
 }
 
 func (p *eventPacer) record(e queuedEvent) {
+	e.object = p.reference(e.object)
 	p.mu.Lock()
 	busy, _ := p.busyLocked(p.now())
 	if !busy && len(p.queue) == 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
 )
 
@@ -20,7 +21,7 @@ type pacerAt struct {
 
 func newPacerAt() *pacerAt {
 	p := &pacerAt{clock: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), rec: record.NewFakeRecorder(maxQueued + 100)}
-	p.eventPacer = newEventPacer(p.rec, func() time.Time { return p.clock })
+	p.eventPacer = newEventPacer(p.rec, clientgoscheme.Scheme, func() time.Time { return p.clock })
 	return p
 }
 
@@ -118,6 +119,18 @@ func TestEventPacer(t *testing.T) {
 	}
 }
 
+func TestEventPacerHoldsReferences(t *testing.T) {
+	p := newPacerAt()
+	p.writes(busyWrites, time.Microsecond)
+	svc := &corev1.Service{}
+	svc.Namespace, svc.Name, svc.UID = "ns", "s", "u1"
+	p.Event(svc, corev1.EventTypeNormal, "IPAllocated", "held")
+	ref, ok := p.queue[0].object.(*corev1.ObjectReference)
+	if !ok || ref.Kind != "Service" || ref.Name != "s" || ref.Namespace != "ns" || ref.UID != "u1" {
+		t.Errorf("queued %#v, want a reference to Service ns/s", p.queue[0].object)
+	}
+}
+
 func TestEventPacerBound(t *testing.T) {
 	p := newPacerAt()
 	p.writes(busyWrites, time.Microsecond)
@@ -135,7 +148,7 @@ func TestEventPacerBound(t *testing.T) {
 func TestEventPacerStart(t *testing.T) {
 	// Start drains with the real clock and stops with its context.
 	rec := record.NewFakeRecorder(10)
-	p := newEventPacer(rec, time.Now)
+	p := newEventPacer(rec, clientgoscheme.Scheme, time.Now)
 	for range busyWrites {
 		p.noteWrite()
 	}
