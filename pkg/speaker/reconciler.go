@@ -380,7 +380,7 @@ func (r *reconciler) reconcileL2(ctx context.Context, nodeList []corev1.Node, sv
 		Services: svcs, EndpointSlices: eps, Live: live,
 	})
 	ctrl.LoggerFrom(ctx).V(1).Info("layer 2 election", "live", live, "owners", res.Owner, "announce", len(res.Announce))
-	return r.l2.Apply(res)
+	return r.l2.Apply(res.Announce)
 }
 
 func (r *reconciler) resources(ctx context.Context) (config.Resources, error) {
