@@ -122,7 +122,7 @@ func BenchmarkSpeakerL2Services(b *testing.B) {
 // holds frrtest.RouterV4.
 type arpProbe struct{ c *arp.Client }
 
-func newARPProbe(b *testing.B, ns string) *arpProbe {
+func newARPProbe(b testing.TB, ns string) *arpProbe {
 	var c *arp.Client
 	// The socket is opened on a thread in the namespace, and stays there;
 	// the thread is never unlocked, so the runtime ends it.
