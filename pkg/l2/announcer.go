@@ -212,16 +212,34 @@ func (l *Announcer) Live(pods []corev1.Pod) map[string]bool {
 	return live
 }
 
-// Apply makes the responders answer for exactly the announcements and
-// returns, per Service, the interfaces that answer for it.
-func (l *Announcer) Apply(res election.Result) (map[string][]string, error) {
+// Apply makes the responders answer for exactly the announcements (an
+// election's Announce) and returns, per Service, the interfaces that
+// answer for it. The host's interfaces are read once per distinct
+// interface list of the announcements (once in all, usually), not once
+// per address.
+func (l *Announcer) Apply(announce []election.Announcement) (map[string][]string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	want := map[string]map[netip.Addr]bool{} // interface → addresses
 	bySvc := map[string]map[string]bool{}
 	var errs []error
-	for _, a := range res.Announce {
-		ifaces, _, err := responder.SelectInterfaces(a.Interfaces, responder.DefaultExclude)
+	type selected struct {
+		ifaces []net.Interface
+		err    error
+	}
+	selections := map[string]selected{} // by interface list
+	for _, a := range announce {
+		// Names hold no NUL; nil (every interface) is its own key.
+		key := "\x00"
+		if a.Interfaces != nil {
+			key = strings.Join(a.Interfaces, "\x00")
+		}
+		sel, ok := selections[key]
+		if !ok {
+			sel.ifaces, _, sel.err = responder.SelectInterfaces(a.Interfaces, responder.DefaultExclude)
+			selections[key] = sel
+		}
+		ifaces, err := sel.ifaces, sel.err
 		if err != nil {
 			errs = append(errs, fmt.Errorf("address %s: %w", a.Addr, err))
 			continue

@@ -2,8 +2,10 @@ package speaker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +32,10 @@ import (
 // event handlers record what changed (changes). A change of the
 // configuration's inputs or of this node decides every Service again; a
 // change of Services or EndpointSlices decides those Services only
-// (Decider), hands the backend a new state only when it differs, and
-// writes only those Services' status objects. Every Resync the whole
-// state is recomputed and re-applied all the same (level-based).
+// (Decider; election.Elector in layer 2), hands the backend and the
+// responders a new state only when it differs, and writes only the status
+// objects that change. Every Resync the whole state is recomputed and
+// re-applied all the same (level-based).
 type reconciler struct {
 	opts     Options
 	client   client.Client
@@ -70,6 +73,13 @@ type reconciler struct {
 	// election). Without, layer 2 is elected at full reconciles only,
 	// which also withdraws what it answered for before.
 	l2Active bool
+	// elector is the layer-2 election, built at full reconciles and when
+	// the live speakers change, from l2Nodes (the full reconcile's),
+	// l2Pods and l2Live (read then), and updated per changed Service.
+	elector *election.Elector
+	l2Nodes []*corev1.Node
+	l2Pods  []corev1.Pod
+	l2Live  map[string]bool
 
 	// stateMu guards what the debug handler reads, which the reconcile
 	// changes.
@@ -155,7 +165,11 @@ func (r *reconciler) reconcileAll(ctx context.Context) (pending bool, _ error) {
 		}
 		if r.l2 != nil {
 			// The Nodes configload already read for this reconcile.
-			l2Ifaces, l2Err = r.reconcileL2(ctx, res.Nodes, svcs, eps)
+			nodes := make([]*corev1.Node, len(res.Nodes))
+			for i := range res.Nodes {
+				nodes[i] = &res.Nodes[i]
+			}
+			l2Ifaces, l2Err = r.reconcileL2(ctx, nodes, svcs, eps)
 			if l2Err != nil {
 				log.Error(l2Err, "layer 2")
 			}
@@ -197,10 +211,12 @@ func (r *reconciler) reconcileAll(ctx context.Context) (pending bool, _ error) {
 
 // reconcileChanges decides again the Services that changed, applies the
 // state if it changed, and writes their status objects; with layer 2
-// configured it runs the election again (over every Service).
+// configured it elects their addresses again (Elector), or every address
+// when the live speakers changed.
 func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pending bool, _ error) {
 	log := ctrl.LoggerFrom(ctx)
 	svcByKey := make(map[string]*corev1.Service, len(cs.services))
+	epsByKey := make(map[string][]*discoveryv1.EndpointSlice, len(cs.services))
 	r.stateMu.Lock()
 	for _, key := range cs.services {
 		svc, eps, err := r.service(ctx, key)
@@ -208,32 +224,16 @@ func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pendin
 			r.stateMu.Unlock()
 			return false, err
 		}
-		svcByKey[key] = svc
+		svcByKey[key], epsByKey[key] = svc, eps
 		r.decider.Update(key, svc, eps)
 	}
 	r.stateMu.Unlock()
 	var l2Err error
-	var l2Ifaces map[string][]string
-	runL2 := r.l2 != nil && r.l2Active && (cs.l2 || len(cs.services) > 0)
-	if runL2 {
-		res, err := r.resources(ctx)
-		if err != nil {
-			return false, err
-		}
-		svcs, eps, err := r.services(ctx)
-		if err != nil {
-			return false, err
-		}
-		l2Ifaces, l2Err = r.reconcileL2(ctx, res.Nodes, svcs, eps)
+	if r.l2 != nil && r.l2Active && r.elector != nil && (cs.l2 || len(cs.services) > 0) {
+		l2Err = r.reconcileL2Changes(ctx, cs, svcByKey, epsByKey)
 		if l2Err != nil {
 			log.Error(l2Err, "layer 2")
 		}
-		for _, s := range svcs {
-			svcByKey[lbservice.Key(s)] = s
-		}
-		r.stateMu.Lock()
-		r.l2Ifaces = l2Ifaces
-		r.stateMu.Unlock()
 	}
 
 	var applyErr error
@@ -267,13 +267,90 @@ func (r *reconciler) reconcileChanges(ctx context.Context, cs changeSet) (pendin
 			}
 		}
 	}
-	if runL2 {
-		r.l2Status.setAll(l2Ifaces, svcByKey)
-	}
 	if l2Err != nil {
 		return pending, fmt.Errorf("layer 2: %w", l2Err)
 	}
 	return pending, nil
+}
+
+// reconcileL2Changes is layer 2 after changes of the live speakers or of
+// some Services (svcs and eps, read already; a nil Service is gone or not
+// served): when the live speakers changed, every address is elected again
+// (a new Elector over every Service), otherwise only the changed
+// Services'. When this node's announcements changed, the responders are
+// given them, and the ServiceL2Status objects whose interfaces changed
+// are written: of the changed Services, and of those sharing an address
+// with them, whose interfaces follow the address's.
+func (r *reconciler) reconcileL2Changes(ctx context.Context, cs changeSet, svcs map[string]*corev1.Service, eps map[string][]*discoveryv1.EndpointSlice) error {
+	if cs.l2 {
+		var pods corev1.PodList
+		if err := r.client.List(ctx, &pods, client.InNamespace(r.opts.Namespace)); err != nil {
+			return fmt.Errorf("list speaker pods: %w", err)
+		}
+		r.l2Pods = pods.Items
+	}
+	// Live also joins the speakers that run but are not members yet, as
+	// at every reconcile: the kept pods cost what the nodes count.
+	changed := false
+	if live := r.l2.Live(r.l2Pods); !maps.Equal(live, r.l2Live) {
+		all, allEps, err := r.services(ctx)
+		if err != nil {
+			return err
+		}
+		r.l2Live = live
+		r.elector = election.NewElector(election.Input{
+			Config: r.lastGood, Node: r.opts.NodeName, Nodes: r.l2Nodes,
+			Services: all, EndpointSlices: allEps, Live: live,
+		})
+		ctrl.LoggerFrom(ctx).V(1).Info("layer 2 election: live speakers changed", "live", live, "announce", len(r.elector.Announce()))
+		changed = true
+	} else {
+		for _, key := range cs.services {
+			if r.elector.Update(key, svcs[key], eps[key]) {
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	ifaces, err := r.l2.Apply(r.elector.Announce())
+	r.stateMu.Lock()
+	old := r.l2Ifaces
+	r.l2Ifaces = ifaces
+	r.stateMu.Unlock()
+	ctrl.LoggerFrom(ctx).V(1).Info("layer 2 election", "changed", cs.services, "announce", len(ifaces))
+	for _, key := range changedKeys(old, ifaces) {
+		svc, ok := svcs[key]
+		if !ok {
+			// Another Service of a shared address, for its events.
+			var getErr error
+			if svc, _, getErr = r.service(ctx, key); getErr != nil {
+				return errors.Join(err, getErr)
+			}
+		}
+		detail, ok := ifaces[key]
+		r.l2Status.set(key, detail, ok, svc)
+	}
+	return err
+}
+
+// changedKeys are the keys whose values differ between a and b (or that
+// are in one only), sorted.
+func changedKeys(a, b map[string][]string) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !slices.Equal(v, w) {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // apply hands the Decider's state to the backend and reports the
@@ -360,27 +437,27 @@ func (r *reconciler) service(ctx context.Context, key string) (*corev1.Service, 
 }
 
 // reconcileL2 elects the owner of every layer-2 address from the same
-// inputs on every node and makes this node's responders answer for its
-// own; it returns the interfaces per announced Service.
-func (r *reconciler) reconcileL2(ctx context.Context, nodeList []corev1.Node, svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[string][]string, error) {
+// inputs on every node (a new Elector) and makes this node's responders
+// answer for its own; it returns the interfaces per announced Service.
+func (r *reconciler) reconcileL2(ctx context.Context, nodes []*corev1.Node, svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[string][]string, error) {
+	r.elector = nil
 	var pods corev1.PodList
 	if err := r.client.List(ctx, &pods, client.InNamespace(r.opts.Namespace)); err != nil {
 		return nil, fmt.Errorf("list speaker pods: %w", err)
 	}
-	nodes := make([]*corev1.Node, len(nodeList))
-	for i := range nodeList {
-		nodes[i] = &nodeList[i]
-	}
 	live := r.l2.Live(pods.Items)
-	// Layer 2 is elected over every Service; without L2Advertisements
-	// (once the last election's answers are withdrawn) it is skipped.
+	// Without L2Advertisements, changes skip layer 2 (once this election
+	// withdrew the answers of the last) until the next full reconcile.
 	r.l2Active = hasL2(r.lastGood)
-	res := election.Decide(election.Input{
+	r.l2Nodes, r.l2Pods, r.l2Live = nodes, pods.Items, live
+	r.elector = election.NewElector(election.Input{
 		Config: r.lastGood, Node: r.opts.NodeName, Nodes: nodes,
 		Services: svcs, EndpointSlices: eps, Live: live,
 	})
-	ctrl.LoggerFrom(ctx).V(1).Info("layer 2 election", "live", live, "owners", res.Owner, "announce", len(res.Announce))
-	return r.l2.Apply(res)
+	if log := ctrl.LoggerFrom(ctx).V(1); log.Enabled() {
+		log.Info("layer 2 election", "live", live, "owners", r.elector.Result().Owner, "announce", len(r.elector.Announce()))
+	}
+	return r.l2.Apply(r.elector.Announce())
 }
 
 func (r *reconciler) resources(ctx context.Context) (config.Resources, error) {
