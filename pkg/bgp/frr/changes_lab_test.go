@@ -250,6 +250,25 @@ func TestApplyChangesWithFRR(t *testing.T) {
 	if got := lists(vtysh("show running-config")); !slices.Equal(got, lists(want)) {
 		t.Errorf("FRR's prefix lists:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lists(want), "\n"))
 	}
+	// Every daemon keeping prefix lists has them all (the edits went to
+	// the daemons' sockets, as vtysh would have sent them).
+	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
+		s, err := dialVty(dir, d, time.Now().Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := expect(s, "enable"); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := s.run("show running-config")
+		_ = s.c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lists(out); !slices.Equal(got, lists(want)) {
+			t.Errorf("%s's prefix lists:\n%s\nwant\n%s", d, strings.Join(got, "\n"), strings.Join(lists(want), "\n"))
+		}
+	}
 	if file, _ := os.ReadFile(filepath.Join(dir, "frr.conf")); string(file) != want {
 		t.Errorf("frr.conf is not the rendered state:\n%s", lineDiff(want, string(file)))
 	}
