@@ -272,6 +272,12 @@ func TestApplyChangesWithFRR(t *testing.T) {
 	if file, _ := os.ReadFile(filepath.Join(dir, "frr.conf")); string(file) != want {
 		t.Errorf("frr.conf is not the rendered state:\n%s", lineDiff(want, string(file)))
 	}
+	// The reloader's status, read from the daemons' sockets.
+	snap, peers, bfdErr := b.Snapshot()
+	if len(snap) != 2 || snap[0].State != bgp.StateEstablished || snap[1].State != bgp.StateEstablished ||
+		snap[0].Advertised == 0 || snap[0].UpdatesSent == 0 || bfdErr != nil || len(peers) != 0 {
+		t.Errorf("Snapshot: sessions %+v, BFD peers %+v, %v; want both Established, announcing, no BFD", snap, peers, bfdErr)
+	}
 	if after := r.Neighbor(frrtest.NodeV4).ConnectionsEstablished; after != conns {
 		t.Errorf("connectionsEstablished %d -> %d: route changes reset the session", conns, after)
 	}

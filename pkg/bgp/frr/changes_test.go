@@ -243,7 +243,7 @@ func TestLiveChangeFallbacks(t *testing.T) {
 func TestBackendApplyChanges(t *testing.T) {
 	f := &fakeFRR{}
 	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec,
-		VtyshEdits: true, Debounce: -1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
+		UseVtysh: true, Debounce: -1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,7 +181,7 @@ func TestFileBackendHandsOverChanges(t *testing.T) {
 	newReloader := func() (*Backend, func()) {
 		f := &fakeFRR{}
 		be, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec, Debounce: -1,
-			VtyshEdits: true}, KeepSessionsOnClose: true})
+			UseVtysh: true}, KeepSessionsOnClose: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -129,10 +129,11 @@ type ReloaderOptions struct {
 	// NoFastPath sends every change through frr-reload.py, even one that
 	// only adds or removes announced prefixes (see routeDelta).
 	NoFastPath bool
-	// VtyshEdits runs SubmitChange's commands with a vtysh process (and
-	// Exec) instead of writing them to the daemons' vty sockets in
-	// VtySocket (vty.go), which costs a fraction of starting vtysh.
-	VtyshEdits bool
+	// UseVtysh runs SubmitChange's commands and Backend.Snapshot's
+	// queries with a vtysh process (and Exec) instead of writing them to
+	// the daemons' vty sockets in VtySocket (vty.go), which costs a
+	// fraction of starting vtysh. For tests with a fake vtysh.
+	UseVtysh bool
 	// FileMode is the mode of Path; 0640 when 0 (the file may hold TCP
 	// MD5 passwords).
 	FileMode os.FileMode
@@ -676,7 +677,7 @@ func (r *Reloader) applyEdits(res *ReloadResult, conf string, edits []routeEdit)
 	}
 	t0 := time.Now()
 	var err error
-	if r.opts.VtyshEdits {
+	if r.opts.UseVtysh {
 		err = r.fastApply(conf, run)
 	} else if err = runDirect(r.opts.VtySocket, run); err == nil {
 		err = r.writeFile(conf)

@@ -672,7 +672,7 @@ func TestSnapshotIsOneVtysh(t *testing.T) {
 		"show bgp vrf all neighbors json": `{"default":{"198.18.0.254":{"messageStats":{"updatesSent":7}}}}`,
 		"show bfd peers json":             `[{"peer":"198.18.0.254","vrf":"default","status":"up"}]`,
 	}}
-	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec}})
+	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec, UseVtysh: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package frr
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -157,4 +158,50 @@ func expect(s *vtySession, c string) error {
 		return fmt.Errorf("%s refused %q (status %d): %s", s.name, c, status, strings.TrimSpace(out))
 	}
 	return nil
+}
+
+// queryDirect runs show commands ({daemon, command} pairs) on the
+// daemons of dir and returns each output, nil for a command its daemon
+// did not answer (not running, refused); err when none answered.
+func queryDirect(dir string, timeout time.Duration, cmds ...[]string) ([]json.RawMessage, error) {
+	if dir == "" {
+		dir = "/var/run/frr"
+	}
+	deadline := time.Now().Add(timeout)
+	sessions := map[string]*vtySession{}
+	defer func() {
+		for _, s := range sessions {
+			_ = s.c.Close()
+		}
+	}()
+	out := make([]json.RawMessage, len(cmds))
+	var errs []error
+	for i, dc := range cmds {
+		s, ok := sessions[dc[0]]
+		if !ok {
+			var err error
+			if s, err = dialVty(dir, dc[0], deadline); err == nil {
+				err = expect(s, "enable")
+			}
+			if err != nil {
+				errs = append(errs, err)
+				sessions[dc[0]] = nil
+				continue
+			}
+			sessions[dc[0]] = s
+		}
+		if s == nil {
+			continue
+		}
+		text, status, err := s.run(dc[1])
+		if err != nil || status != 0 {
+			errs = append(errs, fmt.Errorf("%s: %q: status %d: %v: %s", dc[0], dc[1], status, err, strings.TrimSpace(text)))
+			continue
+		}
+		out[i] = json.RawMessage(text)
+	}
+	if len(errs) == len(cmds) {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }
