@@ -349,3 +349,52 @@ func frrtestEventually(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkLiveChange10000: one route going and one coming among 10,000,
+// as ApplyChanges does them (the edit, its commands and the text handed
+// to the Reloader), against rendering and diffing the whole
+// configuration (the full path's fast path).
+func BenchmarkLiveChange10000(b *testing.B) {
+	s := v4("p", "198.18.0.254")
+	var rs []bgp.Route
+	for i := range 10000 {
+		rs = append(rs, bgp.Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i / 256), byte(i)}), 32)})
+	}
+	st := func(rs []bgp.Route) bgp.DesiredState {
+		return bgp.DesiredState{Sessions: []bgp.Session{s}, Routes: map[string][]bgp.Route{"p": rs}}
+	}
+	a, c := rs[5000].Prefix, netip.MustParsePrefix("198.19.250.1/32")
+	without := slices.Delete(slices.Clone(rs), 5000, 5001)
+	with := slices.Insert(slices.Clone(without), insertAt(without, c), bgp.Route{Prefix: c})
+	changed := []bgp.RouteChange{{Session: "p", Prefix: a}, {Session: "p", Prefix: c}}
+	b.Run("ApplyChanges", func(b *testing.B) {
+		r, err := render(st(rs), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l := newLive(r, st(rs).Sessions, Options{})
+		states := []bgp.DesiredState{st(with), st(rs)}
+		i := 0
+		for b.Loop() {
+			if _, _, ok := l.change(states[i%2], changed); !ok {
+				b.Fatal("not followed")
+			}
+			_ = l.text()
+			i++
+		}
+	})
+	b.Run("render and routeDelta", func(b *testing.B) {
+		prev, _ := Render(st(rs), Options{})
+		for b.Loop() {
+			next, _ := Render(st(with), Options{})
+			if _, ok := routeDelta(prev, next); !ok {
+				b.Fatal("not route-only")
+			}
+		}
+	})
+}
+
+func insertAt(rs []bgp.Route, p netip.Prefix) int {
+	i, _ := slices.BinarySearchFunc(rs, p, func(r bgp.Route, p netip.Prefix) int { return bgp.ComparePrefixes(r.Prefix, p) })
+	return i
+}
