@@ -676,12 +676,7 @@ func (r *Reloader) applyEdits(res *ReloadResult, conf string, edits []routeEdit)
 		run = append(append(slices.Clip(cmds), "end"), refresh...)
 	}
 	t0 := time.Now()
-	var err error
-	if r.opts.UseVtysh {
-		err = r.fastApply(conf, run)
-	} else if err = runDirect(r.opts.VtySocket, run); err == nil {
-		err = r.writeFile(conf)
-	}
+	err := r.fastApply(conf, run)
 	res.Reload = time.Since(t0)
 	if err != nil {
 		r.log.Error(err, "route edit failed; reloading in full")
@@ -719,6 +714,12 @@ func (r *Reloader) fastApply(conf string, cmds []string) error {
 	if len(cmds) == 0 {
 		return r.writeFile(conf)
 	}
+	if !r.opts.UseVtysh {
+		if err := runDirect(r.opts.VtySocket, cmds); err != nil {
+			return err
+		}
+		return r.writeFile(conf)
+	}
 	out, err := r.runVtysh(append([]string{"configure terminal"}, cmds...)...)
 	s := trimOutput(out)
 	if err == nil && strings.Contains(s, "%") {
@@ -754,6 +755,12 @@ func (r *Reloader) refresh(conf string) error {
 		}
 	}
 	if len(cmds) == 0 {
+		return nil
+	}
+	if !r.opts.UseVtysh {
+		if err := runDirect(r.opts.VtySocket, append([]string{"end"}, cmds...)); err != nil {
+			return fmt.Errorf("soft refresh: %w", err)
+		}
 		return nil
 	}
 	out, err := r.runVtysh(cmds...)

@@ -37,9 +37,10 @@ const vtyTimeout = 30 * time.Second
 
 // vtySession is one daemon's vty socket.
 type vtySession struct {
-	name string
-	c    net.Conn
-	buf  []byte
+	name    string
+	c       net.Conn
+	buf     []byte
+	pending []byte
 }
 
 func dialVty(dir, daemon string, deadline time.Time) (*vtySession, error) {
@@ -56,25 +57,36 @@ func (s *vtySession) run(cmd string) (string, byte, error) {
 	if _, err := s.c.Write(append([]byte(cmd), 0)); err != nil {
 		return "", 0, fmt.Errorf("%s: %w", s.name, err)
 	}
-	var out []byte
+	return s.read()
+}
+
+// read returns the next command's output and status. Bytes read past
+// its end (the next answers of a batch) stay in pending.
+func (s *vtySession) read() (string, byte, error) {
 	for {
-		if len(out) >= 4 && bytes.Equal(out[len(out)-4:len(out)-1], []byte{0, 0, 0}) {
-			return string(out[:len(out)-4]), out[len(out)-1], nil
+		if i := bytes.Index(s.pending, []byte{0, 0, 0}); i >= 0 && len(s.pending) >= i+4 {
+			out, status := string(s.pending[:i]), s.pending[i+3]
+			s.pending = s.pending[i+4:]
+			return out, status, nil
 		}
 		if s.buf == nil {
 			s.buf = make([]byte, 64<<10)
 		}
 		n, err := s.c.Read(s.buf)
-		out = append(out, s.buf[:n]...)
+		s.pending = append(s.pending, s.buf[:n]...)
 		if err != nil {
-			return string(out), 0, fmt.Errorf("%s: %w", s.name, err)
+			return string(s.pending), 0, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 }
 
 // runDirect runs cmds (configuration commands, then, after an "end",
 // exec commands such as `clear bgp`) on the daemons of dir as vtysh
-// would: a command fails when a daemon it goes to refuses it.
+// would: a command fails when a daemon it goes to refuses it. Each daemon
+// gets its commands in one write and answers them in turn (lib/vty.c
+// executes every command of a read), so an edit costs one round trip per
+// daemon, not one per command: under load each round trip waits for the
+// daemon to be scheduled.
 func runDirect(dir string, cmds []string) error {
 	if dir == "" {
 		dir = "/var/run/frr"
@@ -105,12 +117,9 @@ func runDirect(dir string, cmds []string) error {
 	if bgpd == nil {
 		return errors.New("no bgpd vty socket in " + dir)
 	}
+	batch := map[*vtySession][]string{}
 	for _, s := range sessions {
-		for _, c := range []string{"enable", "configure terminal"} {
-			if err := expect(s, c); err != nil {
-				return err
-			}
-		}
+		batch[s] = []string{"enable", "configure terminal"}
 	}
 	configuring, inRouter := true, false
 	for _, c := range cmds {
@@ -128,19 +137,39 @@ func runDirect(dir string, cmds []string) error {
 			return fmt.Errorf("vty: not a route edit: %q", c)
 		}
 		for _, s := range to {
-			if err := expect(s, c); err != nil {
-				return err
-			}
+			batch[s] = append(batch[s], c)
 		}
 	}
 	if configuring {
 		for _, s := range sessions {
-			if err := expect(s, "end"); err != nil {
+			batch[s] = append(batch[s], "end")
+		}
+	}
+	// Every daemon's batch is sent before any answer is read; bgpd
+	// executes its own in order (prefix-list entries before the network
+	// statements they permit), the other daemons keep copies of the lists.
+	for _, s := range sessions {
+		var buf []byte
+		for _, c := range batch[s] {
+			buf = append(append(buf, c...), 0)
+		}
+		if _, err := s.c.Write(buf); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	var errs []error
+	for _, s := range sessions {
+		for _, c := range batch[s] {
+			out, status, err := s.read()
+			if err != nil {
 				return err
+			}
+			if status != 0 || strings.Contains(out, "%") {
+				errs = append(errs, fmt.Errorf("%s refused %q (status %d): %s", s.name, c, status, strings.TrimSpace(out)))
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func isPrefixListCmd(c string) bool {
