@@ -37,10 +37,14 @@ type Backend struct {
 	applied bgp.DesiredState
 	// rendered is the text rendered from the newest state Apply accepted.
 	rendered string
-	closed   bool
+	// live is the configuration of the newest state, kept for
+	// ApplyChanges; nil when it must render in full.
+	live    *live
+	changes uint64
+	closed  bool
 }
 
-var _ bgp.Backend = (*Backend)(nil)
+var _ bgp.ChangeApplier = (*Backend)(nil)
 
 // BackendOptions configures a Backend.
 type BackendOptions struct {
@@ -91,6 +95,7 @@ func (b *Backend) SetOptions(o Options) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rend = o
+	b.live = nil
 }
 
 // Apply renders d and queues it; see Backend.
@@ -103,21 +108,84 @@ func (b *Backend) Apply(ctx context.Context, d bgp.DesiredState) error {
 	if b.closed {
 		return errors.New("frr backend: closed")
 	}
+	return b.applyLocked(d)
+}
+
+func (b *Backend) applyLocked(d bgp.DesiredState) error {
+	b.live = nil
 	// Sessions FRR cannot express are left out and reported; the others
 	// are applied.
-	conf, skipped, err := RenderState(d, b.rend)
+	r, err := render(d, b.rend)
 	if err != nil {
 		return err
 	}
-	norm, _ := d.Normalize() // only skipped sessions, which RenderState names too
+	conf := joinSegments(r.segs)
 	b.rendered = conf
-	gen := b.reloader.Submit(conf)
-	b.states[gen] = norm.Without(skipped)
+	b.keep(b.reloader.Submit(conf), r.norm)
+	if givenNormal(d, r.norm) {
+		b.live = newLive(r, d.Sessions, b.rend)
+	}
+	return errors.Join(r.skipped.OrNil(), b.reloader.Err())
+}
+
+// keep records the state submitted as generation gen.
+func (b *Backend) keep(gen uint64, st bgp.DesiredState) {
+	b.states[gen] = st
 	if len(b.states) > maxPendingStates {
 		oldest := slices.Min(mapKeys(b.states))
 		delete(b.states, oldest)
 	}
-	return errors.Join(skipped.OrNil(), b.reloader.Err())
+}
+
+// givenNormal reports whether the routes given for every session kept
+// are already what Normalize made of them: then a later state that
+// changes a few of them, each normal, is normal as a whole.
+func givenNormal(given, norm bgp.DesiredState) bool {
+	for _, s := range norm.Sessions {
+		if !slices.EqualFunc(given.Routes[s.Name], norm.Routes[s.Name], bgp.Route.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplyChanges implements bgp.ChangeApplier: the prefix-list entries and
+// network statements of the changed routes are edited in the kept
+// configuration and handed to the Reloader as a few vtysh commands
+// (Reloader.SubmitChange), without rendering or diffing the whole
+// configuration. Whatever it cannot follow that way (see live.change)
+// goes through Apply.
+func (b *Backend) ApplyChanges(ctx context.Context, d bgp.DesiredState, changed []bgp.RouteChange) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("frr backend: closed")
+	}
+	if b.live == nil {
+		return b.applyLocked(d)
+	}
+	cmds, refresh, ok := b.live.change(d, changed)
+	if !ok {
+		return b.applyLocked(d)
+	}
+	b.changes++
+	conf := b.live.text()
+	b.rendered = conf
+	st := b.live.norm
+	st.Sessions = slices.Clone(st.Sessions)
+	b.keep(b.reloader.SubmitChange(conf, cmds, refresh), st)
+	return errors.Join(b.live.skipped.OrNil(), b.reloader.Err())
+}
+
+// Changes is the number of ApplyChanges calls that edited the kept
+// configuration rather than rendering it in full.
+func (b *Backend) Changes() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changes
 }
 
 func mapKeys[K comparable, V any](m map[K]V) []K {
@@ -199,17 +267,23 @@ func (b *Backend) vtysh(cmd string) ([]byte, error) {
 	return out, nil
 }
 
-// Snapshot is Status and BFDPeers from one vtysh process (three show
-// commands in one call): the reloader reports every second, and three
-// processes a second per node was most of its CPU. bfdErr is set when the
-// BFD part could not be read (bfdd down, say); sessions are then still
-// reported.
+// Snapshot is Status and BFDPeers from the daemons' vty sockets (vty.go),
+// or with ReloaderOptions.UseVtysh from one vtysh process (three show
+// commands in one call): the reloader reports every second, and even one
+// vtysh process a second (40 to 80 ms of CPU) was most of an idle node's
+// CPU. bfdErr is set when the BFD part could not be read (bfdd down, say);
+// sessions are then still reported.
 func (b *Backend) Snapshot() (sessions []bgp.SessionStatus, peers []BFDPeer, bfdErr error) {
 	st := b.appliedState()
 	if len(st.Sessions) == 0 {
 		return nil, nil, nil
 	}
 	ro := b.reloader.opts
+	if !ro.UseVtysh {
+		docs, err := queryDirect(ro.VtySocket, b.opts.QueryTimeout, []string{"bgpd", "show bgp vrf all summary json"},
+			[]string{"bgpd", "show bgp vrf all neighbors json"}, []string{"bfdd", "show bfd peers json"})
+		return b.snapshot(st, docs, err, "bfdd did not answer")
+	}
 	args := []string{}
 	if ro.VtySocket != "" {
 		args = append(args, "--vty_socket", ro.VtySocket)
@@ -230,11 +304,20 @@ func (b *Backend) Snapshot() (sessions []bgp.SessionStatus, peers []BFDPeer, bfd
 			break
 		}
 	}
+	return b.snapshot(st, docs[:], nil, trimOutput(out))
+}
+
+// snapshot makes Snapshot's answer of the three documents (nil for one
+// not read; err when none could be).
+func (b *Backend) snapshot(st bgp.DesiredState, docs []json.RawMessage, err error, noBFD string) (sessions []bgp.SessionStatus, peers []BFDPeer, bfdErr error) {
+	if err != nil {
+		return sessionStatus(st, nil, nil, time.Now()), nil, err
+	}
 	sum, _ := parseSummary(docs[0])
 	nbrs, _ := parseNeighbors(docs[1])
 	sessions = sessionStatus(st, sum, nbrs, time.Now())
 	if docs[2] == nil {
-		return sessions, nil, fmt.Errorf("show bfd peers json: no answer: %s", trimOutput(out))
+		return sessions, nil, fmt.Errorf("show bfd peers json: no answer: %s", noBFD)
 	}
 	peers, err = parseBFDPeers(docs[2])
 	if err != nil {

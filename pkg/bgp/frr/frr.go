@@ -108,26 +108,44 @@ func Render(d bgp.DesiredState, opts Options) (string, error) {
 // peer never stops a node's other announcements. err is for what no
 // configuration can be written without (the options).
 func RenderState(d bgp.DesiredState, opts Options) (text string, skipped *bgp.SkippedError, err error) {
-	skipped = &bgp.SkippedError{}
+	r, err := render(d, opts)
+	if err != nil {
+		return "", nil, err
+	}
+	return joinSegments(r.segs), r.skipped, nil
+}
+
+// rendering is a rendered configuration with what Backend.ApplyChanges
+// needs to edit it: the model and the state it expresses.
+type rendering struct {
+	segs []segment
+	m    *model
+	// norm is the state normalised, without the sessions skipped.
+	norm    bgp.DesiredState
+	skipped *bgp.SkippedError
+}
+
+func render(d bgp.DesiredState, opts Options) (*rendering, error) {
+	skipped := &bgp.SkippedError{}
 	norm, nerr := d.Normalize()
 	if sk, ok := nerr.(*bgp.SkippedError); ok {
 		skipped.Merge(sk)
 	} else if nerr != nil {
-		return "", nil, fmt.Errorf("frr: %w", nerr)
+		return nil, fmt.Errorf("frr: %w", nerr)
 	}
 	hostname := opts.Hostname
 	if hostname == "" {
 		hostname = DefaultHostname
 	}
 	if !isWord(hostname) {
-		return "", nil, fmt.Errorf("frr: hostname %q is not one word", hostname)
+		return nil, fmt.Errorf("frr: hostname %q is not one word", hostname)
 	}
 	level := opts.LogLevel
 	if level == "" {
 		level = DefaultLogLevel
 	}
 	if !slices.Contains(logLevels, level) {
-		return "", nil, fmt.Errorf("frr: log level %q is not one of %s", level, strings.Join(logLevels, ", "))
+		return nil, fmt.Errorf("frr: log level %q is not one of %s", level, strings.Join(logLevels, ", "))
 	}
 
 	m := buildModel(norm, skipped)
@@ -176,7 +194,7 @@ func RenderState(d bgp.DesiredState, opts Options) (text string, skipped *bgp.Sk
 	if skipped.Empty() {
 		skipped = nil
 	}
-	return w.String(), skipped, nil
+	return &rendering{segs: w.done(), m: m, norm: norm.Without(skipped), skipped: skipped}, nil
 }
 
 var debugLines = []string{
@@ -240,10 +258,21 @@ type neighbor struct {
 type group struct {
 	seq       int
 	v6        bool
+	comms     []community.Community
 	std       []string
 	large     []string
 	localPref uint32
 	prefixes  []netip.Prefix
+	// seqs are the prefix-list sequence numbers of prefixes (prefixSeqs).
+	seqs []uint32
+}
+
+// listCmd is "ip prefix-list NAME" or "ipv6 prefix-list NAME" of g.
+func (n *neighbor) listCmd(g *group) string {
+	if g.v6 {
+		return "ipv6 prefix-list " + n.prefixList(g)
+	}
+	return "ip prefix-list " + n.prefixList(g)
 }
 
 func (n *neighbor) inMap() string  { return "lbs-" + n.id + "-in" }
@@ -433,39 +462,169 @@ type groupKey struct {
 	localPref uint32
 }
 
+// keyOf is the group key of a route.
+func keyOf(r bgp.Route) groupKey {
+	return groupKey{v6: r.Prefix.Addr().Is6(), comms: commKey(r.Communities), localPref: r.LocalPref}
+}
+
+// commKey is a compact identity of a (sorted) community list.
+func commKey(cs []community.Community) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, 12*len(cs))
+	for _, c := range cs {
+		b = append(b, byte(c.Type))
+		if c.Type == community.Large {
+			b = strconv.AppendUint(b, uint64(c.Global), 10)
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(c.Local1), 10)
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(c.Local2), 10)
+		} else {
+			b = strconv.AppendUint(b, uint64(c.Uint32()), 10)
+		}
+		b = append(b, ' ')
+	}
+	return string(b)
+}
+
+// compareGroups orders a session's groups, which numbers its route-map
+// entries: IPv4 first, then by communities, then by local preference. The
+// order depends on the attribute sets only, so a route coming or going
+// under an attribute set in use never renumbers an entry (nor renames its
+// prefix list).
+func compareGroups(a, b *group) int {
+	if a.v6 != b.v6 {
+		if a.v6 {
+			return 1
+		}
+		return -1
+	}
+	if c := slices.CompareFunc(a.comms, b.comms, community.Community.Compare); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.localPref, b.localPref)
+}
+
 // groupRoutes splits a session's routes (sorted by prefix, IPv4 first, one
 // per prefix) into groups of equal family and attributes, numbered by
-// route-map sequence in the order of their first prefix.
+// route-map sequence in compareGroups order, each with its prefix-list
+// sequence numbers (prefixSeqs).
 func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
 	byKey := map[groupKey]*group{}
 	var out []*group
 	for _, r := range routes {
-		k := groupKey{v6: r.Prefix.Addr().Is6(), comms: fmt.Sprint(r.Communities), localPref: r.LocalPref}
+		k := keyOf(r)
 		g, ok := byKey[k]
 		if !ok {
 			std, large := community.Split(r.Communities)
-			g = &group{seq: routeMapStep * (len(out) + 1), v6: k.v6, std: std, large: large, localPref: r.LocalPref}
-			if g.seq >= maxRouteMapSeq {
-				return nil, fmt.Errorf("more than %d distinct attribute sets; FRR route-maps end at sequence %d", maxRouteMapSeq/routeMapStep-1, maxRouteMapSeq)
-			}
+			g = &group{v6: k.v6, comms: r.Communities, std: std, large: large, localPref: r.LocalPref}
 			byKey[k] = g
 			out = append(out, g)
 		}
 		g.prefixes = append(g.prefixes, r.Prefix)
 	}
+	if routeMapStep*(len(out)+1) >= maxRouteMapSeq {
+		return nil, fmt.Errorf("more than %d distinct attribute sets; FRR route-maps end at sequence %d", maxRouteMapSeq/routeMapStep-1, maxRouteMapSeq)
+	}
+	slices.SortFunc(out, compareGroups)
+	for i, g := range out {
+		g.seq = routeMapStep * (i + 1)
+		g.seqs = prefixSeqs(g.prefixes)
+	}
 	return out, nil
+}
+
+// Prefix-list sequence numbers. FRR 8.4 takes 1..4294967295 (a lab test
+// checks it: TestPrefixListSeqRange). An entry's number is a hash of its
+// prefix (homeSeq), so a prefix coming or going never moves another
+// entry, which the vtysh fast path (routeDelta, Backend.ApplyChanges)
+// needs: FRR refuses (silently ignores) an entry duplicating the prefix of
+// another, so an entry cannot move without a moment where it is missing
+// or ignored. Two prefixes of one list hashing to the same number
+// collide: in prefix order, each takes the first free number from its
+// home on (wrapping), so only colliding entries ever move.
+const (
+	minPrefixSeq = 1
+	maxPrefixSeq = 4294967295
+)
+
+// homeSeq is the preferred sequence number of p (fnvSeq; tests put a
+// hash with many collisions in its place).
+var homeSeq = fnvSeq
+
+// fnvSeq is FNV-1a (64 bits) of p's 16-byte address and length, into
+// minPrefixSeq..maxPrefixSeq. The addresses of a pool, which differ in
+// their last bytes, spread well.
+func fnvSeq(p netip.Prefix) uint32 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	a := p.Addr().As16()
+	for _, c := range a {
+		h = (h ^ uint64(c)) * prime
+	}
+	h = (h ^ uint64(p.Bits())) * prime
+	return uint32(h%maxPrefixSeq) + minPrefixSeq
+}
+
+// nextSeq is the number probed after s.
+func nextSeq(s uint32) uint32 {
+	if s == maxPrefixSeq {
+		return minPrefixSeq
+	}
+	return s + 1
+}
+
+// prefixSeqs numbers a list's prefixes (sorted): each its home, or on a
+// collision the first free number after it, in prefix order.
+func prefixSeqs(prefixes []netip.Prefix) []uint32 {
+	out := make([]uint32, len(prefixes))
+	used := make(map[uint32]struct{}, len(prefixes))
+	for i, p := range prefixes {
+		s := homeSeq(p)
+		for {
+			if _, taken := used[s]; !taken {
+				break
+			}
+			s = nextSeq(s)
+		}
+		used[s] = struct{}{}
+		out[i] = s
+	}
+	return out
+}
+
+// prefixLine is the prefix-list entry of p at seq in list ("ip
+// prefix-list NAME").
+func prefixListLine(list string, seq uint32, p netip.Prefix) string {
+	b := make([]byte, 0, len(list)+48)
+	b = append(b, list...)
+	b = append(b, " seq "...)
+	b = strconv.AppendUint(b, uint64(seq), 10)
+	b = append(b, " permit "...)
+	b = p.AppendTo(b)
+	return string(b)
+}
+
+// networkLine is the network statement of p, as written under its
+// address family.
+func networkLine(p netip.Prefix) string {
+	b := make([]byte, 0, 56)
+	b = append(b, "  network "...)
+	b = p.AppendTo(b)
+	return string(b)
 }
 
 // writeFilters writes a neighbour's prefix lists and route-maps.
 func writeFilters(w *writer, n *neighbor) {
 	for _, g := range n.groups {
-		fam := "ip"
-		if g.v6 {
-			fam = "ipv6"
-		}
+		list := n.listCmd(g)
+		lines := make([]string, len(g.prefixes))
 		for i, p := range g.prefixes {
-			w.line("%s prefix-list %s seq %d permit %s", fam, n.prefixList(g), 5*(i+1), p)
+			lines[i] = prefixListLine(list, g.seqs[i], p)
 		}
+		w.block(blockKey{list: list}, g.prefixes, lines)
 	}
 	for _, g := range n.groups {
 		fam := "ip"
@@ -581,9 +740,11 @@ func writeFamily(w *writer, r *router, v6 bool) {
 	}
 	w.line(" !")
 	w.line(" address-family %s unicast", fam)
-	for _, p := range networks {
-		w.line("  network %s", p)
+	lines := make([]string, len(networks))
+	for i, p := range networks {
+		lines[i] = networkLine(p)
 	}
+	w.block(blockKey{vrf: r.vrf, v6: v6, net: true}, networks, lines)
 	for _, n := range active {
 		a := n.s.PeerAddr.String()
 		w.line("  neighbor %s activate", a)
@@ -622,12 +783,81 @@ func writeProfile(w *writer, p bfd.Profile) {
 	w.line(" exit")
 }
 
-// writer accumulates lines.
-type writer struct{ b strings.Builder }
+// writer accumulates lines: the configuration as a sequence of fixed
+// text and blocks of lines, one line per prefix (prefix-list entries,
+// network statements), which Backend.ApplyChanges edits in place.
+type writer struct {
+	b    strings.Builder
+	segs []segment
+}
+
+// segment is fixed text, or a block when blk is set.
+type segment struct {
+	text string
+	blk  *block
+}
+
+// blockKey names a block: a prefix list ("ip prefix-list NAME"), or the
+// network statements of a router's address family.
+type blockKey struct {
+	list string
+	vrf  string
+	v6   bool
+	net  bool
+}
+
+// block is the lines of one prefix list or address family, one per
+// prefix, in prefix order (bgp.ComparePrefixes), without newlines.
+type block struct {
+	key      blockKey
+	prefixes []netip.Prefix
+	lines    []string
+}
 
 func (w *writer) line(format string, args ...any) {
 	fmt.Fprintf(&w.b, format, args...)
 	w.b.WriteByte('\n')
 }
 
-func (w *writer) String() string { return w.b.String() }
+func (w *writer) block(k blockKey, prefixes []netip.Prefix, lines []string) {
+	w.flush()
+	w.segs = append(w.segs, segment{blk: &block{key: k, prefixes: prefixes, lines: lines}})
+}
+
+func (w *writer) flush() {
+	if w.b.Len() > 0 {
+		w.segs = append(w.segs, segment{text: w.b.String()})
+		w.b.Reset()
+	}
+}
+
+// done returns the segments written.
+func (w *writer) done() []segment {
+	w.flush()
+	return w.segs
+}
+
+// joinSegments is the text of segments.
+func joinSegments(segs []segment) string {
+	n := 0
+	for _, s := range segs {
+		n += len(s.text)
+		if s.blk != nil {
+			for _, l := range s.blk.lines {
+				n += len(l) + 1
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range segs {
+		b.WriteString(s.text)
+		if s.blk != nil {
+			for _, l := range s.blk.lines {
+				b.WriteString(l)
+				b.WriteByte('\n')
+			}
+		}
+	}
+	return b.String()
+}

@@ -628,8 +628,8 @@ func TestGroupRoutes(t *testing.T) {
 		got = append(got, flat{g.seq, g.v6, strings.Join(g.std, " "), strings.Join(g.large, " "), g.localPref, strings.Join(ps, ",")})
 	}
 	want := []flat{
-		{10, false, "1:1", "", 0, "203.0.113.1/32,203.0.113.3/32"},
-		{20, false, "", "", 0, "203.0.113.2/32"},
+		{10, false, "", "", 0, "203.0.113.2/32"},
+		{20, false, "1:1", "", 0, "203.0.113.1/32,203.0.113.3/32"},
 		{30, false, "1:1", "", 10, "203.0.113.4/32"},
 		{40, true, "1:1", "", 0, "2001:db8::1/128"},
 		{50, true, "1:1", "1:2:3", 0, "2001:db8::2/128"},

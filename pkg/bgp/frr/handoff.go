@@ -6,9 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -29,6 +34,14 @@ import (
 //   - RenderedFile, written by the reloader after each new desired state:
 //     the frr.conf text rendered from it, for must-gather to compare with
 //     frr.conf (the last text FRR accepted).
+//   - ChangesFile, written by the speaker (FileBackend.ApplyChanges,
+//     atomically): the routes changed since the desired state of
+//     generation Base, each with its latest value, under a generation of
+//     their own (the same counter). The desired state with these routes
+//     in place is the state to apply. A change of a few routes thus
+//     costs both sides a small file, not the whole table; the speaker
+//     writes DesiredFile again (and removes ChangesFile) on a full Apply
+//     or once maxHandoffChanges routes have changed.
 //
 // The reloader renders the state (Render), applies it in place (Reloader:
 // frr-reload.py, debounced, retried, the last good configuration kept) and
@@ -39,7 +52,31 @@ const (
 	StatusFile  = "lbstack-status.json"
 	// RenderedFile holds the text rendered from the newest desired state.
 	RenderedFile = "lbstack-rendered.conf"
+	// ChangesFile holds the routes changed since the desired state.
+	ChangesFile = "lbstack-changes.json"
 )
+
+// maxHandoffChanges bounds ChangesFile: past it, the speaker hands the
+// whole state over again.
+const maxHandoffChanges = 512
+
+// changesDoc is ChangesFile.
+type changesDoc struct {
+	// Base is the generation of the desired state the routes change.
+	Base       uint64 `json:"base"`
+	Generation uint64 `json:"generation"`
+	// Routes are the routes changed since Base, by session and prefix,
+	// with their latest values.
+	Routes []changedRoute `json:"routes"`
+}
+
+// changedRoute is one route of a changesDoc; Route is nil when the
+// session no longer announces the prefix.
+type changedRoute struct {
+	Session string       `json:"session"`
+	Prefix  netip.Prefix `json:"prefix"`
+	Route   *bgp.Route   `json:"route,omitempty"`
+}
 
 type desiredDoc struct {
 	Generation uint64           `json:"generation"`
@@ -67,9 +104,22 @@ type FileBackend struct {
 	mu   sync.Mutex
 	gen  uint64
 	last []byte
+	// base is the generation of the desired state written last; given
+	// its sessions as Apply was given them, handed the sessions written
+	// (not skipped), and skipped the others.
+	base    uint64
+	given   []bgp.Session
+	handed  map[string]bool
+	skipped *bgp.SkippedError
+	// followable is set after a full write of a state whose routes were
+	// given normal: ApplyChanges may then hand over changes.
+	followable bool
+	// changes are the routes changed since base, as written in
+	// ChangesFile.
+	changes map[bgp.RouteChange]*bgp.Route
 }
 
-var _ bgp.Backend = (*FileBackend)(nil)
+var _ bgp.ChangeApplier = (*FileBackend)(nil)
 
 // NewFileBackend hands states over through dir. The generation continues
 // from a desired file left by an earlier speaker, so the reloader never
@@ -80,6 +130,12 @@ func NewFileBackend(dir string) *FileBackend {
 		var doc desiredDoc
 		if json.Unmarshal(data, &doc) == nil {
 			b.gen = doc.Generation
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, ChangesFile)); err == nil {
+		var doc changesDoc
+		if json.Unmarshal(data, &doc) == nil {
+			b.gen = max(b.gen, doc.Generation)
 		}
 	}
 	return b
@@ -99,13 +155,15 @@ func (b *FileBackend) Apply(ctx context.Context, d bgp.DesiredState) error {
 		return err
 	}
 	norm, _ := d.Normalize() // only skipped sessions, which RenderState names too
-	state, err := json.Marshal(norm.Without(skipped))
+	handed := norm.Without(skipped)
+	state, err := json.Marshal(handed)
 	if err != nil {
 		return fmt.Errorf("frr handoff: %w", err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !bytes.Equal(state, b.last) {
+	if !bytes.Equal(state, b.last) || len(b.changes) > 0 {
+		b.followable = false
 		doc, err := json.Marshal(struct {
 			Generation uint64          `json:"generation"`
 			State      json.RawMessage `json:"state"`
@@ -117,13 +175,87 @@ func (b *FileBackend) Apply(ctx context.Context, d bgp.DesiredState) error {
 			return fmt.Errorf("frr handoff: %w", err)
 		}
 		b.gen++
-		b.last = state
+		b.last, b.base, b.changes = state, b.gen, nil
+		// Changes of an older state are void; the reloader ignores them
+		// anyway (their base is not the desired state's generation).
+		if err := os.Remove(filepath.Join(b.dir, ChangesFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("frr handoff: %w", err)
+		}
 	}
+	b.given = slices.Clone(d.Sessions)
+	b.handed = map[string]bool{}
+	for _, s := range handed.Sessions {
+		b.handed[s.Name] = true
+	}
+	b.skipped = skipped
+	b.followable = givenNormal(d, handed)
+	return b.statusErr()
+}
+
+// statusErr is the skipped sessions and the reloader's reported error.
+func (b *FileBackend) statusErr() error {
 	st, err := ReadStatus(b.dir)
 	if err != nil || st.Error == "" {
-		return skipped.OrNil()
+		return b.skipped.OrNil()
 	}
-	return errors.Join(skipped.OrNil(), fmt.Errorf("frr reloader: %s", st.Error))
+	return errors.Join(b.skipped.OrNil(), fmt.Errorf("frr reloader: %s", st.Error))
+}
+
+// ApplyChanges implements bgp.ChangeApplier: the changed routes are
+// handed over in ChangesFile, with the others changed since the last
+// full handover, instead of the whole state. It hands the whole state
+// over (Apply) when the sessions differ from the last Apply's, a route
+// of a session not handed over changes, the last full handover failed or
+// was given routes that were not normal, or too many routes changed
+// since. The reloader checks the routes themselves (Backend.ApplyChanges).
+func (b *FileBackend) ApplyChanges(ctx context.Context, d bgp.DesiredState, changed []bgp.RouteChange) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	follow := b.followable && len(b.changes)+len(changed) <= maxHandoffChanges &&
+		slices.EqualFunc(d.Sessions, b.given, func(x, y bgp.Session) bool { return x.Equal(&y) })
+	for _, c := range changed {
+		follow = follow && b.handed[c.Session]
+	}
+	if !follow {
+		b.mu.Unlock()
+		return b.Apply(ctx, d)
+	}
+	defer b.mu.Unlock()
+	next := maps.Clone(b.changes)
+	if next == nil {
+		next = map[bgp.RouteChange]*bgp.Route{}
+	}
+	for _, c := range changed {
+		if r, ok := findRoute(d.Routes[c.Session], c.Prefix); ok {
+			next[c] = &r
+		} else {
+			next[c] = nil
+		}
+	}
+	doc := changesDoc{Base: b.base, Generation: b.gen + 1, Routes: make([]changedRoute, 0, len(next))}
+	for c, r := range next {
+		doc.Routes = append(doc.Routes, changedRoute{Session: c.Session, Prefix: c.Prefix, Route: r})
+	}
+	slices.SortFunc(doc.Routes, func(x, y changedRoute) int {
+		if c := strings.Compare(x.Session, y.Session); c != 0 {
+			return c
+		}
+		return bgp.ComparePrefixes(x.Prefix, y.Prefix)
+	})
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("frr handoff: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(b.dir, ChangesFile), data, 0o600); err != nil {
+		// Unknown whether the reloader saw it: hand everything over next.
+		b.followable = false
+		return fmt.Errorf("frr handoff: %w", err)
+	}
+	b.gen++
+	b.changes = next
+	return b.statusErr()
 }
 
 // Status returns the sessions as the reloader last reported them.
@@ -180,16 +312,26 @@ func ReadStatus(dir string) (StatusDoc, error) {
 	return st, nil
 }
 
-// RunReloader is the reloader's side: it watches dir's DesiredFile (every
-// poll), applies each new state through backend, and writes StatusFile
-// after each attempt and every second, until ctx ends.
+// RunReloader is the reloader's side: it watches dir's DesiredFile and
+// ChangesFile (every poll; a file is read only when its inode, size or
+// modification time changed), applies each new desired state through
+// backend.Apply and each new set of changed routes on top of it through
+// backend.ApplyChanges, and writes StatusFile after each attempt and
+// every second, until ctx ends.
 func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Duration, log logr.Logger) error {
 	if poll <= 0 {
 		poll = 50 * time.Millisecond
 	}
-	desired := filepath.Join(dir, DesiredFile)
 	var (
-		lastRaw   []byte
+		desired = watchedFile{path: filepath.Join(dir, DesiredFile)}
+		changes = watchedFile{path: filepath.Join(dir, ChangesFile)}
+		// base is the desired state last read, with its generation; cur
+		// is the state applied last: base with the changed routes.
+		base      bgp.DesiredState
+		baseGen   uint64
+		haveBase  bool
+		cur       bgp.DesiredState
+		changeGen uint64
 		gen       uint64
 		applyErr  error
 		lastWrite time.Time
@@ -211,31 +353,69 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 		}
 		lastWrite = time.Now()
 	}
+	writeRendered := func() {
+		if text := backend.Rendered(); text != "" {
+			if err := writeAtomic(filepath.Join(dir, RenderedFile), []byte(text), 0o600); err != nil {
+				log.Error(err, "write rendered configuration")
+			}
+		}
+	}
+	// readChanges returns the changes of the desired state read, when
+	// ChangesFile holds newer ones than applied.
+	readChanges := func(force bool) (changesDoc, bool) {
+		raw, fresh, err := changes.read(force)
+		switch {
+		case errors.Is(err, os.ErrNotExist) || (err == nil && !fresh):
+			return changesDoc{}, false
+		case err != nil:
+			log.Error(err, "read changed routes")
+			return changesDoc{}, false
+		}
+		var doc changesDoc
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			log.Error(err, "read changed routes", "file", ChangesFile)
+			return changesDoc{}, false
+		}
+		if !haveBase || doc.Base != baseGen || doc.Generation <= changeGen {
+			// Of another desired state (older, or one not read yet).
+			return changesDoc{}, false
+		}
+		return doc, true
+	}
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for {
-		raw, err := os.ReadFile(desired)
+		raw, fresh, err := desired.read(false)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 		case err != nil:
 			log.Error(err, "read desired state")
-		case !bytes.Equal(raw, lastRaw):
-			lastRaw = raw
+		case fresh:
 			var doc desiredDoc
 			if err := json.Unmarshal(raw, &doc); err != nil {
 				// A torn read cannot happen (atomic rename); a bad file is
 				// reported and the last applied state stays.
 				applyErr = fmt.Errorf("%s: %w", DesiredFile, err)
 			} else {
-				gen = doc.Generation
-				applyErr = backend.Apply(ctx, doc.State)
-				if text := backend.Rendered(); text != "" {
-					if err := writeAtomic(filepath.Join(dir, RenderedFile), []byte(text), 0o600); err != nil {
-						log.Error(err, "write rendered configuration")
-					}
+				base, baseGen, haveBase, changeGen = doc.State, doc.Generation, true, 0
+				cur, gen = base, doc.Generation
+				if ch, ok := readChanges(true); ok {
+					cur, _ = withChanges(cur, ch.Routes)
+					changeGen, gen = ch.Generation, ch.Generation
 				}
+				applyErr = backend.Apply(ctx, cur)
+				writeRendered()
 				log.V(1).Info("desired state", "generation", gen, "sessions", len(doc.State.Sessions))
 			}
+			writeStatus()
+		}
+		if ch, ok := readChanges(false); ok {
+			var changed []bgp.RouteChange
+			cur, changed = withChanges(cur, ch.Routes)
+			changeGen, gen = ch.Generation, ch.Generation
+			applyErr = backend.ApplyChanges(ctx, cur, changed)
+			writeRendered()
+			log.V(1).Info("changed routes", "generation", gen, "routes", len(changed))
 			writeStatus()
 		}
 		if time.Since(lastWrite) >= time.Second {
@@ -247,6 +427,86 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 		case <-tick.C:
 		}
 	}
+}
+
+// withChanges returns st with routes in place (st is not modified: the
+// sessions changed get new slices) and the routes that differ.
+func withChanges(st bgp.DesiredState, routes []changedRoute) (bgp.DesiredState, []bgp.RouteChange) {
+	out := bgp.DesiredState{Sessions: st.Sessions, Routes: maps.Clone(st.Routes)}
+	if out.Routes == nil {
+		out.Routes = map[string][]bgp.Route{}
+	}
+	copied := map[string]bool{}
+	var changed []bgp.RouteChange
+	for _, c := range routes {
+		rs := out.Routes[c.Session]
+		i, found := slices.BinarySearchFunc(rs, c.Prefix, func(r bgp.Route, p netip.Prefix) int { return bgp.ComparePrefixes(r.Prefix, p) })
+		if (c.Route == nil && !found) || (c.Route != nil && found && rs[i].Equal(*c.Route)) {
+			continue
+		}
+		if !copied[c.Session] {
+			rs = slices.Clone(rs)
+			copied[c.Session] = true
+		}
+		switch {
+		case c.Route == nil:
+			rs = slices.Delete(rs, i, i+1)
+		case found:
+			rs[i] = *c.Route
+		default:
+			rs = slices.Insert(rs, i, *c.Route)
+		}
+		if len(rs) == 0 {
+			delete(out.Routes, c.Session)
+		} else {
+			out.Routes[c.Session] = rs
+		}
+		changed = append(changed, bgp.RouteChange{Session: c.Session, Prefix: c.Prefix})
+	}
+	return out, changed
+}
+
+// watchedFile reads a file when it was replaced or changed since the last
+// read (inode, size, modification time), and at least every second
+// anyway: a file replaced twice within the clock's granularity by one of
+// the same size could reuse the inode seen.
+type watchedFile struct {
+	path     string
+	seen     fileID
+	last     []byte
+	lastRead time.Time
+}
+
+type fileID struct {
+	ino, size int64
+	mtime     time.Time
+}
+
+// read returns the file's content and whether it differs from the last
+// read's (always read when force).
+func (w *watchedFile) read(force bool) ([]byte, bool, error) {
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		w.seen, w.last = fileID{}, nil
+		return nil, false, err
+	}
+	id := fileID{size: fi.Size(), mtime: fi.ModTime()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.ino = int64(st.Ino)
+	}
+	if id == w.seen && !force && time.Since(w.lastRead) < time.Second {
+		return nil, false, nil
+	}
+	raw, err := os.ReadFile(w.path)
+	if err != nil {
+		return nil, false, err
+	}
+	w.seen, w.lastRead = id, time.Now()
+	if !force && bytes.Equal(raw, w.last) {
+		return raw, false, nil
+	}
+	w.last = raw
+	return raw, true, nil
 }
 
 // writeAtomic writes data to path through a temporary file and a rename,

@@ -3,10 +3,14 @@ package frr
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,4 +168,122 @@ func TestFileBackendSkipsWhatFRRCannotExpress(t *testing.T) {
 	if _, err := Render(doc.State, Options{}); err != nil {
 		t.Errorf("the reloader could not render what it was handed: %v", err)
 	}
+}
+
+// TestFileBackendHandsOverChanges (fake FRR): the speaker's ApplyChanges
+// writes the changed routes, not the state; the reloader applies them
+// on top of the desired state through Backend.ApplyChanges, so that what
+// it renders is the speaker's newest state at every step; a full Apply,
+// too many changes, a speaker restart and a reloader restart all keep
+// the two sides agreeing.
+func TestFileBackendHandsOverChanges(t *testing.T) {
+	dir := t.TempDir()
+	newReloader := func() (*Backend, func()) {
+		f := &fakeFRR{}
+		be, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec, Debounce: -1,
+			UseVtysh: true}, KeepSessionsOnClose: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- RunReloader(ctx, dir, be, 2*time.Millisecond, testr.New(t)) }()
+		return be, func() {
+			cancel()
+			<-done
+			_ = be.Close()
+		}
+	}
+	be, stop := newReloader()
+	defer func() { stop() }()
+	ctx := context.Background()
+	speaker := NewFileBackend(dir)
+	s := v4("p", "198.18.0.254")
+	routes := []bgp.Route{{Prefix: pfx("198.51.100.0/24")}}
+	state := func() bgp.DesiredState {
+		return bgp.DesiredState{Sessions: []bgp.Session{s}, Routes: map[string][]bgp.Route{"p": slices.Clone(routes)}}
+	}
+	converged := func(what string) {
+		t.Helper()
+		want, err := Render(state(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frrtest.Eventually(t, 10*time.Second, what, func() string {
+			if got := be.Rendered(); got != want {
+				return lineDiff(want, got)
+			}
+			return ""
+		})
+	}
+	if err := speaker.Apply(ctx, state()); err != nil {
+		t.Fatal(err)
+	}
+	converged("the first state")
+	desiredGen := speaker.base
+	rng := rand.New(rand.NewPCG(21, 6))
+	for step := range 40 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(rng.IntN(32))}), 32)
+		i, found := slices.BinarySearchFunc(routes, p, func(r bgp.Route, p netip.Prefix) int { return bgp.ComparePrefixes(r.Prefix, p) })
+		if found {
+			routes = slices.Delete(routes, i, i+1)
+		} else {
+			routes = slices.Insert(routes, i, bgp.Route{Prefix: p})
+		}
+		if err := speaker.ApplyChanges(ctx, state(), []bgp.RouteChange{{Session: "p", Prefix: p}}); err != nil {
+			t.Fatal(err)
+		}
+		converged(fmt.Sprintf("step %d", step))
+	}
+	if speaker.base != desiredGen {
+		t.Errorf("the changes rewrote the desired state (generation %d -> %d)", desiredGen, speaker.base)
+	}
+	if be.Changes() < 30 {
+		t.Errorf("the reloader followed %d of 40 changes", be.Changes())
+	}
+
+	// The reloader restarts: it takes the desired state and the changes.
+	stop()
+	be, stop = newReloader()
+	converged("after a reloader restart")
+
+	// The speaker restarts: its first Apply writes the whole state under
+	// a newer generation; changes follow it.
+	gen := speaker.gen
+	speaker = NewFileBackend(dir)
+	if speaker.gen != gen {
+		t.Errorf("a new speaker continues from generation %d, want %d", speaker.gen, gen)
+	}
+	routes = append(routes[:0:0], routes[1:]...)
+	if err := speaker.ApplyChanges(ctx, state(), []bgp.RouteChange{{Session: "p", Prefix: pfx("198.51.100.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	converged("a new speaker's first state")
+	if _, err := os.Stat(filepath.Join(dir, ChangesFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the changes of the old state are left: %v", err)
+	}
+	routes = append(routes, bgp.Route{Prefix: pfx("2001:db8::1/128")}) // not carried: dropped by both
+	routes = append(routes, bgp.Route{Prefix: pfx("203.0.113.200/32")})
+	routes = slices.DeleteFunc(routes, func(r bgp.Route) bool { return r.Prefix.Addr().Is6() })
+	if err := speaker.ApplyChanges(ctx, state(), []bgp.RouteChange{{Session: "p", Prefix: pfx("203.0.113.200/32")}}); err != nil {
+		t.Fatal(err)
+	}
+	converged("a change after the new speaker's state")
+
+	// Past maxHandoffChanges routes, the whole state again.
+	base := speaker.base
+	var many []bgp.RouteChange
+	for i := range maxHandoffChanges + 1 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)
+		routes = append(routes, bgp.Route{Prefix: p})
+		many = append(many, bgp.RouteChange{Session: "p", Prefix: p})
+	}
+	slices.SortFunc(routes, func(a, b bgp.Route) int { return bgp.ComparePrefixes(a.Prefix, b.Prefix) })
+	if err := speaker.ApplyChanges(ctx, state(), many); err != nil {
+		t.Fatal(err)
+	}
+	if speaker.base == base {
+		t.Error("too many changes were handed over as changes")
+	}
+	converged("many changes")
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,9 +74,14 @@ type Reloader struct {
 	inflight   bool
 	// force makes the next attempt reload even an unchanged text
 	// (Resync).
-	force   bool
-	stats   ReloadStats
-	changed chan struct{}
+	force bool
+	// chain are the route edits submitted with SubmitChange since
+	// generation chainBase, one per generation from chainBase+1 on: when
+	// FRR runs chainBase's text, they take it to the newest one.
+	chain     []routeEdit
+	chainBase uint64
+	stats     ReloadStats
+	changed   chan struct{}
 
 	kick chan struct{}
 	stop chan struct{}
@@ -123,6 +129,11 @@ type ReloaderOptions struct {
 	// NoFastPath sends every change through frr-reload.py, even one that
 	// only adds or removes announced prefixes (see routeDelta).
 	NoFastPath bool
+	// UseVtysh runs SubmitChange's commands and Backend.Snapshot's
+	// queries with a vtysh process (and Exec) instead of writing them to
+	// the daemons' vty sockets in VtySocket (vty.go), which costs a
+	// fraction of starting vtysh. For tests with a fake vtysh.
+	UseVtysh bool
 	// FileMode is the mode of Path; 0640 when 0 (the file may hold TCP
 	// MD5 passwords).
 	FileMode os.FileMode
@@ -160,6 +171,8 @@ type ReloadStats struct {
 	Skipped uint64
 	// Fast is the number of Reloads done by the route-only fast path.
 	Fast uint64
+	// Edits is the number of those that ran SubmitChange's commands.
+	Edits uint64
 }
 
 // ReloadResult describes one attempt, for ReloaderOptions.OnReload.
@@ -178,6 +191,9 @@ type ReloadResult struct {
 	// them (routeDelta) instead of frr-reload.py; Diff then holds the
 	// commands.
 	Fast bool
+	// Edit is true when the commands were SubmitChange's (no diff of the
+	// configurations was made).
+	Edit bool
 }
 
 // ReloadError is a failed check or reload.
@@ -274,6 +290,7 @@ func (r *Reloader) Submit(conf string) uint64 {
 	}
 	r.desiredGen++
 	r.desired = conf
+	r.chain = nil
 	if !r.inflight && !r.force && r.hasApplied && conf == r.applied {
 		r.appliedGen = r.desiredGen
 		r.attemptGen = r.desiredGen
@@ -283,6 +300,39 @@ func (r *Reloader) Submit(conf string) uint64 {
 		r.notifyLocked()
 		return r.desiredGen
 	}
+	r.kickLocked()
+	return r.desiredGen
+}
+
+// routeEdit is one SubmitChange: the vtysh commands from the previous
+// submission's configuration to this one's, and the soft refreshes they
+// need.
+type routeEdit struct {
+	gen           uint64
+	cmds, refresh []string
+}
+
+// SubmitChange is Submit for a configuration that differs from the
+// previous submission only as cmds say: prefix-list entries and network
+// statements, in routeDelta's gap-free order, followed by the refresh
+// commands (`clear bgp ... soft out`). While FRR runs the previous
+// submission, or one whose edits up to this one were all submitted this
+// way, the attempt runs the commands with vtysh and writes conf, nothing
+// else; otherwise (a text pending or failed, a Resync) it goes the way of
+// Submit.
+func (r *Reloader) SubmitChange(conf string, cmds, refresh []string) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.desiredGen > 0 && conf == r.desired {
+		return r.desiredGen
+	}
+	prev := r.desiredGen
+	if len(r.chain) == 0 || r.chain[len(r.chain)-1].gen != prev {
+		r.chain, r.chainBase = nil, prev
+	}
+	r.desiredGen++
+	r.desired = conf
+	r.chain = append(r.chain, routeEdit{gen: r.desiredGen, cmds: cmds, refresh: refresh})
 	r.kickLocked()
 	return r.desiredGen
 }
@@ -297,6 +347,7 @@ func (r *Reloader) Resync() {
 	}
 	r.force = true
 	r.desiredGen++
+	r.chain = nil
 	r.kickLocked()
 }
 
@@ -450,17 +501,39 @@ func (r *Reloader) attemptOnce() error {
 	}
 	prev, hadPrev, forced := r.applied, r.hasApplied, r.force
 	r.inflight, r.force = true, false
+	// The edits from the applied generation to gen, when every one since
+	// was a SubmitChange.
+	var edits []routeEdit
+	if hadPrev && !forced && len(r.chain) > 0 && r.chainBase == r.appliedGen && r.chain[len(r.chain)-1].gen == gen {
+		edits = slices.Clone(r.chain)
+	}
 	r.mu.Unlock()
 
 	start := time.Now()
 	var err error
 	res := ReloadResult{Generation: gen}
-	res.Diff, err = r.apply(&res, conf, prev, hadPrev, forced)
+	if edits != nil && !r.opts.NoFastPath {
+		res.Diff, err = r.applyEdits(&res, conf, edits)
+	} else {
+		res.Diff, err = r.apply(&res, conf, prev, hadPrev, forced)
+	}
 	res.Err, res.Duration = err, time.Since(start)
 
 	r.mu.Lock()
 	r.inflight = false
 	r.attemptGen = max(r.attemptGen, gen)
+	// Edits after gen (submitted meanwhile) follow gen's text if it went
+	// in; else nothing can follow it.
+	i := 0
+	for i < len(r.chain) && r.chain[i].gen <= gen {
+		i++
+	}
+	r.chain = r.chain[i:]
+	if err == nil {
+		r.chainBase = gen
+	} else {
+		r.chain = nil
+	}
 	if err == nil {
 		r.applied, r.hasApplied = conf, true
 		r.appliedGen = max(r.appliedGen, gen)
@@ -468,6 +541,9 @@ func (r *Reloader) attemptOnce() error {
 		r.stats.Reloads++
 		if res.Fast {
 			r.stats.Fast++
+		}
+		if res.Edit {
+			r.stats.Edits++
 		}
 	} else {
 		r.lastErr = err
@@ -578,6 +654,49 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 	return diff, rerr
 }
 
+// applyEdits runs SubmitChange's commands, then their refreshes; should
+// vtysh fail, FRR may hold part of them, and the full path (which diffs
+// against FRR's running configuration) takes conf in.
+func (r *Reloader) applyEdits(res *ReloadResult, conf string, edits []routeEdit) (string, error) {
+	var cmds, refresh []string
+	seen := map[string]bool{}
+	for _, e := range edits {
+		cmds = append(cmds, e.cmds...)
+		for _, c := range e.refresh {
+			if !seen[c] {
+				seen[c] = true
+				refresh = append(refresh, c)
+			}
+		}
+	}
+	// One vtysh: the edits, then (out of configuration mode) the
+	// refreshes.
+	run := cmds
+	if len(refresh) > 0 {
+		run = append(append(slices.Clip(cmds), "end"), refresh...)
+	}
+	t0 := time.Now()
+	err := r.fastApply(conf, run)
+	res.Reload = time.Since(t0)
+	if err != nil {
+		r.log.Error(err, "route edit failed; reloading in full")
+		r.mu.Lock()
+		prev, hadPrev := r.applied, r.hasApplied
+		r.mu.Unlock()
+		diff, err := r.apply(res, conf, prev, hadPrev, true)
+		if err != nil {
+			// The next attempt must not trust the running configuration
+			// either.
+			r.mu.Lock()
+			r.force = true
+			r.mu.Unlock()
+		}
+		return diff, err
+	}
+	res.Fast, res.Edit = true, true
+	return strings.Join(run, "\n"), nil
+}
+
 // restore puts prev, the last configuration FRR accepted, back in Path
 // and in FRR.
 func (r *Reloader) restore(prev string) {
@@ -593,6 +712,12 @@ func (r *Reloader) restore(prev string) {
 // last accepted.
 func (r *Reloader) fastApply(conf string, cmds []string) error {
 	if len(cmds) == 0 {
+		return r.writeFile(conf)
+	}
+	if !r.opts.UseVtysh {
+		if err := runDirect(r.opts.VtySocket, cmds); err != nil {
+			return err
+		}
 		return r.writeFile(conf)
 	}
 	out, err := r.runVtysh(append([]string{"configure terminal"}, cmds...)...)
@@ -630,6 +755,12 @@ func (r *Reloader) refresh(conf string) error {
 		}
 	}
 	if len(cmds) == 0 {
+		return nil
+	}
+	if !r.opts.UseVtysh {
+		if err := runDirect(r.opts.VtySocket, append([]string{"end"}, cmds...)); err != nil {
+			return fmt.Errorf("soft refresh: %w", err)
+		}
 		return nil
 	}
 	out, err := r.runVtysh(cmds...)

@@ -113,6 +113,7 @@ func newFakeReloader(t *testing.T, f *fakeFRR, mod func(*ReloaderOptions)) *Relo
 	o := ReloaderOptions{
 		Path:       filepath.Join(t.TempDir(), "frr.conf"),
 		Exec:       f.exec,
+		UseVtysh:   true,
 		Debounce:   50 * time.Millisecond,
 		MinBackoff: 10 * time.Millisecond,
 		MaxBackoff: 40 * time.Millisecond,
@@ -442,7 +443,7 @@ func TestBackendStatusAndBFD(t *testing.T) {
 		"show bgp vrf all neighbors json": neighborsJSON,
 		"show bfd peers json":             bfdJSON,
 	}}
-	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec, Debounce: -1}})
+	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec, Debounce: -1, UseVtysh: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +522,7 @@ func TestBackendStatusAndBFD(t *testing.T) {
 
 func TestBackendApplyErrors(t *testing.T) {
 	f := &fakeFRR{}
-	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec,
+	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec, UseVtysh: true,
 		MinBackoff: time.Hour, MaxBackoff: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
@@ -672,7 +673,7 @@ func TestSnapshotIsOneVtysh(t *testing.T) {
 		"show bgp vrf all neighbors json": `{"default":{"198.18.0.254":{"messageStats":{"updatesSent":7}}}}`,
 		"show bfd peers json":             `[{"peer":"198.18.0.254","vrf":"default","status":"up"}]`,
 	}}
-	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec}})
+	b, err := NewBackend(BackendOptions{Reloader: ReloaderOptions{Path: filepath.Join(t.TempDir(), "frr.conf"), Exec: f.exec, UseVtysh: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

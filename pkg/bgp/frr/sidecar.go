@@ -23,7 +23,10 @@ type SidecarOptions struct {
 	// FastCheck checks a configuration with vtysh's parser only (see
 	// ReloaderOptions).
 	FastCheck bool
-	Log       logr.Logger
+	// ReloadTimeout bounds one run of frr-reload.py; DefaultReloadTimeout
+	// when 0. A first reload of 10,000 routes takes minutes of CPU.
+	ReloadTimeout time.Duration
+	Log           logr.Logger
 }
 
 // RunSidecar runs the reloader sidecar in FRR's container until ctx ends: a
@@ -41,7 +44,7 @@ func RunSidecar(ctx context.Context, o SidecarOptions) error {
 		Render: Options{IPForwarding: fwd4, IPv6Forwarding: fwd6},
 		Reloader: ReloaderOptions{
 			Path: o.Config, ConfDir: filepath.Dir(o.Config), VtySocket: o.VtySocket,
-			FastCheck: o.FastCheck, Log: o.Log,
+			FastCheck: o.FastCheck, Timeout: o.ReloadTimeout, Log: o.Log,
 		},
 		// FRR stops with the pod; keep its configuration until then.
 		KeepSessionsOnClose: true,
