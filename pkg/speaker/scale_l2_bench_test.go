@@ -322,7 +322,7 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 	spCfg.QPS, spCfg.Burst = 500, 1000
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	start, cpu0 := time.Now(), cpuTime(b)
+	start, cpu0 := time.Now(), selfCPU(b)
 	go func() {
 		done <- speaker.RunProcess(runCtx, spCfg, speaker.ProcessOptions{
 			Speaker: speaker.Options{NodeName: me, Namespace: ns, BGPBackend: v1beta1.BGPTypeNative, Resync: time.Hour,
@@ -357,16 +357,16 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 		return ""
 	})
 	fmt.Printf("speaker-l2-scale: cold start: this node answers for %d of %d addresses (ServiceL2Status written, ARP answered) after %v, speaker+client CPU %v, speaker writes %s; load %s\n",
-		mineN, nSvc, time.Since(start).Round(100*time.Millisecond), (cpuTime(b) - cpu0).Round(time.Millisecond),
+		mineN, nSvc, time.Since(start).Round(100*time.Millisecond), (selfCPU(b) - cpu0).Round(time.Millisecond),
 		diffWrites(writes.snapshot(), nil), envtest.LoadAvg())
 
 	// idleRate waits until the process is idle (under 20 ms of CPU per
 	// second) and returns its CPU rate then.
 	idleRate := func() float64 {
 		for range 120 {
-			c0 := cpuTime(b)
+			c0 := selfCPU(b)
 			time.Sleep(time.Second)
-			if d := cpuTime(b) - c0; d < 20*time.Millisecond {
+			if d := selfCPU(b) - c0; d < 20*time.Millisecond {
 				return d.Seconds()
 			}
 		}
@@ -384,10 +384,10 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 	const window = 2 * time.Second
 	cpuOf := func(change func()) (time.Duration, string) {
 		rate := idleRate()
-		w0, c0 := writes.snapshot(), cpuTime(b)
+		w0, c0 := writes.snapshot(), selfCPU(b)
 		change()
 		time.Sleep(window)
-		return cpuTime(b) - c0 - time.Duration(rate*float64(window)), diffWrites(writes.snapshot(), w0)
+		return selfCPU(b) - c0 - time.Duration(rate*float64(window)), diffWrites(writes.snapshot(), w0)
 	}
 	if path := os.Getenv("LBSTACK_BENCH_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
