@@ -631,15 +631,8 @@ func planRoutes(old, new map[string][]lbgp.Route, rib map[netip.Prefix]bool) rou
 // session name; only sessions of this instance).
 func (inst *instance) converge(ctx context.Context, routes map[string][]lbgp.Route) error {
 	plan := planRoutes(inst.exported, routes, inst.rib)
-	for _, pfx := range plan.Withdraw {
-		path, err := localPath(pfx, true)
-		if err == nil {
-			err = inst.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: path.Family, Path: path})
-		}
-		if err != nil {
-			return fmt.Errorf("GoBGP server (%s): withdraw %s: %w", inst.key, pfx, err)
-		}
-		delete(inst.rib, pfx)
+	if err := inst.withdrawPaths(ctx, plan.Withdraw); err != nil {
+		return err
 	}
 	if plan.PolicyChanged {
 		if delta, ok := policyDelta(inst.policy, inst.sessions, inst.exported, routes, plan); ok {
@@ -655,15 +648,8 @@ func (inst *instance) converge(ctx context.Context, routes map[string][]lbgp.Rou
 			return err
 		}
 	}
-	for _, pfx := range plan.Add {
-		path, err := localPath(pfx, false)
-		if err == nil {
-			_, err = inst.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
-		}
-		if err != nil {
-			return fmt.Errorf("GoBGP server (%s): announce %s: %w", inst.key, pfx, err)
-		}
-		inst.rib[pfx] = true
+	if err := inst.addPaths(ctx, plan.Add); err != nil {
+		return err
 	}
 	inst.exported = routes
 	for _, name := range plan.Refresh {
@@ -676,6 +662,38 @@ func (inst *instance) converge(ctx context.Context, routes map[string][]lbgp.Rou
 		if err := inst.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: s.PeerAddr.String(), Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
 			return fmt.Errorf("session %q: refresh routes: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// withdrawPaths deletes the local paths of the prefixes from the RIB:
+// GoBGP withdraws each from every peer that has it.
+func (inst *instance) withdrawPaths(ctx context.Context, prefixes []netip.Prefix) error {
+	for _, pfx := range prefixes {
+		path, err := localPath(pfx, true)
+		if err == nil {
+			err = inst.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: path.Family, Path: path})
+		}
+		if err != nil {
+			return fmt.Errorf("GoBGP server (%s): withdraw %s: %w", inst.key, pfx, err)
+		}
+		delete(inst.rib, pfx)
+	}
+	return nil
+}
+
+// addPaths adds the local paths of the prefixes to the RIB: the export
+// policy decides which peers get each.
+func (inst *instance) addPaths(ctx context.Context, prefixes []netip.Prefix) error {
+	for _, pfx := range prefixes {
+		path, err := localPath(pfx, false)
+		if err == nil {
+			_, err = inst.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
+		}
+		if err != nil {
+			return fmt.Errorf("GoBGP server (%s): announce %s: %w", inst.key, pfx, err)
+		}
+		inst.rib[pfx] = true
 	}
 	return nil
 }
@@ -1015,28 +1033,14 @@ func (inst *instance) convergeChanges(ctx context.Context, all map[string][]lbgp
 		}
 		return inst.converge(ctx, routes)
 	}
-	for _, pfx := range plan.Withdraw {
-		path, err := localPath(pfx, true)
-		if err == nil {
-			err = inst.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: path.Family, Path: path})
-		}
-		if err != nil {
-			return fmt.Errorf("GoBGP server (%s): withdraw %s: %w", inst.key, pfx, err)
-		}
-		delete(inst.rib, pfx)
+	if err := inst.withdrawPaths(ctx, plan.Withdraw); err != nil {
+		return err
 	}
 	if err := inst.updateSets(ctx, delta); err != nil {
 		return err
 	}
-	for _, pfx := range plan.Add {
-		path, err := localPath(pfx, false)
-		if err == nil {
-			_, err = inst.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
-		}
-		if err != nil {
-			return fmt.Errorf("GoBGP server (%s): announce %s: %w", inst.key, pfx, err)
-		}
-		inst.rib[pfx] = true
+	if err := inst.addPaths(ctx, plan.Add); err != nil {
+		return err
 	}
 	// A new map: the previous one may be held by a converge plan's caller.
 	exported := maps.Clone(inst.exported)
