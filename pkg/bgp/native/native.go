@@ -870,14 +870,8 @@ type setDelta struct {
 // or withdrawn now may move freely: GoBGP filters a path when it is added
 // and withdraws a deleted one from every peer that has it.
 func policyDelta(cur *policyNames, sessions map[string]lbgp.Session, old, new map[string][]lbgp.Route, plan routePlan) (map[string]*setDelta, bool) {
-	if cur == nil || len(cur.sessions) != len(sessions) {
+	if !cur.builtFor(sessions) {
 		return nil, false
-	}
-	for name, s := range sessions {
-		was, ok := cur.sessions[name]
-		if !ok || !was.Equal(&s) {
-			return nil, false
-		}
 	}
 	// plan's lists are sorted and short; the routes are long (the whole
 	// table) and sorted by prefix (Normalize): one merge walk per session,
@@ -888,14 +882,7 @@ func policyDelta(cur *policyNames, sessions map[string]lbgp.Session, old, new ma
 	}
 	byPrefix := func(a, b lbgp.Route) int { return lbgp.ComparePrefixes(a.Prefix, b.Prefix) }
 	delta := map[string]*setDelta{}
-	at := func(set string) *setDelta {
-		d := delta[set]
-		if d == nil {
-			d = &setDelta{}
-			delta[set] = d
-		}
-		return d
-	}
+	at := func(set string) *setDelta { return deltaAt(delta, set) }
 	names := map[string]bool{}
 	for n := range old {
 		names[n] = true
@@ -978,6 +965,31 @@ func policyDelta(cur *policyNames, sessions map[string]lbgp.Session, old, new ma
 		}
 	}
 	return delta, true
+}
+
+// builtFor reports whether the policy was built for exactly these
+// sessions: only then can its statements be edited in place.
+func (cur *policyNames) builtFor(sessions map[string]lbgp.Session) bool {
+	if cur == nil || len(cur.sessions) != len(sessions) {
+		return false
+	}
+	for name, s := range sessions {
+		was, ok := cur.sessions[name]
+		if !ok || !was.Equal(&s) {
+			return false
+		}
+	}
+	return true
+}
+
+// deltaAt is the edit of prefix set set in delta, added when missing.
+func deltaAt(delta map[string]*setDelta, set string) *setDelta {
+	d := delta[set]
+	if d == nil {
+		d = &setDelta{}
+		delta[set] = d
+	}
+	return d
 }
 
 // updateSets edits the current policy's prefix sets in place.
@@ -1063,14 +1075,8 @@ func (inst *instance) convergeChanges(ctx context.Context, all map[string][]lbgp
 func planChanges(old, next map[string][]lbgp.Route, rib map[netip.Prefix]bool, changed map[string][]netip.Prefix,
 	sessions map[string]lbgp.Session, cur *policyNames) (routePlan, map[string]*setDelta, bool) {
 	var plan routePlan
-	if cur == nil || len(cur.sessions) != len(sessions) {
+	if !cur.builtFor(sessions) {
 		return plan, nil, false
-	}
-	for name, s := range sessions {
-		was, ok := cur.sessions[name]
-		if !ok || !was.Equal(&s) {
-			return plan, nil, false
-		}
 	}
 	routesOf := func(name string) []lbgp.Route {
 		if rs, ok := next[name]; ok {
@@ -1116,14 +1122,7 @@ func planChanges(old, next map[string][]lbgp.Route, rib map[netip.Prefix]bool, c
 	slices.SortFunc(plan.Withdraw, lbgp.ComparePrefixes)
 	slices.SortFunc(plan.Add, lbgp.ComparePrefixes)
 	delta := map[string]*setDelta{}
-	at := func(set string) *setDelta {
-		d := delta[set]
-		if d == nil {
-			d = &setDelta{}
-			delta[set] = d
-		}
-		return d
-	}
+	at := func(set string) *setDelta { return deltaAt(delta, set) }
 	for name, pfxs := range changed {
 		groups := cur.groups[name]
 		done := map[netip.Prefix]bool{}
