@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -316,4 +317,29 @@ func (w *view) bgpBackend() v1beta1.BGPType {
 	}
 	slices.Sort(names)
 	return effective[names[0]].Spec.BGPType
+}
+
+// WatchedVersions returns, for the kinds the view keeps from its watch
+// (IPAddressPool and MetalLB, object or list), each stored object's
+// resourceVersion by name as the watch last showed it; nil for another
+// kind. It is what the next request sees: tests wait on it rather than on
+// the cache, whose store moves before the view's event handlers run.
+func (v *Validator) WatchedVersions(obj runtime.Object) map[string]string {
+	w := v.view()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]string{}
+	switch obj.(type) {
+	case *v1beta1.IPAddressPool, *v1beta1.IPAddressPoolList:
+		for name, p := range w.stored {
+			out[name] = p.ResourceVersion
+		}
+	case *v1beta1.MetalLB, *v1beta1.MetalLBList:
+		for name, m := range w.metalLBs {
+			out[name] = m.ResourceVersion
+		}
+	default:
+		return nil
+	}
+	return out
 }

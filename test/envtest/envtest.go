@@ -50,6 +50,8 @@ type Env struct {
 	stopWebhook func()
 	// webhookCache is the cache the webhook server's view is kept from.
 	webhookCache cache.Cache
+	// webhook is the validator whose view the webhook server serves from.
+	webhook *lbwebhook.Validator
 }
 
 // WaitWebhookForgets waits until the webhook server's cache holds no
@@ -67,6 +69,18 @@ func (e *Env) WaitWebhookForgets(tb testing.TB, lists ...client.ObjectList) {
 			}
 			if time.Now().After(deadline) {
 				tb.Fatalf("the webhook's cache still holds %d %T (err %v)", meta.LenList(l), l, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// The pools and the MetalLB object are read from the view, which
+		// the cache's event handlers update after the cache's store.
+		for e.webhook != nil {
+			held := e.webhook.WatchedVersions(l)
+			if len(held) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("the webhook's view still holds %T %v", l, held)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -91,6 +105,21 @@ func (e *Env) WaitWebhookSees(tb testing.TB, objs ...client.Object) {
 			}
 			if time.Now().After(deadline) {
 				tb.Fatalf("the webhook's cache does not show %T %s at resourceVersion %s (err %v)", o, client.ObjectKeyFromObject(o), o.GetResourceVersion(), err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// The view (pools, MetalLB) follows the cache's store: wait until
+		// it holds the version the cache shows now.
+		for e.webhook != nil {
+			held := e.webhook.WatchedVersions(o)
+			if held == nil {
+				break
+			}
+			if err := e.webhookCache.Get(context.Background(), client.ObjectKeyFromObject(o), cur); err == nil && held[o.GetName()] == cur.GetResourceVersion() {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("the webhook's view does not show %T %s at resourceVersion %s (it holds %v)", o, client.ObjectKeyFromObject(o), cur.GetResourceVersion(), held)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -290,6 +319,7 @@ func (e *Env) startWebhookServer() error {
 	}()
 	e.stopWebhook = func() { cancel(); <-done }
 	e.webhookCache = informers
+	e.webhook = v
 	started := srv.StartedChecker()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
