@@ -90,29 +90,40 @@ func BenchmarkSpeaker10000Services(b *testing.B) {
 		b.Skipf("envtest assets missing (make envtest-assets): %v", err)
 	}
 	for range b.N {
-		lab := frrtest.Start(b, "")
-		// See inNodeNamespace: kube-apiserver wants a default route.
-		if out, err := exec.Command("ip", "-n", lab.NodeNS, "route", "add", "default", "dev", lab.NodeLink).CombinedOutput(); err != nil {
-			b.Fatalf("default route in %s: %v\n%s", lab.NodeNS, err, out)
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			b.Fatal(err)
-		}
-		cmd := lab.StartInNode("speaker-bench", []string{childEnv + "=" + name, frrDirEnv + "=" + lab.Dir},
-			exe, "-test.run=^$", "-test.bench=^"+name+"$", "-test.benchtime=1x", "-test.v", "-test.timeout=30m")
-		if err := cmd.Wait(); err != nil {
-			out, _ := os.ReadFile(lab.Dir + "/speaker-bench.log")
-			b.Fatalf("the benchmark in the node namespace failed (%v):\n%s", err, out)
-		}
-		out, err := os.ReadFile(lab.Dir + "/speaker-bench.log")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(l, "speaker-scale") {
-				fmt.Println(l)
-			}
+		runInLabNode(b, name, "speaker-bench", "speaker-scale", "30m", func(lab *frrtest.Lab) []string {
+			return []string{frrDirEnv + "=" + lab.Dir}
+		})
+	}
+}
+
+// runInLabNode runs benchmark name again, as a child of this test binary,
+// in the node namespace of a new FRR lab (test/lab/frrtest) with
+// childEnv=name and the variables env gives, logging to log in the lab's
+// directory, and prints the child's lines that start with prefix.
+func runInLabNode(b *testing.B, name, log, prefix, timeout string, env func(*frrtest.Lab) []string) {
+	b.Helper()
+	lab := frrtest.Start(b, "")
+	// See inNodeNamespace: kube-apiserver wants a default route.
+	if out, err := exec.Command("ip", "-n", lab.NodeNS, "route", "add", "default", "dev", lab.NodeLink).CombinedOutput(); err != nil {
+		b.Fatalf("default route in %s: %v\n%s", lab.NodeNS, err, out)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := lab.StartInNode(log, append([]string{childEnv + "=" + name}, env(lab)...),
+		exe, "-test.run=^$", "-test.bench=^"+name+"$", "-test.benchtime=1x", "-test.v", "-test.timeout="+timeout)
+	if err := cmd.Wait(); err != nil {
+		out, _ := os.ReadFile(lab.Dir + "/" + log + ".log")
+		b.Fatalf("the benchmark in the node namespace failed (%v):\n%s", err, out)
+	}
+	out, err := os.ReadFile(lab.Dir + "/" + log + ".log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			fmt.Println(l)
 		}
 	}
 }

@@ -9,11 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,30 +90,9 @@ func BenchmarkSpeakerL2Services(b *testing.B) {
 		b.Skipf("envtest assets missing (make envtest-assets): %v", err)
 	}
 	for range b.N {
-		lab := frrtest.Start(b, "")
-		// See inNodeNamespace: kube-apiserver wants a default route.
-		if out, err := exec.Command("ip", "-n", lab.NodeNS, "route", "add", "default", "dev", lab.NodeLink).CombinedOutput(); err != nil {
-			b.Fatalf("default route in %s: %v\n%s", lab.NodeNS, err, out)
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			b.Fatal(err)
-		}
-		cmd := lab.StartInNode("speaker-l2-bench", []string{childEnv + "=" + name, l2ProbeNSEnv + "=" + lab.RouterNS},
-			exe, "-test.run=^$", "-test.bench=^"+name+"$", "-test.benchtime=1x", "-test.v", "-test.timeout=40m")
-		if err := cmd.Wait(); err != nil {
-			out, _ := os.ReadFile(lab.Dir + "/speaker-l2-bench.log")
-			b.Fatalf("the benchmark in the node namespace failed (%v):\n%s", err, out)
-		}
-		out, err := os.ReadFile(lab.Dir + "/speaker-l2-bench.log")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(l, "speaker-l2-scale") {
-				fmt.Println(l)
-			}
-		}
+		runInLabNode(b, name, "speaker-l2-bench", "speaker-l2-scale", "40m", func(lab *frrtest.Lab) []string {
+			return []string{l2ProbeNSEnv + "=" + lab.RouterNS}
+		})
 	}
 }
 
