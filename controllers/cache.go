@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
+	"github.com/lbstack/lbstack/pkg/pagedlist"
 	"github.com/lbstack/lbstack/pkg/render"
 	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
 )
@@ -35,11 +36,12 @@ func OperatorCacheOptions(namespace string, apis srreconciler.APIs) cache.Option
 	owned := labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.ManagedByValue})
 	by[&rbacv1.ClusterRole{}] = cache.ByObject{Label: owned}
 	by[&rbacv1.ClusterRoleBinding{}] = cache.ByObject{Label: owned}
-	return cache.Options{
+	// First lists in pages, each slimmed as it arrives (pkg/pagedlist).
+	return pagedlist.InPages(cache.Options{
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		DefaultTransform:  cache.TransformStripManagedFields(),
 		ByObject:          by,
-	}
+	})
 }
 
 // slimService keeps what the symmetric-routing checks read of a Service:

@@ -26,6 +26,7 @@ import (
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
 	"github.com/lbstack/lbstack/pkg/ipam"
+	"github.com/lbstack/lbstack/pkg/pagedlist"
 )
 
 // ConfigurationStateName is the name of the controller's
@@ -138,7 +139,10 @@ func CacheOptions(namespace string) cache.Options {
 		by[o] = cache.ByObject{Namespaces: ns}
 	}
 	by[&corev1.Service{}] = cache.ByObject{Transform: stripService}
-	return cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields()}
+	// The first lists in pages, each stripped as it arrives: the whole
+	// list of 10,000 Services, managedFields included, was the
+	// controller's memory peak (docs/scale.md).
+	return pagedlist.InPages(cache.Options{ByObject: by, DefaultTransform: cache.TransformStripManagedFields()})
 }
 
 // stripService drops from a cached Service what the controller never

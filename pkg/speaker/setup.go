@@ -25,6 +25,7 @@ import (
 	"github.com/lbstack/lbstack/pkg/bgp/frr"
 	"github.com/lbstack/lbstack/pkg/bgp/native"
 	"github.com/lbstack/lbstack/pkg/l2"
+	"github.com/lbstack/lbstack/pkg/pagedlist"
 )
 
 // controllerName is the name of the speaker's controller-runtime
@@ -83,7 +84,7 @@ func (o Options) Validate() error {
 // CacheOptions are the manager cache options the speaker expects: its
 // namespaced kinds are only watched in the stack's namespace (all the
 // speaker's Role grants, and all config.Build considers), and no
-// managedFields are kept in memory.
+// managedFields are kept in memory, nor read whole at start-up.
 func CacheOptions(namespace string) cache.Options {
 	inNS := map[string]cache.Config{namespace: {}}
 	by := map[client.Object]cache.ByObject{}
@@ -99,7 +100,9 @@ func CacheOptions(namespace string) cache.Options {
 	} {
 		by[o] = cache.ByObject{Namespaces: inNS}
 	}
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: by}
+	// The first lists (10,000 Services and their EndpointSlices on every
+	// node) in pages, each stripped as it arrives.
+	return pagedlist.InPages(cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: by})
 }
 
 // Speaker is the speaker of one node, added to a manager by Setup.

@@ -15,6 +15,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
+	"github.com/lbstack/lbstack/pkg/pagedlist"
 	"github.com/lbstack/lbstack/pkg/scheme"
 )
 
@@ -124,7 +125,7 @@ func Serve(ctx context.Context, cfg *rest.Config, healthAddr string, o ServerOpt
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: healthAddr,
 		// Secrets are read from the cache, of the stack's namespace only.
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}, DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: pagedlist.InPages(cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}, DefaultTransform: cache.TransformStripManagedFields()}),
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
