@@ -23,6 +23,8 @@ type ProcessOptions struct {
 	// Metrics serves /metrics; HealthAddr /healthz and /readyz.
 	Metrics    metricsserver.Options
 	HealthAddr string
+	// PprofAddr serves Go's /debug/pprof ("0" or empty: not served).
+	PprofAddr string
 	// LeaderElection: only the leader among replicas assigns addresses
 	// (Lease lbstack-controller in the stack's namespace).
 	LeaderElection bool
@@ -38,6 +40,7 @@ func RunProcess(ctx context.Context, cfg *rest.Config, o ProcessOptions) error {
 		Cache:                   CacheOptions(ns),
 		Metrics:                 o.Metrics,
 		HealthProbeBindAddress:  o.HealthAddr,
+		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "lbstack-controller",
 		LeaderElectionNamespace: ns,

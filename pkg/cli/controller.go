@@ -28,6 +28,7 @@ type controllerFlags struct {
 	qps         float32
 	burst       int
 	workers     int
+	pprofAddr   string
 }
 
 func (f *controllerFlags) add(cmd *cobra.Command) {
@@ -41,6 +42,7 @@ func (f *controllerFlags) add(cmd *cobra.Command) {
 	fl.Float32Var(&f.qps, "kube-api-qps", -1, "client-side limit of requests per second to the API server; negative: none (API Priority and Fairness applies)")
 	fl.IntVar(&f.burst, "kube-api-burst", 1000, "client-side burst of requests to the API server (with --kube-api-qps > 0)")
 	fl.IntVar(&f.workers, "workers", assigner.DefaultMaxConcurrentReconciles, "Services reconciled in parallel")
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles (heap, CPU), to diagnose memory and CPU at scale; "0" (the default) disables it`)
 }
 
 func newControllerCommand() *cobra.Command {
@@ -87,7 +89,7 @@ func runController(ctx context.Context, f controllerFlags) error {
 		Assigner: assigner.Options{
 			Namespace: f.server.Namespace, LBClass: f.lbClass, BGPBackend: v1beta1.BGPType(f.bgpBackend), MaxConcurrentReconciles: f.workers,
 		},
-		Metrics: metrics, HealthAddr: f.healthAddr, LeaderElection: f.leaderElect,
+		Metrics: metrics, HealthAddr: f.healthAddr, LeaderElection: f.leaderElect, PprofAddr: f.pprofAddr,
 	}
 	if f.webhookMode == webhookEnabled {
 		wh, err := f.serverOptions()
