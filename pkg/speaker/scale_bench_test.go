@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -468,6 +470,19 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	} else if backend != "" && backend != "native" {
 		b.Fatalf("LBSTACK_BENCH_BGP_BACKEND=%q: native or frr", backend)
 	}
+	// The speaker's memory: this process's peak RSS from here (the setup's
+	// garbage collected and returned first), which also counts the
+	// benchmark's client and its watch.
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := envtest.ResetPeakRSS(); err != nil {
+		b.Logf("cannot reset the peak RSS (%v): the figure covers the setup too", err)
+	}
+	rssBase, _ := envtest.StatusKB("/proc/self/status", "VmRSS")
+	peakRSS := func() string {
+		hwm, _ := envtest.StatusKB("/proc/self/status", "VmHWM")
+		return fmt.Sprintf("peak RSS %.1f MiB since the speaker's start (%.1f MiB before it; speaker and this benchmark's client)", float64(hwm)/1024, float64(rssBase)/1024)
+	}
 	start, cpu0 := time.Now(), cpuTime(b)
 	go func() {
 		done <- speaker.RunProcess(runCtx, spCfg, speaker.ProcessOptions{
@@ -511,9 +526,9 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		}
 		return ""
 	})
-	fmt.Printf("speaker-scale: cold start: %d routes at the router and statuses written after %v, speaker+client CPU %v, speaker writes %s; load %s\n",
+	fmt.Printf("speaker-scale: cold start: %d routes at the router and statuses written after %v, speaker+client CPU %v, speaker writes %s; %s; load %s\n",
 		nSvc, time.Since(start).Round(100*time.Millisecond), (cpuTime(b) - cpu0).Round(time.Millisecond),
-		diffWrites(writes.snapshot(), nil), envtest.LoadAvg())
+		diffWrites(writes.snapshot(), nil), peakRSS(), envtest.LoadAvg())
 
 	// idleRate waits until the process is idle (under idleMax of CPU per
 	// second) and returns its CPU rate then. A backend that never gets
@@ -601,7 +616,7 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	slices.Sort(lats)
 	b.ReportMetric(float64(cpus[len(cpus)/2].Microseconds())/1000, "cpu-ms/change")
 	b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "ms-to-router")
-	fmt.Printf("speaker-scale: %s backend, %d Services, %d Nodes, one Service's address changed %d times: speaker CPU per change median %v max %v; change to route at the router median %v max %v; speaker writes per change %s; load %s\n",
+	fmt.Printf("speaker-scale: %s backend, %d Services, %d Nodes, one Service's address changed %d times: speaker CPU per change median %v max %v; change to route at the router median %v max %v; speaker writes per change %s; %s; load %s\n",
 		spOpts.BGPBackend, nSvc, nNodes, nChanges, cpus[len(cpus)/2].Round(100*time.Microsecond), cpus[len(cpus)-1].Round(100*time.Microsecond),
-		lats[len(lats)/2].Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond), lastWrites, envtest.LoadAvg())
+		lats[len(lats)/2].Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond), lastWrites, peakRSS(), envtest.LoadAvg())
 }

@@ -77,3 +77,9 @@ func EnvInt(name string, def int) int {
 	}
 	return def
 }
+
+// ResetPeakRSS resets this process's VmHWM to its current RSS, so that a
+// later VmHWM is the peak of what ran since.
+func ResetPeakRSS() error {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
