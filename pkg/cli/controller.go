@@ -20,15 +20,10 @@ const (
 // (the controller serves the webhooks too) plus its own.
 type controllerFlags struct {
 	webhookFlags
-	lbClass     string
-	metricsAddr string
-	port        int
-	webhookMode string
-	leaderElect bool
-	qps         float32
-	burst       int
-	workers     int
-	pprofAddr   string
+	lbClass, metricsAddr, webhookMode, pprofAddr string
+	port, burst, workers                         int
+	leaderElect                                  bool
+	qps                                          float32
 }
 
 func (f *controllerFlags) add(cmd *cobra.Command) {
