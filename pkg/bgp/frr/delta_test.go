@@ -1,10 +1,9 @@
 package frr
 
 import (
-	"net/netip"
+	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -22,11 +21,15 @@ func TestRouteDelta(t *testing.T) {
 		}
 		return c
 	}
+	comms := []config.Community{std(65535, 120)}
 	plain := func(p string) bgp.Route { return bgp.Route{Prefix: pfx(p)} }
-	tagged := func(p string) bgp.Route {
-		return bgp.Route{Prefix: pfx(p), Communities: []config.Community{std(65535, 120)}}
+	tagged := func(p string) bgp.Route { return bgp.Route{Prefix: pfx(p), Communities: comms} }
+	// The tags of the two announcement sets of session p.
+	tagOf := func(r bgp.Route) string {
+		key := appendSetEntry(setKeyStart(r.Prefix), "p", r)
+		return tagMap(homeTag(string(key)))
 	}
-	seq := func(p string) string { return strconv.FormatUint(uint64(homeSeq(pfx(p))), 10) }
+	plainMap, taggedMap := tagOf(plain("203.0.113.1/32")), tagOf(tagged("203.0.113.1/32"))
 	for _, tc := range []struct {
 		name     string
 		old, new []bgp.Route
@@ -35,50 +38,31 @@ func TestRouteDelta(t *testing.T) {
 	}{
 		{name: "identical", old: []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32")}, ok: true},
 		{
-			name: "a prefix added at the end of its group",
-			old:  []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32")}, ok: true,
-			cmds: []string{
-				"ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32", "exit-address-family", "exit",
-			},
-		},
-		{
-			// Sequence numbers are the prefixes' own: nothing shifts.
-			name: "an insertion before others moves none of them",
+			name: "a prefix added",
 			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32"), plain("203.0.113.3/32")}, ok: true,
-			cmds: []string{
-				"ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32", "exit-address-family", "exit",
-			},
+			cmds: []string{"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32 route-map " + plainMap, "exit-address-family", "exit"},
 		},
 		{
-			name: "a removal before others moves none of them",
+			name: "a prefix removed",
 			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.3/32")}, ok: true,
-			cmds: []string{
-				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit",
-				"no ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-			},
-		},
-		{
-			name: "a removal: network first, then the entry",
-			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}, ok: true,
-			cmds: []string{
-				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit",
-				"no ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-			},
+			cmds: []string{"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit"},
 		},
 		{
 			name: "a prefix replaced by a new one",
 			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.5/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.6/32")}, ok: true,
 			cmds: []string{
-				"ip prefix-list lbs-p-10 seq " + seq("203.0.113.6/32") + " permit 203.0.113.6/32",
-				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.6/32", "exit-address-family", "exit",
+				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.6/32 route-map " + plainMap, "exit-address-family", "exit",
 				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.5/32", "exit-address-family", "exit",
-				"no ip prefix-list lbs-p-10 seq " + seq("203.0.113.5/32") + " permit 203.0.113.5/32",
 			},
 		},
-		{name: "a new attribute group is not route-only", old: []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}},
-		{name: "the last route of a group going is not route-only", old: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}},
+		{
+			// Written again with its new route-map, never removed first.
+			name: "a prefix moving to another set in use",
+			old:  []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32"), tagged("203.0.113.3/32")}, ok: true,
+			cmds: []string{"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.3/32 route-map " + taggedMap, "exit-address-family", "exit"},
+		},
+		{name: "a new announcement set is not route-only", old: []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}},
+		{name: "the last prefix of a set going is not route-only", old: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmds, ok := routeDelta(render(t, tc.old...), render(t, tc.new...))
@@ -95,81 +79,80 @@ func TestRouteDelta(t *testing.T) {
 	if _, ok := routeDelta(a, b); ok {
 		t.Errorf("a timer change went the fast path")
 	}
-
-	// Two prefixes with the same home: the second in prefix order takes
-	// the next number; inserting the first moves the second, which only
-	// the full path can do.
-	a1, a2 := collidingPrefixes(t)
-	one, two := render(t, plain(a2.String())), render(t, plain(a1.String()), plain(a2.String()))
-	if !strings.Contains(two, " seq "+strconv.FormatUint(uint64(nextSeq(homeSeq(a1))), 10)+" permit "+a2.String()) {
-		t.Errorf("the second of two colliding prefixes is not at the next number:\n%s", two)
-	}
-	if cmds, ok := routeDelta(one, two); ok {
-		t.Errorf("an entry moved by a collision went the fast path: %q", cmds)
+	// Neither is an old configuration's prefix lists going (an upgrade).
+	old := strings.Replace(a, "route-map lbs-p-in deny 10", "ip prefix-list lbs-p-10 seq 5 permit 203.0.113.1/32\nroute-map lbs-p-in deny 10", 1)
+	if _, ok := routeDelta(old, a); ok {
+		t.Errorf("prefix lists going went the fast path")
 	}
 }
 
-// crowdedSeqs makes homeSeq pick one of n numbers (the last n/2 and the
-// first: probes wrap) until the test ends, so that prefixes collide.
-func crowdedSeqs(t *testing.T, n uint32) {
-	homeSeq = func(p netip.Prefix) uint32 {
-		s := maxPrefixSeq - n/2 + 1
-		for range fnvSeq(p) % n {
-			s = nextSeq(s)
+// crowdedTags makes homeTag pick one of n numbers (the last n/2 and the
+// first: probes wrap) until the test ends, so that announcement sets
+// collide.
+func crowdedTags(t *testing.T, n uint32) {
+	homeTag = func(key string) uint32 {
+		s := uint64(maxTag - n/2 + 1)
+		s += uint64(fnvTag(key) % n)
+		if s > maxTag {
+			s -= maxTag
 		}
-		return s
+		return uint32(s)
 	}
-	t.Cleanup(func() { homeSeq = fnvSeq })
+	t.Cleanup(func() { homeTag = fnvTag })
 }
 
-// collidingPrefixes makes prefixes collide (crowdedSeqs) and returns two
-// of 198.18.0.0/24, sorted, with the same home.
-func collidingPrefixes(t *testing.T) (netip.Prefix, netip.Prefix) {
-	t.Helper()
-	crowdedSeqs(t, 4)
-	seen := map[uint32]netip.Prefix{}
-	for i := range 256 {
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i)}), 32)
-		if q, ok := seen[homeSeq(p)]; ok {
-			return q, p
-		}
-		seen[homeSeq(p)] = p
-	}
-	t.Fatal("no collision")
-	return netip.Prefix{}, netip.Prefix{}
-}
-
-func TestPrefixSeqs(t *testing.T) {
-	for _, p := range []string{"0.0.0.0/0", "255.255.255.255/32", "2001:db8::/32", "203.0.113.7/32"} {
-		if s := homeSeq(pfx(p)); s < minPrefixSeq || s > maxPrefixSeq {
-			t.Errorf("homeSeq(%s) = %d, outside FRR's range", p, s)
+// TestTagNumbers: tags and route-map entries keep their numbers when
+// another set comes or goes, unless a collision moved them; numbers stay
+// in FRR's ranges and probes wrap.
+func TestTagNumbers(t *testing.T) {
+	for _, k := range []string{"", "4", "6\x00p\x00\x000", strings.Repeat("x", 100)} {
+		if tg := homeTag(k); tg < minTag || tg > maxTag {
+			t.Errorf("homeTag(%q) = %d, outside FRR's range", k, tg)
 		}
 	}
-	if nextSeq(maxPrefixSeq) != minPrefixSeq || nextSeq(7) != 8 {
-		t.Error("nextSeq does not wrap")
+	for _, tg := range []uint32{minTag, maxEntrySeq - 1, maxEntrySeq, maxEntrySeq + 1, maxTag} {
+		if s := homeEntrySeq(tg); s < 1 || s > maxEntrySeq {
+			t.Errorf("homeEntrySeq(%d) = %d, outside 1..%d", tg, s, maxEntrySeq)
+		}
 	}
-	// One prefix coming or going moves no other entry.
-	var ps []netip.Prefix
+	var keys []string
 	for i := range 300 {
-		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32-i/256))
+		keys = append(keys, fmt.Sprintf("4\x00p\x0065000:%d\x000", i))
 	}
-	slices.SortFunc(ps, bgp.ComparePrefixes)
-	ps = slices.Compact(ps)
-	all := prefixSeqs(ps)
-	for i := range ps {
-		without := prefixSeqs(slices.Delete(slices.Clone(ps), i, i+1))
-		if !slices.Equal(without, slices.Delete(slices.Clone(all), i, i+1)) {
-			t.Fatalf("removing %s moved other entries", ps[i])
+	all := numberTags(slices.Clone(keys))
+	for i := range keys {
+		without := numberTags(slices.Delete(slices.Clone(keys), i, i+1))
+		for k, tg := range without {
+			if all[k] != tg {
+				t.Fatalf("removing set %d moved another's tag", i)
+			}
 		}
 	}
-	a1, a2 := collidingPrefixes(t)
-	if got := prefixSeqs([]netip.Prefix{a1, a2}); got[0] != homeSeq(a1) || got[1] != nextSeq(homeSeq(a1)) {
-		t.Errorf("colliding %s and %s: %v", a1, a2, got)
+	tags := make([]uint32, 0, len(all))
+	for _, tg := range all {
+		tags = append(tags, tg)
 	}
+	slices.Sort(tags)
+	seqs := entrySeqs(tags)
+	for i := range tags {
+		without := entrySeqs(slices.Delete(slices.Clone(tags), i, i+1))
+		if !slices.Equal(without, slices.Delete(slices.Clone(seqs), i, i+1)) {
+			t.Fatalf("removing tag %d moved other entries", tags[i])
+		}
+	}
+
 	// Crowded: every number distinct and in range; probes wrap.
-	got := prefixSeqs(ps[:6])
-	slices.Sort(got)
-	if want := []uint32{1, 2, 3, 4, maxPrefixSeq - 1, maxPrefixSeq}; !slices.Equal(got, want) {
-		t.Errorf("six prefixes on four homes: %v, want %v", got, want)
+	crowdedTags(t, 4)
+	got := numberTags(slices.Clone(keys[:6]))
+	var nums []uint32
+	for _, tg := range got {
+		nums = append(nums, tg)
+	}
+	slices.Sort(nums)
+	if want := []uint32{1, 2, 3, 4, maxTag - 1, maxTag}; !slices.Equal(nums, want) {
+		t.Errorf("six sets on four homes: %v, want %v", nums, want)
+	}
+	if got := entrySeqs([]uint32{maxEntrySeq - 1, 2*maxEntrySeq - 1, 3*maxEntrySeq - 1}); !slices.Equal(got, []int{maxEntrySeq, 1, 2}) {
+		t.Errorf("three entries on one home: %v", got)
 	}
 }

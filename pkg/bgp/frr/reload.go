@@ -36,9 +36,12 @@ import (
 //     parse), rename over Path, `frr-reload.py --reload` (FRR gets only
 //     the difference, so unchanged sessions are not reset), then `clear
 //     bgp [vrf V] ipv4|ipv6 unicast * soft out` for every BGP instance
-//     (no reset either): FRR 8.4 does not re-run outbound route-maps when
-//     only a prefix list they match changed, which is what adding or
-//     removing a Service changes.
+//     (no reset either): a full reload may change the route-maps OUT of
+//     routes already announced (a tag's entries, an old configuration's
+//     prefix lists), and FRR 8.4 does not always re-run them then. The
+//     fast path (routeDelta) and SubmitChange's edits only change
+//     network statements, each of which re-evaluates its own route: no
+//     refresh.
 //   - Errors: every failed attempt is a *ReloadError (stage and the
 //     script's error lines). A candidate failing the check never reaches
 //     Path or FRR; one failing the reload is taken back out (the last
@@ -127,7 +130,7 @@ type ReloaderOptions struct {
 	// here), and ReloadResult.Diff stays empty.
 	FastCheck bool
 	// NoFastPath sends every change through frr-reload.py, even one that
-	// only adds or removes announced prefixes (see routeDelta).
+	// only changes network statements (see routeDelta).
 	NoFastPath bool
 	// UseVtysh runs SubmitChange's commands and Backend.Snapshot's
 	// queries with a vtysh process (and Exec) instead of writing them to
@@ -187,7 +190,7 @@ type ReloadResult struct {
 	// Duration is the attempt's wall time; Test, Reload and Refresh the
 	// parts of it each stage took (zero for stages not reached).
 	Duration, Test, Reload, Refresh time.Duration
-	// Fast is true when only announced prefixes changed and vtysh applied
+	// Fast is true when only network statements changed and bgpd took
 	// them (routeDelta) instead of frr-reload.py; Diff then holds the
 	// commands.
 	Fast bool
@@ -313,9 +316,9 @@ type routeEdit struct {
 }
 
 // SubmitChange is Submit for a configuration that differs from the
-// previous submission only as cmds say: prefix-list entries and network
-// statements, in routeDelta's gap-free order, followed by the refresh
-// commands (`clear bgp ... soft out`). While FRR runs the previous
+// previous submission only as cmds say: network statements, as
+// routeDelta writes them, followed by the refresh commands (`clear bgp
+// ... soft out`; live.change needs none since route tags). While FRR runs the previous
 // submission, or one whose edits up to this one were all submitted this
 // way, the attempt runs the commands with vtysh and writes conf, nothing
 // else; otherwise (a text pending or failed, a Resync) it goes the way of
@@ -582,13 +585,11 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 			ferr := r.fastApply(conf, cmds)
 			res.Reload = time.Since(t0)
 			if ferr == nil {
+				// No soft refresh: each network statement written
+				// re-evaluates its own route through the route-maps OUT,
+				// which did not change (route tags), and a refresh of
+				// every instance costs a walk of the whole table.
 				res.Fast = true
-				t0 = time.Now()
-				err := r.refresh(conf)
-				res.Refresh = time.Since(t0)
-				if err != nil {
-					return "", &ReloadError{Stage: "refresh", Err: err}
-				}
 				return strings.Join(cmds, "\n"), nil
 			}
 			// The full path diffs against FRR's running configuration,
@@ -737,12 +738,13 @@ var routerLine = regexp.MustCompile(`(?m)^router bgp [0-9]+(?: vrf (\S+))?\s*$`)
 
 // refresh re-evaluates the outbound policy of every BGP instance of conf
 // (`clear bgp [vrf NAME] ipv4|ipv6 unicast * soft out`; no session is
-// reset, and peers only get UPDATEs for what changed). FRR 8.4 does not
-// re-run the route-maps of routes already in its table when a prefix list
-// they match changes, which is most of what a reload changes here (a new
-// or withdrawn Service is a prefix-list entry and a network statement):
-// without this the new route would stay unannounced until the next
-// route-map change.
+// reset, and peers only get UPDATEs for what changed). A full reload may
+// change the route-maps OUT under routes already in the table (a tag's
+// entries come or go; a configuration from before route tags loses its
+// prefix lists), and FRR 8.4 does not re-run the route-maps of routes
+// already in its table when a prefix list they match changes: without
+// this a route could keep its old policy until the next route-map
+// change.
 func (r *Reloader) refresh(conf string) error {
 	var cmds []string
 	for _, m := range routerLine.FindAllStringSubmatch(conf, -1) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,16 +20,11 @@ import (
 // (0: success). A session starts in VIEW_NODE; `enable` and
 // `configure terminal` lead into configuration mode, as vtysh does.
 //
-// vtysh sends each command to the daemons that have it: prefix lists are
-// kept by every daemon with route-maps (zebra, bgpd, bfdd, ... here the
-// ones with a socket), `router bgp` blocks and `clear bgp` go to bgpd
-// only. runDirect does the same with the commands routeDelta and
-// live.change write.
-
-// plistDaemons are the daemons that keep prefix lists (vtysh sends them
-// `ip prefix-list` commands); staticd, watchfrr and mgmtd do not.
-var plistDaemons = []string{"zebra", "bgpd", "bfdd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "fabricd",
-	"pimd", "pim6d", "eigrpd", "babeld", "ldpd", "nhrpd", "pbrd", "vrrpd", "sharpd"}
+// vtysh sends each command to the daemons that have it. The commands
+// routeDelta and live.change write are `router bgp` blocks of network
+// statements and `clear bgp`, which vtysh sends to bgpd only, and so
+// does runDirect: route edits never cost zebra or bfdd anything (route
+// tags, see tags.go; prefix lists, which they keep too, are gone).
 
 // vtyTimeout bounds one direct edit.
 const vtyTimeout = 30 * time.Second
@@ -81,100 +75,58 @@ func (s *vtySession) read() (string, byte, error) {
 }
 
 // runDirect runs cmds (configuration commands, then, after an "end",
-// exec commands such as `clear bgp`) on the daemons of dir as vtysh
-// would: a command fails when a daemon it goes to refuses it. Each daemon
-// gets its commands in one write and answers them in turn (lib/vty.c
-// executes every command of a read), so an edit costs one round trip per
-// daemon, not one per command: under load each round trip waits for the
-// daemon to be scheduled.
+// exec commands such as `clear bgp`) on the bgpd of dir as vtysh would:
+// a command fails when bgpd refuses it. bgpd gets the commands in one
+// write and answers them in turn (lib/vty.c executes every command of a
+// read), so an edit costs one round trip, not one per command: under
+// load each round trip waits for the daemon to be scheduled.
 func runDirect(dir string, cmds []string) error {
 	if dir == "" {
 		dir = "/var/run/frr"
 	}
-	deadline := time.Now().Add(vtyTimeout)
-	var sessions []*vtySession
-	defer func() {
-		for _, s := range sessions {
-			_ = s.c.Close()
-		}
-	}()
-	var bgpd *vtySession
-	var plist []*vtySession
-	for _, d := range plistDaemons {
-		if _, err := os.Stat(filepath.Join(dir, d+".vty")); err != nil {
-			continue
-		}
-		s, err := dialVty(dir, d, deadline)
-		if err != nil {
-			return err
-		}
-		sessions = append(sessions, s)
-		plist = append(plist, s)
-		if d == "bgpd" {
-			bgpd = s
-		}
+	bgpd, err := dialVty(dir, "bgpd", time.Now().Add(vtyTimeout))
+	if err != nil {
+		return fmt.Errorf("no bgpd vty socket in %s: %w", dir, err)
 	}
-	if bgpd == nil {
-		return errors.New("no bgpd vty socket in " + dir)
-	}
-	batch := map[*vtySession][]string{}
-	for _, s := range sessions {
-		batch[s] = []string{"enable", "configure terminal"}
-	}
+	defer func() { _ = bgpd.c.Close() }()
+	batch := []string{"enable", "configure terminal"}
 	configuring, inRouter := true, false
 	for _, c := range cmds {
-		to := []*vtySession{bgpd}
 		switch {
 		case c == "end":
-			to, configuring = sessions, false
+			configuring = false
 		case strings.HasPrefix(c, "router bgp "):
 			inRouter = true
 		case inRouter && c == "exit":
 			inRouter = false
-		case !inRouter && configuring && isPrefixListCmd(c):
-			to = plist
 		case !inRouter && configuring || !configuring && !strings.HasPrefix(c, "clear bgp "):
 			return fmt.Errorf("vty: not a route edit: %q", c)
 		}
-		for _, s := range to {
-			batch[s] = append(batch[s], c)
-		}
+		batch = append(batch, c)
 	}
 	if configuring {
-		for _, s := range sessions {
-			batch[s] = append(batch[s], "end")
-		}
+		batch = append(batch, "end")
 	}
-	// Every daemon's batch is sent before any answer is read; bgpd
-	// executes its own in order (prefix-list entries before the network
-	// statements they permit), the other daemons keep copies of the lists.
-	for _, s := range sessions {
-		var buf []byte
-		for _, c := range batch[s] {
-			buf = append(append(buf, c...), 0)
-		}
-		if _, err := s.c.Write(buf); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
+	// The batch is sent before any answer is read; bgpd executes it in
+	// order.
+	var buf []byte
+	for _, c := range batch {
+		buf = append(append(buf, c...), 0)
+	}
+	if _, err := bgpd.c.Write(buf); err != nil {
+		return fmt.Errorf("%s: %w", bgpd.name, err)
 	}
 	var errs []error
-	for _, s := range sessions {
-		for _, c := range batch[s] {
-			out, status, err := s.read()
-			if err != nil {
-				return err
-			}
-			if status != 0 || strings.Contains(out, "%") {
-				errs = append(errs, fmt.Errorf("%s refused %q (status %d): %s", s.name, c, status, strings.TrimSpace(out)))
-			}
+	for _, c := range batch {
+		out, status, err := bgpd.read()
+		if err != nil {
+			return err
+		}
+		if status != 0 || strings.Contains(out, "%") {
+			errs = append(errs, fmt.Errorf("%s refused %q (status %d): %s", bgpd.name, c, status, strings.TrimSpace(out)))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func isPrefixListCmd(c string) bool {
-	c = strings.TrimPrefix(c, "no ")
-	return strings.HasPrefix(c, "ip prefix-list ") || strings.HasPrefix(c, "ipv6 prefix-list ")
 }
 
 // expect runs c and fails unless the daemon took it.
