@@ -330,6 +330,62 @@ exit
 	if file, _ := os.ReadFile(filepath.Join(dir, "frr.conf")); string(file) != want {
 		t.Errorf("frr.conf is not the rendered state:\n%s", lineDiff(want, string(file)))
 	}
+	// A full reload giving every route of a set new attributes (a new
+	// tag for each): the routes move to it in place (retagFirst), none is
+	// withdrawn for a moment, as frr-reload.py alone would do.
+	first()
+	if err := b.Apply(ctx, state()); err != nil {
+		t.Fatal(err)
+	}
+	flush("back to the first state")
+	check("back to the first state", all)
+	var v4 []string
+	for _, rt := range routes["r4"] {
+		v4 = append(v4, rt.Prefix.String())
+	}
+	sets["r4"][0] = []config.Community{std(65000, 40)}
+	sets["r4"][1] = []config.Community{std(65000, 41)}
+	first()
+	stop := make(chan struct{})
+	missing := make(chan string, 1)
+	go func() {
+		defer close(missing)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			have := r.Prefixes("ipv4")
+			for _, p := range v4 {
+				if !have[p] {
+					missing <- p
+					return
+				}
+			}
+		}
+	}()
+	py := python.Load()
+	if err := b.Apply(ctx, state()); err != nil {
+		t.Fatal(err)
+	}
+	flush("new attributes for every route")
+	check("new attributes for every route", all)
+	close(stop)
+	if p, ok := <-missing; ok {
+		t.Errorf("%s was withdrawn while it moved to its new tag", p)
+	}
+	if python.Load() == py {
+		t.Errorf("new tags did not go through frr-reload.py")
+	}
+	want, err = Render(state(), Options{Hostname: "lbs-node", IPForwarding: fwd4, IPv6Forwarding: fwd6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(vtysh("show running-config")); !slices.Equal(got, lines(want)) {
+		t.Errorf("after the new tags, FRR's network statements and tags:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lines(want), "\n"))
+	}
+
 	// The reloader's status, read from the daemons' sockets.
 	snap, peers, bfdErr := b.Snapshot()
 	if len(snap) != 2 || snap[0].State != bgp.StateEstablished || snap[1].State != bgp.StateEstablished ||

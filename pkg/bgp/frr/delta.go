@@ -99,3 +99,65 @@ func networkCmds(a, b map[string]map[string]string, remove bool) []string {
 	}
 	return cmds
 }
+
+// retagFirst is what a full reload from prev to conf runs before
+// frr-reload.py so that prefixes announced by both keep being announced
+// when their tag changes (a session joins or leaves an announcement set,
+// a set's attributes change: a new tag). frr-reload.py deletes a changed
+// line before it adds the new one, and deleting a network statement
+// withdraws its route from every peer until the add, for every such
+// prefix at once (a BGPPeer added to the sessions of every Service would
+// blink every route). Written again with the new route-map, a statement
+// moves in place (routeDelta). So first the route-map entries conf has
+// and prev lacks (the new tags', and the sessions' entries matching
+// them), then every network statement whose prefix stays and whose
+// route-map changes; frr-reload.py then finds those done and only
+// removes what is gone. nil when no statement changes its route-map.
+func retagFirst(prev, conf string) []string {
+	o, n := splitRouteLines(prev), splitRouteLines(conf)
+	moved := map[string]map[string]string{}
+	for ctx, lines := range n.networks {
+		for p, l := range lines {
+			if old, ok := o.networks[ctx][p]; ok && old != l {
+				if moved[ctx] == nil {
+					moved[ctx] = map[string]string{}
+				}
+				moved[ctx][p] = l
+			}
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	had := map[string]bool{}
+	for _, b := range routeMapBlocks(prev) {
+		had[strings.Join(b, "\n")] = true
+	}
+	var cmds []string
+	for _, b := range routeMapBlocks(conf) {
+		if !had[strings.Join(b, "\n")] {
+			cmds = append(cmds, b...)
+		}
+	}
+	return append(cmds, networkCmds(moved, nil, false)...)
+}
+
+// routeMapBlocks are the route-map entries of conf, each its lines from
+// `route-map NAME permit|deny SEQ` to its `exit`.
+func routeMapBlocks(conf string) [][]string {
+	var out [][]string
+	var cur []string
+	for _, line := range strings.Split(conf, "\n") {
+		switch {
+		case strings.HasPrefix(line, "route-map "):
+			cur = []string{line}
+		case cur != nil:
+			cur = append(cur, line)
+			if line == "exit" {
+				out = append(out, cur)
+				cur = nil
+			}
+		}
+	}
+	return out
+}

@@ -156,3 +156,50 @@ func TestTagNumbers(t *testing.T) {
 		t.Errorf("three entries on one home: %v", got)
 	}
 }
+
+// TestRetagFirst: before a full reload, prefixes that stay announced but
+// change tag are written again with their new route-map, after the
+// route-map entries the new configuration adds; nothing else.
+func TestRetagFirst(t *testing.T) {
+	a, b := v4("a", "198.18.0.254"), v4("b", "198.18.0.253")
+	render := func(d bgp.DesiredState) string {
+		t.Helper()
+		c, err := Render(d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	rs := []bgp.Route{{Prefix: pfx("203.0.113.1/32")}, {Prefix: pfx("203.0.113.2/32")}}
+	alone := render(bgp.DesiredState{Sessions: []bgp.Session{a, b}, Routes: map[string][]bgp.Route{"a": rs}})
+	both := render(bgp.DesiredState{Sessions: []bgp.Session{a, b}, Routes: map[string][]bgp.Route{"a": rs, "b": rs[:1]}})
+	if got := retagFirst(alone, alone); got != nil {
+		t.Errorf("nothing changed: %q", got)
+	}
+	// b joins 203.0.113.1: a new tag for it; 203.0.113.2 keeps its own.
+	key := func(names ...string) uint32 {
+		k := setKeyStart(pfx("203.0.113.1/32"))
+		for _, n := range names {
+			k = appendSetEntry(k, n, bgp.Route{})
+		}
+		return homeTag(string(k))
+	}
+	ta, tab := key("a"), key("a", "b")
+	got := retagFirst(alone, both)
+	want := []string{
+		"route-map " + tagMap(tab) + " permit 10", fmt.Sprintf(" set tag %d", tab), "exit",
+		fmt.Sprintf("route-map lbs-a-out permit %d", homeEntrySeq(tab)), fmt.Sprintf(" match tag %d", tab), "exit",
+		fmt.Sprintf("route-map lbs-b-out permit %d", homeEntrySeq(tab)), fmt.Sprintf(" match tag %d", tab), "exit",
+		"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.1/32 route-map " + tagMap(tab), "exit-address-family", "exit",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("retagFirst:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(alone, "network 203.0.113.1/32 route-map "+tagMap(ta)) {
+		t.Errorf("203.0.113.1 alone is not at tag %d:\n%s", ta, alone)
+	}
+	// Back: the old tag is gone, so nothing to add first but the move.
+	if got := retagFirst(both, alone); !slices.Contains(got, "network 203.0.113.1/32 route-map "+tagMap(ta)) {
+		t.Errorf("retagFirst back: %q", got)
+	}
+}

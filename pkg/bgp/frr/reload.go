@@ -628,6 +628,16 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 		return diff, &ReloadError{Stage: "write", Err: err}
 	}
 	t0 = time.Now()
+	if hadPrev && !forced {
+		// Prefixes changing tag move in place first (retagFirst); should
+		// that fail, frr-reload.py, which diffs against FRR's running
+		// configuration, does the rest (with the moment's withdraw).
+		if pre := retagFirst(prev, conf); len(pre) > 0 {
+			if err := r.configure(dir, pre); err != nil {
+				r.log.Error(err, "moving routes to their new tags before the reload")
+			}
+		}
+	}
 	out, err = r.script("--reload", r.opts.Path)
 	res.Reload = time.Since(t0)
 	if err == nil {
@@ -696,6 +706,36 @@ func (r *Reloader) applyEdits(res *ReloadResult, conf string, edits []routeEdit)
 	}
 	res.Fast, res.Edit = true, true
 	return strings.Join(run, "\n"), nil
+}
+
+// configure runs configuration commands with `vtysh -f`, which sends
+// each to the daemons that have it (route-maps to zebra and bgpd alike,
+// as frr-reload.py would): a file, since the commands can be a network
+// statement per route.
+func (r *Reloader) configure(dir string, cmds []string) error {
+	f, err := os.CreateTemp(dir, ".lbstack-retag.*.conf")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(strings.Join(cmds, "\n") + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	var args []string
+	if r.opts.VtySocket != "" {
+		args = append(args, "--vty_socket", r.opts.VtySocket)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	out, err := r.opts.Exec(ctx, filepath.Join(r.opts.BinDir, "vtysh"), append(args, "-f", f.Name())...)
+	if s := trimOutput(out); err != nil || strings.Contains(s, "%") {
+		return fmt.Errorf("vtysh -f: %v: %s", err, s)
+	}
+	return nil
 }
 
 // restore puts prev, the last configuration FRR accepted, back in Path
