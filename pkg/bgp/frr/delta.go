@@ -7,26 +7,51 @@ import (
 )
 
 // routeDelta is the fast path of a reload: when two rendered
-// configurations differ only in their `network` statements - what a
-// Service coming or going, or moving to another announcement set in use,
-// changes - the difference is applied with a handful of bgpd commands
-// instead of frr-reload.py, whose two `show running-config` passes cost
-// most of a second of CPU. Anything else (sessions, route-maps, so a tag
-// appearing or going, BFD) goes the full way.
+// configurations differ only in their `network` statements and in which
+// tags exist - what a Service coming or going, or moving to another
+// announcement set, changes - the difference is applied with a handful
+// of commands to bgpd (and, for the route-maps of a tag appearing or
+// going, zebra) instead of frr-reload.py, whose two `show
+// running-config` passes cost most of a second of CPU. Anything else
+// (sessions, a route-map entry of a tag that stays, BFD) goes the full
+// way.
 //
-// A statement whose prefix stays but whose route-map (tag) changes is
-// written again with the new route-map: FRR 8.4 replaces the route-map
-// of an existing statement and re-announces the route in place, where
-// `no network` first would withdraw it for a moment. Statements of
-// prefixes gone are removed with `no network P`.
+// The commands leave no gap: the route-map entries of new tags (the
+// tag's route-map, the sessions' entries matching it) come first, then
+// the network statements, then the entries of tags gone. A statement
+// whose prefix stays but whose route-map (tag) changes is written again
+// with the new route-map: FRR 8.4 replaces the route-map of an existing
+// statement and re-announces the route in place, where `no network`
+// first would withdraw it for a moment. Statements of prefixes gone are
+// removed with `no network P`. No soft refresh is needed: each statement
+// written re-evaluates its own route, and the entries added or removed
+// match no route already announced.
 func routeDelta(oldConf, newConf string) (cmds []string, ok bool) {
 	o, n := splitRouteLines(oldConf), splitRouteLines(newConf)
 	if o.skeleton != n.skeleton {
 		return nil, false
 	}
+	var added, gone []string
+	for _, h := range slices.Sorted(maps.Keys(n.tagEntries)) {
+		old, had := o.tagEntries[h]
+		switch {
+		case !had:
+			added = append(added, n.tagEntries[h]...)
+		case !slices.Equal(old, n.tagEntries[h]):
+			// An entry of a tag in use changed (a session's next hop):
+			// rewriting it would leave its routes unmatched a moment.
+			return nil, false
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(o.tagEntries)) {
+		if _, keep := n.tagEntries[h]; !keep {
+			gone = append(gone, "no "+h)
+		}
+	}
+	cmds = append(cmds, added...)
 	cmds = append(cmds, networkCmds(n.networks, o.networks, false)...)
 	cmds = append(cmds, networkCmds(o.networks, n.networks, true)...)
-	return cmds, true
+	return append(cmds, gone...), true
 }
 
 // routeLines is a configuration split into what routeDelta may change
@@ -36,13 +61,59 @@ type routeLines struct {
 	// networks are the network statements by "router line\naf line",
 	// then by prefix.
 	networks map[string]map[string]string
+	// tagEntries are the route-map entries of tags (a tag's route-map,
+	// the sessions' entries matching a tag) by their first line, each
+	// its lines up to its exit.
+	tagEntries map[string][]string
+}
+
+// isTagEntry tells the route-map entries of a tag, which come and go with
+// it: a tag's own route-map, and the entries of the sessions' route-maps
+// OUT that match a tag (an OUT entry's second line).
+func isTagEntry(block []string) bool {
+	if strings.HasPrefix(block[0], "route-map "+tagMapPrefix) {
+		return true
+	}
+	return strings.HasPrefix(block[0], "route-map lbs-") && strings.Contains(block[0], "-out permit ") &&
+		len(block) > 1 && strings.HasPrefix(block[1], " match tag ")
 }
 
 func splitRouteLines(conf string) routeLines {
-	rl := routeLines{networks: map[string]map[string]string{}}
+	rl := routeLines{networks: map[string]map[string]string{}, tagEntries: map[string][]string{}}
 	var skel strings.Builder
 	var router, af string
+	// entry is the route-map entry being read; afterTag is true on the
+	// line after a tag's entry, whose "!" goes with it.
+	var entry []string
+	afterTag := false
 	for _, line := range strings.Split(conf, "\n") {
+		if afterTag {
+			afterTag = false
+			if line == "!" {
+				continue
+			}
+		}
+		if strings.HasPrefix(line, "route-map ") {
+			entry = []string{line}
+			continue
+		}
+		if entry != nil {
+			entry = append(entry, line)
+			if line != "exit" {
+				continue
+			}
+			if isTagEntry(entry) {
+				rl.tagEntries[entry[0]] = entry
+				afterTag = strings.HasPrefix(entry[0], "route-map "+tagMapPrefix)
+			} else {
+				for _, l := range entry {
+					skel.WriteString(l)
+					skel.WriteByte('\n')
+				}
+			}
+			entry = nil
+			continue
+		}
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "router bgp "):
@@ -64,6 +135,11 @@ func splitRouteLines(conf string) routeLines {
 			continue
 		}
 		skel.WriteString(line)
+		skel.WriteByte('\n')
+	}
+	for _, l := range entry {
+		// An entry without its exit (extra configuration) stays.
+		skel.WriteString(l)
 		skel.WriteByte('\n')
 	}
 	rl.skeleton = skel.String()

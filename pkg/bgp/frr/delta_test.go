@@ -30,6 +30,8 @@ func TestRouteDelta(t *testing.T) {
 		return tagMap(homeTag(string(key)))
 	}
 	plainMap, taggedMap := tagOf(plain("203.0.113.1/32")), tagOf(tagged("203.0.113.1/32"))
+	taggedTag := homeTag(string(appendSetEntry(setKeyStart(pfx("203.0.113.1/32")), "p", tagged("203.0.113.1/32"))))
+	taggedOut := fmt.Sprintf("route-map lbs-p-out permit %d", homeEntrySeq(taggedTag))
 	for _, tc := range []struct {
 		name     string
 		old, new []bgp.Route
@@ -61,8 +63,25 @@ func TestRouteDelta(t *testing.T) {
 			old:  []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32"), tagged("203.0.113.3/32")}, ok: true,
 			cmds: []string{"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.3/32 route-map " + taggedMap, "exit-address-family", "exit"},
 		},
-		{name: "a new announcement set is not route-only", old: []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}},
-		{name: "the last prefix of a set going is not route-only", old: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}},
+		{
+			// The tag's entries first, then the statement naming it.
+			name: "a new announcement set",
+			old:  []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, ok: true,
+			cmds: []string{
+				taggedOut, fmt.Sprintf(" match tag %d", taggedTag), " set community 65535:120 additive", "exit",
+				"route-map " + taggedMap + " permit 10", fmt.Sprintf(" set tag %d", taggedTag), "exit",
+				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32 route-map " + taggedMap, "exit-address-family", "exit",
+			},
+		},
+		{
+			// The statement first, then the tag's entries.
+			name: "the last prefix of a set going",
+			old:  []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}, ok: true,
+			cmds: []string{
+				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit",
+				"no " + taggedOut, "no route-map " + taggedMap + " permit 10",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmds, ok := routeDelta(render(t, tc.old...), render(t, tc.new...))
@@ -79,7 +98,15 @@ func TestRouteDelta(t *testing.T) {
 	if _, ok := routeDelta(a, b); ok {
 		t.Errorf("a timer change went the fast path")
 	}
-	// Neither is an old configuration's prefix lists going (an upgrade).
+	// Nor an entry of a tag in use changing (a next hop): rewritten, it
+	// would match nothing for a moment.
+	nh := s
+	nh.NextHopIPv4 = addr("198.18.0.9")
+	c, _ := Render(bgp.DesiredState{Sessions: []bgp.Session{nh}, Routes: map[string][]bgp.Route{"p": {plain("203.0.113.1/32")}}}, Options{})
+	if cmds, ok := routeDelta(a, c); ok {
+		t.Errorf("a next hop change went the fast path: %q", cmds)
+	}
+	// Nor an old configuration's prefix lists going (an upgrade).
 	old := strings.Replace(a, "route-map lbs-p-in deny 10", "ip prefix-list lbs-p-10 seq 5 permit 203.0.113.1/32\nroute-map lbs-p-in deny 10", 1)
 	if _, ok := routeDelta(old, a); ok {
 		t.Errorf("prefix lists going went the fast path")

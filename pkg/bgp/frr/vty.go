@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,9 +23,18 @@ import (
 //
 // vtysh sends each command to the daemons that have it. The commands
 // routeDelta and live.change write are `router bgp` blocks of network
-// statements and `clear bgp`, which vtysh sends to bgpd only, and so
-// does runDirect: route edits never cost zebra or bfdd anything (route
-// tags, see tags.go; prefix lists, which they keep too, are gone).
+// statements and `clear bgp`, which vtysh sends to bgpd only, and the
+// route-map entries of a tag appearing or going, which vtysh sends to
+// every daemon with route-maps - zebra and bgpd here (bfdd has none) -
+// each of their lines to the daemons that know it: `match tag`, `set
+// tag` and `set ip next-hop` are the library's, which zebra has too;
+// communities, local preference and IPv6 next hops are bgpd's alone (a
+// lab test saw zebra refuse them). runDirect does the same, so a Service
+// under a tag in use costs zebra and bfdd nothing.
+
+// zebraRouteMapLines are the route-map lines zebra takes (its other
+// `set` lines are bgpd's).
+var zebraRouteMapLines = []string{" match tag ", " set tag ", " set ip next-hop "}
 
 // vtyTimeout bounds one direct edit.
 const vtyTimeout = 30 * time.Second
@@ -84,46 +94,89 @@ func runDirect(dir string, cmds []string) error {
 	if dir == "" {
 		dir = "/var/run/frr"
 	}
-	bgpd, err := dialVty(dir, "bgpd", time.Now().Add(vtyTimeout))
+	deadline := time.Now().Add(vtyTimeout)
+	bgpd, err := dialVty(dir, "bgpd", deadline)
 	if err != nil {
 		return fmt.Errorf("no bgpd vty socket in %s: %w", dir, err)
 	}
-	defer func() { _ = bgpd.c.Close() }()
-	batch := []string{"enable", "configure terminal"}
-	configuring, inRouter := true, false
+	sessions := []*vtySession{bgpd}
+	defer func() {
+		for _, s := range sessions {
+			_ = s.c.Close()
+		}
+	}()
+	// zebra, when a route-map changes and it runs.
+	var zebra *vtySession
 	for _, c := range cmds {
+		if strings.HasPrefix(strings.TrimPrefix(c, "no "), "route-map ") {
+			if _, err := os.Stat(filepath.Join(dir, "zebra.vty")); err == nil {
+				if zebra, err = dialVty(dir, "zebra", deadline); err != nil {
+					return err
+				}
+				sessions = append(sessions, zebra)
+			}
+			break
+		}
+	}
+	batch := map[*vtySession][]string{}
+	for _, s := range sessions {
+		batch[s] = []string{"enable", "configure terminal"}
+	}
+	configuring, inRouter, inMap := true, false, false
+	for _, c := range cmds {
+		both := false
 		switch {
 		case c == "end":
-			configuring = false
+			configuring, both = false, true
 		case strings.HasPrefix(c, "router bgp "):
 			inRouter = true
 		case inRouter && c == "exit":
 			inRouter = false
+		case configuring && !inRouter && !inMap && strings.HasPrefix(c, "route-map "):
+			inMap, both = true, true
+		case inMap && c == "exit":
+			inMap, both = false, true
+		case inMap:
+			for _, l := range zebraRouteMapLines {
+				both = both || strings.HasPrefix(c, l)
+			}
+		case configuring && !inRouter && strings.HasPrefix(c, "no route-map "):
+			both = true
 		case !inRouter && configuring || !configuring && !strings.HasPrefix(c, "clear bgp "):
 			return fmt.Errorf("vty: not a route edit: %q", c)
 		}
-		batch = append(batch, c)
+		batch[bgpd] = append(batch[bgpd], c)
+		if both && zebra != nil {
+			batch[zebra] = append(batch[zebra], c)
+		}
 	}
 	if configuring {
-		batch = append(batch, "end")
+		for _, s := range sessions {
+			batch[s] = append(batch[s], "end")
+		}
 	}
-	// The batch is sent before any answer is read; bgpd executes it in
-	// order.
-	var buf []byte
-	for _, c := range batch {
-		buf = append(append(buf, c...), 0)
-	}
-	if _, err := bgpd.c.Write(buf); err != nil {
-		return fmt.Errorf("%s: %w", bgpd.name, err)
+	// Every daemon's batch is sent before any answer is read; each
+	// executes its own in order (bgpd: route-map entries before the
+	// network statements naming them).
+	for _, s := range sessions {
+		var buf []byte
+		for _, c := range batch[s] {
+			buf = append(append(buf, c...), 0)
+		}
+		if _, err := s.c.Write(buf); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
 	}
 	var errs []error
-	for _, c := range batch {
-		out, status, err := bgpd.read()
-		if err != nil {
-			return err
-		}
-		if status != 0 || strings.Contains(out, "%") {
-			errs = append(errs, fmt.Errorf("%s refused %q (status %d): %s", bgpd.name, c, status, strings.TrimSpace(out)))
+	for _, s := range sessions {
+		for _, c := range batch[s] {
+			out, status, err := s.read()
+			if err != nil {
+				return err
+			}
+			if status != 0 || strings.Contains(out, "%") {
+				errs = append(errs, fmt.Errorf("%s refused %q (status %d): %s", s.name, c, status, strings.TrimSpace(out)))
+			}
 		}
 	}
 	return errors.Join(errs...)
