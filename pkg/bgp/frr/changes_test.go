@@ -160,7 +160,9 @@ func TestLiveChangeEquivalence(t *testing.T) {
 		if len(refresh) > 0 {
 			t.Fatalf("step %d (%v): refresh %q", step, changed, refresh)
 		}
-		if slices.ContainsFunc(cmds, func(c string) bool { return strings.Contains(c, "route-map "+tagMapPrefix) && !strings.HasPrefix(c, "network ") }) {
+		if slices.ContainsFunc(cmds, func(c string) bool {
+			return strings.Contains(c, "route-map "+tagMapPrefix) && !strings.HasPrefix(c, "network ")
+		}) {
 			tagged++ // a tag came or went
 		}
 		for _, c := range cmds {
