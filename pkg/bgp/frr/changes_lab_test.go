@@ -304,7 +304,7 @@ exit
 	if got := lines(vtysh("show running-config")); !slices.Equal(got, lines(want)) {
 		t.Errorf("FRR's network statements and tags:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lines(want), "\n"))
 	}
-	// bgpd has them; zebra and bfdd have no prefix list at all.
+	// bgpd has them, zebra the route-maps; no daemon has a prefix list.
 	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
 		s, err := dialVty(dir, d, time.Now().Add(10*time.Second))
 		if err != nil {
@@ -321,6 +321,16 @@ exit
 		if d == "bgpd" {
 			if got := lines(out); !slices.Equal(got, lines(want)) {
 				t.Errorf("bgpd's network statements and tags:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lines(want), "\n"))
+			}
+		}
+		// zebra keeps the route-maps too, with the lines it knows (the
+		// edits went to its socket, as vtysh would have sent them).
+		if d == "zebra" {
+			maps := func(ls []string) []string {
+				return slices.DeleteFunc(ls, func(l string) bool { return strings.HasPrefix(l, "network ") })
+			}
+			if got := maps(lines(out)); !slices.Equal(got, maps(lines(want))) {
+				t.Errorf("zebra's route-maps:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(maps(lines(want)), "\n"))
 			}
 		}
 		if strings.Contains(out, "prefix-list") {
