@@ -15,7 +15,8 @@ import (
 // family, one per prefix) together with the state it expresses, so that
 // ApplyChanges can edit the statements of the changed prefixes and derive
 // the vtysh commands for them, at a cost that grows with the changes, not
-// with the table. Its text (joinSegments) is always what RenderState
+// with the table (a change that makes or ends a tag renders in full:
+// rerender). Its text (joinSegments) is always what RenderState
 // makes of its state: the equivalence test (TestLiveChangeEquivalence)
 // holds it to that.
 type live struct {
@@ -96,14 +97,16 @@ type netAt struct {
 // announcement set changed, `network P route-map lbs-tag-T` (new, or
 // moved to another tag: FRR 8.4 re-runs the statement's route-map in
 // place, without a withdraw) or `no network P`, under its router and
-// address family. Those go to bgpd alone; no route-map changes, since
-// every tag the edit uses is in use already. No soft refresh is needed
-// either: each statement edited re-evaluates its own route through the
-// route-maps OUT (refresh stays in the signature for the Reloader). ok is
-// false, with nothing changed, when d cannot be reached that way: the
-// sessions differ, a named route is not normal or belongs to a session
-// left out, a prefix's new announcement set has no tag yet, or the last
-// prefix of a tag goes (route-maps change: the full path).
+// address family. When every tag the edit uses is in use already and
+// none loses its last prefix, that is all, it goes to bgpd alone, and
+// the blocks are edited in place; otherwise (rerender) the route-map
+// entries of the tags made or ended come first or last. No soft refresh
+// is needed: each statement edited re-evaluates its own route through
+// the route-maps OUT, and the entries added or removed match no other
+// route (refresh stays in the signature for the Reloader). ok is false,
+// with nothing changed, when d cannot be reached that way: the sessions
+// differ, a named route is not normal or belongs to a session left out,
+// or a new set's tag collides and would renumber a tag in use.
 func (l *live) change(d bgp.DesiredState, changed []bgp.RouteChange) (cmds, refresh []string, ok bool) {
 	if !slices.EqualFunc(d.Sessions, l.given, func(x, y bgp.Session) bool { return x.Equal(&y) }) {
 		return nil, nil, false
