@@ -40,7 +40,8 @@ import (
 //     routes already announced (a tag's entries, an old configuration's
 //     prefix lists), and FRR 8.4 does not always re-run them then. The
 //     fast path (routeDelta) and SubmitChange's edits only change
-//     network statements, each of which re-evaluates its own route: no
+//     network statements, each of which re-evaluates its own route, and
+//     add or remove the entries of tags no other route carries: no
 //     refresh.
 //   - Errors: every failed attempt is a *ReloadError (stage and the
 //     script's error lines). A candidate failing the check never reaches
@@ -130,7 +131,7 @@ type ReloaderOptions struct {
 	// here), and ReloadResult.Diff stays empty.
 	FastCheck bool
 	// NoFastPath sends every change through frr-reload.py, even one that
-	// only changes network statements (see routeDelta).
+	// only changes network statements and tags (see routeDelta).
 	NoFastPath bool
 	// UseVtysh runs SubmitChange's commands and Backend.Snapshot's
 	// queries with a vtysh process (and Exec) instead of writing them to
@@ -190,9 +191,9 @@ type ReloadResult struct {
 	// Duration is the attempt's wall time; Test, Reload and Refresh the
 	// parts of it each stage took (zero for stages not reached).
 	Duration, Test, Reload, Refresh time.Duration
-	// Fast is true when only network statements changed and bgpd took
-	// them (routeDelta) instead of frr-reload.py; Diff then holds the
-	// commands.
+	// Fast is true when only network statements and tags changed and
+	// FRR took them (routeDelta) instead of frr-reload.py; Diff then
+	// holds the commands.
 	Fast bool
 	// Edit is true when the commands were SubmitChange's (no diff of the
 	// configurations was made).
@@ -587,8 +588,9 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 			if ferr == nil {
 				// No soft refresh: each network statement written
 				// re-evaluates its own route through the route-maps OUT,
-				// which did not change (route tags), and a refresh of
-				// every instance costs a walk of the whole table.
+				// whose entries changed only for tags no other route
+				// carries, and a refresh of every instance costs a walk
+				// of the whole table.
 				res.Fast = true
 				return strings.Join(cmds, "\n"), nil
 			}
