@@ -26,6 +26,12 @@ type Inputs struct {
 	// Current is the spec of Calico's default BGPConfiguration as it is
 	// now, lbstack's own entries included; nil when there is none.
 	Current *v3.BGPConfigurationSpec
+	// CalicoBGPPeers are the specs of Calico's BGPPeers (read from
+	// crd.projectcalico.org/v1 or projectcalico.org/v3: the spec is the
+	// same). CalicoBGPPeersListed says they were listed; when false, their
+	// absence is not reported.
+	CalicoBGPPeers       []v3.BGPPeerSpec
+	CalicoBGPPeersListed bool
 }
 
 // Check reports what the Calico announcement mode cannot do as the
@@ -36,7 +42,10 @@ func Check(in Inputs) []Finding {
 	if in.Config == nil {
 		return nil
 	}
-	ch := &checker{in: in, desired: Compute(in.Config)}
+	ch := &checker{in: in, desired: Compute(in.Config), poolCIDRs: map[string][]netip.Prefix{}}
+	for _, p := range ch.desired.Pools {
+		ch.poolCIDRs[p.Name] = p.CIDRs
+	}
 	for _, adv := range in.Config.BGPAdvs {
 		ch.checkAdvertisement(adv)
 	}
@@ -54,7 +63,9 @@ func Check(in Inputs) []Finding {
 type checker struct {
 	in      Inputs
 	desired Desired
-	out     []Finding
+	// poolCIDRs are the CIDRs of the announced pools (desired.Pools) by name.
+	poolCIDRs map[string][]netip.Prefix
+	out       []Finding
 }
 
 func (c *checker) add(check string, sev Severity, field string, objs []ObjectRef, format string, args ...any) {
@@ -73,6 +84,11 @@ func (c *checker) checkAdvertisement(adv *config.BGPAdvertisement) {
 		c.add(CheckLocalPrefIgnored, Warning, "spec.localPref", []ObjectRef{ref},
 			"%s spec.localPref is %d, but Calico sets no LOCAL_PREF on the routes it announces: remove spec.localPref, or set the preference on the router",
 			ref, adv.LocalPref)
+	}
+	if len(adv.Pools) > 0 && c.in.CalicoBGPPeersListed && len(c.in.CalicoBGPPeers) == 0 {
+		c.add(CheckCalicoBGPPeerMissing, Error, "spec.ipAddressPools", []ObjectRef{ref},
+			"%s announces ipaddresspool %s (spec.ipAddressPools, spec.ipAddressPoolSelectors), but no Calico BGPPeer exists: Calico's nodes peer only with each other, so no router learns these addresses; create a Calico BGPPeer (crd.projectcalico.org/v1) for each router",
+			ref, strings.Join(adv.Pools, ", "))
 	}
 	c.checkAggregation(ref, adv, true)
 	c.checkAggregation(ref, adv, false)
@@ -106,7 +122,7 @@ func (c *checker) checkAggregation(ref ObjectRef, adv *config.BGPAdvertisement, 
 	var widest netip.Prefix // the pool CIDR the aggregate must not exceed: the longest prefix
 	var widestPool string
 	for _, name := range adv.Pools {
-		for _, p := range PoolCIDRs(c.in.Config.Pools[name]) {
+		for _, p := range c.poolCIDRs[name] {
 			if p.Addr().Is4() == v4 && (!widest.IsValid() || p.Bits() > widest.Bits()) {
 				widest, widestPool = p, name
 			}

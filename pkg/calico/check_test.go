@@ -51,7 +51,9 @@ spec: {ipAddressPools: [narrow, v6]}
 		name    string
 		objects string
 		current *v3.BGPConfigurationSpec
-		want    []want
+		// calicoPeers, when not nil, are Calico's BGPPeers as listed.
+		calicoPeers []v3.BGPPeerSpec
+		want        []want
 		// absent are words no finding's message may hold.
 		absent []string
 	}{
@@ -59,6 +61,18 @@ spec: {ipAddressPools: [narrow, v6]}
 			name:    "what Calico can do: no finding",
 			objects: adv + "---\nkind: BGPAdvertisement\nmetadata: {name: agg}\nspec: {ipAddressPools: [narrow], aggregationLength: 25, communities: [\"65535:120\"]}\n",
 			current: entries("203.0.113.0/25", "2001:db8:1::/120", "203.0.113.0/26"),
+		},
+		{
+			name:        "Calico BGPPeers listed: one is enough",
+			objects:     adv,
+			calicoPeers: []v3.BGPPeerSpec{{PeerIP: "198.18.0.1", ASNumber: 65535}},
+		},
+		{
+			name:        "no Calico BGPPeer: nothing reaches a router",
+			objects:     adv + "---\nkind: BGPAdvertisement\nmetadata: {name: nothing}\nspec: {ipAddressPools: [missing]}\n",
+			calicoPeers: []v3.BGPPeerSpec{},
+			want: []want{{CheckCalicoBGPPeerMissing, "spec.ipAddressPools", []string{`bgpadvertisement "metallb-system/adv"`},
+				[]string{"narrow, v6", "no Calico BGPPeer exists"}}},
 		},
 		{
 			name:    "localPref",
@@ -162,7 +176,8 @@ spec: {myASN: 64512, peerASN: 65000, peerAddress: "2001:db8::1", peerPort: 1179,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Check(Inputs{Config: build(t, pools+"---\n"+tc.objects), Namespace: testNS, Current: tc.current})
+			got := Check(Inputs{Config: build(t, pools+"---\n"+tc.objects), Namespace: testNS, Current: tc.current,
+				CalicoBGPPeers: tc.calicoPeers, CalicoBGPPeersListed: tc.calicoPeers != nil})
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d findings, want %d:\n%s", len(got), len(tc.want), findingsText(got))
 			}

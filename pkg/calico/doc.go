@@ -16,8 +16,8 @@
 // What metallb.io can say and Calico cannot (a local preference, an
 // aggregate wider than the pool's CIDRs, per-peer or per-node
 // announcements, Service selectors), the metallb.io BGPPeers this mode
-// ignores, and serviceLoadBalancerIPs entries that do not match the pools
-// are reported by Check as findings, the way pkg/symrouting reports its
+// ignores, a missing Calico BGPPeer, and serviceLoadBalancerIPs entries
+// that do not match the pools are reported by Check as findings, the way pkg/symrouting reports its
 // checks: they never stop the configuration.
 //
 // No Kubernetes I/O: callers read Calico's objects and write the result

@@ -71,8 +71,9 @@ const (
 	CheckAdvertisementNodes      = "AdvertisementNodeSelectors"
 	CheckAdvertisementServiceSel = "AdvertisementServiceSelectors"
 
-	// metallb.io BGPPeers.
-	CheckBGPPeerIgnored = "BGPPeerIgnored"
+	// BGP sessions: metallb.io BGPPeers are ignored, Calico's must exist.
+	CheckBGPPeerIgnored       = "BGPPeerIgnored"
+	CheckCalicoBGPPeerMissing = "CalicoBGPPeerMissing"
 
 	// The current BGPConfiguration's serviceLoadBalancerIPs.
 	CheckLoadBalancerIPInvalid       = "ServiceLoadBalancerIPInvalid"
@@ -94,6 +95,7 @@ var checkInfos = []CheckInfo{
 	{CheckAdvertisementPeers, Warning, "a BGPAdvertisement limits spec.peers, but Calico announces to every Calico BGPPeer of its nodes"},
 	{CheckAdvertisementNodes, Warning, "a BGPAdvertisement sets spec.nodeSelectors, but Calico announces from every node with a session"},
 	{CheckAdvertisementServiceSel, Warning, "a BGPAdvertisement sets spec.serviceSelectors, but Calico announces every LoadBalancer address in serviceLoadBalancerIPs"},
+	{CheckCalicoBGPPeerMissing, Error, "a BGPAdvertisement selects pools but no Calico BGPPeer exists, so no router learns the addresses"},
 	{CheckBGPPeerIgnored, Warning, "a metallb.io BGPPeer exists, but the speakers run no BGP sessions when Calico announces"},
 	{CheckLoadBalancerIPInvalid, Error, "an entry of the BGPConfiguration's spec.serviceLoadBalancerIPs is not a CIDR"},
 	{CheckLoadBalancerIPNoPool, Warning, "an entry of spec.serviceLoadBalancerIPs overlaps no IPAddressPool"},
