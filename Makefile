@@ -84,7 +84,7 @@ build: ## Build bin/lbstack.
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions.
-	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/... paths=./pkg/ovnapi/...
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/... paths=./pkg/ovnapi/... paths=./pkg/calicoapi/...
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests under config/.
@@ -94,6 +94,11 @@ manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests unde
 	# NMState's CRDs, for the envtest tier only (lbstack never installs them).
 	$(CONTROLLER_GEN) crd paths=github.com/nmstate/kubernetes-nmstate/api/v1 \
 		paths=github.com/nmstate/kubernetes-nmstate/api/v1beta1 output:crd:dir=test/crds/nmstate
+	# Calico's crd.projectcalico.org/v1 CRDs (a cluster without Calico's API
+	# server), for the envtest tier only: generated from the v3 specs of
+	# github.com/projectcalico/api as Calico generates its own, without
+	# descriptions as Calico publishes them (pkg/calicoapi/v1).
+	$(CONTROLLER_GEN) crd:maxDescLen=0 paths=./pkg/calicoapi/... output:crd:dir=test/crds/calico
 
 # The OLM bundle (docs/olm.md): version and the operator image it deploys.
 BUNDLE_VERSION ?= 0.1.0

@@ -13,6 +13,7 @@ require (
 	github.com/open-policy-agent/cert-controller v0.15.0
 	github.com/operator-framework/api v0.36.0
 	github.com/osrg/gobgp/v3 v3.37.0
+	github.com/projectcalico/api v0.0.0-20240708202104-e3f70b269c2c
 	github.com/prometheus/client_golang v1.22.0
 	github.com/spf13/cobra v1.10.1
 	go.uber.org/zap v1.27.0

@@ -140,6 +140,9 @@ var forbidden = map[string][]string{
 	"pkg/webhook":      {"pkg/assigner", "pkg/speaker"},
 	"pkg/legacyconfig": {"pkg/config"},
 	"pkg/ipam":         {"pkg/config"},
+	// The Calico mode's rules read a built config.Config; the components
+	// and the coordinator that will run them sit above.
+	"pkg/calico": {"pkg/assigner", "pkg/speaker", "pkg/symrouting", "pkg/webhook"},
 }
 
 func TestNoHelperOnlyEdges(t *testing.T) {
@@ -153,6 +156,31 @@ func TestNoHelperOnlyEdges(t *testing.T) {
 		for _, to := range tos {
 			if slices.Contains(p.imports, to) {
 				t.Errorf("%s imports %s", from, to)
+			}
+		}
+	}
+}
+
+// pure are rule packages that take objects and return results: no client,
+// no server, no processes. Callers at the edges do the I/O.
+var pure = []string{"pkg/config", "pkg/calico", "pkg/symrouting", "pkg/ipam", "pkg/iprange", "pkg/community"}
+
+// ioImports are the import paths (prefixes) that mean I/O.
+var ioImports = []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime/pkg/client", "sigs.k8s.io/controller-runtime/pkg/manager", "net/http", "os/exec"}
+
+func TestPurePackagesDoNoIO(t *testing.T) {
+	top := root(t)
+	for _, dir := range pure {
+		bp, err := build.Default.ImportDir(filepath.Join(top, dir), 0)
+		if err != nil {
+			t.Errorf("%s: %v (update the list and docs/design.md)", dir, err)
+			continue
+		}
+		for _, imp := range bp.Imports {
+			for _, io := range ioImports {
+				if imp == io || strings.HasPrefix(imp, io+"/") {
+					t.Errorf("%s is pure logic but imports %s: move the I/O to its caller", dir, imp)
+				}
 			}
 		}
 	}
