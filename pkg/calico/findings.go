@@ -1,16 +1,23 @@
 package calico
 
-import "fmt"
+import (
+	"github.com/lbstack/lbstack/pkg/finding"
+)
 
-// Severity grades a Finding.
-type Severity string
+// Severity, ObjectRef and Finding are pkg/finding's, shared with the
+// symmetric-routing checks.
+type (
+	Severity  = finding.Severity
+	ObjectRef = finding.ObjectRef
+	Finding   = finding.Finding
+)
 
 const (
 	// Error: part of the configuration is not announced, or is announced
 	// differently than the metallb.io objects say.
-	Error Severity = "Error"
+	Error = finding.Error
 	// Warning: announcements work, but something is ignored or unexpected.
-	Warning Severity = "Warning"
+	Warning = finding.Warning
 )
 
 // Object kinds as they appear in ObjectRef.Kind: lower-case, like
@@ -23,44 +30,6 @@ const (
 	KindCalicoBGPConfig  = "bgpconfiguration.crd.projectcalico.org"
 	KindCalicoBGPPeer    = "bgppeer.crd.projectcalico.org"
 )
-
-// ObjectRef names one object. Namespace is empty for cluster-scoped
-// objects (Calico's).
-type ObjectRef struct{ Kind, Namespace, Name string }
-
-// String returns the reference as messages print it:
-// `bgpadvertisement "metallb-system/adv"`,
-// `bgpconfiguration.crd.projectcalico.org "default"`.
-func (r ObjectRef) String() string {
-	switch {
-	case r.Name == "":
-		return r.Kind
-	case r.Namespace == "":
-		return fmt.Sprintf("%s %q", r.Kind, r.Name)
-	default:
-		return fmt.Sprintf("%s %q", r.Kind, r.Namespace+"/"+r.Name)
-	}
-}
-
-// Finding is one inconsistency between the metallb.io objects and what
-// Calico announces.
-type Finding struct {
-	// Check is the stable CamelCase id of the check (see Checks).
-	Check string
-	// Severity grades the finding.
-	Severity Severity
-	// Objects are the objects involved, the one to change first.
-	Objects []ObjectRef
-	// Field is the field of Objects[0] the finding is about.
-	Field string
-	// Message names the object and the field, says what Calico does
-	// instead and what to change.
-	Message string
-}
-
-func (f Finding) String() string {
-	return fmt.Sprintf("%s %s: %s", f.Severity, f.Check, f.Message)
-}
 
 // Check ids: stable, CamelCase, one per kind of inconsistency.
 const (

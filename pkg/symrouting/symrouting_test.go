@@ -264,7 +264,7 @@ func TestCheck(t *testing.T) {
 			},
 			want: []want{
 				{CheckEgressServiceNoService, Error,
-					[]ObjectRef{{KindEgressService, "test", "server2"}, {KindService, "test", "server2"}}, "metadata.name",
+					[]ObjectRef{{Kind: KindEgressService, Namespace: "test", Name: "server2"}, {Kind: KindService, Namespace: "test", Name: "server2"}}, "metadata.name",
 					[]string{"without an egressservice: server1"}},
 			},
 		},
@@ -408,7 +408,7 @@ func TestCheck(t *testing.T) {
 				})
 			},
 			want: []want{
-				{CheckAdvertisementNonVRFPeer, Error, []ObjectRef{refAdv, refES, {KindBGPPeer, "metallb-system", "plain"}}, "spec.peers",
+				{CheckAdvertisementNonVRFPeer, Error, []ObjectRef{refAdv, refES, {Kind: KindBGPPeer, Namespace: "metallb-system", Name: "plain"}}, "spec.peers",
 					[]string{"set spec.peers to [frrviavrf]"}},
 				autoAssignWarning,
 			},
@@ -419,7 +419,7 @@ func TestCheck(t *testing.T) {
 				in.Backend = v1beta1.BGPTypeFRRK8s
 			},
 			want: []want{
-				{CheckBackendCannotBindVRF, Error, []ObjectRef{{KindMetalLB, "metallb-system", "metallb"}, refPeer}, "spec.bgpBackend",
+				{CheckBackendCannotBindVRF, Error, []ObjectRef{{Kind: KindMetalLB, Namespace: "metallb-system", Name: "metallb"}, refPeer}, "spec.bgpBackend",
 					[]string{`"frr-k8s"`}},
 				autoAssignWarning,
 			},
@@ -517,7 +517,7 @@ func TestCheck(t *testing.T) {
 				in.Services[0].Spec.Type = corev1.ServiceTypeClusterIP
 			},
 			want: []want{
-				{CheckEgressServiceNotLoadBalancer, Error, []ObjectRef{{KindService, "test", "server1"}, refES}, "spec.type", nil},
+				{CheckEgressServiceNotLoadBalancer, Error, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refES}, "spec.type", nil},
 			},
 		},
 		{
@@ -527,7 +527,7 @@ func TestCheck(t *testing.T) {
 				in.Services = append(in.Services, lbService("other", "web", "203.0.113.201", nil))
 			},
 			want: []want{
-				{CheckPoolShared, Error, []ObjectRef{refPool, {KindService, "other", "web"}, refES}, "status.loadBalancer.ingress", nil},
+				{CheckPoolShared, Error, []ObjectRef{refPool, {Kind: KindService, Namespace: "other", Name: "web"}, refES}, "status.loadBalancer.ingress", nil},
 				autoAssignWarning,
 			},
 		},
@@ -537,7 +537,7 @@ func TestCheck(t *testing.T) {
 				in.Services[0].Annotations = nil
 			},
 			want: []want{
-				{CheckPoolNotRequested, Warning, []ObjectRef{{KindService, "test", "server1"}, refPool, refES}, "metadata.annotations", nil},
+				{CheckPoolNotRequested, Warning, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refPool, refES}, "metadata.annotations", nil},
 			},
 		},
 		{
@@ -556,8 +556,8 @@ func TestCheck(t *testing.T) {
 				in.Advertisements[0].Spec.NodeSelectors[0].MatchLabels = map[string]string{ovnv1.NodeLabel(long, "server1"): ""}
 			},
 			want: []want{
-				{CheckEgressServiceNameTooLong, Error, []ObjectRef{{KindEgressService, strings.Repeat("a", 60), "server1"}, {KindService, strings.Repeat("a", 60), "server1"}}, "metadata.name", nil},
-				{CheckPoolAutoAssign, Warning, []ObjectRef{refPool, {KindEgressService, strings.Repeat("a", 60), "server1"}}, "spec.autoAssign", nil},
+				{CheckEgressServiceNameTooLong, Error, []ObjectRef{{Kind: KindEgressService, Namespace: strings.Repeat("a", 60), Name: "server1"}, {Kind: KindService, Namespace: strings.Repeat("a", 60), Name: "server1"}}, "metadata.name", nil},
+				{CheckPoolAutoAssign, Warning, []ObjectRef{refPool, {Kind: KindEgressService, Namespace: strings.Repeat("a", 60), Name: "server1"}}, "spec.autoAssign", nil},
 			},
 		},
 		{
@@ -629,7 +629,7 @@ func TestCheck(t *testing.T) {
 				in.Services[0].Annotations = map[string]string{"metallb.universe.tf/address-pool": "second-pool"}
 			},
 			want: []want{
-				{CheckEgressServicePoolNotFound, Error, []ObjectRef{{KindService, "test", "server1"}, {Kind: KindPool, Name: "second-pool"}, refES}, "metadata.annotations",
+				{CheckEgressServicePoolNotFound, Error, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, {Kind: KindPool, Name: "second-pool"}, refES}, "metadata.annotations",
 					[]string{"(annotation metallb.universe.tf/address-pool)"}},
 			},
 		},
@@ -640,7 +640,7 @@ func TestCheck(t *testing.T) {
 				in.Services[0].Status.LoadBalancer.Ingress[0].IP = "192.0.2.200"
 			},
 			want: []want{
-				{CheckEgressServicePoolNotFound, Unknown, []ObjectRef{{KindService, "test", "server1"}, refES}, "status.loadBalancer.ingress", []string{"192.0.2.200"}},
+				{CheckEgressServicePoolNotFound, Unknown, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refES}, "status.loadBalancer.ingress", []string{"192.0.2.200"}},
 			},
 		},
 		{
@@ -649,7 +649,7 @@ func TestCheck(t *testing.T) {
 				in.Services[0].Status.LoadBalancer.Ingress = nil
 			},
 			want: []want{
-				{CheckEgressServiceNoIngress, Error, []ObjectRef{{KindService, "test", "server1"}, refES}, "status.loadBalancer.ingress", nil},
+				{CheckEgressServiceNoIngress, Error, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refES}, "status.loadBalancer.ingress", nil},
 				autoAssignWarning,
 			},
 		},
@@ -659,10 +659,10 @@ func TestCheck(t *testing.T) {
 				in.Services[0].Annotations["metallb.universe.tf/address-pool"] = "second-pool"
 			},
 			want: []want{
-				{CheckServiceAnnotationConflict, Error, []ObjectRef{{KindService, "test", "server1"}, refES}, "metadata.annotations",
+				{CheckServiceAnnotationConflict, Error, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refES}, "metadata.annotations",
 					[]string{`metallb.io/address-pool ("first-pool")`, `metallb.universe.tf/address-pool ("second-pool")`, "as if the service asked for no pool"}},
 				// The pool is found by the Service's address.
-				{CheckPoolNotRequested, Warning, []ObjectRef{{KindService, "test", "server1"}, refPool, refES}, "metadata.annotations", nil},
+				{CheckPoolNotRequested, Warning, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refPool, refES}, "metadata.annotations", nil},
 			},
 		},
 		{
@@ -674,9 +674,9 @@ func TestCheck(t *testing.T) {
 				}
 			},
 			want: []want{
-				{CheckServiceAnnotationConflict, Error, []ObjectRef{{KindService, "test", "server1"}, refES}, "metadata.annotations",
+				{CheckServiceAnnotationConflict, Error, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refES}, "metadata.annotations",
 					[]string{"as if the service asked for no address"}},
-				{CheckPoolNotRequested, Warning, []ObjectRef{{KindService, "test", "server1"}, refPool, refES}, "metadata.annotations", nil},
+				{CheckPoolNotRequested, Warning, []ObjectRef{{Kind: KindService, Namespace: "test", Name: "server1"}, refPool, refES}, "metadata.annotations", nil},
 			},
 		},
 		{
@@ -719,7 +719,7 @@ func TestCheck(t *testing.T) {
 				})
 			},
 			want: []want{
-				{CheckAdvertisementNonVRFPeer, Error, []ObjectRef{refAdv, {KindBGPPeer, "metallb-system", "plain"}, refES}, "spec.peers[1]",
+				{CheckAdvertisementNonVRFPeer, Error, []ObjectRef{refAdv, {Kind: KindBGPPeer, Namespace: "metallb-system", Name: "plain"}, refES}, "spec.peers[1]",
 					[]string{"spec.peers[1] is", "outside any VRF", "(frrviavrf)"}},
 				autoAssignWarning,
 			},

@@ -1,7 +1,6 @@
 package symrouting
 
 import (
-	"fmt"
 	"net/netip"
 
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/finding"
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 )
 
@@ -65,16 +65,21 @@ type OVNConfig struct {
 	InternalMasqueradeSubnetV4, InternalMasqueradeSubnetV6 string
 }
 
-// Severity grades a Finding.
-type Severity string
+// Severity, ObjectRef and Finding are pkg/finding's, shared with the
+// other consistency checks.
+type (
+	Severity  = finding.Severity
+	ObjectRef = finding.ObjectRef
+	Finding   = finding.Finding
+)
 
 const (
 	// Error: symmetric routing does not work as configured.
-	Error Severity = "Error"
+	Error = finding.Error
 	// Warning: it works today but is fragile, or is not done yet.
-	Warning Severity = "Warning"
+	Warning = finding.Warning
 	// Unknown: the check could not be made; the message says what is missing.
-	Unknown Severity = "Unknown"
+	Unknown = finding.Unknown
 )
 
 // Object kinds as they appear in ObjectRef.Kind.
@@ -92,38 +97,3 @@ const (
 	// KindOperatorNetwork is operator.openshift.io/v1 Network.
 	KindOperatorNetwork = "network.operator.openshift.io"
 )
-
-// ObjectRef names one object. Namespace is empty for cluster-scoped objects.
-type ObjectRef struct{ Kind, Namespace, Name string }
-
-// String returns the reference as messages print it:
-// `bgppeer "metallb-system/frrviavrf"`, `nodenetworkconfigurationpolicy "vrfpolicy"`.
-func (r ObjectRef) String() string {
-	switch {
-	case r.Name == "":
-		return r.Kind
-	case r.Namespace == "":
-		return fmt.Sprintf("%s %q", r.Kind, r.Name)
-	default:
-		return fmt.Sprintf("%s %q", r.Kind, r.Namespace+"/"+r.Name)
-	}
-}
-
-// Finding is one inconsistency (or one thing that could not be checked).
-type Finding struct {
-	// Check is the stable CamelCase id of the check (see Checks).
-	Check string
-	// Severity grades the finding.
-	Severity Severity
-	// Objects are the objects involved, the one to change first.
-	Objects []ObjectRef
-	// Field is the field (of Objects[0], unless the message says otherwise)
-	// the finding is about.
-	Field string
-	// Message says what is inconsistent and what to do.
-	Message string
-}
-
-func (f Finding) String() string {
-	return fmt.Sprintf("%s %s: %s", f.Severity, f.Check, f.Message)
-}
