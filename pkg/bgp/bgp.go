@@ -19,6 +19,7 @@ import (
 
 	"github.com/lbstack/lbstack/pkg/bfd"
 	"github.com/lbstack/lbstack/pkg/community"
+	"github.com/lbstack/lbstack/pkg/iprange"
 )
 
 // Session is one BGP session of this node, every default already resolved
@@ -419,13 +420,8 @@ func MergeRoutes(routes []Route, ibgp bool) []Route {
 }
 
 // ComparePrefixes orders prefixes: IPv4 before IPv6, then by address, then
-// by length.
-func ComparePrefixes(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Bits(), b.Bits())
-}
+// by length (iprange.ComparePrefixes).
+func ComparePrefixes(a, b netip.Prefix) int { return iprange.ComparePrefixes(a, b) }
 
 // Backend makes a DesiredState true on the wire.
 type Backend interface {

@@ -230,7 +230,7 @@ func (c *checker) checkLoadBalancerIP(i int, cidr string) {
 // coversExactly reports whether the prefixes (pairwise disjoint) together
 // hold every address of first..last.
 func coversExactly(ps []netip.Prefix, first, last netip.Addr) bool {
-	slices.SortFunc(ps, comparePrefixes)
+	slices.SortFunc(ps, iprange.ComparePrefixes)
 	next := first
 	for _, p := range ps {
 		if p.Addr() != next {

@@ -1,7 +1,6 @@
 package calico
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
 
@@ -81,7 +80,7 @@ func Compute(c *config.Config) Desired {
 	for cidr := range byCIDR {
 		d.ServiceLoadBalancerIPs = append(d.ServiceLoadBalancerIPs, cidr)
 	}
-	slices.SortFunc(d.ServiceLoadBalancerIPs, comparePrefixes)
+	slices.SortFunc(d.ServiceLoadBalancerIPs, iprange.ComparePrefixes)
 	for _, cidr := range d.ServiceLoadBalancerIPs {
 		if cs := byCIDR[cidr]; len(cs) > 0 {
 			std, large := community.Split(cs)
@@ -148,13 +147,4 @@ func PoolCIDRs(p *config.Pool) []netip.Prefix {
 func sortedCommunities(cs []community.Community) []community.Community {
 	slices.SortFunc(cs, community.Community.Compare)
 	return slices.Compact(cs)
-}
-
-// comparePrefixes orders IPv4 before IPv6, then by address, then shorter
-// prefixes first.
-func comparePrefixes(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Bits(), b.Bits())
 }

@@ -182,7 +182,7 @@ spec: {ipAddressPools: [backend]}`,
 			if string(got) != tc.want {
 				t.Errorf("Spec():\n got %s\nwant %s", got, tc.want)
 			}
-			if !slices.IsSortedFunc(d.ServiceLoadBalancerIPs, comparePrefixes) || len(slices.Compact(slices.Clone(d.ServiceLoadBalancerIPs))) != len(d.ServiceLoadBalancerIPs) {
+			if !slices.IsSortedFunc(d.ServiceLoadBalancerIPs, iprange.ComparePrefixes) || len(slices.Compact(slices.Clone(d.ServiceLoadBalancerIPs))) != len(d.ServiceLoadBalancerIPs) {
 				t.Errorf("ServiceLoadBalancerIPs not sorted and unique: %v", d.ServiceLoadBalancerIPs)
 			}
 		})

@@ -1,6 +1,9 @@
 package iprange
 
-import "net/netip"
+import (
+	"cmp"
+	"net/netip"
+)
 
 // LastAddr returns the last address of p (its host bits all set), of p's
 // family. p need not be masked, but must be valid.
@@ -35,4 +38,13 @@ func Summarize(first, last netip.Addr) []netip.Prefix {
 		}
 		first = end.Addr(is4).Next()
 	}
+}
+
+// ComparePrefixes orders prefixes: IPv4 before IPv6 (netip.Addr.Compare
+// does), then by address, then shorter first.
+func ComparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Bits(), b.Bits())
 }

@@ -69,3 +69,22 @@ func TestSummarizeInvalid(t *testing.T) {
 		t.Error("invalid input summarised")
 	}
 }
+
+func TestComparePrefixes(t *testing.T) {
+	p := netip.MustParsePrefix
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"203.0.113.0/24", "2001:db8::/32", -1}, // IPv4 first
+		{"2001:db8::/32", "192.0.2.0/24", 1},
+		{"192.0.2.0/24", "198.51.100.0/24", -1},    // then by address
+		{"198.51.100.0/24", "198.51.100.0/25", -1}, // then shorter first
+		{"198.51.100.0/25", "198.51.100.0/24", 1},
+		{"2001:db8::/64", "2001:db8::/64", 0},
+	} {
+		if got := ComparePrefixes(p(tc.a), p(tc.b)); got != tc.want {
+			t.Errorf("ComparePrefixes(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

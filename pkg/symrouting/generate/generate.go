@@ -19,7 +19,6 @@
 package generate
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -36,6 +35,7 @@ import (
 	v1alpha1 "github.com/lbstack/lbstack/api/lbstack/v1alpha1"
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/pkg/iprange"
 	ovnv1 "github.com/lbstack/lbstack/pkg/ovnapi/v1"
 )
 
@@ -201,24 +201,10 @@ func MainTableDestinations(sr *v1alpha1.SymmetricRouting, in Inputs) ([]netip.Pr
 				g = append(g, p)
 			}
 		}
-		slices.SortFunc(g, comparePrefix)
+		slices.SortFunc(g, iprange.ComparePrefixes)
 		out = append(out, g...)
 	}
 	return out, nil
-}
-
-// comparePrefix orders IPv4 before IPv6, then by address, then by length.
-func comparePrefix(a, b netip.Prefix) int {
-	if a.Addr().Is4() != b.Addr().Is4() {
-		if a.Addr().Is4() {
-			return -1
-		}
-		return 1
-	}
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Bits(), b.Bits())
 }
 
 // Generate validates sr and returns the objects to create for it.
