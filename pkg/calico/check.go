@@ -200,7 +200,7 @@ func (c *checker) checkLoadBalancerIP(i int, cidr string) {
 				continue
 			}
 			hit = true
-			overlaps = append(overlaps, iprange.Summarize(maxAddr(r.First, first), minAddr(r.Last, last))...)
+			overlaps = append(overlaps, iprange.Summarize(iprange.MaxAddr(r.First, first), iprange.MinAddr(r.Last, last))...)
 		}
 		if hit {
 			objs = append(objs, c.ref(KindPool, name))
@@ -243,18 +243,4 @@ func coversExactly(ps []netip.Prefix, first, last netip.Addr) bool {
 		next = end.Next()
 	}
 	return false
-}
-
-func maxAddr(a, b netip.Addr) netip.Addr {
-	if a.Compare(b) > 0 {
-		return a
-	}
-	return b
-}
-
-func minAddr(a, b netip.Addr) netip.Addr {
-	if a.Compare(b) < 0 {
-		return a
-	}
-	return b
 }

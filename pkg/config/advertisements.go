@@ -222,7 +222,7 @@ func (b *builder) checkAggregation(ref ObjectRef, adv *BGPAdvertisement, pool *P
 						c = &conflict{}
 						conflicts[other] = c
 					}
-					c.ivs = append(c.ivs, interval{maxAddr(s.first, g.first), minAddr(s.last, g.last)})
+					c.ivs = append(c.ivs, interval{iprange.MaxAddr(s.first, g.first), iprange.MinAddr(s.last, g.last)})
 					c.strict = c.strict || strict
 					return true
 				})
@@ -275,20 +275,6 @@ func widestBits(ps []netip.Prefix) int {
 		w = min(w, p.Bits())
 	}
 	return w
-}
-
-func maxAddr(a, b netip.Addr) netip.Addr {
-	if a.Compare(b) >= 0 {
-		return a
-	}
-	return b
-}
-
-func minAddr(a, b netip.Addr) netip.Addr {
-	if a.Compare(b) <= 0 {
-		return a
-	}
-	return b
 }
 
 // mergeIntervals sorts intervals and merges overlapping or adjacent ones.

@@ -48,3 +48,19 @@ func ComparePrefixes(a, b netip.Prefix) int {
 	}
 	return cmp.Compare(a.Bits(), b.Bits())
 }
+
+// MinAddr and MaxAddr return the lower and the higher of two addresses of
+// one family.
+func MinAddr(a, b netip.Addr) netip.Addr {
+	if a.Compare(b) < 0 {
+		return a
+	}
+	return b
+}
+
+func MaxAddr(a, b netip.Addr) netip.Addr {
+	if a.Compare(b) > 0 {
+		return a
+	}
+	return b
+}

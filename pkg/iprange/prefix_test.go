@@ -88,3 +88,19 @@ func TestComparePrefixes(t *testing.T) {
 		}
 	}
 }
+
+func TestMinMaxAddr(t *testing.T) {
+	a := netip.MustParseAddr
+	for _, tc := range []struct{ x, y, min, max string }{
+		{"192.0.2.1", "192.0.2.9", "192.0.2.1", "192.0.2.9"},
+		{"192.0.2.9", "192.0.2.1", "192.0.2.1", "192.0.2.9"},
+		{"2001:db8::1", "2001:db8::1", "2001:db8::1", "2001:db8::1"},
+	} {
+		if got := MinAddr(a(tc.x), a(tc.y)); got != a(tc.min) {
+			t.Errorf("MinAddr(%s, %s) = %s, want %s", tc.x, tc.y, got, tc.min)
+		}
+		if got := MaxAddr(a(tc.x), a(tc.y)); got != a(tc.max) {
+			t.Errorf("MaxAddr(%s, %s) = %s, want %s", tc.x, tc.y, got, tc.max)
+		}
+	}
+}
