@@ -504,9 +504,11 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	statusOn := os.Getenv("LBSTACK_SERVICE_STATUS") != "off"
 	coldStart := 10 * time.Minute
 	if spOpts.BGPBackend == v1beta1.BGPTypeFRR {
-		// FRR 8.4 takes prefix-list entries one northbound commit each, over
-		// the whole configuration: the first load is quadratic (2,000
-		// routes about 100 s of CPU per daemon here).
+		// Before route tags FRR 8.4 took every route as a prefix-list
+		// entry, one northbound commit each over the whole configuration:
+		// the first load was quadratic (2,000 routes about 100 s of CPU
+		// per daemon here). With tags a route is one network statement in
+		// bgpd; the margin stays for FRR images that load slower.
 		coldStart = 60 * time.Minute
 	}
 	frrtest.Eventually(b, coldStart, "every route at the router and every ServiceBGPStatus written", func() string {

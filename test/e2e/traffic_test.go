@@ -80,6 +80,11 @@ func frrTrafficECMP(t *testing.T, l *lab.Lab, _ string) {
 	for _, p := range pods.Items {
 		nodeOf[p.Name] = p.Spec.NodeName
 	}
+	// The router's BGP table had every node before the pods were ready;
+	// what the client meets is the router's kernel FIB, and the pods
+	// starting load the lab enough for 75 ms BFD sessions to flap and
+	// come back meanwhile: measure from a FIB that holds every node.
+	waitFIBSteady(t, l, ecmpAggregate, nodeAddrs(allNodes(l)...), 3*time.Second, 90*time.Second)
 	_, answers := answersFrom(t, l, ip, 300)
 	perNode := map[string]int{}
 	for _, a := range answers {
@@ -257,6 +262,27 @@ func bfdTrafficSetup(t testing.TB, l *lab.Lab) string {
 	waitNextHops(t, l, ecmpAggregate, nodeAddrs(allNodes(l)...), 120*time.Second)
 	waitBFDUp(t, l)
 	return ip
+}
+
+// waitFIBSteady waits until the router's kernel routes prefix through
+// exactly want, and has for hold without a change.
+func waitFIBSteady(t testing.TB, l *lab.Lab, prefix string, want []string, hold, timeout time.Duration) {
+	t.Helper()
+	var since time.Time
+	eventually(t, timeout, fmt.Sprintf("router FIB: %s via %v for %s", prefix, want, hold), func() (bool, string) {
+		got, err := l.Router.FIBNextHops(context.Background(), prefix)
+		if err != nil {
+			return false, err.Error()
+		}
+		if !slices.Equal(got, want) {
+			since = time.Time{}
+			return false, fmt.Sprintf("next hops %v", got)
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		return time.Since(since) >= hold, fmt.Sprintf("next hops %v since %s", got, since.Format(time.StampMilli))
+	})
 }
 
 // ecmpAggregate is what bgp-ecmp-bfd announces (aggregationLength 24).

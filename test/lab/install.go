@@ -236,7 +236,17 @@ func (l *Lab) RemoveScenario(ctx context.Context) error {
 		return err
 	}
 	for i := len(paths) - 1; i >= 0; i-- {
-		if _, err := l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=false", "-f", paths[i]); err != nil {
+		// kubectl deletes a file's objects in its order, and admission
+		// refuses to delete one still in use by another of the same file
+		// (a BFD profile before its peer): the first pass deletes the
+		// users, a second the objects they used.
+		var err error
+		for range 3 {
+			if _, err = l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=false", "-f", paths[i]); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("remove scenario %s: %w", prev, err)
 		}
 	}

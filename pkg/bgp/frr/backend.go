@@ -149,10 +149,10 @@ func givenNormal(given, norm bgp.DesiredState) bool {
 	return true
 }
 
-// ApplyChanges implements bgp.ChangeApplier: the prefix-list entries and
-// network statements of the changed routes are edited in the kept
-// configuration and handed to the Reloader as a few vtysh commands
-// (Reloader.SubmitChange), without rendering or diffing the whole
+// ApplyChanges implements bgp.ChangeApplier: the network statements of
+// the changed routes (each naming its announcement set's tag) are edited
+// in the kept configuration and handed to the Reloader as a few bgpd
+// commands (Reloader.SubmitChange), without rendering or diffing the whole
 // configuration. Whatever it cannot follow that way (see live.change)
 // goes through Apply.
 func (b *Backend) ApplyChanges(ctx context.Context, d bgp.DesiredState, changed []bgp.RouteChange) error {

@@ -1,7 +1,6 @@
 package frr
 
 import (
-	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
@@ -12,12 +11,14 @@ import (
 )
 
 // live is the configuration a Backend last rendered in full, kept as
-// fixed text and blocks of lines (one line per prefix) together with the
-// state it expresses, so that ApplyChanges can edit the blocks of the
-// changed prefixes and derive the vtysh commands for them, at a cost that
-// grows with the changes, not with the table. Its text (joinSegments)
-// is always what RenderState makes of its state: the equivalence test
-// (TestLiveChangeEquivalence) holds it to that.
+// fixed text and blocks of lines (the network statements of each address
+// family, one per prefix) together with the state it expresses, so that
+// ApplyChanges can edit the statements of the changed prefixes and derive
+// the vtysh commands for them, at a cost that grows with the changes, not
+// with the table (a change that makes or ends a tag renders in full:
+// rerender). Its text (joinSegments) is always what RenderState
+// makes of its state: the equivalence test (TestLiveChangeEquivalence)
+// holds it to that.
 type live struct {
 	opts Options
 	// given are the sessions as the last Apply was given them.
@@ -26,64 +27,34 @@ type live struct {
 	norm    bgp.DesiredState
 	skipped *bgp.SkippedError
 	segs    []segment
-	// neighbors by session name.
-	neighbors map[string]*liveNeighbor
+	// routerOf is each session's router, by session name; routers are
+	// the routers by VRF.
+	routerOf map[string]*router
+	routers  map[string]*router
 	// nets are the network-statement blocks by router and family.
 	nets map[blockKey]*block
-}
-
-// liveNeighbor is one session of a live configuration.
-type liveNeighbor struct {
-	n *neighbor
-	r *router
-	// lists are the session's prefix lists by the attributes they carry.
-	lists map[groupKey]*liveList
-}
-
-// liveList is one prefix list: its block, and the sequence numbers of its
-// entries (parallel to the block's prefixes and lines).
-type liveList struct {
-	blk   *block
-	seqs  []uint32
-	bySeq map[uint32]netip.Prefix
-	// displaced are the entries not at their homeSeq (collisions), with
-	// their numbers: removing an entry their probe passed over would
-	// move them.
-	displaced map[netip.Prefix]uint32
+	// tagOf is the tag of each announcement set in use (setKey), uses
+	// how many network statements carry each tag.
+	tagOf map[string]uint32
+	uses  map[uint32]int
 }
 
 // newLive keeps a rendering for ApplyChanges.
 func newLive(r *rendering, given []bgp.Session, opts Options) *live {
-	blocks := map[blockKey]*block{}
+	l := &live{opts: opts, given: slices.Clone(given), norm: r.norm, skipped: r.skipped, segs: r.segs,
+		routerOf: map[string]*router{}, routers: map[string]*router{}, nets: map[blockKey]*block{}, tagOf: r.m.tagOf, uses: map[uint32]int{}}
 	for _, s := range r.segs {
 		if s.blk != nil {
-			blocks[s.blk.key] = s.blk
-		}
-	}
-	l := &live{opts: opts, given: slices.Clone(given), norm: r.norm, skipped: r.skipped, segs: r.segs,
-		neighbors: map[string]*liveNeighbor{}, nets: map[blockKey]*block{}}
-	for k, b := range blocks {
-		if k.net {
-			l.nets[k] = b
+			l.nets[s.blk.key] = s.blk
+			for _, t := range s.blk.tags {
+				l.uses[t]++
+			}
 		}
 	}
 	for _, rt := range r.m.routers {
+		l.routers[rt.vrf] = rt
 		for _, n := range rt.neighbors {
-			ln := &liveNeighbor{n: n, r: rt, lists: map[groupKey]*liveList{}}
-			for _, g := range n.groups {
-				ll := &liveList{blk: blocks[blockKey{list: n.listCmd(g)}], seqs: g.seqs, bySeq: make(map[uint32]netip.Prefix, len(g.seqs))}
-				for i, p := range g.prefixes {
-					ll.bySeq[g.seqs[i]] = p
-					if g.seqs[i] != homeSeq(p) {
-						if ll.displaced == nil {
-							ll.displaced = map[netip.Prefix]uint32{}
-						}
-						ll.displaced[p] = g.seqs[i]
-					}
-				}
-				ln.lists[groupKey{v6: g.v6, comms: commKey(g.comms), localPref: g.localPref}] = ll
-			}
-			l.neighbors[n.s.Name] = ln
+			l.routerOf[n.s.Name] = rt
 		}
 	}
 	return l
@@ -92,83 +63,73 @@ func newLive(r *rendering, given []bgp.Session, opts Options) *live {
 // text is the configuration.
 func (l *live) text() string { return joinSegments(l.segs) }
 
-// seqDist is how far b lies after a in the cyclic order of probing.
-func seqDist(a, b uint32) uint64 {
-	const n = uint64(maxPrefixSeq - minPrefixSeq + 1)
-	return (uint64(b-minPrefixSeq) + n - uint64(a-minPrefixSeq)) % n
-}
-
-// movesOthers reports whether removing the entry at seq would move
-// another entry: one whose probe from its home passed over seq.
-func (ll *liveList) movesOthers(p netip.Prefix, seq uint32) bool {
-	for q, s := range ll.displaced {
-		if q != p && seqDist(homeSeq(q), seq) < seqDist(homeSeq(q), s) {
-			return true
-		}
-	}
-	return false
-}
-
-// index is where p is, or would go, in the list.
+// index is where p is, or would go, in the block.
 func (b *block) index(p netip.Prefix) (int, bool) {
 	return slices.BinarySearchFunc(b.prefixes, p, bgp.ComparePrefixes)
 }
 
-func (b *block) insert(i int, p netip.Prefix, line string) {
+func (b *block) insert(i int, p netip.Prefix, t uint32) {
 	b.prefixes = slices.Insert(b.prefixes, i, p)
-	b.lines = slices.Insert(b.lines, i, line)
+	b.tags = slices.Insert(b.tags, i, t)
+	b.lines = slices.Insert(b.lines, i, networkLine(p, t))
+}
+
+func (b *block) retag(i int, t uint32) {
+	b.tags[i] = t
+	b.lines[i] = networkLine(b.prefixes[i], t)
 }
 
 func (b *block) remove(i int) {
 	b.prefixes = slices.Delete(b.prefixes, i, i+1)
+	b.tags = slices.Delete(b.tags, i, i+1)
 	b.lines = slices.Delete(b.lines, i, i+1)
 }
 
-// routeOp is one changed route of one session.
-type routeOp struct {
-	ln               *liveNeighbor
-	p                netip.Prefix
-	oldList, newList *liveList
-}
-
-// listEntry is one prefix-list line with its list and number (for the
-// order of routeDelta's commands).
-type listEntry struct {
-	list string
-	seq  uint32
-	line string
+// netAt is one prefix of one router family.
+type netAt struct {
+	k blockKey
+	p netip.Prefix
 }
 
 // change edits the configuration from its state to d, which differs from
 // it only at the routes changed names, and returns the vtysh commands
-// that make the same edit in a running FRR, in routeDelta's gap-free
-// order (new prefix-list entries, new network statements, network
-// statements gone, entries gone), and the soft refreshes the edit needs
-// (`clear bgp ... PEER soft out` for a session whose list changed under a
-// network statement that stays: FRR 8.4 does not re-run the outbound
-// route-map then). ok is false, with nothing changed, when d cannot be
-// reached that way: the sessions differ, a named route is not normal or
-// belongs to a session left out, it needs an attribute set (a prefix
-// list, a route-map entry) the session does not have, it would empty one,
-// or a sequence number would collide.
+// that make the same edit in a running FRR: for each prefix whose
+// announcement set changed, `network P route-map lbs-tag-T` (new, or
+// moved to another tag: FRR 8.4 re-runs the statement's route-map in
+// place, without a withdraw) or `no network P`, under its router and
+// address family. When every tag the edit uses is in use already and
+// none loses its last prefix, that is all, it goes to bgpd alone, and
+// the blocks are edited in place; otherwise (rerender) the route-map
+// entries of the tags made or ended come first or last. No soft refresh
+// is needed: each statement edited re-evaluates its own route through
+// the route-maps OUT, and the entries added or removed match no other
+// route (refresh stays in the signature for the Reloader). ok is false,
+// with nothing changed, when d cannot be reached that way: the sessions
+// differ, a named route is not normal or belongs to a session left out,
+// or a new set's tag collides and would renumber a tag in use.
 func (l *live) change(d bgp.DesiredState, changed []bgp.RouteChange) (cmds, refresh []string, ok bool) {
 	if !slices.EqualFunc(d.Sessions, l.given, func(x, y bgp.Session) bool { return x.Equal(&y) }) {
 		return nil, nil, false
 	}
-	var ops []routeOp
+	routes := maps.Clone(l.norm.Routes)
 	seen := make(map[bgp.RouteChange]bool, len(changed))
-	size := map[*liveList]int{}
-	claimed := map[*liveList]map[uint32]bool{}
+	var ats []netAt
+	atSeen := map[netAt]bool{}
 	for _, c := range changed {
 		if seen[c] {
 			continue
 		}
 		seen[c] = true
-		ln := l.neighbors[c.Session]
-		if ln == nil {
+		rt := l.routerOf[c.Session]
+		if rt == nil {
 			return nil, nil, false
 		}
-		s := &ln.n.s
+		var s *bgp.Session
+		for _, n := range rt.neighbors {
+			if n.s.Name == c.Session {
+				s = &n.s
+			}
+		}
 		nr, hasNew := findRoute(d.Routes[c.Session], c.Prefix)
 		if hasNew {
 			m := bgp.MergeRoutes([]bgp.Route{nr}, s.IBGP())
@@ -176,162 +137,111 @@ func (l *live) change(d bgp.DesiredState, changed []bgp.RouteChange) (cmds, refr
 				return nil, nil, false
 			}
 		}
-		or, hadOld := findRoute(l.norm.Routes[c.Session], c.Prefix)
-		if hadOld == hasNew && (!hadOld || or.Equal(nr)) {
-			continue
+		if rs := d.Routes[c.Session]; len(rs) > 0 {
+			routes[c.Session] = rs
+		} else {
+			delete(routes, c.Session)
 		}
-		op := routeOp{ln: ln, p: c.Prefix}
-		if hadOld {
-			op.oldList = ln.lists[keyOf(or)]
-			if op.oldList == nil {
-				return nil, nil, false
-			}
-			i, found := op.oldList.blk.index(c.Prefix)
-			if !found || op.oldList.movesOthers(c.Prefix, op.oldList.seqs[i]) {
-				return nil, nil, false
-			}
-			if _, ok := size[op.oldList]; !ok {
-				size[op.oldList] = len(op.oldList.seqs)
-			}
-			size[op.oldList]--
-		}
-		if hasNew {
-			op.newList = ln.lists[keyOf(nr)]
-			if op.newList == nil {
-				return nil, nil, false
-			}
-			h := homeSeq(c.Prefix)
-			if _, taken := op.newList.bySeq[h]; taken || claimed[op.newList][h] {
-				return nil, nil, false
-			}
-			if claimed[op.newList] == nil {
-				claimed[op.newList] = map[uint32]bool{}
-			}
-			claimed[op.newList][h] = true
-			if _, ok := size[op.newList]; !ok {
-				size[op.newList] = len(op.newList.seqs)
-			}
-			size[op.newList]++
-		}
-		ops = append(ops, op)
-	}
-	for _, n := range size {
-		if n == 0 {
-			// The attribute set's last route goes: its route-map entry
-			// and list go too, which is the full path's.
+		at := netAt{blockKey{vrf: rt.vrf, v6: c.Prefix.Addr().Is6()}, c.Prefix}
+		if l.nets[at.k] == nil {
 			return nil, nil, false
+		}
+		if !atSeen[at] {
+			atSeen[at] = true
+			ats = append(ats, at)
 		}
 	}
 
-	// Whether each router family announces a prefix, before and after.
-	type netAt struct {
-		k blockKey
-		p netip.Prefix
+	// Each prefix's tag before and after.
+	type edit struct {
+		at       netAt
+		old, new uint32 // 0: no network statement
 	}
-	netBefore := map[netAt]bool{}
-	for _, op := range ops {
-		k := blockKey{vrf: op.ln.r.vrf, v6: op.p.Addr().Is6(), net: true}
-		if l.nets[k] == nil {
-			return nil, nil, false
+	var edits []edit
+	uses := map[uint32]int{}
+	for _, at := range ats {
+		e := edit{at: at}
+		blk := l.nets[at.k]
+		if i, found := blk.index(at.p); found {
+			e.old = blk.tags[i]
 		}
-		if _, done := netBefore[netAt{k, op.p}]; !done {
-			_, netBefore[netAt{k, op.p}] = l.nets[k].index(op.p)
+		rt := l.routers[at.k.vrf]
+		if key, any := prefixSetKey(rt.neighbors, routes, at.p); any {
+			t, known := l.tagOf[key]
+			if !known {
+				return l.rerender(d)
+			}
+			e.new = t
+		}
+		if e.old == e.new {
+			continue
+		}
+		if e.old != 0 {
+			uses[e.old]--
+		}
+		if e.new != 0 {
+			uses[e.new]++
+		}
+		edits = append(edits, e)
+	}
+	for t, u := range uses {
+		if l.uses[t]+u <= 0 {
+			// The tag's last prefix goes: its route-maps go too.
+			return l.rerender(d)
 		}
 	}
 
 	// From here on nothing fails: edit.
-	var writes, deletes []listEntry
-	for _, op := range ops {
-		if ll := op.oldList; ll != nil {
-			i, _ := ll.blk.index(op.p)
-			deletes = append(deletes, listEntry{ll.blk.key.list, ll.seqs[i], ll.blk.lines[i]})
-			delete(ll.bySeq, ll.seqs[i])
-			delete(ll.displaced, op.p)
-			ll.blk.remove(i)
-			ll.seqs = slices.Delete(ll.seqs, i, i+1)
-		}
-		if ll := op.newList; ll != nil {
-			i, _ := ll.blk.index(op.p)
-			seq := homeSeq(op.p)
-			line := prefixListLine(ll.blk.key.list, seq, op.p)
-			writes = append(writes, listEntry{ll.blk.key.list, seq, line})
-			ll.blk.insert(i, op.p, line)
-			ll.seqs = slices.Insert(ll.seqs, i, seq)
-			ll.bySeq[seq] = op.p
-		}
+	for t, u := range uses {
+		l.uses[t] += u
 	}
-	l.norm.Routes = maps.Clone(l.norm.Routes)
-	for c := range seen {
-		if rs := d.Routes[c.Session]; len(rs) > 0 {
-			l.norm.Routes[c.Session] = rs
-		} else {
-			delete(l.norm.Routes, c.Session)
-		}
-	}
-	adds, removes := map[string][]string{}, map[string][]string{}
-	refreshed := map[string]bool{}
-	for at, before := range netBefore {
-		after := false
-		for _, ln := range l.neighbors {
-			if ln.r.vrf == at.k.vrf {
-				if _, ok := findRoute(l.norm.Routes[ln.n.s.Name], at.p); ok {
-					after = true
-					break
-				}
-			}
-		}
-		blk := l.nets[at.k]
-		ctx := routerCmd(l.routerOf(at.k.vrf)) + "\n" + afCmd(at.k.v6)
+	l.norm.Routes = routes
+	set, unset := map[string][]string{}, map[string][]string{}
+	for _, e := range edits {
+		blk := l.nets[e.at.k]
+		i, found := blk.index(e.at.p)
+		ctx := routerCmd(l.routers[e.at.k.vrf]) + "\n" + afCmd(e.at.k.v6)
 		switch {
-		case after && !before:
-			i, _ := blk.index(at.p)
-			blk.insert(i, at.p, networkLine(at.p))
-			adds[ctx] = append(adds[ctx], strings.TrimSpace(networkLine(at.p)))
-		case before && !after:
-			i, _ := blk.index(at.p)
+		case e.new == 0:
 			blk.remove(i)
-			removes[ctx] = append(removes[ctx], "no "+strings.TrimSpace(networkLine(at.p)))
-		case before && after:
-			// The network statement stays: the sessions whose lists
-			// changed must re-run their route-map.
-			for _, op := range ops {
-				if op.p == at.p && op.ln.r.vrf == at.k.vrf {
-					refreshed[refreshCmd(op.ln.n, at.k.v6)] = true
-				}
-			}
+			unset[ctx] = append(unset[ctx], "no network "+e.at.p.String())
+		case found:
+			blk.retag(i, e.new)
+			set[ctx] = append(set[ctx], strings.TrimSpace(blk.lines[i]))
+		default:
+			blk.insert(i, e.at.p, e.new)
+			set[ctx] = append(set[ctx], strings.TrimSpace(blk.lines[i]))
 		}
 	}
-	slices.SortFunc(writes, func(a, b listEntry) int {
-		if c := cmp.Compare(a.list, b.list); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.seq, a.seq)
-	})
-	slices.SortFunc(deletes, func(a, b listEntry) int {
-		if c := cmp.Compare(a.list, b.list); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	for _, e := range writes {
-		cmds = append(cmds, e.line)
-	}
-	cmds = append(cmds, familyCmds(adds)...)
-	cmds = append(cmds, familyCmds(removes)...)
-	for _, e := range deletes {
-		cmds = append(cmds, "no "+e.line)
-	}
-	refresh = slices.Sorted(maps.Keys(refreshed))
-	return cmds, refresh, true
+	cmds = append(familyCmds(set), familyCmds(unset)...)
+	return cmds, nil, true
 }
 
-func (l *live) routerOf(vrf string) *router {
-	for _, ln := range l.neighbors {
-		if ln.r.vrf == vrf {
-			return ln.r
-		}
+// rerender follows a change that makes or ends an announcement set: the
+// tags and route-map entries change (and, should tags collide, their
+// numbers), which the blocks do not hold, so the state is rendered in
+// full and the commands are routeDelta's of the two texts: the new
+// tags' route-map entries, the network statements, the gone tags'
+// entries - still no frr-reload.py. This costs a render (30 ms at 10,000
+// routes), which a change under the tags in use does not.
+func (l *live) rerender(d bgp.DesiredState) (cmds, refresh []string, ok bool) {
+	r, err := render(d, l.opts)
+	if err != nil || skippedText(r.skipped) != skippedText(l.skipped) || !givenNormal(d, r.norm) {
+		return nil, nil, false
 	}
-	return nil
+	cmds, ok = routeDelta(l.text(), joinSegments(r.segs))
+	if !ok {
+		return nil, nil, false
+	}
+	*l = *newLive(r, l.given, l.opts)
+	return cmds, nil, true
+}
+
+func skippedText(s *bgp.SkippedError) string {
+	if s == nil {
+		return ""
+	}
+	return s.Error()
 }
 
 // familyCmds writes network statements under their router and address
@@ -361,20 +271,6 @@ func afCmd(v6 bool) string {
 		return "address-family ipv6 unicast"
 	}
 	return "address-family ipv4 unicast"
-}
-
-// refreshCmd re-runs a session's outbound policy of one family without
-// resetting it.
-func refreshCmd(n *neighbor, v6 bool) string {
-	vrf := ""
-	if n.s.VRF != "" {
-		vrf = "vrf " + n.s.VRF + " "
-	}
-	afi := "ipv4"
-	if v6 {
-		afi = "ipv6"
-	}
-	return "clear bgp " + vrf + afi + " unicast " + n.s.PeerAddr.String() + " soft out"
 }
 
 // findRoute finds the route of prefix p in routes sorted by prefix.

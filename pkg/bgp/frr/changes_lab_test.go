@@ -3,8 +3,10 @@ package frr
 // Backend.ApplyChanges against a real FRR (the node FRR of nodeFRR,
 // peering with the lab's router): random steps, after each of which the
 // router holds exactly the state's routes, with their communities, from
-// each peer; steps under the attribute sets in use never run
-// frr-reload.py. Needs root and Debian's frr and frr-pythontools.
+// each peer; no step runs frr-reload.py, whether it moves routes under
+// the announcement sets (route tags) in use or makes new ones. The node's FRR starts with a configuration of the
+// layout before route tags (prefix lists): the first Apply must replace
+// it. Needs root and Debian's frr and frr-pythontools.
 
 import (
 	"context"
@@ -39,20 +41,64 @@ func TestApplyChangesWithFRR(t *testing.T) {
 	r := lab.Router()
 	vtysh := func(cmds ...string) string { return frrtest.VtyshAt(t, dir, cmds...) }
 
-	// FRR 8.4 takes prefix-list sequence numbers 1..4294967295, the
-	// range homeSeq hashes into.
-	t.Run("prefix-list sequence range", func(t *testing.T) {
-		for seq, ok := range map[string]bool{"0": false, "1": true, "4294967295": true, "4294967296": false} {
-			out, err := exec.Command("vtysh", "--vty_socket", dir, "-c", "configure terminal",
-				"-c", "ip prefix-list lbs-seq-check seq "+seq+" permit 192.0.2.0/24").CombinedOutput()
-			if refused := err != nil || strings.Contains(string(out), "%"); refused == ok {
-				t.Errorf("seq %s: vtysh said %q (%v), want it %s", seq, out, err, map[bool]string{true: "taken", false: "refused"}[ok])
+	// FRR 8.4 takes tags 1..4294967295 in `set tag` and `match tag`,
+	// the range homeTag hashes into.
+	t.Run("tag range", func(t *testing.T) {
+		for tag, ok := range map[string]bool{"0": false, "1": true, "4294967295": true, "4294967296": false} {
+			for _, c := range []string{"set tag " + tag, "match tag " + tag} {
+				out, err := exec.Command("vtysh", "--vty_socket", dir, "-c", "configure terminal",
+					"-c", "route-map lbs-tag-check permit 10", "-c", c).CombinedOutput()
+				if refused := err != nil || strings.Contains(string(out), "%"); refused == ok {
+					t.Errorf("%s: vtysh said %q (%v), want it %s", c, out, err, map[bool]string{true: "taken", false: "refused"}[ok])
+				}
+				if ok && !strings.Contains(vtysh("show running-config"), " "+c+"\n") {
+					t.Errorf("%s taken but not in the running configuration", c)
+				}
+				vtysh("configure terminal", "no route-map lbs-tag-check")
 			}
-			if ok && !strings.Contains(vtysh("show running-config"), "seq "+seq+" permit 192.0.2.0/24") {
-				t.Errorf("seq %s taken but not in the running configuration", seq)
-			}
-			vtysh("configure terminal", "no ip prefix-list lbs-seq-check")
 		}
+	})
+
+	// The layout before route tags, as an older speaker left it: a
+	// prefix list per attribute set, matched by the route-map OUT, and
+	// network statements without route-maps.
+	old := filepath.Join(dir, "old.conf")
+	if err := os.WriteFile(old, []byte(`ip prefix-list lbs-r4-10 seq 5 permit 198.51.100.0/24
+ip prefix-list lbs-r4-10 seq 6 permit 192.0.2.0/24
+route-map lbs-r4-out permit 10
+ match ip address prefix-list lbs-r4-10
+ set community 65000:99 additive
+exit
+route-map lbs-r4-out deny 65535
+exit
+route-map lbs-r4-in deny 10
+exit
+router bgp `+fmt.Sprint(frrtest.NodeAS)+`
+ bgp router-id `+frrtest.NodeV4+`
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ no bgp network import-check
+ neighbor `+frrtest.RouterV4+` remote-as `+fmt.Sprint(frrtest.RouterAS)+`
+ neighbor `+frrtest.RouterV4+` timers connect 1
+ address-family ipv4 unicast
+  network 198.51.100.0/24
+  network 192.0.2.0/24
+  neighbor `+frrtest.RouterV4+` activate
+  neighbor `+frrtest.RouterV4+` route-map lbs-r4-in in
+  neighbor `+frrtest.RouterV4+` route-map lbs-r4-out out
+ exit-address-family
+exit
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("vtysh", "--vty_socket", dir, "-f", old).CombinedOutput(); err != nil || strings.Contains(string(out), "%") {
+		t.Fatalf("the old layout: %v\n%s", err, out)
+	}
+	frrtest.Eventually(t, 60*time.Second, "the old layout announces", func() string {
+		if c := r.Paths("192.0.2.0/24")[frrtest.NodeV4].Communities(); c != "65000:99" {
+			return fmt.Sprintf("192.0.2.0/24 communities %q", c)
+		}
+		return ""
 	})
 
 	var python atomic.Int64
@@ -175,11 +221,16 @@ func TestApplyChangesWithFRR(t *testing.T) {
 		}
 		return ""
 	})
+	// The old layout is gone: its prefix lists and its prefix.
+	all = append(all, pfx("192.0.2.0/24"))
 	check("the first state", all)
+	if conf := vtysh("show running-config"); strings.Contains(conf, "prefix-list") {
+		t.Errorf("the old layout's prefix lists are left:\n%s", conf)
+	}
 	conns := r.Neighbor(frrtest.NodeV4).ConnectionsEstablished
 
 	rng := rand.New(rand.NewPCG(21, 5))
-	edited, full := 0, 0
+	edited, newSets := 0, 0
 	for step := range 40 {
 		var changed []bgp.RouteChange
 		var touched []netip.Prefix
@@ -207,51 +258,53 @@ func TestApplyChangesWithFRR(t *testing.T) {
 		}
 		flush(fmt.Sprintf("step %d", step))
 		check(fmt.Sprintf("step %d (kind %d, changes %v)", step, kind, changed), touched)
-		switch followed := b.Changes() > changes; {
-		case kind < 7 && !followed:
-			t.Errorf("step %d (kind %d): a change under the sets in use was rendered in full", step, kind)
-		case kind < 7 && python.Load() != py:
-			t.Errorf("step %d (kind %d): a change under the sets in use ran frr-reload.py", step, kind)
-		case kind == 7 && followed:
-			t.Errorf("step %d: a new attribute set was edited in place", step)
+		if b.Changes() == changes || python.Load() != py {
+			t.Errorf("step %d (kind %d): the change was rendered in full or ran frr-reload.py", step, kind)
 		}
 		if kind < 7 {
 			edited++
 			continue
 		}
-		full++
-		// Back to the first state, so the next steps edit in place.
+		newSets++
+		// Back to the first state through Apply: the reloader's fast
+		// path (routeDelta) takes the new set's tag out, again without
+		// frr-reload.py.
 		first()
 		if err := b.Apply(ctx, state()); err != nil {
 			t.Fatal(err)
 		}
 		flush(fmt.Sprintf("step %d: back to the first state", step))
 		check(fmt.Sprintf("step %d: back to the first state", step), all)
+		if python.Load() != py {
+			t.Errorf("step %d: back to the first state ran frr-reload.py", step)
+		}
 	}
 	check("the whole table at the end", all)
-	t.Logf("%d steps edited in place, %d rendered in full; reloader %+v", edited, full, b.Reloader().Stats())
+	t.Logf("%d steps under the sets in use, %d with a new set; reloader %+v", edited, newSets, b.Reloader().Stats())
 
-	// FRR runs exactly the rendered prefix lists: no entry duplicated,
-	// missing or left over; the file holds the same text.
+	// FRR runs exactly the rendered network statements and tags: none
+	// duplicated, missing or left over; the file holds the same text.
 	want, err := Render(state(), Options{Hostname: "lbs-node", IPForwarding: fwd4, IPv6Forwarding: fwd6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lists := func(conf string) []string {
+	lines := func(conf string) []string {
 		var out []string
 		for _, l := range strings.Split(conf, "\n") {
-			if prefixLine.MatchString(l) {
-				out = append(out, l)
+			l = strings.TrimSpace(l)
+			for _, p := range []string{"network ", "route-map lbs-", "set tag ", "match tag "} {
+				if strings.HasPrefix(l, p) {
+					out = append(out, l)
+				}
 			}
 		}
 		slices.Sort(out)
 		return out
 	}
-	if got := lists(vtysh("show running-config")); !slices.Equal(got, lists(want)) {
-		t.Errorf("FRR's prefix lists:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lists(want), "\n"))
+	if got := lines(vtysh("show running-config")); !slices.Equal(got, lines(want)) {
+		t.Errorf("FRR's network statements and tags:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lines(want), "\n"))
 	}
-	// Every daemon keeping prefix lists has them all (the edits went to
-	// the daemons' sockets, as vtysh would have sent them).
+	// bgpd has them, zebra the route-maps; no daemon has a prefix list.
 	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
 		s, err := dialVty(dir, d, time.Now().Add(10*time.Second))
 		if err != nil {
@@ -265,13 +318,86 @@ func TestApplyChangesWithFRR(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := lists(out); !slices.Equal(got, lists(want)) {
-			t.Errorf("%s's prefix lists:\n%s\nwant\n%s", d, strings.Join(got, "\n"), strings.Join(lists(want), "\n"))
+		if d == "bgpd" {
+			if got := lines(out); !slices.Equal(got, lines(want)) {
+				t.Errorf("bgpd's network statements and tags:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lines(want), "\n"))
+			}
+		}
+		// zebra keeps the route-maps too, with the lines it knows (the
+		// edits went to its socket, as vtysh would have sent them).
+		if d == "zebra" {
+			maps := func(ls []string) []string {
+				return slices.DeleteFunc(ls, func(l string) bool { return strings.HasPrefix(l, "network ") })
+			}
+			if got := maps(lines(out)); !slices.Equal(got, maps(lines(want))) {
+				t.Errorf("zebra's route-maps:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(maps(lines(want)), "\n"))
+			}
+		}
+		if strings.Contains(out, "prefix-list") {
+			t.Errorf("%s has prefix lists:\n%s", d, out)
 		}
 	}
 	if file, _ := os.ReadFile(filepath.Join(dir, "frr.conf")); string(file) != want {
 		t.Errorf("frr.conf is not the rendered state:\n%s", lineDiff(want, string(file)))
 	}
+	// A full reload (a session's connect timer changes) giving every
+	// route of a set new attributes (a new tag for each): the routes move
+	// to it in place (retagFirst), none is withdrawn for a moment, as
+	// frr-reload.py alone would do.
+	first()
+	if err := b.Apply(ctx, state()); err != nil {
+		t.Fatal(err)
+	}
+	flush("back to the first state")
+	check("back to the first state", all)
+	var v4 []string
+	for _, rt := range routes["r4"] {
+		v4 = append(v4, rt.Prefix.String())
+	}
+	sets["r4"][0] = []config.Community{std(65000, 40)}
+	sets["r4"][1] = []config.Community{std(65000, 41)}
+	sessions[0].ConnectTime = dur(2 * time.Second)
+	first()
+	stop := make(chan struct{})
+	missing := make(chan string, 1)
+	go func() {
+		defer close(missing)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			have := r.Prefixes("ipv4")
+			for _, p := range v4 {
+				if !have[p] {
+					missing <- p
+					return
+				}
+			}
+		}
+	}()
+	py := python.Load()
+	if err := b.Apply(ctx, state()); err != nil {
+		t.Fatal(err)
+	}
+	flush("new attributes for every route")
+	check("new attributes for every route", all)
+	close(stop)
+	if p, ok := <-missing; ok {
+		t.Errorf("%s was withdrawn while it moved to its new tag", p)
+	}
+	if python.Load() == py {
+		t.Errorf("new tags did not go through frr-reload.py")
+	}
+	want, err = Render(state(), Options{Hostname: "lbs-node", IPForwarding: fwd4, IPv6Forwarding: fwd6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(vtysh("show running-config")); !slices.Equal(got, lines(want)) {
+		t.Errorf("after the new tags, FRR's network statements and tags:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(lines(want), "\n"))
+	}
+
 	// The reloader's status, read from the daemons' sockets.
 	snap, peers, bfdErr := b.Snapshot()
 	if len(snap) != 2 || snap[0].State != bgp.StateEstablished || snap[1].State != bgp.StateEstablished ||

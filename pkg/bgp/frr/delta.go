@@ -1,117 +1,119 @@
 package frr
 
 import (
-	"cmp"
-	"regexp"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 )
 
 // routeDelta is the fast path of a reload: when two rendered
-// configurations differ only in which prefixes are announced - prefix-list
-// entries and `network` statements, what a Service coming or going changes
-// when its advertisement's attributes are already in use - the difference
-// is applied with a handful of vtysh commands instead of frr-reload.py,
-// whose two `show running-config` passes cost most of a second of CPU.
-// Anything else (sessions, route-map entries, BFD, a new group of
-// attributes) goes the full way.
+// configurations differ only in their `network` statements and in which
+// tags exist - what a Service coming or going, or moving to another
+// announcement set, changes - the difference is applied with a handful
+// of commands to bgpd (and, for the route-maps of a tag appearing or
+// going, zebra) instead of frr-reload.py, whose two `show
+// running-config` passes cost most of a second of CPU. Anything else
+// (sessions, a route-map entry of a tag that stays, BFD) goes the full
+// way.
 //
-// Only entries added or removed at their own sequence numbers qualify
-// (a Service whose address sorts last, or the last one going); a list
-// whose entries shift (an address inserted or removed before others)
-// takes the full path, since FRR refuses an entry duplicating another's
-// prefix and a shift cannot be rewritten entry by entry without leaving
-// a prefix out for a moment. The commands leave no gap: prefix-list
-// entries are added before the `network` statements they permit, and
-// removed after the ones they permit are gone.
+// The commands leave no gap: the route-map entries of new tags (the
+// tag's route-map, the sessions' entries matching it) come first, then
+// the network statements, then the entries of tags gone. A statement
+// whose prefix stays but whose route-map (tag) changes is written again
+// with the new route-map: FRR 8.4 replaces the route-map of an existing
+// statement and re-announces the route in place, where `no network`
+// first would withdraw it for a moment. Statements of prefixes gone are
+// removed with `no network P`. No soft refresh is needed: each statement
+// written re-evaluates its own route, and the entries added or removed
+// match no route already announced.
 func routeDelta(oldConf, newConf string) (cmds []string, ok bool) {
 	o, n := splitRouteLines(oldConf), splitRouteLines(newConf)
 	if o.skeleton != n.skeleton {
 		return nil, false
 	}
-	// Prefix lists: written in descending sequence order per list, then
-	// entries gone from the new text deleted.
-	// What each list permits, before and after.
-	oldVals, newVals := map[string]bool{}, map[string]bool{}
-	for _, e := range o.prefix {
-		oldVals[e.list+" "+e.value()] = true
-	}
-	for _, e := range n.prefix {
-		newVals[e.list+" "+e.value()] = true
-	}
-	var writes []prefixEntry
-	for key, e := range n.prefix {
-		old, had := o.prefix[key]
-		if had && old.line == e.line {
-			continue
-		}
-		// An entry written where another prefix was may only replace a
-		// prefix that is going away by a prefix that is new: an entry
-		// moving between sequence numbers (the list shifted) would
-		// duplicate itself for a moment, which FRR refuses, or be missing
-		// for a moment. frr-reload.py does those.
-		if oldVals[e.list+" "+e.value()] || (had && newVals[old.list+" "+old.value()]) {
+	var added, gone []string
+	for _, h := range slices.Sorted(maps.Keys(n.tagEntries)) {
+		old, had := o.tagEntries[h]
+		switch {
+		case !had:
+			added = append(added, n.tagEntries[h]...)
+		case !slices.Equal(old, n.tagEntries[h]):
+			// An entry of a tag in use changed (a session's next hop):
+			// rewriting it would leave its routes unmatched a moment.
 			return nil, false
 		}
-		writes = append(writes, e)
 	}
-	slices.SortFunc(writes, func(a, b prefixEntry) int {
-		if c := cmp.Compare(a.list, b.list); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.seq, a.seq)
-	})
-	var deletes []prefixEntry
-	for key, e := range o.prefix {
-		if _, keep := n.prefix[key]; !keep {
-			deletes = append(deletes, e)
+	for _, h := range slices.Sorted(maps.Keys(o.tagEntries)) {
+		if _, keep := n.tagEntries[h]; !keep {
+			gone = append(gone, "no "+h)
 		}
 	}
-	slices.SortFunc(deletes, func(a, b prefixEntry) int {
-		if c := cmp.Compare(a.list, b.list); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	for _, e := range writes {
-		cmds = append(cmds, e.line)
-	}
-	cmds = append(cmds, networkCmds(n.networks, o.networks, "")...)
-	cmds = append(cmds, networkCmds(o.networks, n.networks, "no ")...)
-	for _, e := range deletes {
-		cmds = append(cmds, "no "+e.line)
-	}
-	return cmds, true
-}
-
-type prefixEntry struct {
-	list string // "ip prefix-list NAME" / "ipv6 prefix-list NAME"
-	seq  int
-	line string
-}
-
-// value is what the entry permits: the line after its sequence number.
-func (e prefixEntry) value() string {
-	_, v, _ := strings.Cut(e.line, " seq "+strconv.Itoa(e.seq)+" ")
-	return v
+	cmds = append(cmds, added...)
+	cmds = append(cmds, networkCmds(n.networks, o.networks, false)...)
+	cmds = append(cmds, networkCmds(o.networks, n.networks, true)...)
+	return append(cmds, gone...), true
 }
 
 // routeLines is a configuration split into what routeDelta may change
 // and everything else.
 type routeLines struct {
 	skeleton string
-	prefix   map[string]prefixEntry     // "list seq" → entry
-	networks map[string]map[string]bool // "router line\naf line" → network lines
+	// networks are the network statements by "router line\naf line",
+	// then by prefix.
+	networks map[string]map[string]string
+	// tagEntries are the route-map entries of tags (a tag's route-map,
+	// the sessions' entries matching a tag) by their first line, each
+	// its lines up to its exit.
+	tagEntries map[string][]string
 }
 
-var prefixLine = regexp.MustCompile(`^(ip(?:v6)? prefix-list \S+) seq ([0-9]+) `)
+// isTagEntry tells the route-map entries of a tag, which come and go with
+// it: a tag's own route-map, and the entries of the sessions' route-maps
+// OUT that match a tag (an OUT entry's second line).
+func isTagEntry(block []string) bool {
+	if strings.HasPrefix(block[0], "route-map "+tagMapPrefix) {
+		return true
+	}
+	return strings.HasPrefix(block[0], "route-map lbs-") && strings.Contains(block[0], "-out permit ") &&
+		len(block) > 1 && strings.HasPrefix(block[1], " match tag ")
+}
 
 func splitRouteLines(conf string) routeLines {
-	rl := routeLines{prefix: map[string]prefixEntry{}, networks: map[string]map[string]bool{}}
+	rl := routeLines{networks: map[string]map[string]string{}, tagEntries: map[string][]string{}}
 	var skel strings.Builder
 	var router, af string
+	// entry is the route-map entry being read; afterTag is true on the
+	// line after a tag's entry, whose "!" goes with it.
+	var entry []string
+	afterTag := false
 	for _, line := range strings.Split(conf, "\n") {
+		if afterTag {
+			afterTag = false
+			if line == "!" {
+				continue
+			}
+		}
+		if strings.HasPrefix(line, "route-map ") {
+			entry = []string{line}
+			continue
+		}
+		if entry != nil {
+			entry = append(entry, line)
+			if line != "exit" {
+				continue
+			}
+			if isTagEntry(entry) {
+				rl.tagEntries[entry[0]] = entry
+				afterTag = strings.HasPrefix(entry[0], "route-map "+tagMapPrefix)
+			} else {
+				for _, l := range entry {
+					skel.WriteString(l)
+					skel.WriteByte('\n')
+				}
+			}
+			entry = nil
+			continue
+		}
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "router bgp "):
@@ -123,42 +125,43 @@ func splitRouteLines(conf string) routeLines {
 		case line == "exit":
 			router, af = "", ""
 		}
-		if m := prefixLine.FindStringSubmatch(line); m != nil {
-			seq, _ := strconv.Atoi(m[2])
-			rl.prefix[m[1]+" "+m[2]] = prefixEntry{list: m[1], seq: seq, line: line}
-			continue
-		}
 		if router != "" && af != "" && strings.HasPrefix(trimmed, "network ") {
 			ctx := router + "\n" + af
 			if rl.networks[ctx] == nil {
-				rl.networks[ctx] = map[string]bool{}
+				rl.networks[ctx] = map[string]string{}
 			}
-			rl.networks[ctx][trimmed] = true
+			p, _, _ := strings.Cut(strings.TrimPrefix(trimmed, "network "), " ")
+			rl.networks[ctx][p] = trimmed
 			continue
 		}
 		skel.WriteString(line)
+		skel.WriteByte('\n')
+	}
+	for _, l := range entry {
+		// An entry without its exit (extra configuration) stays.
+		skel.WriteString(l)
 		skel.WriteByte('\n')
 	}
 	rl.skeleton = skel.String()
 	return rl
 }
 
-// networkCmds returns, for every network statement in a but not in b,
-// the command prefix+statement under its router and address family:
-// additions with prefix "" (a = new, b = old), removals with "no " (a =
-// old, b = new).
-func networkCmds(a, b map[string]map[string]bool, prefix string) []string {
-	ctxs := make([]string, 0, len(a))
-	for ctx := range a {
-		ctxs = append(ctxs, ctx)
-	}
-	slices.Sort(ctxs)
+// networkCmds returns the commands, under their router and address
+// family, that take the network statements of b to those of a: with
+// remove false, every statement of a that b does not have as is (new
+// prefixes and new route-maps; a = new, b = old); with remove true, `no
+// network P` for every prefix of a that b lacks (a = old, b = new).
+func networkCmds(a, b map[string]map[string]string, remove bool) []string {
 	var cmds []string
-	for _, ctx := range ctxs {
+	for _, ctx := range slices.Sorted(maps.Keys(a)) {
 		var lines []string
-		for l := range a[ctx] {
-			if !b[ctx][l] {
-				lines = append(lines, prefix+l)
+		for p, l := range a[ctx] {
+			other, has := b[ctx][p]
+			switch {
+			case remove && !has:
+				lines = append(lines, "no network "+p)
+			case !remove && other != l:
+				lines = append(lines, l)
 			}
 		}
 		if len(lines) == 0 {
@@ -171,4 +174,66 @@ func networkCmds(a, b map[string]map[string]bool, prefix string) []string {
 		cmds = append(cmds, "exit-address-family", "exit")
 	}
 	return cmds
+}
+
+// retagFirst is what a full reload from prev to conf runs before
+// frr-reload.py so that prefixes announced by both keep being announced
+// when their tag changes (a session joins or leaves an announcement set,
+// a set's attributes change: a new tag). frr-reload.py deletes a changed
+// line before it adds the new one, and deleting a network statement
+// withdraws its route from every peer until the add, for every such
+// prefix at once (a BGPPeer added to the sessions of every Service would
+// blink every route). Written again with the new route-map, a statement
+// moves in place (routeDelta). So first the route-map entries conf has
+// and prev lacks (the new tags', and the sessions' entries matching
+// them), then every network statement whose prefix stays and whose
+// route-map changes; frr-reload.py then finds those done and only
+// removes what is gone. nil when no statement changes its route-map.
+func retagFirst(prev, conf string) []string {
+	o, n := splitRouteLines(prev), splitRouteLines(conf)
+	moved := map[string]map[string]string{}
+	for ctx, lines := range n.networks {
+		for p, l := range lines {
+			if old, ok := o.networks[ctx][p]; ok && old != l {
+				if moved[ctx] == nil {
+					moved[ctx] = map[string]string{}
+				}
+				moved[ctx][p] = l
+			}
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	had := map[string]bool{}
+	for _, b := range routeMapBlocks(prev) {
+		had[strings.Join(b, "\n")] = true
+	}
+	var cmds []string
+	for _, b := range routeMapBlocks(conf) {
+		if !had[strings.Join(b, "\n")] {
+			cmds = append(cmds, b...)
+		}
+	}
+	return append(cmds, networkCmds(moved, nil, false)...)
+}
+
+// routeMapBlocks are the route-map entries of conf, each its lines from
+// `route-map NAME permit|deny SEQ` to its `exit`.
+func routeMapBlocks(conf string) [][]string {
+	var out [][]string
+	var cur []string
+	for _, line := range strings.Split(conf, "\n") {
+		switch {
+		case strings.HasPrefix(line, "route-map "):
+			cur = []string{line}
+		case cur != nil:
+			cur = append(cur, line)
+			if line == "exit" {
+				out = append(out, cur)
+				cur = nil
+			}
+		}
+	}
+	return out
 }

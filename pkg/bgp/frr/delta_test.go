@@ -1,10 +1,9 @@
 package frr
 
 import (
-	"net/netip"
+	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -22,11 +21,17 @@ func TestRouteDelta(t *testing.T) {
 		}
 		return c
 	}
+	comms := []config.Community{std(65535, 120)}
 	plain := func(p string) bgp.Route { return bgp.Route{Prefix: pfx(p)} }
-	tagged := func(p string) bgp.Route {
-		return bgp.Route{Prefix: pfx(p), Communities: []config.Community{std(65535, 120)}}
+	tagged := func(p string) bgp.Route { return bgp.Route{Prefix: pfx(p), Communities: comms} }
+	// The tags of the two announcement sets of session p.
+	tagOf := func(r bgp.Route) string {
+		key := appendSetEntry(setKeyStart(r.Prefix), "p", r)
+		return tagMap(homeTag(string(key)))
 	}
-	seq := func(p string) string { return strconv.FormatUint(uint64(homeSeq(pfx(p))), 10) }
+	plainMap, taggedMap := tagOf(plain("203.0.113.1/32")), tagOf(tagged("203.0.113.1/32"))
+	taggedTag := homeTag(string(appendSetEntry(setKeyStart(pfx("203.0.113.1/32")), "p", tagged("203.0.113.1/32"))))
+	taggedOut := fmt.Sprintf("route-map lbs-p-out permit %d", homeEntrySeq(taggedTag))
 	for _, tc := range []struct {
 		name     string
 		old, new []bgp.Route
@@ -35,50 +40,48 @@ func TestRouteDelta(t *testing.T) {
 	}{
 		{name: "identical", old: []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32")}, ok: true},
 		{
-			name: "a prefix added at the end of its group",
-			old:  []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32")}, ok: true,
-			cmds: []string{
-				"ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32", "exit-address-family", "exit",
-			},
-		},
-		{
-			// Sequence numbers are the prefixes' own: nothing shifts.
-			name: "an insertion before others moves none of them",
+			name: "a prefix added",
 			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32"), plain("203.0.113.3/32")}, ok: true,
-			cmds: []string{
-				"ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32", "exit-address-family", "exit",
-			},
+			cmds: []string{"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32 route-map " + plainMap, "exit-address-family", "exit"},
 		},
 		{
-			name: "a removal before others moves none of them",
+			name: "a prefix removed",
 			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.3/32")}, ok: true,
-			cmds: []string{
-				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit",
-				"no ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-			},
-		},
-		{
-			name: "a removal: network first, then the entry",
-			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}, ok: true,
-			cmds: []string{
-				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit",
-				"no ip prefix-list lbs-p-10 seq " + seq("203.0.113.2/32") + " permit 203.0.113.2/32",
-			},
+			cmds: []string{"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit"},
 		},
 		{
 			name: "a prefix replaced by a new one",
 			old:  []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.5/32")}, new: []bgp.Route{plain("203.0.113.1/32"), plain("203.0.113.6/32")}, ok: true,
 			cmds: []string{
-				"ip prefix-list lbs-p-10 seq " + seq("203.0.113.6/32") + " permit 203.0.113.6/32",
-				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.6/32", "exit-address-family", "exit",
+				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.6/32 route-map " + plainMap, "exit-address-family", "exit",
 				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.5/32", "exit-address-family", "exit",
-				"no ip prefix-list lbs-p-10 seq " + seq("203.0.113.5/32") + " permit 203.0.113.5/32",
 			},
 		},
-		{name: "a new attribute group is not route-only", old: []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}},
-		{name: "the last route of a group going is not route-only", old: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}},
+		{
+			// Written again with its new route-map, never removed first.
+			name: "a prefix moving to another set in use",
+			old:  []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32"), plain("203.0.113.3/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32"), tagged("203.0.113.3/32")}, ok: true,
+			cmds: []string{"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.3/32 route-map " + taggedMap, "exit-address-family", "exit"},
+		},
+		{
+			// The tag's entries first, then the statement naming it.
+			name: "a new announcement set",
+			old:  []bgp.Route{plain("203.0.113.1/32")}, new: []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, ok: true,
+			cmds: []string{
+				taggedOut, fmt.Sprintf(" match tag %d", taggedTag), " set community 65535:120 additive", "exit",
+				"route-map " + taggedMap + " permit 10", fmt.Sprintf(" set tag %d", taggedTag), "exit",
+				"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.2/32 route-map " + taggedMap, "exit-address-family", "exit",
+			},
+		},
+		{
+			// The statement first, then the tag's entries.
+			name: "the last prefix of a set going",
+			old:  []bgp.Route{plain("203.0.113.1/32"), tagged("203.0.113.2/32")}, new: []bgp.Route{plain("203.0.113.1/32")}, ok: true,
+			cmds: []string{
+				"router bgp 64512", "address-family ipv4 unicast", "no network 203.0.113.2/32", "exit-address-family", "exit",
+				"no " + taggedOut, "no route-map " + taggedMap + " permit 10",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmds, ok := routeDelta(render(t, tc.old...), render(t, tc.new...))
@@ -95,81 +98,135 @@ func TestRouteDelta(t *testing.T) {
 	if _, ok := routeDelta(a, b); ok {
 		t.Errorf("a timer change went the fast path")
 	}
-
-	// Two prefixes with the same home: the second in prefix order takes
-	// the next number; inserting the first moves the second, which only
-	// the full path can do.
-	a1, a2 := collidingPrefixes(t)
-	one, two := render(t, plain(a2.String())), render(t, plain(a1.String()), plain(a2.String()))
-	if !strings.Contains(two, " seq "+strconv.FormatUint(uint64(nextSeq(homeSeq(a1))), 10)+" permit "+a2.String()) {
-		t.Errorf("the second of two colliding prefixes is not at the next number:\n%s", two)
+	// Nor an entry of a tag in use changing (a next hop): rewritten, it
+	// would match nothing for a moment.
+	nh := s
+	nh.NextHopIPv4 = addr("198.18.0.9")
+	c, _ := Render(bgp.DesiredState{Sessions: []bgp.Session{nh}, Routes: map[string][]bgp.Route{"p": {plain("203.0.113.1/32")}}}, Options{})
+	if cmds, ok := routeDelta(a, c); ok {
+		t.Errorf("a next hop change went the fast path: %q", cmds)
 	}
-	if cmds, ok := routeDelta(one, two); ok {
-		t.Errorf("an entry moved by a collision went the fast path: %q", cmds)
+	// Nor an old configuration's prefix lists going (an upgrade).
+	old := strings.Replace(a, "route-map lbs-p-in deny 10", "ip prefix-list lbs-p-10 seq 5 permit 203.0.113.1/32\nroute-map lbs-p-in deny 10", 1)
+	if _, ok := routeDelta(old, a); ok {
+		t.Errorf("prefix lists going went the fast path")
 	}
 }
 
-// crowdedSeqs makes homeSeq pick one of n numbers (the last n/2 and the
-// first: probes wrap) until the test ends, so that prefixes collide.
-func crowdedSeqs(t *testing.T, n uint32) {
-	homeSeq = func(p netip.Prefix) uint32 {
-		s := maxPrefixSeq - n/2 + 1
-		for range fnvSeq(p) % n {
-			s = nextSeq(s)
+// crowdedTags makes homeTag pick one of n numbers (the last n/2 and the
+// first: probes wrap) until the test ends, so that announcement sets
+// collide.
+func crowdedTags(t *testing.T, n uint32) {
+	homeTag = func(key string) uint32 {
+		s := uint64(maxTag - n/2 + 1)
+		s += uint64(fnvTag(key) % n)
+		if s > maxTag {
+			s -= maxTag
 		}
-		return s
+		return uint32(s)
 	}
-	t.Cleanup(func() { homeSeq = fnvSeq })
+	t.Cleanup(func() { homeTag = fnvTag })
 }
 
-// collidingPrefixes makes prefixes collide (crowdedSeqs) and returns two
-// of 198.18.0.0/24, sorted, with the same home.
-func collidingPrefixes(t *testing.T) (netip.Prefix, netip.Prefix) {
-	t.Helper()
-	crowdedSeqs(t, 4)
-	seen := map[uint32]netip.Prefix{}
-	for i := range 256 {
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i)}), 32)
-		if q, ok := seen[homeSeq(p)]; ok {
-			return q, p
-		}
-		seen[homeSeq(p)] = p
-	}
-	t.Fatal("no collision")
-	return netip.Prefix{}, netip.Prefix{}
-}
-
-func TestPrefixSeqs(t *testing.T) {
-	for _, p := range []string{"0.0.0.0/0", "255.255.255.255/32", "2001:db8::/32", "203.0.113.7/32"} {
-		if s := homeSeq(pfx(p)); s < minPrefixSeq || s > maxPrefixSeq {
-			t.Errorf("homeSeq(%s) = %d, outside FRR's range", p, s)
+// TestTagNumbers: tags and route-map entries keep their numbers when
+// another set comes or goes, unless a collision moved them; numbers stay
+// in FRR's ranges and probes wrap.
+func TestTagNumbers(t *testing.T) {
+	for _, k := range []string{"", "4", "6\x00p\x00\x000", strings.Repeat("x", 100)} {
+		if tg := homeTag(k); tg < minTag || tg > maxTag {
+			t.Errorf("homeTag(%q) = %d, outside FRR's range", k, tg)
 		}
 	}
-	if nextSeq(maxPrefixSeq) != minPrefixSeq || nextSeq(7) != 8 {
-		t.Error("nextSeq does not wrap")
+	for _, tg := range []uint32{minTag, maxEntrySeq - 1, maxEntrySeq, maxEntrySeq + 1, maxTag} {
+		if s := homeEntrySeq(tg); s < 1 || s > maxEntrySeq {
+			t.Errorf("homeEntrySeq(%d) = %d, outside 1..%d", tg, s, maxEntrySeq)
+		}
 	}
-	// One prefix coming or going moves no other entry.
-	var ps []netip.Prefix
+	var keys []string
 	for i := range 300 {
-		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32-i/256))
+		keys = append(keys, fmt.Sprintf("4\x00p\x0065000:%d\x000", i))
 	}
-	slices.SortFunc(ps, bgp.ComparePrefixes)
-	ps = slices.Compact(ps)
-	all := prefixSeqs(ps)
-	for i := range ps {
-		without := prefixSeqs(slices.Delete(slices.Clone(ps), i, i+1))
-		if !slices.Equal(without, slices.Delete(slices.Clone(all), i, i+1)) {
-			t.Fatalf("removing %s moved other entries", ps[i])
+	all := numberTags(slices.Clone(keys))
+	for i := range keys {
+		without := numberTags(slices.Delete(slices.Clone(keys), i, i+1))
+		for k, tg := range without {
+			if all[k] != tg {
+				t.Fatalf("removing set %d moved another's tag", i)
+			}
 		}
 	}
-	a1, a2 := collidingPrefixes(t)
-	if got := prefixSeqs([]netip.Prefix{a1, a2}); got[0] != homeSeq(a1) || got[1] != nextSeq(homeSeq(a1)) {
-		t.Errorf("colliding %s and %s: %v", a1, a2, got)
+	tags := make([]uint32, 0, len(all))
+	for _, tg := range all {
+		tags = append(tags, tg)
 	}
+	slices.Sort(tags)
+	seqs := entrySeqs(tags)
+	for i := range tags {
+		without := entrySeqs(slices.Delete(slices.Clone(tags), i, i+1))
+		if !slices.Equal(without, slices.Delete(slices.Clone(seqs), i, i+1)) {
+			t.Fatalf("removing tag %d moved other entries", tags[i])
+		}
+	}
+
 	// Crowded: every number distinct and in range; probes wrap.
-	got := prefixSeqs(ps[:6])
-	slices.Sort(got)
-	if want := []uint32{1, 2, 3, 4, maxPrefixSeq - 1, maxPrefixSeq}; !slices.Equal(got, want) {
-		t.Errorf("six prefixes on four homes: %v, want %v", got, want)
+	crowdedTags(t, 4)
+	got := numberTags(slices.Clone(keys[:6]))
+	var nums []uint32
+	for _, tg := range got {
+		nums = append(nums, tg)
+	}
+	slices.Sort(nums)
+	if want := []uint32{1, 2, 3, 4, maxTag - 1, maxTag}; !slices.Equal(nums, want) {
+		t.Errorf("six sets on four homes: %v, want %v", nums, want)
+	}
+	if got := entrySeqs([]uint32{maxEntrySeq - 1, 2*maxEntrySeq - 1, 3*maxEntrySeq - 1}); !slices.Equal(got, []int{maxEntrySeq, 1, 2}) {
+		t.Errorf("three entries on one home: %v", got)
+	}
+}
+
+// TestRetagFirst: before a full reload, prefixes that stay announced but
+// change tag are written again with their new route-map, after the
+// route-map entries the new configuration adds; nothing else.
+func TestRetagFirst(t *testing.T) {
+	a, b := v4("a", "198.18.0.254"), v4("b", "198.18.0.253")
+	render := func(d bgp.DesiredState) string {
+		t.Helper()
+		c, err := Render(d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	rs := []bgp.Route{{Prefix: pfx("203.0.113.1/32")}, {Prefix: pfx("203.0.113.2/32")}}
+	alone := render(bgp.DesiredState{Sessions: []bgp.Session{a, b}, Routes: map[string][]bgp.Route{"a": rs}})
+	both := render(bgp.DesiredState{Sessions: []bgp.Session{a, b}, Routes: map[string][]bgp.Route{"a": rs, "b": rs[:1]}})
+	if got := retagFirst(alone, alone); got != nil {
+		t.Errorf("nothing changed: %q", got)
+	}
+	// b joins 203.0.113.1: a new tag for it; 203.0.113.2 keeps its own.
+	key := func(names ...string) uint32 {
+		k := setKeyStart(pfx("203.0.113.1/32"))
+		for _, n := range names {
+			k = appendSetEntry(k, n, bgp.Route{})
+		}
+		return homeTag(string(k))
+	}
+	ta, tab := key("a"), key("a", "b")
+	got := retagFirst(alone, both)
+	want := []string{
+		"route-map " + tagMap(tab) + " permit 10", fmt.Sprintf(" set tag %d", tab), "exit",
+		fmt.Sprintf("route-map lbs-a-out permit %d", homeEntrySeq(tab)), fmt.Sprintf(" match tag %d", tab), "exit",
+		fmt.Sprintf("route-map lbs-b-out permit %d", homeEntrySeq(tab)), fmt.Sprintf(" match tag %d", tab), "exit",
+		"router bgp 64512", "address-family ipv4 unicast", "network 203.0.113.1/32 route-map " + tagMap(tab), "exit-address-family", "exit",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("retagFirst:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(alone, "network 203.0.113.1/32 route-map "+tagMap(ta)) {
+		t.Errorf("203.0.113.1 alone is not at tag %d:\n%s", ta, alone)
+	}
+	// Back: the old tag is gone, so nothing to add first but the move.
+	if got := retagFirst(both, alone); !slices.Contains(got, "network 203.0.113.1/32 route-map "+tagMap(ta)) {
+		t.Errorf("retagFirst back: %q", got)
 	}
 }

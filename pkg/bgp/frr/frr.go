@@ -11,15 +11,18 @@
 //   - global settings: `frr defaults traditional`, hostname, logging,
 //     forwarding as the node has it, next-hop tracking through the default
 //     route, `bgp route-map delay-timer 0` (route-map edits apply at once);
-//   - per session: prefix lists (one per group of routes with the same
-//     family, communities and local preference), a route-map OUT that
-//     permits exactly those groups and sets their attributes, ending in an
-//     explicit deny, and a route-map IN that denies everything (received
-//     routes are never installed);
+//   - per announcement set (the sessions a prefix goes to, with the
+//     attributes each gives it: see tags.go) a route-map `lbs-tag-T` that
+//     sets route tag T;
+//   - per session: a route-map OUT with one entry per tag the session
+//     announces (`match tag T` and the session's attributes for it),
+//     ending in an explicit deny, and a route-map IN that denies
+//     everything (received routes are never installed);
 //   - one `router bgp ASN [vrf NAME]` per VRF, holding every session of
-//     that VRF, and per address family the `network` statements of every
-//     prefix some session of the VRF announces plus the activation and
-//     route-maps of the sessions carrying that family;
+//     that VRF, and per address family the `network P route-map
+//     lbs-tag-T` statements of every prefix some session of the VRF
+//     announces plus the activation and route-maps of the sessions
+//     carrying that family;
 //   - a `bfd` block with the BFD profiles the sessions use.
 //
 // Output is deterministic: sessions sorted by name, routes by prefix,
@@ -79,7 +82,8 @@ const (
 	// maxRouteMapSeq is the last route-map sequence number; the final
 	// deny of every route-map OUT takes it.
 	maxRouteMapSeq = 65535
-	// routeMapStep separates route-map entries.
+	// routeMapStep is the sequence number of single-entry route-maps
+	// (IN, the tags').
 	routeMapStep = 10
 )
 
@@ -171,6 +175,9 @@ func render(d bgp.DesiredState, opts Options) (*rendering, error) {
 	w.line("bgp route-map delay-timer 0")
 	w.line("!")
 
+	for _, t := range m.tags {
+		writeTagMap(&w, t)
+	}
 	for _, r := range m.routers {
 		for _, n := range r.neighbors {
 			writeFilters(&w, n)
@@ -224,6 +231,10 @@ func no(b bool) string {
 type model struct {
 	routers  []*router
 	profiles []bfd.Profile
+	// tags are the tags in use, ascending; tagOf has each announcement
+	// set's (setKey).
+	tags  []uint32
+	tagOf map[string]uint32
 }
 
 // router is one `router bgp` block: every session of one VRF.
@@ -234,8 +245,9 @@ type router struct {
 	// neighbors sorted by session name.
 	neighbors []*neighbor
 	// networks of each family: every prefix a session of the router
-	// announces, sorted.
+	// announces, sorted, and the tag of each (parallel).
 	networks4, networks6 []netip.Prefix
+	tags4, tags6         []uint32
 }
 
 // neighbor is one session with its rendering decisions.
@@ -249,37 +261,26 @@ type neighbor struct {
 	connect         int
 	// profile is the FRR name of the BFD profile; empty for no BFD.
 	profile string
-	// groups are the route-map OUT entries, in order.
-	groups []*group
+	// routes are the session's routes (normalised, sorted by prefix).
+	routes []bgp.Route
+	// entries are the route-map OUT entries, by sequence number: one per
+	// tag whose announcement set holds the session.
+	entries []*outEntry
 }
 
-// group is the routes of one neighbour with the same family and
-// attributes: one prefix list and one route-map entry.
-type group struct {
+// outEntry is one entry of a session's route-map OUT: the routes of one
+// tag, with the attributes the session gives them.
+type outEntry struct {
 	seq       int
+	tag       uint32
 	v6        bool
-	comms     []community.Community
 	std       []string
 	large     []string
 	localPref uint32
-	prefixes  []netip.Prefix
-	// seqs are the prefix-list sequence numbers of prefixes (prefixSeqs).
-	seqs []uint32
-}
-
-// listCmd is "ip prefix-list NAME" or "ipv6 prefix-list NAME" of g.
-func (n *neighbor) listCmd(g *group) string {
-	if g.v6 {
-		return "ipv6 prefix-list " + n.prefixList(g)
-	}
-	return "ip prefix-list " + n.prefixList(g)
 }
 
 func (n *neighbor) inMap() string  { return "lbs-" + n.id + "-in" }
 func (n *neighbor) outMap() string { return "lbs-" + n.id + "-out" }
-func (n *neighbor) prefixList(g *group) string {
-	return "lbs-" + n.id + "-" + strconv.Itoa(g.seq)
-}
 
 // routerKey identifies a router block: FRR runs one BGP instance per VRF.
 type routerKey struct{ vrf string }
@@ -342,27 +343,10 @@ func buildModel(d bgp.DesiredState, skipped *bgp.SkippedError) *model {
 		if len(r.neighbors) == 0 {
 			continue
 		}
-		seen := map[netip.Prefix]bool{}
-		for _, n := range r.neighbors {
-			for _, g := range n.groups {
-				for _, p := range g.prefixes {
-					if seen[p] {
-						continue
-					}
-					seen[p] = true
-					if g.v6 {
-						r.networks6 = append(r.networks6, p)
-					} else {
-						r.networks4 = append(r.networks4, p)
-					}
-				}
-			}
-		}
-		slices.SortFunc(r.networks4, bgp.ComparePrefixes)
-		slices.SortFunc(r.networks6, bgp.ComparePrefixes)
 		m.routers = append(m.routers, r)
 	}
 	slices.SortFunc(m.routers, func(a, b *router) int { return cmp.Compare(a.vrf, b.vrf) })
+	assignTags(m, skipped)
 	for name, p := range profiles {
 		p.Name = name
 		m.profiles = append(m.profiles, p)
@@ -379,8 +363,7 @@ func vrfDesc(vrf string) string {
 }
 
 // newNeighbor checks what FRR cannot express for a session and computes
-// its rendering: timers, BFD profile name and the route-map groups of its
-// (normalised) routes.
+// its rendering: timers, BFD profile name and its (normalised) routes.
 func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("session %q: %s", s.Name, fmt.Sprintf(format, args...))
@@ -421,11 +404,7 @@ func newNeighbor(s bgp.Session, routes []bgp.Route) (*neighbor, error) {
 		}
 		n.profile = SanitizeName(p.Name, maxProfileName)
 	}
-	groups, err := groupRoutes(s, routes)
-	if err != nil {
-		return nil, fail("%v", err)
-	}
-	n.groups = groups
+	n.routes = routes
 	return n, nil
 }
 
@@ -455,18 +434,6 @@ func timers(keepalive, hold *time.Duration) (ka, ht int, set bool, err error) {
 	return ka, ht, true, nil
 }
 
-// groupKey is what routes of one route-map entry share.
-type groupKey struct {
-	v6        bool
-	comms     string
-	localPref uint32
-}
-
-// keyOf is the group key of a route.
-func keyOf(r bgp.Route) groupKey {
-	return groupKey{v6: r.Prefix.Addr().Is6(), comms: commKey(r.Communities), localPref: r.LocalPref}
-}
-
 // commKey is a compact identity of a (sorted) community list.
 func commKey(cs []community.Community) string {
 	if len(cs) == 0 {
@@ -489,150 +456,32 @@ func commKey(cs []community.Community) string {
 	return string(b)
 }
 
-// compareGroups orders a session's groups, which numbers its route-map
-// entries: IPv4 first, then by communities, then by local preference. The
-// order depends on the attribute sets only, so a route coming or going
-// under an attribute set in use never renumbers an entry (nor renames its
-// prefix list).
-func compareGroups(a, b *group) int {
-	if a.v6 != b.v6 {
-		if a.v6 {
-			return 1
-		}
-		return -1
-	}
-	if c := slices.CompareFunc(a.comms, b.comms, community.Community.Compare); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.localPref, b.localPref)
-}
-
-// groupRoutes splits a session's routes (sorted by prefix, IPv4 first, one
-// per prefix) into groups of equal family and attributes, numbered by
-// route-map sequence in compareGroups order, each with its prefix-list
-// sequence numbers (prefixSeqs).
-func groupRoutes(s bgp.Session, routes []bgp.Route) ([]*group, error) {
-	byKey := map[groupKey]*group{}
-	var out []*group
-	for _, r := range routes {
-		k := keyOf(r)
-		g, ok := byKey[k]
-		if !ok {
-			std, large := community.Split(r.Communities)
-			g = &group{v6: k.v6, comms: r.Communities, std: std, large: large, localPref: r.LocalPref}
-			byKey[k] = g
-			out = append(out, g)
-		}
-		g.prefixes = append(g.prefixes, r.Prefix)
-	}
-	if routeMapStep*(len(out)+1) >= maxRouteMapSeq {
-		return nil, fmt.Errorf("more than %d distinct attribute sets; FRR route-maps end at sequence %d", maxRouteMapSeq/routeMapStep-1, maxRouteMapSeq)
-	}
-	slices.SortFunc(out, compareGroups)
-	for i, g := range out {
-		g.seq = routeMapStep * (i + 1)
-		g.seqs = prefixSeqs(g.prefixes)
-	}
-	return out, nil
-}
-
-// Prefix-list sequence numbers. FRR 8.4 takes 1..4294967295 (a lab test
-// checks it: TestPrefixListSeqRange). An entry's number is a hash of its
-// prefix (homeSeq), so a prefix coming or going never moves another
-// entry, which the vtysh fast path (routeDelta, Backend.ApplyChanges)
-// needs: FRR refuses (silently ignores) an entry duplicating the prefix of
-// another, so an entry cannot move without a moment where it is missing
-// or ignored. Two prefixes of one list hashing to the same number
-// collide: in prefix order, each takes the first free number from its
-// home on (wrapping), so only colliding entries ever move.
-const (
-	minPrefixSeq = 1
-	maxPrefixSeq = 4294967295
-)
-
-// homeSeq is the preferred sequence number of p (fnvSeq; tests put a
-// hash with many collisions in its place).
-var homeSeq = fnvSeq
-
-// fnvSeq is FNV-1a (64 bits) of p's 16-byte address and length, into
-// minPrefixSeq..maxPrefixSeq. The addresses of a pool, which differ in
-// their last bytes, spread well.
-func fnvSeq(p netip.Prefix) uint32 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	a := p.Addr().As16()
-	for _, c := range a {
-		h = (h ^ uint64(c)) * prime
-	}
-	h = (h ^ uint64(p.Bits())) * prime
-	return uint32(h%maxPrefixSeq) + minPrefixSeq
-}
-
-// nextSeq is the number probed after s.
-func nextSeq(s uint32) uint32 {
-	if s == maxPrefixSeq {
-		return minPrefixSeq
-	}
-	return s + 1
-}
-
-// prefixSeqs numbers a list's prefixes (sorted): each its home, or on a
-// collision the first free number after it, in prefix order.
-func prefixSeqs(prefixes []netip.Prefix) []uint32 {
-	out := make([]uint32, len(prefixes))
-	used := make(map[uint32]struct{}, len(prefixes))
-	for i, p := range prefixes {
-		s := homeSeq(p)
-		for {
-			if _, taken := used[s]; !taken {
-				break
-			}
-			s = nextSeq(s)
-		}
-		used[s] = struct{}{}
-		out[i] = s
-	}
-	return out
-}
-
-// prefixLine is the prefix-list entry of p at seq in list ("ip
-// prefix-list NAME").
-func prefixListLine(list string, seq uint32, p netip.Prefix) string {
-	b := make([]byte, 0, len(list)+48)
-	b = append(b, list...)
-	b = append(b, " seq "...)
-	b = strconv.AppendUint(b, uint64(seq), 10)
-	b = append(b, " permit "...)
-	b = p.AppendTo(b)
-	return string(b)
-}
-
-// networkLine is the network statement of p, as written under its
-// address family.
-func networkLine(p netip.Prefix) string {
-	b := make([]byte, 0, 56)
+// networkLine is the network statement of p with tag t, as written
+// under its address family.
+func networkLine(p netip.Prefix, t uint32) string {
+	b := make([]byte, 0, 80)
 	b = append(b, "  network "...)
 	b = p.AppendTo(b)
+	b = append(b, " route-map "...)
+	b = append(b, tagMapPrefix...)
+	b = strconv.AppendUint(b, uint64(t), 10)
 	return string(b)
 }
 
-// writeFilters writes a neighbour's prefix lists and route-maps.
+// writeTagMap writes the route-map the network statements of tag t name:
+// it only sets the tag, which the sessions' route-maps OUT match.
+func writeTagMap(w *writer, t uint32) {
+	w.line("route-map %s permit %d", tagMap(t), routeMapStep)
+	w.line(" set tag %d", t)
+	w.line("exit")
+	w.line("!")
+}
+
+// writeFilters writes a session's route-maps.
 func writeFilters(w *writer, n *neighbor) {
-	for _, g := range n.groups {
-		list := n.listCmd(g)
-		lines := make([]string, len(g.prefixes))
-		for i, p := range g.prefixes {
-			lines[i] = prefixListLine(list, g.seqs[i], p)
-		}
-		w.block(blockKey{list: list}, g.prefixes, lines)
-	}
-	for _, g := range n.groups {
-		fam := "ip"
-		if g.v6 {
-			fam = "ipv6"
-		}
+	for _, g := range n.entries {
 		w.line("route-map %s permit %d", n.outMap(), g.seq)
-		w.line(" match %s address prefix-list %s", fam, n.prefixList(g))
+		w.line(" match tag %d", g.tag)
 		if len(g.std) > 0 {
 			w.line(" set community %s additive", strings.Join(g.std, " "))
 		}
@@ -725,9 +574,9 @@ func writeNeighbor(w *writer, r *router, n *neighbor) {
 }
 
 func writeFamily(w *writer, r *router, v6 bool) {
-	fam, networks := "ipv4", r.networks4
+	fam, networks, tags := "ipv4", r.networks4, r.tags4
 	if v6 {
-		fam, networks = "ipv6", r.networks6
+		fam, networks, tags = "ipv6", r.networks6, r.tags6
 	}
 	var active []*neighbor
 	for _, n := range r.neighbors {
@@ -742,9 +591,9 @@ func writeFamily(w *writer, r *router, v6 bool) {
 	w.line(" address-family %s unicast", fam)
 	lines := make([]string, len(networks))
 	for i, p := range networks {
-		lines[i] = networkLine(p)
+		lines[i] = networkLine(p, tags[i])
 	}
-	w.block(blockKey{vrf: r.vrf, v6: v6, net: true}, networks, lines)
+	w.block(blockKey{vrf: r.vrf, v6: v6}, networks, tags, lines)
 	for _, n := range active {
 		a := n.s.PeerAddr.String()
 		w.line("  neighbor %s activate", a)
@@ -784,8 +633,8 @@ func writeProfile(w *writer, p bfd.Profile) {
 }
 
 // writer accumulates lines: the configuration as a sequence of fixed
-// text and blocks of lines, one line per prefix (prefix-list entries,
-// network statements), which Backend.ApplyChanges edits in place.
+// text and blocks of lines, one line per prefix (the network statements
+// of an address family), which Backend.ApplyChanges edits in place.
 type writer struct {
 	b    strings.Builder
 	segs []segment
@@ -797,20 +646,20 @@ type segment struct {
 	blk  *block
 }
 
-// blockKey names a block: a prefix list ("ip prefix-list NAME"), or the
-// network statements of a router's address family.
+// blockKey names a block: the network statements of a router's address
+// family.
 type blockKey struct {
-	list string
-	vrf  string
-	v6   bool
-	net  bool
+	vrf string
+	v6  bool
 }
 
-// block is the lines of one prefix list or address family, one per
-// prefix, in prefix order (bgp.ComparePrefixes), without newlines.
+// block is the network statements of one address family, one per
+// prefix, in prefix order (bgp.ComparePrefixes), without newlines, with
+// each prefix's tag.
 type block struct {
 	key      blockKey
 	prefixes []netip.Prefix
+	tags     []uint32
 	lines    []string
 }
 
@@ -819,9 +668,9 @@ func (w *writer) line(format string, args ...any) {
 	w.b.WriteByte('\n')
 }
 
-func (w *writer) block(k blockKey, prefixes []netip.Prefix, lines []string) {
+func (w *writer) block(k blockKey, prefixes []netip.Prefix, tags []uint32, lines []string) {
 	w.flush()
-	w.segs = append(w.segs, segment{blk: &block{key: k, prefixes: prefixes, lines: lines}})
+	w.segs = append(w.segs, segment{blk: &block{key: k, prefixes: prefixes, tags: tags, lines: lines}})
 }
 
 func (w *writer) flush() {

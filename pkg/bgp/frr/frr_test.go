@@ -2,6 +2,7 @@ package frr
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -595,57 +596,86 @@ func TestTimers(t *testing.T) {
 	}
 }
 
-func TestGroupRoutes(t *testing.T) {
-	s := v4("s", "198.18.0.254")
-	s.DualStack = true
+// TestAssignTags: prefixes with the same announcement set (sessions,
+// their attributes, family) share a tag, any difference makes another;
+// each session's route-map OUT has one entry per tag it announces, with
+// its own attributes for it.
+func TestAssignTags(t *testing.T) {
+	a, b := v4("a", "198.18.0.254"), v4("b", "198.18.0.253")
+	a.DualStack = true
 	c1 := []config.Community{std(1, 1)}
-	routes := []bgp.Route{
-		{Prefix: pfx("203.0.113.1/32"), Communities: c1},
-		{Prefix: pfx("203.0.113.2/32")},
-		{Prefix: pfx("203.0.113.3/32"), Communities: c1},
-		{Prefix: pfx("203.0.113.4/32"), Communities: c1, LocalPref: 10},
-		{Prefix: pfx("2001:db8::1/128"), Communities: c1},
-		{Prefix: pfx("2001:db8::2/128"), Communities: []config.Community{std(1, 1), large(1, 2, 3)}},
-	}
-	gs, err := groupRoutes(s, routes)
+	d := bgp.DesiredState{Sessions: []bgp.Session{a, b}, Routes: map[string][]bgp.Route{
+		"a": {
+			{Prefix: pfx("203.0.113.1/32"), Communities: c1},
+			{Prefix: pfx("203.0.113.2/32"), Communities: c1},
+			{Prefix: pfx("203.0.113.3/32"), Communities: c1},
+			{Prefix: pfx("203.0.113.4/32")},
+			{Prefix: pfx("2001:db8::1/128"), Communities: c1},
+		},
+		"b": {
+			{Prefix: pfx("203.0.113.1/32")},
+			{Prefix: pfx("203.0.113.2/32")},
+			{Prefix: pfx("203.0.113.5/32"), Communities: []config.Community{std(1, 1), large(1, 2, 3)}},
+		},
+	}}
+	r, err := render(d, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rt := r.m.routers[0]
+	tag := map[string]uint32{}
+	for i, p := range rt.networks4 {
+		tag[p.String()] = rt.tags4[i]
+	}
+	tag["2001:db8::1/128"] = rt.tags6[0]
+	distinct := map[uint32]bool{}
+	for _, t := range tag {
+		distinct[t] = true
+	}
+	// .1 and .2 share a set (a with 1:1, b plain); .3 (a alone), .4 (a
+	// plain), .5 (b alone) and the IPv6 prefix each have their own.
+	if tag["203.0.113.1/32"] != tag["203.0.113.2/32"] || len(distinct) != 5 || len(r.m.tags) != 5 {
+		t.Errorf("tags %v (in use %v): want .1 and .2 to share one, five in all", tag, r.m.tags)
+	}
 	type flat struct {
-		seq       int
+		tag       uint32
 		v6        bool
 		std       string
 		large     string
 		localPref uint32
-		prefixes  string
 	}
-	var got []flat
-	for _, g := range gs {
-		var ps []string
-		for _, p := range g.prefixes {
-			ps = append(ps, p.String())
+	entries := func(n *neighbor) []flat {
+		var out []flat
+		seqs := map[int]bool{}
+		for _, e := range n.entries {
+			if e.seq < 1 || e.seq > maxEntrySeq || seqs[e.seq] || e.seq != homeEntrySeq(e.tag) {
+				t.Errorf("%s: entry of tag %d at %d", n.s.Name, e.tag, e.seq)
+			}
+			seqs[e.seq] = true
+			out = append(out, flat{e.tag, e.v6, strings.Join(e.std, " "), strings.Join(e.large, " "), e.localPref})
 		}
-		got = append(got, flat{g.seq, g.v6, strings.Join(g.std, " "), strings.Join(g.large, " "), g.localPref, strings.Join(ps, ",")})
+		slices.SortFunc(out, func(a, b flat) int { return cmp.Compare(a.tag, b.tag) })
+		return out
 	}
-	want := []flat{
-		{10, false, "", "", 0, "203.0.113.2/32"},
-		{20, false, "1:1", "", 0, "203.0.113.1/32,203.0.113.3/32"},
-		{30, false, "1:1", "", 10, "203.0.113.4/32"},
-		{40, true, "1:1", "", 0, "2001:db8::1/128"},
-		{50, true, "1:1", "1:2:3", 0, "2001:db8::2/128"},
+	sortFlat := func(fs []flat) []flat {
+		slices.SortFunc(fs, func(a, b flat) int { return cmp.Compare(a.tag, b.tag) })
+		return fs
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("groups:\n got %+v\nwant %+v", got, want)
+	wantA := sortFlat([]flat{
+		{tag["203.0.113.1/32"], false, "1:1", "", 0},
+		{tag["203.0.113.3/32"], false, "1:1", "", 0},
+		{tag["203.0.113.4/32"], false, "", "", 0},
+		{tag["2001:db8::1/128"], true, "1:1", "", 0},
+	})
+	wantB := sortFlat([]flat{
+		{tag["203.0.113.1/32"], false, "", "", 0},
+		{tag["203.0.113.5/32"], false, "1:1", "1:2:3", 0},
+	})
+	if got := entries(rt.neighbors[0]); !slices.Equal(got, wantA) {
+		t.Errorf("a's entries:\n got %+v\nwant %+v", got, wantA)
 	}
-
-	// Too many groups for one route-map.
-	var many []bgp.Route
-	for i := range 7000 {
-		many = append(many, bgp.Route{Prefix: pfx("203.0.113.1/32"), LocalPref: uint32(i + 1)})
-		many[i].Prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
-	}
-	if _, err := groupRoutes(s, many); err == nil {
-		t.Error("7000 groups accepted")
+	if got := entries(rt.neighbors[1]); !slices.Equal(got, wantB) {
+		t.Errorf("b's entries:\n got %+v\nwant %+v", got, wantB)
 	}
 }
 

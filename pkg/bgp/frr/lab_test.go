@@ -111,6 +111,14 @@ func TestRenderedConfigPeersWithFRR(t *testing.T) {
 		}
 		return ""
 	})
+	// The tag is the node's own: its BGP table has it, the router's
+	// (BGP has no tag attribute) does not.
+	if out := frrtest.VtyshAt(t, dir, "show bgp ipv4 unicast 203.0.113.10/32"); !strings.Contains(out, "tag ") {
+		t.Errorf("the node's path has no tag:\n%s", out)
+	}
+	if out := frrtest.VtyshAt(t, lab.Dir, "show bgp ipv4 unicast 203.0.113.10/32"); strings.Contains(out, "tag ") {
+		t.Errorf("the router's path has a tag:\n%s", out)
+	}
 	// The IPv4 route over the IPv6 session has the overridden next hop.
 	if p := r.Paths("203.0.113.20/32")[frrtest.NodeV6]; len(p.Nexthops) == 0 || p.Nexthops[0].IP != frrtest.NodeV4 {
 		t.Errorf("203.0.113.20/32 next hops %+v, want %s", p.Nexthops, frrtest.NodeV4)

@@ -8,8 +8,8 @@ import (
 
 // Name limits.
 const (
-	// maxNameLen bounds the session part of filter names (route-maps and
-	// prefix lists add a few characters around it).
+	// maxNameLen bounds the session part of route-map names (lbs- and
+	// -out around it).
 	maxNameLen = 48
 	// maxProfileName is the longest BFD profile name bfdd takes
 	// (BFD_PROFILE_NAME_LEN 64, with the terminating NUL).
@@ -20,8 +20,8 @@ const (
 	hashLen = 8
 )
 
-// SanitizeName returns a name FRR accepts as one word in route-map,
-// prefix-list and BFD profile names: letters, digits, '-', '_' and '.',
+// SanitizeName returns a name FRR accepts as one word in route-map and
+// BFD profile names: letters, digits, '-', '_' and '.',
 // at most max bytes. A name that already qualifies is returned unchanged
 // (Kubernetes object names always do, up to the length); any other gets
 // its invalid characters replaced by '_', is cut to fit, and ends with '-'

@@ -36,9 +36,13 @@ import (
 //     parse), rename over Path, `frr-reload.py --reload` (FRR gets only
 //     the difference, so unchanged sessions are not reset), then `clear
 //     bgp [vrf V] ipv4|ipv6 unicast * soft out` for every BGP instance
-//     (no reset either): FRR 8.4 does not re-run outbound route-maps when
-//     only a prefix list they match changed, which is what adding or
-//     removing a Service changes.
+//     (no reset either): a full reload may change the route-maps OUT of
+//     routes already announced (a tag's entries, an old configuration's
+//     prefix lists), and FRR 8.4 does not always re-run them then. The
+//     fast path (routeDelta) and SubmitChange's edits only change
+//     network statements, each of which re-evaluates its own route, and
+//     add or remove the entries of tags no other route carries: no
+//     refresh.
 //   - Errors: every failed attempt is a *ReloadError (stage and the
 //     script's error lines). A candidate failing the check never reaches
 //     Path or FRR; one failing the reload is taken back out (the last
@@ -127,7 +131,7 @@ type ReloaderOptions struct {
 	// here), and ReloadResult.Diff stays empty.
 	FastCheck bool
 	// NoFastPath sends every change through frr-reload.py, even one that
-	// only adds or removes announced prefixes (see routeDelta).
+	// only changes network statements and tags (see routeDelta).
 	NoFastPath bool
 	// UseVtysh runs SubmitChange's commands and Backend.Snapshot's
 	// queries with a vtysh process (and Exec) instead of writing them to
@@ -187,9 +191,9 @@ type ReloadResult struct {
 	// Duration is the attempt's wall time; Test, Reload and Refresh the
 	// parts of it each stage took (zero for stages not reached).
 	Duration, Test, Reload, Refresh time.Duration
-	// Fast is true when only announced prefixes changed and vtysh applied
-	// them (routeDelta) instead of frr-reload.py; Diff then holds the
-	// commands.
+	// Fast is true when only network statements and tags changed and
+	// FRR took them (routeDelta) instead of frr-reload.py; Diff then
+	// holds the commands.
 	Fast bool
 	// Edit is true when the commands were SubmitChange's (no diff of the
 	// configurations was made).
@@ -313,9 +317,9 @@ type routeEdit struct {
 }
 
 // SubmitChange is Submit for a configuration that differs from the
-// previous submission only as cmds say: prefix-list entries and network
-// statements, in routeDelta's gap-free order, followed by the refresh
-// commands (`clear bgp ... soft out`). While FRR runs the previous
+// previous submission only as cmds say: network statements, as
+// routeDelta writes them, followed by the refresh commands (`clear bgp
+// ... soft out`; live.change needs none since route tags). While FRR runs the previous
 // submission, or one whose edits up to this one were all submitted this
 // way, the attempt runs the commands with vtysh and writes conf, nothing
 // else; otherwise (a text pending or failed, a Resync) it goes the way of
@@ -582,13 +586,12 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 			ferr := r.fastApply(conf, cmds)
 			res.Reload = time.Since(t0)
 			if ferr == nil {
+				// No soft refresh: each network statement written
+				// re-evaluates its own route through the route-maps OUT,
+				// whose entries changed only for tags no other route
+				// carries, and a refresh of every instance costs a walk
+				// of the whole table.
 				res.Fast = true
-				t0 = time.Now()
-				err := r.refresh(conf)
-				res.Refresh = time.Since(t0)
-				if err != nil {
-					return "", &ReloadError{Stage: "refresh", Err: err}
-				}
 				return strings.Join(cmds, "\n"), nil
 			}
 			// The full path diffs against FRR's running configuration,
@@ -627,6 +630,16 @@ func (r *Reloader) apply(res *ReloadResult, conf, prev string, hadPrev, forced b
 		return diff, &ReloadError{Stage: "write", Err: err}
 	}
 	t0 = time.Now()
+	if hadPrev && !forced {
+		// Prefixes changing tag move in place first (retagFirst); should
+		// that fail, frr-reload.py, which diffs against FRR's running
+		// configuration, does the rest (with the moment's withdraw).
+		if pre := retagFirst(prev, conf); len(pre) > 0 {
+			if err := r.configure(dir, pre); err != nil {
+				r.log.Error(err, "moving routes to their new tags before the reload")
+			}
+		}
+	}
 	out, err = r.script("--reload", r.opts.Path)
 	res.Reload = time.Since(t0)
 	if err == nil {
@@ -697,6 +710,36 @@ func (r *Reloader) applyEdits(res *ReloadResult, conf string, edits []routeEdit)
 	return strings.Join(run, "\n"), nil
 }
 
+// configure runs configuration commands with `vtysh -f`, which sends
+// each to the daemons that have it (route-maps to zebra and bgpd alike,
+// as frr-reload.py would): a file, since the commands can be a network
+// statement per route.
+func (r *Reloader) configure(dir string, cmds []string) error {
+	f, err := os.CreateTemp(dir, ".lbstack-retag.*.conf")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(strings.Join(cmds, "\n") + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	var args []string
+	if r.opts.VtySocket != "" {
+		args = append(args, "--vty_socket", r.opts.VtySocket)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	out, err := r.opts.Exec(ctx, filepath.Join(r.opts.BinDir, "vtysh"), append(args, "-f", f.Name())...)
+	if s := trimOutput(out); err != nil || strings.Contains(s, "%") {
+		return fmt.Errorf("vtysh -f: %v: %s", err, s)
+	}
+	return nil
+}
+
 // restore puts prev, the last configuration FRR accepted, back in Path
 // and in FRR.
 func (r *Reloader) restore(prev string) {
@@ -737,12 +780,13 @@ var routerLine = regexp.MustCompile(`(?m)^router bgp [0-9]+(?: vrf (\S+))?\s*$`)
 
 // refresh re-evaluates the outbound policy of every BGP instance of conf
 // (`clear bgp [vrf NAME] ipv4|ipv6 unicast * soft out`; no session is
-// reset, and peers only get UPDATEs for what changed). FRR 8.4 does not
-// re-run the route-maps of routes already in its table when a prefix list
-// they match changes, which is most of what a reload changes here (a new
-// or withdrawn Service is a prefix-list entry and a network statement):
-// without this the new route would stay unannounced until the next
-// route-map change.
+// reset, and peers only get UPDATEs for what changed). A full reload may
+// change the route-maps OUT under routes already in the table (a tag's
+// entries come or go; a configuration from before route tags loses its
+// prefix lists), and FRR 8.4 does not re-run the route-maps of routes
+// already in its table when a prefix list they match changes: without
+// this a route could keep its old policy until the next route-map
+// change.
 func (r *Reloader) refresh(conf string) error {
 	var cmds []string
 	for _, m := range routerLine.FindAllStringSubmatch(conf, -1) {

@@ -21,16 +21,20 @@ import (
 // (0: success). A session starts in VIEW_NODE; `enable` and
 // `configure terminal` lead into configuration mode, as vtysh does.
 //
-// vtysh sends each command to the daemons that have it: prefix lists are
-// kept by every daemon with route-maps (zebra, bgpd, bfdd, ... here the
-// ones with a socket), `router bgp` blocks and `clear bgp` go to bgpd
-// only. runDirect does the same with the commands routeDelta and
-// live.change write.
+// vtysh sends each command to the daemons that have it. The commands
+// routeDelta and live.change write are `router bgp` blocks of network
+// statements and `clear bgp`, which vtysh sends to bgpd only, and the
+// route-map entries of a tag appearing or going, which vtysh sends to
+// every daemon with route-maps - zebra and bgpd here (bfdd has none) -
+// each of their lines to the daemons that know it: `match tag`, `set
+// tag` and `set ip next-hop` are the library's, which zebra has too;
+// communities, local preference and IPv6 next hops are bgpd's alone (a
+// lab test saw zebra refuse them). runDirect does the same, so a Service
+// under a tag in use costs zebra and bfdd nothing.
 
-// plistDaemons are the daemons that keep prefix lists (vtysh sends them
-// `ip prefix-list` commands); staticd, watchfrr and mgmtd do not.
-var plistDaemons = []string{"zebra", "bgpd", "bfdd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "fabricd",
-	"pimd", "pim6d", "eigrpd", "babeld", "ldpd", "nhrpd", "pbrd", "vrrpd", "sharpd"}
+// zebraRouteMapLines are the route-map lines zebra takes (its other
+// `set` lines are bgpd's).
+var zebraRouteMapLines = []string{" match tag ", " set tag ", " set ip next-hop "}
 
 // vtyTimeout bounds one direct edit.
 const vtyTimeout = 30 * time.Second
@@ -81,63 +85,69 @@ func (s *vtySession) read() (string, byte, error) {
 }
 
 // runDirect runs cmds (configuration commands, then, after an "end",
-// exec commands such as `clear bgp`) on the daemons of dir as vtysh
-// would: a command fails when a daemon it goes to refuses it. Each daemon
-// gets its commands in one write and answers them in turn (lib/vty.c
-// executes every command of a read), so an edit costs one round trip per
-// daemon, not one per command: under load each round trip waits for the
-// daemon to be scheduled.
+// exec commands such as `clear bgp`) on the bgpd of dir as vtysh would:
+// a command fails when bgpd refuses it. bgpd gets the commands in one
+// write and answers them in turn (lib/vty.c executes every command of a
+// read), so an edit costs one round trip, not one per command: under
+// load each round trip waits for the daemon to be scheduled.
 func runDirect(dir string, cmds []string) error {
 	if dir == "" {
 		dir = "/var/run/frr"
 	}
 	deadline := time.Now().Add(vtyTimeout)
-	var sessions []*vtySession
+	bgpd, err := dialVty(dir, "bgpd", deadline)
+	if err != nil {
+		return fmt.Errorf("no bgpd vty socket in %s: %w", dir, err)
+	}
+	sessions := []*vtySession{bgpd}
 	defer func() {
 		for _, s := range sessions {
 			_ = s.c.Close()
 		}
 	}()
-	var bgpd *vtySession
-	var plist []*vtySession
-	for _, d := range plistDaemons {
-		if _, err := os.Stat(filepath.Join(dir, d+".vty")); err != nil {
-			continue
+	// zebra, when a route-map changes and it runs.
+	var zebra *vtySession
+	for _, c := range cmds {
+		if strings.HasPrefix(strings.TrimPrefix(c, "no "), "route-map ") {
+			if _, err := os.Stat(filepath.Join(dir, "zebra.vty")); err == nil {
+				if zebra, err = dialVty(dir, "zebra", deadline); err != nil {
+					return err
+				}
+				sessions = append(sessions, zebra)
+			}
+			break
 		}
-		s, err := dialVty(dir, d, deadline)
-		if err != nil {
-			return err
-		}
-		sessions = append(sessions, s)
-		plist = append(plist, s)
-		if d == "bgpd" {
-			bgpd = s
-		}
-	}
-	if bgpd == nil {
-		return errors.New("no bgpd vty socket in " + dir)
 	}
 	batch := map[*vtySession][]string{}
 	for _, s := range sessions {
 		batch[s] = []string{"enable", "configure terminal"}
 	}
-	configuring, inRouter := true, false
+	configuring, inRouter, inMap := true, false, false
 	for _, c := range cmds {
-		to := []*vtySession{bgpd}
+		both := false
 		switch {
 		case c == "end":
-			to, configuring = sessions, false
+			configuring, both = false, true
 		case strings.HasPrefix(c, "router bgp "):
 			inRouter = true
 		case inRouter && c == "exit":
 			inRouter = false
-		case !inRouter && configuring && isPrefixListCmd(c):
-			to = plist
+		case configuring && !inRouter && !inMap && strings.HasPrefix(c, "route-map "):
+			inMap, both = true, true
+		case inMap && c == "exit":
+			inMap, both = false, true
+		case inMap:
+			for _, l := range zebraRouteMapLines {
+				both = both || strings.HasPrefix(c, l)
+			}
+		case configuring && !inRouter && strings.HasPrefix(c, "no route-map "):
+			both = true
 		case !inRouter && configuring || !configuring && !strings.HasPrefix(c, "clear bgp "):
 			return fmt.Errorf("vty: not a route edit: %q", c)
 		}
-		for _, s := range to {
-			batch[s] = append(batch[s], c)
+		batch[bgpd] = append(batch[bgpd], c)
+		if both && zebra != nil {
+			batch[zebra] = append(batch[zebra], c)
 		}
 	}
 	if configuring {
@@ -145,9 +155,9 @@ func runDirect(dir string, cmds []string) error {
 			batch[s] = append(batch[s], "end")
 		}
 	}
-	// Every daemon's batch is sent before any answer is read; bgpd
-	// executes its own in order (prefix-list entries before the network
-	// statements they permit), the other daemons keep copies of the lists.
+	// Every daemon's batch is sent before any answer is read; each
+	// executes its own in order (bgpd: route-map entries before the
+	// network statements naming them).
 	for _, s := range sessions {
 		var buf []byte
 		for _, c := range batch[s] {
@@ -170,11 +180,6 @@ func runDirect(dir string, cmds []string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func isPrefixListCmd(c string) bool {
-	c = strings.TrimPrefix(c, "no ")
-	return strings.HasPrefix(c, "ip prefix-list ") || strings.HasPrefix(c, "ipv6 prefix-list ")
 }
 
 // expect runs c and fails unless the daemon took it.
