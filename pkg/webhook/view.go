@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,6 +57,11 @@ type view struct {
 	metalLBs map[string]*v1beta1.MetalLB
 	// admitted are the objects admitted and not yet shown by the watch.
 	admitted map[config.ObjectRef]admittedObject
+	// seen is what the watch last showed of each object of every kind:
+	// an admission the watch has already overtaken (a create of a name
+	// it shows, an update of a version it has seen replaced or deleted)
+	// will be refused by the API server, and must not enter the view.
+	seen map[config.ObjectRef]seenVersion
 	// index holds the ranges of every pool in effect: the admitted
 	// version of a pool, else the stored one.
 	index *iprange.Index[string]
@@ -73,6 +79,15 @@ type admittedObject struct {
 	expires  time.Time
 }
 
+// seenVersion is the watch's last word on one object: its
+// resourceVersion, and whether that was its delete (kept until
+// admittedTTL after it, then forgotten).
+type seenVersion struct {
+	rv      string
+	deleted bool
+	at      time.Time
+}
+
 func newView(namespace string) *view {
 	return &view{
 		namespace: namespace,
@@ -80,6 +95,7 @@ func newView(namespace string) *view {
 		stored:    map[string]*v1beta1.IPAddressPool{},
 		metalLBs:  map[string]*v1beta1.MetalLB{},
 		admitted:  map[config.ObjectRef]admittedObject{},
+		seen:      map[config.ObjectRef]seenVersion{},
 		index:     iprange.NewIndex[string](),
 	}
 }
@@ -164,6 +180,7 @@ func (w *view) observed(kind string, o any, deleted bool) {
 			delete(w.admitted, ref)
 		}
 	}
+	w.seen[ref] = seenVersion{rv: obj.GetResourceVersion(), deleted: deleted, at: w.now()}
 	if kind == kindMetalLB {
 		if deleted {
 			delete(w.metalLBs, ref.Name)
@@ -214,9 +231,15 @@ func (w *view) pool(name string) *v1beta1.IPAddressPool {
 	return w.stored[name]
 }
 
-// expire drops admitted objects the watch never showed. mu is held.
+// expire drops admitted objects the watch never showed, and deletes
+// seen long enough ago. mu is held.
 func (w *view) expire() {
 	now := w.now()
+	for ref, s := range w.seen {
+		if s.deleted && now.Sub(s.at) > admittedTTL {
+			delete(w.seen, ref)
+		}
+	}
 	for ref, a := range w.admitted {
 		if now.After(a.expires) {
 			delete(w.admitted, ref)
@@ -228,13 +251,53 @@ func (w *view) expire() {
 }
 
 // admit records obj, just admitted, as part of the view until the watch
-// shows it. mu is held.
+// shows it, unless the watch has already overtaken it (overtaken). mu is
+// held.
 func (w *view) admit(kind string, obj client.Object, replaced string) {
 	ref := config.ObjectRef{Kind: kind, Name: obj.GetName()}
+	if w.overtaken(ref, replaced) {
+		return
+	}
 	w.admitted[ref] = admittedObject{obj: obj, replaced: replaced, expires: w.now().Add(admittedTTL)}
 	if kind == config.KindIPAddressPool {
 		w.reindex(ref.Name)
 	}
+}
+
+// overtaken reports whether the watch has shown something that makes an
+// admission of ref replacing version replaced ("" for a create) fail at
+// storage: for a create, the object alive (AlreadyExists); for an
+// update, a newer version or the object's delete (a conflict, or
+// NotFound: the API server runs admission before it finds out, when
+// another write lands between its read and its own). Kept in the view,
+// such an object would stand in for what is stored, or for nothing,
+// until it expired. The cost is the rare create that follows a delete
+// the watch has not shown yet: checked against the watch, not the view,
+// until the watch shows it.
+func (w *view) overtaken(ref config.ObjectRef, replaced string) bool {
+	s, ok := w.seen[ref]
+	if !ok {
+		return false
+	}
+	switch {
+	case replaced == "":
+		return !s.deleted
+	case s.deleted:
+		// Unless the update is of an object created again since (the
+		// watch has not shown that create yet).
+		return !newerVersion(replaced, s.rv)
+	default:
+		return newerVersion(s.rv, replaced)
+	}
+}
+
+// newerVersion reports whether resourceVersion a is newer than b. Both
+// are etcd revisions from one API server, which orders them; anything
+// else compares as not newer.
+func newerVersion(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x > y
 }
 
 // allPools returns every pool in effect, sorted by name. mu is held.

@@ -111,6 +111,74 @@ func TestViewCountsAdmittedObjectsUntilTheWatchShowsThem(t *testing.T) {
 	}
 }
 
+// TestViewSkipsAdmissionsTheWatchHasOvertaken: an admission the API
+// server will refuse after it (a create of a name that exists; an update
+// of a version the watch has seen replaced or deleted) must not stand in
+// for the stored object, or for nothing, until it expires.
+func TestViewSkipsAdmissionsTheWatchHasOvertaken(t *testing.T) {
+	v := newValidator()
+	v.Reader = nil
+	w := v.view()
+	h := newHandler(poolKind, v)
+	admit := func(op admissionv1.Operation, name string, obj client.Object, dryRun bool) verdict {
+		req := request(t, op, name, obj)
+		if dryRun {
+			req.DryRun = ptr.To(true)
+		}
+		return verdictOf(h.Handle(context.Background(), req))
+	}
+	overlapB := `ipaddresspool "probe": spec.addresses[0]: 198.51.100.0/24 overlaps 198.51.100.0/25 of ipaddresspool "b"`
+	w.observed(config.KindIPAddressPool, withRV(pool("b", "192.0.2.0/25"), "8"), false)
+
+	steps := []struct {
+		name  string
+		do    func() verdict
+		probe verdict // a new pool at 198.51.100.0/24 (dry run)
+	}{
+		{name: "a create of a name the watch shows (AlreadyExists) is not counted",
+			do:    func() verdict { return admit(admissionv1.Create, "b", pool("b", "198.51.100.0/25"), false) },
+			probe: allowed()},
+		{name: "an update of a version the watch has seen replaced (Conflict) is not counted",
+			do: func() verdict {
+				return admit(admissionv1.Update, "b", withRV(pool("b", "198.51.100.0/25"), "7"), false)
+			},
+			probe: allowed()},
+		{name: "an update of the version the watch shows counts",
+			do: func() verdict {
+				return admit(admissionv1.Update, "b", withRV(pool("b", "198.51.100.0/25"), "8"), false)
+			},
+			probe: denied(overlapB)},
+		{name: "the watch shows it stored",
+			do: func() verdict {
+				w.observed(config.KindIPAddressPool, withRV(pool("b", "198.51.100.0/25"), "9"), false)
+				return verdict{}
+			},
+			probe: denied(overlapB)},
+		{name: "the watch shows it deleted",
+			do: func() verdict {
+				w.observed(config.KindIPAddressPool, withRV(pool("b", "198.51.100.0/25"), "10"), true)
+				return verdict{}
+			},
+			probe: allowed()},
+		{name: "an update of a version before the delete (NotFound) is not counted",
+			do: func() verdict {
+				return admit(admissionv1.Update, "b", withRV(pool("b", "198.51.100.0/25"), "9"), false)
+			},
+			probe: allowed()},
+		{name: "a create after the delete counts",
+			do:    func() verdict { return admit(admissionv1.Create, "b", pool("b", "198.51.100.0/25"), false) },
+			probe: denied(overlapB)},
+	}
+	for _, s := range steps {
+		if got := s.do(); got.String() != (verdict{}).String() && got.String() != allowed().String() {
+			t.Fatalf("%s: the request itself got %s, want it allowed", s.name, got)
+		}
+		if got := admit(admissionv1.Create, "probe", pool("probe", "198.51.100.0/24"), true); got.String() != s.probe.String() {
+			t.Fatalf("%s: probe got %s\nwant %s", s.name, got, s.probe)
+		}
+	}
+}
+
 // TestRefusalsAreConfirmedWithTheAPIServer: a refusal naming a pool the
 // watch has not yet shown deleted or changed is decided again with the
 // API server's answer; one the API server agrees with stands.

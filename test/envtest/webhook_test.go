@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -388,4 +390,36 @@ func objects(us []*unstructured.Unstructured) []client.Object {
 		out[i] = u
 	}
 	return out
+}
+
+// TestRefusedCreateLeavesNoPhantom: a create of a name that exists passes
+// admission and is refused by the API server (AlreadyExists). The
+// webhook's view must keep the stored pool, not the refused one: with
+// the refused ranges standing in for the stored ones, a pool overlapping
+// the stored pool would be admitted.
+func TestRefusedCreateLeavesNoPhantom(t *testing.T) {
+	ctx := context.Background()
+	t.Cleanup(func() { cleanMetalLBObjects(t) })
+	stored := decode(t, `{apiVersion: metallb.io/v1beta1, kind: IPAddressPool, metadata: {name: phantom-a}, spec: {addresses: [192.0.2.0/26]}}`)
+	if err := env.Client.Create(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitWebhookSees(t, stored)
+	again := decode(t, `{apiVersion: metallb.io/v1beta1, kind: IPAddressPool, metadata: {name: phantom-a}, spec: {addresses: [192.0.2.128/26]}}`)
+	if err := env.Client.Create(ctx, again); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("second create of phantom-a: got %v, want AlreadyExists", err)
+	}
+	overlapping := decode(t, `{apiVersion: metallb.io/v1beta1, kind: IPAddressPool, metadata: {name: phantom-b}, spec: {addresses: [192.0.2.0/27]}}`)
+	err := env.Client.Create(ctx, overlapping)
+	if err == nil {
+		t.Fatal("phantom-b, overlapping the stored phantom-a, was admitted: the refused create stood in for phantom-a")
+	}
+	if !strings.Contains(err.Error(), "phantom-a") {
+		t.Errorf("denial does not name phantom-a: %v", err)
+	}
+	// And the refused ranges are free.
+	free := decode(t, `{apiVersion: metallb.io/v1beta1, kind: IPAddressPool, metadata: {name: phantom-c}, spec: {addresses: [192.0.2.128/26]}}`)
+	if err := env.Client.Create(ctx, free); err != nil {
+		t.Errorf("phantom-c, on the refused create's ranges only: %v", err)
+	}
 }
