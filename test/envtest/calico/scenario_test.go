@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/lbstack/lbstack/pkg/calico"
 	calicoreconciler "github.com/lbstack/lbstack/pkg/calico/reconciler"
 	calicov1 "github.com/lbstack/lbstack/pkg/calicoapi/v1"
+	"github.com/lbstack/lbstack/pkg/mustgather"
 )
 
 // userSpec is the scenario's BGPConfiguration as the user wrote it.
@@ -124,6 +127,38 @@ func TestScenario(t *testing.T) {
 	}
 	if w := s.writes.since(before); len(w) > 0 {
 		t.Errorf("reconciles in the steady state wrote: %v", w)
+	}
+
+	// must-gather collects Calico's objects, who owns what, and runs the
+	// checks the operator runs.
+	dest := t.TempDir()
+	// Nothing runs in this cluster (no kubelet, no speaker): only the
+	// collection of pods and speakers can fail, never Calico's part.
+	_, _ = mustgather.Run(context.Background(), s.env.Config, mustgather.Options{DestDir: dest})
+	read := func(rel string) string {
+		b, err := os.ReadFile(filepath.Join(dest, rel))
+		if err != nil {
+			t.Errorf("must-gather: %v", err)
+		}
+		return string(b)
+	}
+	if f := read("calico/findings.txt"); !strings.Contains(f, "Warning "+calico.CheckServiceLocalHostRoutes+" spec.externalTrafficPolicy: "+`service "calico-apps/web-local"`) {
+		t.Errorf("calico/findings.txt:\n%s", f)
+	}
+	if o := read("calico/ownership.txt"); !strings.Contains(o, "lbstack-calico (Apply): spec.prefixAdvertisements, spec.serviceLoadBalancerIPs\n") ||
+		!strings.Contains(o, "kubectl-create (Update): spec.asNumber, spec.listenPort, spec.logSeverityScreen, spec.nodeToNodeMeshEnabled\n") {
+		t.Errorf("calico/ownership.txt:\n%s", o)
+	}
+	for _, f := range []string{"calico/bgpconfigurations.crd.projectcalico.org.yaml", "calico/bgppeers.crd.projectcalico.org.yaml"} {
+		if !strings.Contains(read(f), "198.51.100.") && !strings.Contains(read(f), "tor-router") {
+			t.Errorf("%s lacks the scenario's objects", f)
+		}
+	}
+	if sum := read("summary.txt"); !strings.Contains(sum, "== Calico announcement mode") || !strings.Contains(sum, calico.CheckServiceLocalHostRoutes) {
+		t.Errorf("summary.txt has no Calico section:\n%s", sum)
+	}
+	if errs := read("errors.txt"); strings.Contains(errs, "calico") {
+		t.Errorf("errors.txt: %s", errs)
 	}
 }
 
