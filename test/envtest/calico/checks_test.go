@@ -10,13 +10,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
+	"github.com/lbstack/lbstack/controllers"
 	"github.com/lbstack/lbstack/pkg/calico"
 	calicoreconciler "github.com/lbstack/lbstack/pkg/calico/reconciler"
 	calicov1 "github.com/lbstack/lbstack/pkg/calicoapi/v1"
+	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
+	"github.com/lbstack/lbstack/test/envtest"
 )
 
 // checkWant is what the event of one check must name: both objects and
@@ -154,4 +160,44 @@ func (s *stack) waitEvents(t *testing.T, wants []checkWant) {
 			return false
 		}, func() string { return toJSON(s.events(t)[w.check]) + "\nwant the words " + toJSON(w.words) })
 	}
+}
+
+// TestWithoutCalico: without Calico's CRDs the coordinator watches no
+// Calico kind and, with bgpBackend calico, says in the condition that
+// Calico is missing; with another backend there is no condition.
+func TestWithoutCalico(t *testing.T) {
+	env := envtest.Start(t)
+	if err := calicoreconciler.AddToScheme(env.Scheme); err != nil {
+		t.Fatal(err)
+	}
+	apis := detect(t, env.Config)
+	if apis.CRDs || apis.V3 {
+		t.Fatalf("Calico APIs detected %+v without Calico's CRDs", apis)
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache:      controllers.OperatorCacheOptionsWithCalico(ns, srreconciler.APIs{}, apis),
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &calicoreconciler.Reconciler{Client: mgr.GetClient(), Namespace: ns, APIs: apis}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	runManager(t, mgr)
+	s := &stack{env: env, c: env.Client, r: r, writes: &writeCounter{}}
+	if err := s.c.Create(context.Background(), &v1beta1.MetalLB{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "metallb"},
+		Spec: v1beta1.MetalLBSpec{BGPType: v1beta1.BGPTypeCalico}}); err != nil {
+		t.Fatal(err)
+	}
+	cond := s.waitCondition(t, "CalicoConsistent CalicoCRDsMissing", func(c *metav1.Condition) bool {
+		return c != nil && c.Reason == calicoreconciler.ReasonCRDsMissing
+	})
+	if cond.Status != metav1.ConditionFalse || !strings.Contains(cond.Message, "BGPConfiguration.crd.projectcalico.org") || !strings.Contains(cond.Message, "restart the operator") {
+		t.Errorf("condition %s", toJSON(cond))
+	}
+	s.setBackend(t, v1beta1.BGPTypeFRR)
+	s.waitCondition(t, "no CalicoConsistent condition with bgpBackend frr", func(c *metav1.Condition) bool { return c == nil })
 }
