@@ -76,14 +76,16 @@ const (
 	ConditionCalicoConsistent = "CalicoConsistent"
 
 	// Reasons of the condition.
-	ReasonConsistent        = "Consistent"
-	ReasonNoErrors          = "NoErrors"
-	ReasonInconsistent      = "Inconsistent"
-	ReasonConflict          = "Conflict"
-	ReasonCRDsMissing       = "CalicoCRDsMissing"
-	ReasonApplyFailed       = "ApplyFailed"
-	ReasonConfigInvalid     = "ConfigurationInvalid"
-	ReasonReleasing         = "ReleasingFields"
+	ReasonConsistent    = "Consistent"
+	ReasonNoErrors      = "NoErrors"
+	ReasonInconsistent  = "Inconsistent"
+	ReasonConflict      = "Conflict"
+	ReasonCRDsMissing   = "CalicoCRDsMissing"
+	ReasonApplyFailed   = "ApplyFailed"
+	ReasonConfigInvalid = "ConfigurationInvalid"
+
+	// ReasonConflictEventType is the reason of the event on the MetalLB
+	// object when another field manager owns a field lbstack must write.
 	ReasonConflictEventType = "CalicoFieldConflict"
 
 	// key is the one work-queue key: every change recomputes everything.
