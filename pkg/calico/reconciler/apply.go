@@ -73,11 +73,38 @@ func (r *Reconciler) sync(ctx context.Context, ml *v1beta1.MetalLB, live *calico
 	if apierrors.IsConflict(err) {
 		if managers := conflictingFields(err); len(managers) > 0 {
 			msg := conflictMessage(managers, want)
-			r.setConflict(&conflictState{resourceVersion: live.ResourceVersion, want: wantKey, message: msg})
+			rv := live.ResourceVersion
+			// What no one else owns is still written: the
+			// serviceLoadBalancerIPs when only the prefixAdvertisements
+			// (which users also set for other CIDRs) are someone else's.
+			rest := want
+			if _, ok := managers["spec."+fieldLBIPs]; ok {
+				rest.ServiceLoadBalancerIPs = nil
+			}
+			if _, ok := managers["spec."+fieldPrefixes]; ok {
+				rest.PrefixAdvertisements = nil
+			}
+			var written *v3.BGPConfigurationSpec
+			if len(rest.ServiceLoadBalancerIPs) > 0 || len(rest.PrefixAdvertisements) > 0 {
+				partial, _, err := applyBody(rest)
+				if err != nil {
+					return nil, nil, err
+				}
+				if err := r.Client.Patch(ctx, partial, client.Apply, client.FieldOwner(FieldManager)); err != nil {
+					return nil, nil, fmt.Errorf("server-side apply of the fields of %s no other manager owns as %q: %w", defaultConfigRef, FieldManager, err)
+				}
+				rv = partial.GetResourceVersion()
+				var after calicov1.BGPConfiguration
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(partial.Object, &after); err != nil {
+					return nil, nil, fmt.Errorf("decode %s as applied: %w", defaultConfigRef, err)
+				}
+				written = &after.Spec
+			}
+			r.setConflict(&conflictState{resourceVersion: rv, want: wantKey, message: msg})
 			if ml != nil && (prev == nil || prev.message != msg) {
 				r.Recorder.Event(ml, corev1.EventTypeWarning, ReasonConflictEventType, msg)
 			}
-			return conflictCondition(msg), nil, nil
+			return conflictCondition(msg), written, nil
 		}
 	}
 	if err != nil {
@@ -203,7 +230,11 @@ func conflictMessage(fields map[string]string, want v3.BGPConfigurationSpec) str
 		cidrs = append(cidrs, b.CIDR)
 	}
 	first := names[0]
-	return fmt.Sprintf("%s %s is owned by another field manager with a different value: %s; lbstack (field manager %q) never overwrites it, so Calico does not announce what the pools need (serviceLoadBalancerIPs %s). "+
+	effect := fmt.Sprintf("Calico does not announce what the pools need (serviceLoadBalancerIPs %s)", strings.Join(cidrs, ", "))
+	if _, ok := fields["spec."+fieldLBIPs]; !ok {
+		effect = fmt.Sprintf("the routes do not carry the BGPAdvertisements' communities (lbstack wrote spec.%s, which no one else owns)", fieldLBIPs)
+	}
+	return fmt.Sprintf("%s %s is owned by another field manager with a different value: %s; lbstack (field manager %q) never overwrites it, so %s. "+
 		"Remove the field from the other manager's configuration (for example `kubectl patch bgpconfiguration.crd.projectcalico.org default --type=json -p '[{\"op\":\"remove\",\"path\":\"/%s\"}]'` and drop it from its manifests), and lbstack writes it then",
-		defaultConfigRef, first, strings.Join(parts, "; "), FieldManager, strings.Join(cidrs, ", "), strings.ReplaceAll(first, ".", "/"))
+		defaultConfigRef, first, strings.Join(parts, "; "), FieldManager, effect, strings.ReplaceAll(first, ".", "/"))
 }

@@ -106,6 +106,10 @@ func TestConflictMessage(t *testing.T) {
 			t.Errorf("message lacks %q:\n%s", w, msg)
 		}
 	}
+	prefixesOnly := conflictMessage(map[string]string{"spec.prefixAdvertisements": `conflict with "network-admin"`}, v3.BGPConfigurationSpec{})
+	if !strings.Contains(prefixesOnly, "do not carry the BGPAdvertisements' communities") || !strings.Contains(prefixesOnly, `"path":"/spec/prefixAdvertisements"`) {
+		t.Errorf("prefixAdvertisements conflict message: %s", prefixesOnly)
+	}
 	if conflictingFields(errors.New("x")) != nil || len(conflictingFields(apierrors.NewConflict(schema.GroupResource{}, "default", errors.New("rv")))) != 0 {
 		t.Error("an optimistic-lock conflict is not a field conflict")
 	}

@@ -265,11 +265,21 @@ func (s *stack) events(t *testing.T) map[string][]string {
 	return out
 }
 
-// reconcile runs the coordinator once by hand.
+// reconcile runs the coordinator once by hand. The running controller may
+// write the MetalLB status at the same moment: an optimistic-lock conflict
+// is retried, as the work queue would.
 func (s *stack) reconcile(t *testing.T) {
 	t.Helper()
-	if _, err := s.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "calico"}}); err != nil {
-		t.Fatalf("reconcile: %v", err)
+	for attempt := 0; ; attempt++ {
+		_, err := s.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "calico"}})
+		switch {
+		case err == nil:
+			return
+		case apierrors.IsConflict(err) && attempt < 5:
+			time.Sleep(100 * time.Millisecond)
+		default:
+			t.Fatalf("reconcile: %v", err)
+		}
 	}
 }
 

@@ -298,4 +298,45 @@ func TestNeverOverwrites(t *testing.T) {
 	s.waitCondition(t, "CalicoConsistent without conflict", func(c *metav1.Condition) bool {
 		return c != nil && c.Reason != calicoreconciler.ReasonConflict
 	})
+
+	// prefixAdvertisements are often the administrator's too (communities
+	// for the pod network): lbstack then still writes the
+	// serviceLoadBalancerIPs, and reports the communities it cannot.
+	theirPrefixes := []v3.PrefixAdvertisement{{CIDR: "10.244.0.0/16", Communities: []string{"65535:1"}}}
+	admin = &calicov1.BGPConfiguration{
+		TypeMeta:   metav1.TypeMeta{APIVersion: calicov1.GroupVersion.String(), Kind: "BGPConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{Name: calicov1.DefaultBGPConfigurationName},
+		Spec:       v3.BGPConfigurationSpec{PrefixAdvertisements: theirPrefixes},
+	}
+	if err := s.c.Patch(ctx, admin, client.Apply, client.FieldOwner("network-admin"), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.c.Create(ctx, &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "extra"},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"192.0.2.0/28"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.c.Create(ctx, &v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "extra"},
+		Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{"extra"}, Communities: []string{"65535:7"}}}); err != nil {
+		t.Fatal(err)
+	}
+	wantIPs := append([]v3.ServiceLoadBalancerIPBlock{{CIDR: "192.0.2.0/28"}}, scenarioSpec().ServiceLoadBalancerIPs...)
+	waitFor(t, "lbstack's serviceLoadBalancerIPs beside the administrator's prefixAdvertisements", func() bool {
+		got := s.bgpConfiguration(t).Spec
+		return equality.Semantic.DeepEqual(got.ServiceLoadBalancerIPs, wantIPs) && equality.Semantic.DeepEqual(got.PrefixAdvertisements, theirPrefixes)
+	}, func() string { return toJSON(s.bgpConfiguration(t).Spec) })
+	cond = s.waitCondition(t, "CalicoConsistent Conflict on prefixAdvertisements", func(c *metav1.Condition) bool {
+		return c != nil && c.Reason == calicoreconciler.ReasonConflict && strings.Contains(c.Message, "spec.prefixAdvertisements")
+	})
+	if !strings.Contains(cond.Message, "do not carry the BGPAdvertisements' communities") {
+		t.Errorf("condition %s", cond.Message)
+	}
+	time.Sleep(time.Second)
+	before = s.writes.count()
+	s.reconcile(t)
+	if w := s.writes.since(before); len(w) > 0 {
+		t.Errorf("reconciles during a known partial conflict wrote: %v", w)
+	}
+	if got := s.bgpConfiguration(t).Spec.PrefixAdvertisements; !equality.Semantic.DeepEqual(got, theirPrefixes) {
+		t.Errorf("the administrator's prefixAdvertisements became %s", toJSON(got))
+	}
 }
