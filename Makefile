@@ -88,7 +88,7 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy functions.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests under config/.
-	$(CONTROLLER_GEN) crd rbac:roleName=operator webhook paths=./api/... paths=./controllers/... paths=./pkg/symrouting/reconciler/... paths=./pkg/webhook/... \
+	$(CONTROLLER_GEN) crd rbac:roleName=operator webhook paths=./api/... paths=./controllers/... paths=./pkg/symrouting/reconciler/... paths=./pkg/calico/reconciler/... paths=./pkg/webhook/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
 	# NMState's CRDs, for the envtest tier only (lbstack never installs them).

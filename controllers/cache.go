@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
+	calicoreconciler "github.com/lbstack/lbstack/pkg/calico/reconciler"
 	"github.com/lbstack/lbstack/pkg/pagedlist"
 	"github.com/lbstack/lbstack/pkg/render"
 	srreconciler "github.com/lbstack/lbstack/pkg/symrouting/reconciler"
@@ -24,7 +26,17 @@ import (
 // with what the cluster holds beyond need (make bench measures it with
 // 10,000 Services: BenchmarkOperatorCache).
 func OperatorCacheOptions(namespace string, apis srreconciler.APIs) cache.Options {
+	return OperatorCacheOptionsWithCalico(namespace, apis, calicoreconciler.APIs{})
+}
+
+// OperatorCacheOptionsWithCalico is OperatorCacheOptions plus, when
+// Calico's CRDs are served, Calico's default BGPConfiguration with its
+// managedFields (what the Calico coordinator owns of it).
+func OperatorCacheOptionsWithCalico(namespace string, apis srreconciler.APIs, calicoAPIs calicoreconciler.APIs) cache.Options {
 	by := srreconciler.CacheObjects(apis)
+	if calicoAPIs.CRDs {
+		maps.Copy(by, calicoreconciler.CacheObjects())
+	}
 	for o, b := range by {
 		if _, ok := o.(*corev1.Service); ok {
 			b.Transform = slimService

@@ -194,8 +194,8 @@ func (r *MetalLBReconciler) sync(ctx context.Context, ml *v1beta1.MetalLB, st *s
 	if backend == "" {
 		backend = v1beta1.BGPTypeFRR
 	}
-	if backend != v1beta1.BGPTypeNative && backend != v1beta1.BGPTypeFRR {
-		st.unsupported = fmt.Sprintf("spec.bgpBackend %q is not supported by lbstack; set it to \"native\" (embedded GoBGP) or \"frr\" (FRR sidecar, needed for BFD and VRFs)", backend)
+	if backend != v1beta1.BGPTypeNative && backend != v1beta1.BGPTypeFRR && backend != v1beta1.BGPTypeCalico {
+		st.unsupported = fmt.Sprintf("spec.bgpBackend %q is not supported by lbstack; set it to \"native\" (embedded GoBGP), \"frr\" (FRR sidecar, needed for BFD and VRFs) or \"calico\" (Calico's nodes announce)", backend)
 		return nil
 	}
 	key, err := r.memberlistKey(ctx, ml.Namespace)

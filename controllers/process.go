@@ -2,12 +2,14 @@ package controllers
 
 // The operator process: it finds out what the cluster offers
 // (pkg/platform), caches what its reconcilers read, runs the MetalLB
-// reconciler and the symmetric-routing one (pkg/symrouting/reconciler), and
+// reconciler, the symmetric-routing one (pkg/symrouting/reconciler) and the
+// Calico mode's (pkg/calico/reconciler), and
 // serves the metallb.io admission and conversion webhooks (pkg/webhook), so
 // that nothing is admitted unchecked before a MetalLB object exists.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/client-go/rest"
@@ -15,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	calicoreconciler "github.com/lbstack/lbstack/pkg/calico/reconciler"
 	"github.com/lbstack/lbstack/pkg/platform"
 	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/pkg/scheme"
@@ -57,13 +60,17 @@ func RunOperator(ctx context.Context, cfg *rest.Config, o OperatorOptions) error
 	if err := srreconciler.AddToScheme(s); err != nil {
 		return err
 	}
-	srAPIs, err := detectSymmetricRoutingAPIs(cfg)
+	if err := calicoreconciler.AddToScheme(s); err != nil {
+		return err
+	}
+	srAPIs, calicoAPIs, err := detectOptionalAPIs(cfg)
 	if err != nil {
 		// What was found is used; what could not be asked counts as absent.
-		log.Error(err, "discovering the APIs symmetric routing uses")
+		log.Error(err, "discovering the optional APIs (symmetric routing, Calico)")
 	}
 	log.Info("symmetric routing APIs", "nmstate", srAPIs.NMState, "ovn", srAPIs.OVN,
 		"configNetwork", srAPIs.ConfigNetwork, "operatorNetwork", srAPIs.OperatorNetwork)
+	log.Info("Calico APIs", "crd.projectcalico.org/v1", calicoAPIs.CRDs, "projectcalico.org/v3", calicoAPIs.V3)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  s,
 		Metrics:                 o.Metrics,
@@ -74,7 +81,7 @@ func RunOperator(ctx context.Context, cfg *rest.Config, o OperatorOptions) error
 		// Everything the operator renders lives in its namespace (or is
 		// cluster-scoped): cache only that namespace, except the Services
 		// and EgressServices symmetric routing checks.
-		Cache: OperatorCacheOptions(o.Namespace, srAPIs),
+		Cache: OperatorCacheOptionsWithCalico(o.Namespace, srAPIs, calicoAPIs),
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
@@ -100,6 +107,15 @@ func RunOperator(ctx context.Context, cfg *rest.Config, o OperatorOptions) error
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	// Without Calico's CRDs the coordinator watches no Calico kind: with
+	// bgpBackend calico it only says, in the MetalLB object's condition,
+	// that Calico is missing.
+	if err := (&calicoreconciler.Reconciler{
+		Client: mgr.GetClient(), Namespace: o.Namespace,
+		Recorder: mgr.GetEventRecorderFor("lbstack-calico"), APIs: calicoAPIs,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	wh := o.Webhooks
 	if wh != nil && found.OpenShift && !o.CertModeSet {
 		// The service CA signs the serving certificate and injects its CA.
@@ -117,16 +133,18 @@ func RunOperator(ctx context.Context, cfg *rest.Config, o OperatorOptions) error
 	return webhook.RunManager(ctx, mgr, wh)
 }
 
-// detectSymmetricRoutingAPIs asks the API server which of the optional
-// APIs symmetric routing uses are served.
-func detectSymmetricRoutingAPIs(cfg *rest.Config) (srreconciler.APIs, error) {
+// detectOptionalAPIs asks the API server which of the optional APIs
+// symmetric routing and the Calico mode use are served.
+func detectOptionalAPIs(cfg *rest.Config) (srreconciler.APIs, calicoreconciler.APIs, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return srreconciler.APIs{}, fmt.Errorf("HTTP client for discovery: %w", err)
+		return srreconciler.APIs{}, calicoreconciler.APIs{}, fmt.Errorf("HTTP client for discovery: %w", err)
 	}
 	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
 	if err != nil {
-		return srreconciler.APIs{}, fmt.Errorf("discovery: %w", err)
+		return srreconciler.APIs{}, calicoreconciler.APIs{}, fmt.Errorf("discovery: %w", err)
 	}
-	return srreconciler.DetectAPIs(mapper)
+	sr, srErr := srreconciler.DetectAPIs(mapper)
+	ca, caErr := calicoreconciler.DetectAPIs(mapper)
+	return sr, ca, errors.Join(srErr, caErr)
 }

@@ -20,7 +20,7 @@ const (
 )
 
 // BGPType is the BGP implementation the speakers use.
-// +kubebuilder:validation:Enum=native;frr;frr-k8s;frr-k8s-external
+// +kubebuilder:validation:Enum=native;frr;frr-k8s;frr-k8s-external;calico
 type BGPType string
 
 // BGP backends.
@@ -33,6 +33,13 @@ const (
 	BGPTypeFRRK8s BGPType = "frr-k8s"
 	// BGPTypeFRRK8sExternal delegates to an frr-k8s deployed by someone else.
 	BGPTypeFRRK8sExternal BGPType = "frr-k8s-external"
+	// BGPTypeCalico leaves BGP to Calico (lbstack extension, issue #19):
+	// the speakers run no BGP sessions (layer 2 keeps working), and the
+	// operator keeps the serviceLoadBalancerIPs and prefixAdvertisements of
+	// Calico's default BGPConfiguration in step with the pools that
+	// BGPAdvertisements select, so that Calico's nodes announce the
+	// addresses (docs/calico.md).
+	BGPTypeCalico BGPType = "calico"
 )
 
 // MetalLBSpec configures the whole load-balancer stack.
@@ -74,8 +81,12 @@ type MetalLBSpec struct {
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	LoadBalancerClass string `json:"loadBalancerClass,omitempty"`
 
-	// BGPType chooses the BGP implementation: native (embedded GoBGP) or frr
-	// (FRR sidecar; needed for BFD and VRF-bound peers). Defaults to frr.
+	// BGPType chooses the BGP implementation: native (embedded GoBGP), frr
+	// (FRR sidecar; needed for BFD and VRF-bound peers), or calico (no BGP
+	// sessions in the speakers: Calico's nodes announce the addresses of the
+	// pools BGPAdvertisements select, through the serviceLoadBalancerIPs of
+	// Calico's default BGPConfiguration, which the operator keeps). Defaults
+	// to frr.
 	// +optional
 	BGPType BGPType `json:"bgpBackend,omitempty"`
 

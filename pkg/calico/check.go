@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/lbstack/lbstack/pkg/config"
 	"github.com/lbstack/lbstack/pkg/iprange"
+	"github.com/lbstack/lbstack/pkg/lbservice"
 )
 
 // DefaultASNumber is the AS of Calico's nodes when neither the
@@ -26,12 +28,27 @@ type Inputs struct {
 	// Current is the spec of Calico's default BGPConfiguration as it is
 	// now, lbstack's own entries included; nil when there is none.
 	Current *v3.BGPConfigurationSpec
-	// CalicoBGPPeers are the specs of Calico's BGPPeers (read from
+	// CurrentRead says Current was looked for: a nil Current is then
+	// reported (CheckBGPConfigurationMissing); otherwise it is not.
+	CurrentRead bool
+	// CalicoBGPPeers are Calico's BGPPeers (read from
 	// crd.projectcalico.org/v1 or projectcalico.org/v3: the spec is the
 	// same). CalicoBGPPeersListed says they were listed; when false, their
 	// absence is not reported.
-	CalicoBGPPeers       []v3.BGPPeerSpec
+	CalicoBGPPeers       []CalicoBGPPeer
 	CalicoBGPPeersListed bool
+	// Services are the cluster's Services (any type; only LoadBalancer
+	// Services of LBClass with externalTrafficPolicy Local are checked).
+	Services []*corev1.Service
+	// LBClass is the spec.loadBalancerClass the stack serves; empty serves
+	// the Services without a class.
+	LBClass string
+}
+
+// CalicoBGPPeer is one Calico BGPPeer: its name and spec.
+type CalicoBGPPeer struct {
+	Name string
+	Spec v3.BGPPeerSpec
 }
 
 // Check reports what the Calico announcement mode cannot do as the
@@ -52,6 +69,10 @@ func Check(in Inputs) []Finding {
 	for _, name := range in.Config.PeerNames {
 		ch.checkPeer(in.Config.Peers[name])
 	}
+	if in.CurrentRead && in.Current == nil {
+		ch.checkMissingConfiguration()
+	}
+	ch.checkLocalServices()
 	if in.Current != nil {
 		for i, e := range in.Current.ServiceLoadBalancerIPs {
 			ch.checkLoadBalancerIP(i, e.CIDR)
@@ -80,32 +101,33 @@ var defaultBGPConfig = ObjectRef{Kind: KindCalicoBGPConfig, Name: "default"}
 
 func (c *checker) checkAdvertisement(adv *config.BGPAdvertisement) {
 	ref := c.ref(KindBGPAdvertisement, adv.Name)
+	both := []ObjectRef{ref, defaultBGPConfig}
 	if adv.LocalPref != 0 {
-		c.add(CheckLocalPrefIgnored, Warning, "spec.localPref", []ObjectRef{ref},
-			"%s spec.localPref is %d, but Calico sets no LOCAL_PREF on the routes it announces: remove spec.localPref, or set the preference on the router",
-			ref, adv.LocalPref)
+		c.add(CheckLocalPrefIgnored, Warning, "spec.localPref", both,
+			"%s spec.localPref is %d, but Calico sets no LOCAL_PREF on the routes it announces for the spec.serviceLoadBalancerIPs of %s: remove spec.localPref, or set the preference on the router",
+			ref, adv.LocalPref, defaultBGPConfig)
 	}
 	if len(adv.Pools) > 0 && c.in.CalicoBGPPeersListed && len(c.in.CalicoBGPPeers) == 0 {
-		c.add(CheckCalicoBGPPeerMissing, Error, "spec.ipAddressPools", []ObjectRef{ref},
-			"%s announces ipaddresspool %s (spec.ipAddressPools, spec.ipAddressPoolSelectors), but no Calico BGPPeer exists: Calico's nodes peer only with each other, so no router learns these addresses; create a Calico BGPPeer (crd.projectcalico.org/v1) for each router",
-			ref, strings.Join(adv.Pools, ", "))
+		c.add(CheckCalicoBGPPeerMissing, Error, "spec.ipAddressPools", []ObjectRef{ref, {Kind: KindCalicoBGPPeer}},
+			"%s announces ipaddresspool %s (spec.ipAddressPools, spec.ipAddressPoolSelectors), but no %s exists: Calico's nodes peer only with each other, so no router learns these addresses; create a Calico BGPPeer (crd.projectcalico.org/v1) for each router",
+			ref, strings.Join(adv.Pools, ", "), KindCalicoBGPPeer)
 	}
 	c.checkAggregation(ref, adv, true)
 	c.checkAggregation(ref, adv, false)
 	if len(adv.Peers) > 0 {
-		c.add(CheckAdvertisementPeers, Warning, "spec.peers", []ObjectRef{ref},
-			"%s spec.peers lists %s, but Calico announces to every Calico BGPPeer of its nodes: remove spec.peers, and choose the sessions with Calico BGPPeers (crd.projectcalico.org/v1)",
-			ref, strings.Join(adv.Peers, ", "))
+		c.add(CheckAdvertisementPeers, Warning, "spec.peers", both,
+			"%s spec.peers lists %s, but Calico announces the spec.serviceLoadBalancerIPs of %s to every Calico BGPPeer of its nodes: remove spec.peers, and choose the sessions with Calico BGPPeers (crd.projectcalico.org/v1)",
+			ref, strings.Join(adv.Peers, ", "), defaultBGPConfig)
 	}
 	if len(adv.NodeSelectors) > 0 {
-		c.add(CheckAdvertisementNodes, Warning, "spec.nodeSelectors", []ObjectRef{ref},
-			"%s spec.nodeSelectors is set, but Calico announces from every node that has a BGP session (for externalTrafficPolicy Local, from the nodes with an endpoint): remove spec.nodeSelectors, or limit the sessions with the nodeSelector of the Calico BGPPeers",
-			ref)
+		c.add(CheckAdvertisementNodes, Warning, "spec.nodeSelectors", both,
+			"%s spec.nodeSelectors is set, but Calico announces the spec.serviceLoadBalancerIPs of %s from every node that has a BGP session (for externalTrafficPolicy Local, from the nodes with an endpoint): remove spec.nodeSelectors, or limit the sessions with the nodeSelector of the Calico BGPPeers",
+			ref, defaultBGPConfig)
 	}
 	if len(adv.ServiceSelectors) > 0 {
-		c.add(CheckAdvertisementServiceSel, Warning, "spec.serviceSelectors", []ObjectRef{ref},
-			"%s spec.serviceSelectors is set, but Calico announces every LoadBalancer address in its serviceLoadBalancerIPs, whatever the Service: remove spec.serviceSelectors, or move the Services that must not be announced to a pool no BGPAdvertisement selects",
-			ref)
+		c.add(CheckAdvertisementServiceSel, Warning, "spec.serviceSelectors", both,
+			"%s spec.serviceSelectors is set, but Calico announces every LoadBalancer address in the spec.serviceLoadBalancerIPs of %s, whatever the Service: remove spec.serviceSelectors, or move the Services that must not be announced to a pool no BGPAdvertisement selects",
+			ref, defaultBGPConfig)
 	}
 }
 
@@ -132,9 +154,9 @@ func (c *checker) checkAggregation(ref ObjectRef, adv *config.BGPAdvertisement, 
 		return
 	}
 	pool := c.ref(KindPool, widestPool)
-	c.add(CheckAggregationBeyondPool, Warning, field, []ObjectRef{ref, pool},
-		"%s %s is %d, but %s holds %s: Calico announces only the pools' own CIDRs and host routes, never a /%d aggregate covering addresses outside them; set %s to at least %d, or remove it",
-		ref, field, length, pool, widest, length, field, widest.Bits())
+	c.add(CheckAggregationBeyondPool, Warning, field, []ObjectRef{ref, pool, defaultBGPConfig},
+		"%s %s is %d, but %s holds %s: Calico announces only the pools' own CIDRs (the spec.serviceLoadBalancerIPs of %s) and host routes, never a /%d aggregate covering addresses outside them; set %s to at least %d, or remove it",
+		ref, field, length, pool, widest, defaultBGPConfig, length, field, widest.Bits())
 }
 
 func (c *checker) checkPeer(p *config.Peer) {
@@ -155,11 +177,119 @@ func (c *checker) checkPeer(p *config.Peer) {
 		// dynamic AS).
 		calicoPeer = "create a Calico BGPPeer (crd.projectcalico.org/v1) with the router's peerIP and asNumber"
 	}
-	msg := fmt.Sprintf("%s is ignored (its whole spec): the speakers run no BGP sessions while Calico announces (layer 2 keeps working); Calico's nodes peer instead: %s, then delete %s", ref, calicoPeer, ref)
+	objs := []ObjectRef{ref, defaultBGPConfig}
+	if same := c.calicoPeerFor(p); same != "" {
+		// The router already has its Calico BGPPeer.
+		cref := ObjectRef{Kind: KindCalicoBGPPeer, Name: same}
+		objs[1] = cref
+		calicoPeer = fmt.Sprintf("%s already peers with %s", cref, p.Address)
+	}
+	msg := fmt.Sprintf("%s is ignored (its whole spec): the speakers run no BGP sessions while Calico announces (layer 2 keeps working) the spec.serviceLoadBalancerIPs of %s; Calico's nodes peer instead: %s, then delete %s", ref, defaultBGPConfig, calicoPeer, ref)
 	if calicoAS := c.calicoASNumber(); p.MyASN != calicoAS {
 		msg += fmt.Sprintf("; its spec.myASN is %d but Calico's nodes use AS %d (spec.asNumber of %s): set that asNumber to %d or change the router", p.MyASN, calicoAS, defaultBGPConfig, p.MyASN)
 	}
-	c.add(CheckBGPPeerIgnored, Warning, "spec", []ObjectRef{ref}, "%s", msg)
+	c.add(CheckBGPPeerIgnored, Warning, "spec", objs, "%s", msg)
+}
+
+// calicoPeerFor is the name of a Calico BGPPeer with the peer's address
+// (and port, when not 179), or "".
+func (c *checker) calicoPeerFor(p *config.Peer) string {
+	if !p.Address.IsValid() {
+		return ""
+	}
+	for _, cp := range c.in.CalicoBGPPeers {
+		s := strings.TrimSpace(cp.Spec.PeerIP)
+		port := uint16(config.DefaultBGPPort)
+		addr, err := netip.ParseAddr(s)
+		if err != nil {
+			ap, err := netip.ParseAddrPort(s)
+			if err != nil {
+				continue
+			}
+			addr, port = ap.Addr(), ap.Port()
+		}
+		if addr.Unmap() == p.Address.Unmap() && port == p.Port {
+			return cp.Name
+		}
+	}
+	return ""
+}
+
+// checkMissingConfiguration: Calico announces LoadBalancer addresses only
+// from the serviceLoadBalancerIPs of its default BGPConfiguration, which
+// lbstack never creates (the object's other fields are the cluster's BGP
+// design: AS number, mesh, listen port).
+func (c *checker) checkMissingConfiguration() {
+	if len(c.desired.Pools) == 0 {
+		return
+	}
+	var advs []string
+	seen := map[string]bool{}
+	for _, p := range c.desired.Pools {
+		for _, a := range p.Advertisements {
+			if !seen[a] {
+				seen[a] = true
+				advs = append(advs, a)
+			}
+		}
+	}
+	slices.Sort(advs)
+	adv := c.ref(KindBGPAdvertisement, advs[0])
+	var pools []string
+	for _, p := range c.desired.Pools {
+		pools = append(pools, p.Name)
+	}
+	c.add(CheckBGPConfigurationMissing, Error, "spec.serviceLoadBalancerIPs", []ObjectRef{defaultBGPConfig, adv},
+		"%s does not exist, so Calico announces none of ipaddresspool %s that %s (and %d more BGPAdvertisement(s)) select: its spec.serviceLoadBalancerIPs is where lbstack writes them; create it with the AS number, node-to-node mesh and listen port your Calico network uses, and lbstack adds its entries (it never creates Calico's configuration itself)",
+		defaultBGPConfig, strings.Join(pools, ", "), adv, len(advs)-1)
+}
+
+// checkLocalServices: for a Service with externalTrafficPolicy Local,
+// Calico announces its address as a host route (/32, /128) from the nodes
+// with a ready endpoint only, inside the pool's CIDR that every node
+// announces. That works only when the router accepts and prefers host
+// routes, and while no endpoint is ready the traffic follows the CIDR to
+// nodes that drop it.
+func (c *checker) checkLocalServices() {
+	cidrPool := map[netip.Prefix]string{}
+	for _, p := range c.desired.Pools {
+		for _, cidr := range p.CIDRs {
+			cidrPool[cidr] = p.Name
+		}
+	}
+	if len(cidrPool) == 0 {
+		return
+	}
+	svcs := slices.Clone(c.in.Services)
+	slices.SortFunc(svcs, func(a, b *corev1.Service) int { return strings.Compare(lbservice.Key(a), lbservice.Key(b)) })
+	for _, svc := range svcs {
+		if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer ||
+			svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal || !lbservice.ClassMatches(svc, c.in.LBClass) {
+			continue
+		}
+		for _, a := range lbservice.IngressAddrs(svc) {
+			cidr, pool := c.announcedCIDR(a, cidrPool)
+			if pool == "" {
+				continue
+			}
+			ref := ObjectRef{Kind: KindService, Namespace: svc.Namespace, Name: svc.Name}
+			pref := c.ref(KindPool, pool)
+			c.add(CheckServiceLocalHostRoutes, Warning, "spec.externalTrafficPolicy", []ObjectRef{ref, pref, defaultBGPConfig},
+				"%s spec.externalTrafficPolicy is Local: Calico announces its address %s as the host route %s only from the nodes with a ready endpoint, beside %s of %s that every node announces (spec.serviceLoadBalancerIPs of %s); the routers must accept and prefer host routes (no prefix-length filter), and while the Service has no ready endpoint its traffic follows %s to nodes that drop it; set spec.externalTrafficPolicy to Cluster, or make sure the routers take host routes",
+				ref, a, netip.PrefixFrom(a, a.BitLen()), cidr, pref, defaultBGPConfig, cidr)
+			break // one finding per Service
+		}
+	}
+}
+
+// announcedCIDR is the announced pool CIDR holding a, and its pool.
+func (c *checker) announcedCIDR(a netip.Addr, cidrPool map[netip.Prefix]string) (netip.Prefix, string) {
+	for _, cidr := range c.desired.ServiceLoadBalancerIPs {
+		if cidr.Contains(a) {
+			return cidr, cidrPool[cidr]
+		}
+	}
+	return netip.Prefix{}, ""
 }
 
 // calicoASNumber is the AS Calico's nodes present unless a Calico Node

@@ -7,6 +7,9 @@ import (
 
 	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	"github.com/projectcalico/api/pkg/lib/numorstring"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // want is one expected finding: its check, field, objects and words its
@@ -52,7 +55,10 @@ spec: {ipAddressPools: [narrow, v6]}
 		objects string
 		current *v3.BGPConfigurationSpec
 		// calicoPeers, when not nil, are Calico's BGPPeers as listed.
-		calicoPeers []v3.BGPPeerSpec
+		calicoPeers []CalicoBGPPeer
+		// currentRead says the default BGPConfiguration was looked for.
+		currentRead bool
+		services    []*corev1.Service
 		want        []want
 		// absent are words no finding's message may hold.
 		absent []string
@@ -65,26 +71,26 @@ spec: {ipAddressPools: [narrow, v6]}
 		{
 			name:        "Calico BGPPeers listed: one is enough",
 			objects:     adv,
-			calicoPeers: []v3.BGPPeerSpec{{PeerIP: "198.18.0.1", ASNumber: 65535}},
+			calicoPeers: []CalicoBGPPeer{{Name: "router", Spec: v3.BGPPeerSpec{PeerIP: "198.18.0.1", ASNumber: 65535}}},
 		},
 		{
 			name:        "no Calico BGPPeer: nothing reaches a router",
 			objects:     adv + "---\nkind: BGPAdvertisement\nmetadata: {name: nothing}\nspec: {ipAddressPools: [missing]}\n",
-			calicoPeers: []v3.BGPPeerSpec{},
-			want: []want{{CheckCalicoBGPPeerMissing, "spec.ipAddressPools", []string{`bgpadvertisement "metallb-system/adv"`},
-				[]string{"narrow, v6", "no Calico BGPPeer exists"}}},
+			calicoPeers: []CalicoBGPPeer{},
+			want: []want{{CheckCalicoBGPPeerMissing, "spec.ipAddressPools", []string{`bgpadvertisement "metallb-system/adv"`, "bgppeer.crd.projectcalico.org"},
+				[]string{"narrow, v6", "no bgppeer.crd.projectcalico.org exists"}}},
 		},
 		{
 			name:    "localPref",
 			objects: "kind: BGPAdvertisement\nmetadata: {name: pref}\nspec: {ipAddressPools: [narrow], localPref: 100}\n",
-			want: []want{{CheckLocalPrefIgnored, "spec.localPref", []string{`bgpadvertisement "metallb-system/pref"`},
+			want: []want{{CheckLocalPrefIgnored, "spec.localPref", []string{`bgpadvertisement "metallb-system/pref"`, `bgpconfiguration.crd.projectcalico.org "default"`},
 				[]string{"is 100", "LOCAL_PREF"}}},
 		},
 		{
 			name:    "aggregationLength wider than the pool's CIDR",
 			objects: "kind: BGPAdvertisement\nmetadata: {name: agg}\nspec: {ipAddressPools: [narrow], aggregationLength: 24}\n",
 			want: []want{{CheckAggregationBeyondPool, "spec.aggregationLength",
-				[]string{`bgpadvertisement "metallb-system/agg"`, `ipaddresspool "metallb-system/narrow"`},
+				[]string{`bgpadvertisement "metallb-system/agg"`, `ipaddresspool "metallb-system/narrow"`, `bgpconfiguration.crd.projectcalico.org "default"`},
 				[]string{"is 24", "203.0.113.0/25", "at least 25"}}},
 		},
 		{
@@ -92,14 +98,14 @@ spec: {ipAddressPools: [narrow, v6]}
 			objects: "kind: IPAddressPool\nmetadata: {name: range}\nspec: {addresses: [192.0.2.10-192.0.2.20]}\n---\n" +
 				"kind: BGPAdvertisement\nmetadata: {name: agg}\nspec: {ipAddressPools: [range], aggregationLength: 30}\n",
 			want: []want{{CheckAggregationBeyondPool, "spec.aggregationLength",
-				[]string{`bgpadvertisement "metallb-system/agg"`, `ipaddresspool "metallb-system/range"`},
+				[]string{`bgpadvertisement "metallb-system/agg"`, `ipaddresspool "metallb-system/range"`, `bgpconfiguration.crd.projectcalico.org "default"`},
 				[]string{"is 30", "192.0.2.20/32", "at least 32"}}},
 		},
 		{
 			name:    "aggregationLengthV6",
 			objects: "kind: BGPAdvertisement\nmetadata: {name: agg6}\nspec: {ipAddressPools: [narrow, v6], aggregationLength: 25, aggregationLengthV6: 64}\n",
 			want: []want{{CheckAggregationBeyondPool, "spec.aggregationLengthV6",
-				[]string{`bgpadvertisement "metallb-system/agg6"`, `ipaddresspool "metallb-system/v6"`},
+				[]string{`bgpadvertisement "metallb-system/agg6"`, `ipaddresspool "metallb-system/v6"`, `bgpconfiguration.crd.projectcalico.org "default"`},
 				[]string{"is 64", "2001:db8:1::/120", "at least 120"}}},
 		},
 		{
@@ -113,9 +119,9 @@ spec:
   serviceSelectors: [{matchLabels: {app: web}}]
 `,
 			want: []want{
-				{CheckAdvertisementPeers, "spec.peers", []string{`bgpadvertisement "metallb-system/picky"`}, []string{"router", "Calico BGPPeer"}},
-				{CheckAdvertisementNodes, "spec.nodeSelectors", []string{`bgpadvertisement "metallb-system/picky"`}, []string{"every node"}},
-				{CheckAdvertisementServiceSel, "spec.serviceSelectors", []string{`bgpadvertisement "metallb-system/picky"`}, []string{"every LoadBalancer address"}},
+				{CheckAdvertisementPeers, "spec.peers", []string{`bgpadvertisement "metallb-system/picky"`, `bgpconfiguration.crd.projectcalico.org "default"`}, []string{"router", "Calico BGPPeer"}},
+				{CheckAdvertisementNodes, "spec.nodeSelectors", []string{`bgpadvertisement "metallb-system/picky"`, `bgpconfiguration.crd.projectcalico.org "default"`}, []string{"every node"}},
+				{CheckAdvertisementServiceSel, "spec.serviceSelectors", []string{`bgpadvertisement "metallb-system/picky"`, `bgpconfiguration.crd.projectcalico.org "default"`}, []string{"every LoadBalancer address"}},
 			},
 		},
 		{
@@ -131,9 +137,9 @@ spec: {myASN: 64512, peerASN: 65000, peerAddress: "2001:db8::1", peerPort: 1179,
 `,
 			current: &v3.BGPConfigurationSpec{},
 			want: []want{
-				{CheckBGPPeerIgnored, "spec", []string{`bgppeer "metallb-system/other-port"`},
+				{CheckBGPPeerIgnored, "spec", []string{`bgppeer "metallb-system/other-port"`, `bgpconfiguration.crd.projectcalico.org "default"`},
 					[]string{"peerIP [2001:db8::1]:1179 and asNumber 65000", "nodeSelector"}},
-				{CheckBGPPeerIgnored, "spec", []string{`bgppeer "metallb-system/router"`},
+				{CheckBGPPeerIgnored, "spec", []string{`bgppeer "metallb-system/router"`, `bgpconfiguration.crd.projectcalico.org "default"`},
 					[]string{"peerIP 198.18.0.1 and asNumber 65535", "spec.myASN is 65535 but Calico's nodes use AS 64512"}},
 			},
 		},
@@ -141,8 +147,52 @@ spec: {myASN: 64512, peerASN: 65000, peerAddress: "2001:db8::1", peerPort: 1179,
 			name:    "BGPPeer whose AS Calico already uses",
 			objects: adv + "---\nkind: BGPPeer\nmetadata: {name: router}\nspec: {myASN: 65535, peerASN: 65535, peerAddress: 198.18.0.1}\n",
 			current: entries(),
-			want:    []want{{CheckBGPPeerIgnored, "spec", []string{`bgppeer "metallb-system/router"`}, []string{"peerIP 198.18.0.1 and"}}},
+			want:    []want{{CheckBGPPeerIgnored, "spec", []string{`bgppeer "metallb-system/router"`, `bgpconfiguration.crd.projectcalico.org "default"`}, []string{"peerIP 198.18.0.1 and"}}},
 			absent:  []string{"myASN"},
+		},
+		{
+			name:        "a metallb.io BGPPeer whose router has its Calico BGPPeer",
+			objects:     adv + "---\nkind: BGPPeer\nmetadata: {name: router}\nspec: {myASN: 65535, peerASN: 65535, peerAddress: 198.18.0.1}\n",
+			current:     entries("203.0.113.0/25", "2001:db8:1::/120"),
+			calicoPeers: []CalicoBGPPeer{{Name: "tor", Spec: v3.BGPPeerSpec{PeerIP: "198.18.0.1:179", ASNumber: 65535}}},
+			want: []want{{CheckBGPPeerIgnored, "spec", []string{`bgppeer "metallb-system/router"`, `bgppeer.crd.projectcalico.org "tor"`},
+				[]string{`bgppeer.crd.projectcalico.org "tor" already peers with 198.18.0.1`}}},
+		},
+		{
+			name:        "no default BGPConfiguration",
+			objects:     adv,
+			currentRead: true,
+			want: []want{{CheckBGPConfigurationMissing, "spec.serviceLoadBalancerIPs", []string{`bgpconfiguration.crd.projectcalico.org "default"`, `bgpadvertisement "metallb-system/adv"`},
+				[]string{"narrow, v6", "does not exist", "never creates"}}},
+		},
+		{
+			name:        "no default BGPConfiguration, nothing to announce",
+			objects:     "kind: BGPAdvertisement\nmetadata: {name: none}\nspec: {ipAddressPools: [missing]}\n",
+			currentRead: true,
+		},
+		{
+			name:    "Services with externalTrafficPolicy Local",
+			objects: adv,
+			current: entries("203.0.113.0/25", "2001:db8:1::/120"),
+			services: []*corev1.Service{
+				lbService("b", "local", corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.7", "2001:db8:1::7"),
+				lbService("a", "cluster", corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.8"),
+				lbService("a", "l2", corev1.ServiceExternalTrafficPolicyLocal, "198.51.100.9"),
+				lbService("a", "local6", corev1.ServiceExternalTrafficPolicyLocal, "2001:db8:1::9"),
+				func() *corev1.Service {
+					s := lbService("a", "other-class", corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.9")
+					s.Spec.LoadBalancerClass = ptr.To("example.com/other")
+					return s
+				}(),
+			},
+			want: []want{
+				{CheckServiceLocalHostRoutes, "spec.externalTrafficPolicy",
+					[]string{`service "a/local6"`, `ipaddresspool "metallb-system/v6"`, `bgpconfiguration.crd.projectcalico.org "default"`},
+					[]string{"2001:db8:1::9/128", "2001:db8:1::/120"}},
+				{CheckServiceLocalHostRoutes, "spec.externalTrafficPolicy",
+					[]string{`service "b/local"`, `ipaddresspool "metallb-system/narrow"`, `bgpconfiguration.crd.projectcalico.org "default"`},
+					[]string{"203.0.113.7/32", "203.0.113.0/25", "host route"}},
+			},
 		},
 		{
 			name:    "serviceLoadBalancerIPs entries that do not match the pools",
@@ -176,8 +226,8 @@ spec: {myASN: 64512, peerASN: 65000, peerAddress: "2001:db8::1", peerPort: 1179,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Check(Inputs{Config: build(t, pools+"---\n"+tc.objects), Namespace: testNS, Current: tc.current,
-				CalicoBGPPeers: tc.calicoPeers, CalicoBGPPeersListed: tc.calicoPeers != nil})
+			got := Check(Inputs{Config: build(t, pools+"---\n"+tc.objects), Namespace: testNS, Current: tc.current, CurrentRead: tc.currentRead,
+				CalicoBGPPeers: tc.calicoPeers, CalicoBGPPeersListed: tc.calicoPeers != nil, Services: tc.services})
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d findings, want %d:\n%s", len(got), len(tc.want), findingsText(got))
 			}
@@ -228,6 +278,15 @@ func findingsText(fs []Finding) string {
 		b.WriteString(f.String() + "\n")
 	}
 	return b.String()
+}
+
+func lbService(ns, name string, etp corev1.ServiceExternalTrafficPolicy, ips ...string) *corev1.Service {
+	s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: etp}}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	return s
 }
 
 func TestCheckNil(t *testing.T) {

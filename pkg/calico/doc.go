@@ -16,9 +16,13 @@
 // What metallb.io can say and Calico cannot (a local preference, an
 // aggregate wider than the pool's CIDRs, per-peer or per-node
 // announcements, Service selectors), the metallb.io BGPPeers this mode
-// ignores, a missing Calico BGPPeer, and serviceLoadBalancerIPs entries
-// that do not match the pools are reported by Check as findings, the way pkg/symrouting reports its
-// checks: they never stop the configuration.
+// ignores, a missing Calico BGPPeer or default BGPConfiguration, Services
+// with externalTrafficPolicy Local (which Calico announces as host routes
+// from the nodes with an endpoint only), and serviceLoadBalancerIPs entries
+// that do not match the pools are reported by Check as findings, the way
+// pkg/symrouting reports its checks: they never stop the configuration.
+// Each finding names the metallb.io object (or Service) and the Calico
+// object involved, and the field.
 //
 // No Kubernetes I/O: callers read Calico's objects and write the result
 // (server-side apply of the fields Spec returns).

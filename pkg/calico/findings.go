@@ -29,6 +29,7 @@ const (
 	KindBGPAdvertisement = "bgpadvertisement"
 	KindCalicoBGPConfig  = "bgpconfiguration.crd.projectcalico.org"
 	KindCalicoBGPPeer    = "bgppeer.crd.projectcalico.org"
+	KindService          = "service"
 )
 
 // Check ids: stable, CamelCase, one per kind of inconsistency.
@@ -43,6 +44,13 @@ const (
 	// BGP sessions: metallb.io BGPPeers are ignored, Calico's must exist.
 	CheckBGPPeerIgnored       = "BGPPeerIgnored"
 	CheckCalicoBGPPeerMissing = "CalicoBGPPeerMissing"
+
+	// Calico's default BGPConfiguration does not exist.
+	CheckBGPConfigurationMissing = "BGPConfigurationMissing"
+
+	// A Service with externalTrafficPolicy Local relies on Calico's host
+	// routes.
+	CheckServiceLocalHostRoutes = "ServiceLocalHostRoutes"
 
 	// The current BGPConfiguration's serviceLoadBalancerIPs.
 	CheckLoadBalancerIPInvalid       = "ServiceLoadBalancerIPInvalid"
@@ -65,6 +73,8 @@ var checkInfos = []CheckInfo{
 	{CheckAdvertisementNodes, Warning, "a BGPAdvertisement sets spec.nodeSelectors, but Calico announces from every node with a session"},
 	{CheckAdvertisementServiceSel, Warning, "a BGPAdvertisement sets spec.serviceSelectors, but Calico announces every LoadBalancer address in serviceLoadBalancerIPs"},
 	{CheckCalicoBGPPeerMissing, Error, "a BGPAdvertisement selects pools but no Calico BGPPeer exists, so no router learns the addresses"},
+	{CheckBGPConfigurationMissing, Error, "Calico's default BGPConfiguration does not exist, so Calico announces no LoadBalancer address; lbstack never creates it"},
+	{CheckServiceLocalHostRoutes, Warning, "a Service with externalTrafficPolicy Local is announced by Calico as a host route from the nodes with an endpoint only, beside its pool's CIDR from every node"},
 	{CheckBGPPeerIgnored, Warning, "a metallb.io BGPPeer exists, but the speakers run no BGP sessions when Calico announces"},
 	{CheckLoadBalancerIPInvalid, Error, "an entry of the BGPConfiguration's spec.serviceLoadBalancerIPs is not a CIDR"},
 	{CheckLoadBalancerIPNoPool, Warning, "an entry of spec.serviceLoadBalancerIPs overlaps no IPAddressPool"},

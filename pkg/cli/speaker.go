@@ -44,7 +44,7 @@ func newSpeakerCommand() *cobra.Command {
 		Short: "Run the per-node speaker: announce service addresses over BGP and in layer 2",
 		Long: `Run the speaker of one node: decide which addresses this node announces, to
 which BGP peers (--bgp-backend native embeds GoBGP; frr hands the state to the
-frr-reloader sidecar) and in layer 2 (one node per address, elected with
+frr-reloader sidecar; calico runs no BGP session, Calico's nodes announce) and in layer 2 (one node per address, elected with
 memberlist; METALLB_ML_* environment), and report in ConfigurationState
 speaker-<node>, ServiceBGPStatus and ServiceL2Status. See docs/bgp.md and
 docs/layer2.md.`,
@@ -63,7 +63,7 @@ docs/layer2.md.`,
 	fl.StringVar(&f.namespace, "namespace", envOr("METALLB_NAMESPACE", "metallb-system"), "the stack's namespace (env METALLB_NAMESPACE)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "all|debug|info|warn|error|none")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
-	fl.StringVar(&f.bgpBackend, "bgp-backend", string(v1beta1.BGPTypeNative), "BGP backend: native (embedded GoBGP) or frr (FRR sidecar, needed for BFD)")
+	fl.StringVar(&f.bgpBackend, "bgp-backend", string(v1beta1.BGPTypeNative), "BGP backend: native (embedded GoBGP), frr (FRR sidecar, needed for BFD) or calico (no BGP sessions: Calico announces; layer 2 only)")
 	fl.StringVar(&f.healthAddr, "health-probe-bind-address", speaker.DefaultLocalAddr, "loopback address of /healthz, /readyz and "+speaker.DebugStatePath+" (0 disables)")
 	fl.StringVar(&f.metrics, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint (0 disables)")
 	fl.DurationVar(&f.resync, "resync", time.Minute, "how often the state is recomputed and re-applied even without changes")

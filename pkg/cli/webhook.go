@@ -35,7 +35,7 @@ func (f *webhookFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.server.Certs.ValidatingWebhookConfiguration, "webhook-configuration", "lbstack-validating-webhook-configuration", "ValidatingWebhookConfiguration that receives the CA bundle")
 	fl.StringSliceVar(&f.server.Certs.ConversionCRDs, "conversion-crds", []string{"bgppeers.metallb.io"}, "CRDs whose conversion webhook receives the CA bundle")
 	fl.StringSliceVar(&f.server.Certs.ExtraDNSNames, "cert-extra-dns-names", nil, "extra DNS names in the generated certificate")
-	fl.StringVar(&f.bgpBackend, "bgp-backend", "", "BGP backend the rules are checked against (native|frr); empty: read the MetalLB object")
+	fl.StringVar(&f.bgpBackend, "bgp-backend", "", "BGP backend the rules are checked against (native|frr|calico); empty: read the MetalLB object")
 	fl.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (in-cluster configuration when empty)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "all|debug|info|warn|error|none")
@@ -91,10 +91,10 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 // validate checks the flags that can be checked before connecting.
 func (f *webhookFlags) validate() error {
 	switch v1beta1.BGPType(f.bgpBackend) {
-	case "", v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
+	case "", v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR, v1beta1.BGPTypeCalico:
 		return nil
 	}
-	return fmt.Errorf("--bgp-backend %q: want native or frr", f.bgpBackend)
+	return fmt.Errorf("--bgp-backend %q: want native, frr or calico", f.bgpBackend)
 }
 
 // serverOptions are the webhook server the flags describe.

@@ -94,6 +94,12 @@ func (g *gatherer) gatherNetwork(ctx context.Context) {
 		{"k8s.ovn.org", "egressservices", "ovn/egressservices.yaml", "OVN-Kubernetes' EgressService API (k8s.ovn.org) is not installed."},
 		{"config.openshift.io", "networks", "openshift/networks.config.openshift.io.yaml", "This is not OpenShift: no config.openshift.io Network."},
 		{"operator.openshift.io", "networks", "openshift/networks.operator.openshift.io.yaml", ""},
+		// The Calico announcement mode: Calico's CRDs (what lbstack
+		// writes) and, when Calico's API server runs, its v3 view.
+		{"crd.projectcalico.org", "bgpconfigurations", "calico/bgpconfigurations.crd.projectcalico.org.yaml", "Calico's CRDs (crd.projectcalico.org) are not installed."},
+		{"crd.projectcalico.org", "bgppeers", "calico/bgppeers.crd.projectcalico.org.yaml", ""},
+		{"projectcalico.org", "bgpconfigurations", "calico/bgpconfigurations.projectcalico.org.yaml", ""},
+		{"projectcalico.org", "bgppeers", "calico/bgppeers.projectcalico.org.yaml", ""},
 	}
 	for _, o := range optional {
 		r, ok := g.lookup(o.group, o.plural)

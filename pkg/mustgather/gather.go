@@ -145,6 +145,7 @@ func (g *gatherer) run(ctx context.Context) (*Result, error) {
 		{"nodes, NMState, OVN and OpenShift network objects", g.gatherNetwork},
 		{"speakers (FRR, routing tables, the speaker's view)", g.gatherSpeakers},
 		{"symmetric-routing checks", g.gatherSymmetricRouting},
+		{"Calico announcement mode (ownership, checks)", g.gatherCalico},
 	} {
 		g.progress(step.name)
 		step.fn(ctx)
@@ -567,7 +568,7 @@ func (g *gatherer) gatherClusterScoped(ctx context.Context) {
 	for _, crd := range l.Items {
 		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
 		switch group {
-		case "metallb.io", "lbstack.io", "nmstate.io", "k8s.ovn.org", "frrk8s.metallb.io":
+		case "metallb.io", "lbstack.io", "nmstate.io", "k8s.ovn.org", "frrk8s.metallb.io", "crd.projectcalico.org", "projectcalico.org":
 		default:
 			continue
 		}

@@ -167,6 +167,7 @@ func TestFullGatherLayout(t *testing.T) {
 	}
 	got := strings.Join(keys(files), "\n")
 	want := strings.Join([]string{
+		"calico/ABSENT.txt",
 		"cluster/api-resources.txt",
 		"cluster/clusterroles.yaml",
 		"cluster/crds.txt",

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/lbstack/lbstack/pkg/bgp/frr"
+	"github.com/lbstack/lbstack/pkg/calico"
 	"github.com/lbstack/lbstack/pkg/speaker"
 	"github.com/lbstack/lbstack/pkg/symrouting"
 )
@@ -36,6 +37,10 @@ type snapshot struct {
 	// their findings.
 	symChecked  bool
 	symFindings []symrouting.Finding
+	// calicoChecked says the Calico mode's checks ran; calicoFindings are
+	// their findings.
+	calicoChecked  bool
+	calicoFindings []calico.Finding
 
 	speakerState   map[string]*speaker.DebugState // by node
 	reloaderStatus map[string]*frr.StatusDoc      // by node

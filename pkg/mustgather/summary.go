@@ -128,6 +128,8 @@ func renderSummary(s *snapshot, res Result, failures int, now time.Time) string 
 		}
 	}
 
+	calicoSection(&b, s)
+
 	section(&b, "Collection")
 	if failures == 0 {
 		b.WriteString("everything was collected\n")

@@ -50,7 +50,8 @@ type Params struct {
 	LogLevel string
 	// LoadBalancerClass served by the stack; empty serves class-less Services.
 	LoadBalancerClass string
-	// BGPBackend: native or frr.
+	// BGPBackend: native, frr or calico (no BGP sessions in the speakers,
+	// no FRR sidecar).
 	BGPBackend string
 	// OpenShift renders the SCC bindings and leaves UIDs to the platform.
 	OpenShift bool
@@ -123,9 +124,9 @@ func (p Params) validate() error {
 		return fmt.Errorf("render parameters missing: %s", strings.Join(missing, ", "))
 	}
 	switch p.BGPBackend {
-	case "native", "frr":
+	case "native", "frr", "calico":
 	default:
-		return fmt.Errorf("render: bgpBackend %q: want native or frr", p.BGPBackend)
+		return fmt.Errorf("render: bgpBackend %q: want native, frr or calico", p.BGPBackend)
 	}
 	return nil
 }

@@ -42,6 +42,11 @@ func cases() map[string]render.Params {
 	frr.BGPBackend = "frr"
 	out["frr"] = frr
 
+	// bgpBackend calico: the speakers run no BGP sessions, so no FRR.
+	calico := base()
+	calico.BGPBackend = "calico"
+	out["calico"] = calico
+
 	tuned := base()
 	tuned.BGPBackend = "frr"
 	tuned.LogLevel = "debug"
@@ -138,6 +143,36 @@ func containers(t *testing.T, o *unstructured.Unstructured, field string) map[st
 		out[m["name"].(string)] = m
 	}
 	return out
+}
+
+// TestCalicoLayout: with bgpBackend calico the speaker DaemonSet is the
+// speaker alone, told to run no BGP sessions; nothing of FRR is rendered.
+func TestCalicoLayout(t *testing.T) {
+	objs, err := render.Render(bindata.FS, cases()["calico"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if find(objs, "ConfigMap", "lbstack-frr-startup") != nil {
+		t.Error("calico renders the FRR startup ConfigMap")
+	}
+	ds := find(objs, "DaemonSet", "lbstack-speaker")
+	if ds == nil {
+		t.Fatal("calico renders no speaker DaemonSet (layer 2 needs it)")
+	}
+	c := containers(t, ds, "containers")
+	if len(c) != 1 || c["speaker"] == nil {
+		t.Errorf("calico speaker containers = %v, want only speaker", keys(c))
+	}
+	if ic := containers(t, ds, "initContainers"); len(ic) != 0 {
+		t.Errorf("calico speaker init containers = %v, want none", keys(ic))
+	}
+	var found bool
+	for _, a := range c["speaker"]["args"].([]any) {
+		found = found || a == "--bgp-backend=calico"
+	}
+	if !found {
+		t.Errorf("speaker args %v lack --bgp-backend=calico", c["speaker"]["args"])
+	}
 }
 
 // Structural checks beside the golden files: they say what matters.

@@ -177,7 +177,7 @@ func (r *reconciler) reconcileAll(ctx context.Context) (pending bool, _ error) {
 		for _, s := range svcs {
 			svcByKey[lbservice.Key(s)] = s
 		}
-		decider, applyErr = NewDecider(r.lastGood, &node, svcs, eps)
+		decider, applyErr = NewDecider(SessionConfig(r.opts.BGPBackend, r.lastGood), &node, svcs, eps)
 	}
 	r.stateMu.Lock()
 	r.decider, r.cfgErr, r.l2Ifaces = decider, cfgErr, l2Ifaces

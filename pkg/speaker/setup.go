@@ -40,7 +40,8 @@ type Options struct {
 	// there, and the ConfigurationState and Service*Status objects are
 	// written there.
 	Namespace string
-	// BGPBackend is native (embedded GoBGP) or frr (the FRR sidecar).
+	// BGPBackend is native (embedded GoBGP), frr (the FRR sidecar) or
+	// calico (no BGP sessions: Calico's nodes announce; layer 2 only).
 	BGPBackend v1beta1.BGPType
 	// FRRHandoffDir is, with the frr backend, the directory shared with
 	// the frr-reloader sidecar.
@@ -69,9 +70,9 @@ func (o Options) Validate() error {
 		return errors.New("--namespace is required")
 	}
 	switch o.BGPBackend {
-	case v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR:
+	case v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR, v1beta1.BGPTypeCalico:
 	default:
-		return fmt.Errorf("--bgp-backend %q: want native (embedded GoBGP) or frr (the FRR sidecar; frr-k8s modes are not supported)", o.BGPBackend)
+		return fmt.Errorf("--bgp-backend %q: want native (embedded GoBGP), frr (the FRR sidecar) or calico (no BGP sessions, Calico announces; frr-k8s modes are not supported)", o.BGPBackend)
 	}
 	switch o.ServiceStatus {
 	case "", StatusPerNode, StatusOff:
@@ -127,11 +128,15 @@ func Setup(mgr manager.Manager, opts Options) (*Speaker, error) {
 		return nil, err
 	}
 	var backend bgp.Backend
-	if opts.BGPBackend == v1beta1.BGPTypeFRR {
+	switch opts.BGPBackend {
+	case v1beta1.BGPTypeFRR:
 		// The frr-reloader sidecar applies what this writes to the shared
 		// volume, and reports FRR's sessions back (pkg/bgp/frr handoff).
 		backend = frr.NewFileBackend(opts.FRRHandoffDir)
-	} else {
+	case v1beta1.BGPTypeCalico:
+		// Calico's nodes announce (calico.go): no session here.
+		backend = noSessions{}
+	default:
 		backend = native.New(native.Options{Log: ctrl.Log.WithName("gobgp")})
 	}
 	announcer, err := l2.New(opts.Layer2, ctrl.Log.WithName("layer2"))

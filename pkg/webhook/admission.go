@@ -195,6 +195,7 @@ func (h *kindHandler) Handle(ctx context.Context, req admission.Request) admissi
 		}
 	}
 	warnings = append(warnings, h.v.symmetricWarnings(ctx, obj, res)...)
+	warnings = append(warnings, calicoWarnings(opts, obj, result.Config)...)
 	if len(denials) > 0 {
 		log.V(1).Info("denied", "reasons", denials)
 		return admission.Denied(strings.Join(denials, "; ")).WithWarnings(warnings...)

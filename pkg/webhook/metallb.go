@@ -41,7 +41,7 @@ func (h *metalLBHandler) Handle(ctx context.Context, req admission.Request) admi
 	}
 	switch ml.Spec.BGPType {
 	case v1beta1.BGPTypeFRRK8s, v1beta1.BGPTypeFRRK8sExternal:
-		return admission.Denied(fmt.Sprintf("%s: spec.bgpBackend: %q is not supported by lbstack; use \"native\" (embedded GoBGP) or \"frr\" (FRR sidecar, needed for BFD and VRFs)", ref, ml.Spec.BGPType))
+		return admission.Denied(fmt.Sprintf("%s: spec.bgpBackend: %q is not supported by lbstack; use \"native\" (embedded GoBGP), \"frr\" (FRR sidecar, needed for BFD and VRFs) or \"calico\" (Calico's nodes announce)", ref, ml.Spec.BGPType))
 	}
 	if errs := ValidateMetalLBSpec(&ml.Spec); len(errs) > 0 {
 		msgs := make([]string, len(errs))

@@ -143,7 +143,11 @@ var forbidden = map[string][]string{
 	"pkg/ipam":         {"pkg/config"},
 	// The Calico mode's rules read a built config.Config; the components
 	// and the coordinator that will run them sit above.
-	"pkg/calico": {"pkg/assigner", "pkg/speaker", "pkg/symrouting", "pkg/webhook"},
+	"pkg/calico": {"pkg/assigner", "pkg/speaker", "pkg/symrouting", "pkg/webhook", "pkg/calico/reconciler"},
+	// The Calico coordinator is I/O around pkg/calico: it runs in the
+	// operator beside the symmetric-routing one, and shares nothing with
+	// the components.
+	"pkg/calico/reconciler": {"pkg/assigner", "pkg/speaker", "pkg/webhook", "pkg/symrouting", "pkg/symrouting/reconciler"},
 }
 
 func TestNoHelperOnlyEdges(t *testing.T) {
