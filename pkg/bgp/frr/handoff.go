@@ -335,6 +335,10 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 		gen       uint64
 		applyErr  error
 		lastWrite time.Time
+		// rendered is the text RenderedFile holds; renderedAt when it
+		// was written.
+		rendered   string
+		renderedAt time.Time
 	)
 	writeStatus := func() {
 		sessions, peers, _ := backend.Snapshot()
@@ -353,12 +357,21 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 		}
 		lastWrite = time.Now()
 	}
-	writeRendered := func() {
-		if text := backend.Rendered(); text != "" {
-			if err := writeAtomic(filepath.Join(dir, RenderedFile), []byte(text), 0o600); err != nil {
-				log.Error(err, "write rendered configuration")
-			}
+	// writeRendered writes RenderedFile when the rendered text changed:
+	// at once when asked (a full apply, a failed one), otherwise at most
+	// every renderedEvery. It is for must-gather, next to frr.conf, and
+	// at 10,000 routes it is half a megabyte: written for every changed
+	// Service, it was a large part of a change's CPU.
+	writeRendered := func(now bool) {
+		text := backend.Rendered()
+		if text == "" || text == rendered || (!now && time.Since(renderedAt) < renderedEvery) {
+			return
 		}
+		if err := writeAtomic(filepath.Join(dir, RenderedFile), []byte(text), 0o600); err != nil {
+			log.Error(err, "write rendered configuration")
+			return
+		}
+		rendered, renderedAt = text, time.Now()
 	}
 	// readChanges returns the changes of the desired state read, when
 	// ChangesFile holds newer ones than applied.
@@ -404,7 +417,7 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 					changeGen, gen = ch.Generation, ch.Generation
 				}
 				applyErr = backend.Apply(ctx, cur)
-				writeRendered()
+				writeRendered(true)
 				log.V(1).Info("desired state", "generation", gen, "sessions", len(doc.State.Sessions))
 			}
 			writeStatus()
@@ -414,12 +427,13 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 			cur, changed = withChanges(cur, ch.Routes)
 			changeGen, gen = ch.Generation, ch.Generation
 			applyErr = backend.ApplyChanges(ctx, cur, changed)
-			writeRendered()
+			writeRendered(applyErr != nil)
 			log.V(1).Info("changed routes", "generation", gen, "routes", len(changed))
 			writeStatus()
 		}
 		if time.Since(lastWrite) >= time.Second {
 			writeStatus()
+			writeRendered(false)
 		}
 		select {
 		case <-ctx.Done():
@@ -467,15 +481,28 @@ func withChanges(st bgp.DesiredState, routes []changedRoute) (bgp.DesiredState, 
 }
 
 // watchedFile reads a file when it was replaced or changed since the last
-// read (inode, size, modification time), and at least every second
-// anyway: a file replaced twice within the clock's granularity by one of
-// the same size could reuse the inode seen.
+// read (inode, size, modification time), and, while its modification time
+// is recent, at least every second anyway: a file replaced twice within
+// the clock's granularity by one of the same size could reuse the inode
+// seen. Once the file has been still for longer (recentWrite), its
+// identity is enough: at 10,000 routes the desired state is megabytes,
+// and reading it every second was most of an idle reloader's CPU.
 type watchedFile struct {
 	path     string
 	seen     fileID
 	last     []byte
 	lastRead time.Time
 }
+
+// renderedEvery is how often, at most, changed routes rewrite
+// RenderedFile.
+const renderedEvery = 5 * time.Second
+
+// recentWrite is how long after its modification time a file is read
+// again even though its identity is unchanged: more than any clock
+// granularity a modification time has here (nanoseconds on Linux's
+// filesystems; whole seconds on the coarsest).
+const recentWrite = 3 * time.Second
 
 type fileID struct {
 	ino, size int64
@@ -494,7 +521,7 @@ func (w *watchedFile) read(force bool) ([]byte, bool, error) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		id.ino = int64(st.Ino)
 	}
-	if id == w.seen && !force && time.Since(w.lastRead) < time.Second {
+	if id == w.seen && !force && (time.Since(w.lastRead) < time.Second || time.Since(fi.ModTime()) > recentWrite) {
 		return nil, false, nil
 	}
 	raw, err := os.ReadFile(w.path)

@@ -287,3 +287,64 @@ func TestFileBackendHandsOverChanges(t *testing.T) {
 	}
 	converged("many changes")
 }
+
+// TestWatchedFileRereadsOnlyWhileRecent: an unchanged file is read again
+// every second while its modification time is recent (a replacement
+// within the clock's granularity may keep its identity), and not at all
+// once it has been still for longer.
+func TestWatchedFileRereadsOnlyWhileRecent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "desired.json")
+	if err := writeAtomic(path, []byte(`{"a":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := watchedFile{path: path}
+	if _, fresh, err := w.read(false); err != nil || !fresh {
+		t.Fatalf("first read: fresh %v, err %v", fresh, err)
+	}
+	now := time.Now()
+	for _, tc := range []struct {
+		name      string
+		mtime     time.Time     // the file's modification time
+		sinceRead time.Duration // since the last read
+		content   string        // written in place, keeping inode, size and mtime
+		force     bool
+		wantRead  bool
+	}{
+		{name: "recent file, read just now: not read", mtime: now, sinceRead: 0, content: `{"a":2}`},
+		{name: "recent file, read a second ago: read, and the change seen", mtime: now, sinceRead: time.Second, content: `{"a":3}`, wantRead: true},
+		{name: "still file, read long ago: not read", mtime: now.Add(-recentWrite - time.Second), sinceRead: time.Minute, content: `{"a":4}`},
+		{name: "still file, forced: read", mtime: now.Add(-recentWrite - time.Second), sinceRead: 0, content: `{"a":5}`, force: true, wantRead: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte(tc.content), 0); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if err := os.Chtimes(path, tc.mtime, tc.mtime); err != nil {
+				t.Fatal(err)
+			}
+			// The identity the watcher saw is the file's now: only the
+			// content changed, as a replacement reusing the inode would.
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.seen.size, w.seen.mtime = fi.Size(), fi.ModTime()
+			w.lastRead = time.Now().Add(-tc.sinceRead)
+			raw, fresh, err := w.read(tc.force)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := raw != nil; got != tc.wantRead {
+				t.Fatalf("read %v, want %v", got, tc.wantRead)
+			}
+			if tc.wantRead && (!fresh || string(raw) != tc.content) {
+				t.Errorf("got %q fresh %v, want %q fresh", raw, fresh, tc.content)
+			}
+		})
+	}
+}
