@@ -17,8 +17,9 @@ ETCD_VERSION            := v3.6.4
 CONTROLLER_TOOLS_VERSION := v0.19.0
 # Debian packages the test tiers use (lab and FRR tiers need them too). The
 # lab's nodes run Debian's containerd, runc and CNI plugins; kube-proxy
-# programs nftables (and needs conntrack to flush UDP flows).
-APT_PACKAGES := frr frr-pythontools iputils-arping iproute2 \
+# programs nftables (and needs conntrack to flush UDP flows). bird2 is the
+# BIRD the lab's Calico stand-in runs on the nodes (test/lab/calicobird.go).
+APT_PACKAGES := frr frr-pythontools iputils-arping iproute2 bird2 \
 	containerd runc containernetworking-plugins nftables conntrack
 # Debian packages the lab's must-gather image is built from
 # (test/lab/images.go), the Dockerfile's must-gather stage: downloaded as

@@ -38,6 +38,8 @@ type RouterPeer struct {
 	BFD     bool   `json:"bfd,omitempty"`
 	// Password turns on TCP MD5 for the session.
 	Password string `json:"password,omitempty"`
+	// Port is the peer's BGP port when not 179 (Calico's listenPort).
+	Port int `json:"port,omitempty"`
 }
 
 // Render returns the router's frr.conf. The router accepts only the lab's
@@ -97,6 +99,9 @@ func (c RouterConfig) Render() string {
 		// Retry a refused connection after 1 s, not the 120 s default:
 		// speakers come and go all the time in tests.
 		w(" neighbor %s timers connect 1", p.Address)
+		if p.Port != 0 && p.Port != 179 {
+			w(" neighbor %s port %d", p.Address, p.Port)
+		}
 		if p.Password != "" {
 			w(" neighbor %s password %s", p.Address, p.Password)
 		}

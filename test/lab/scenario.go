@@ -77,6 +77,23 @@ var Scenarios = map[string]Scenario{
 		},
 		Files: []string{"metallb.yaml", "bgp.yaml", "nginx.yaml"},
 	},
+	// expect.md: Calico's nodes in AS 65535 (BIRD on port 178) peer over
+	// iBGP with the router at .254, the router connecting to each node's
+	// port 178. The lab runs Calico's BGP part as a stand-in (BIRD 2 with
+	// a configuration rendered by calicobird.go), started by the e2e test
+	// TestCalico, not by `lab up`.
+	"calico-bgp": {
+		Name: "calico-bgp", Dir: "calico-bgp",
+		Router: func(n int) RouterConfig {
+			var peers []RouterPeer
+			for i := 1; i <= n; i++ {
+				peers = append(peers, RouterPeer{Address: NodeAddr(i), ASN: 65535, Port: 178})
+			}
+			return RouterConfig{ASN: 65535, RouterID: RouterAddr, Keepalive: 3, Hold: 9, MaximumPaths: max(n, 1), BFD: defaultBFD, Peers: peers}
+		},
+		Unsupported: "`lab up` installs neither Calico's CRDs (before the operator starts) nor the Calico stand-in on the nodes; " +
+			"the e2e test TestCalico does both (go test -run TestCalico ./test/e2e/)",
+	},
 	"symmetric-routing-vrf": {
 		Name: "symmetric-routing-vrf", Dir: "symmetric-routing-vrf",
 		Unsupported: "it needs the VRF-side network (198.19.130.0/24, router at .1) on each node and the NMState and OVN-Kubernetes CRDs; " +
