@@ -443,24 +443,23 @@ func RunReloader(ctx context.Context, dir string, backend *Backend, poll time.Du
 	}
 }
 
-// withChanges returns st with routes in place (st is not modified: the
-// sessions changed get new slices) and the routes that differ.
+// withChanges returns st with routes in place, and the routes that
+// differ. st's route slices are edited in place, not copied: the
+// reloader owns them (decoded from the handoff), and the backend, which
+// keeps the last state it was given, reads the changed sessions' routes
+// only from the state of the call that changes them. A copy was the
+// session's whole table (10,000 routes, 640 kB) per changed Service.
 func withChanges(st bgp.DesiredState, routes []changedRoute) (bgp.DesiredState, []bgp.RouteChange) {
 	out := bgp.DesiredState{Sessions: st.Sessions, Routes: maps.Clone(st.Routes)}
 	if out.Routes == nil {
 		out.Routes = map[string][]bgp.Route{}
 	}
-	copied := map[string]bool{}
 	var changed []bgp.RouteChange
 	for _, c := range routes {
 		rs := out.Routes[c.Session]
 		i, found := slices.BinarySearchFunc(rs, c.Prefix, func(r bgp.Route, p netip.Prefix) int { return bgp.ComparePrefixes(r.Prefix, p) })
 		if (c.Route == nil && !found) || (c.Route != nil && found && rs[i].Equal(*c.Route)) {
 			continue
-		}
-		if !copied[c.Session] {
-			rs = slices.Clone(rs)
-			copied[c.Session] = true
 		}
 		switch {
 		case c.Route == nil:
