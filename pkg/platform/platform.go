@@ -9,6 +9,9 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
@@ -74,4 +77,19 @@ func OwnImage(ctx context.Context, c client.Reader, ns, pod string) string {
 		return p.Spec.Containers[0].Image
 	}
 	return ""
+}
+
+// Served reports whether the API server serves gvk, as mapper knows it:
+// a kind it has no match for is not served (an optional API: Calico's,
+// NMState's, OVN's), any other failure to find out is an error.
+func Served(mapper meta.RESTMapper, gvk schema.GroupVersionKind) (bool, error) {
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	switch {
+	case err == nil:
+		return true, nil
+	case meta.IsNoMatchError(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("discovering %s: %w", gvk, err)
+	}
 }

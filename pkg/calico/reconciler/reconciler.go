@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lbstack/lbstack/pkg/platform"
+
 	v3 "github.com/projectcalico/api/pkg/apis/projectcalico/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -114,17 +116,7 @@ var (
 // DetectAPIs asks mapper which of Calico's APIs exist. An API the mapper
 // cannot tell about counts as absent.
 func DetectAPIs(mapper meta.RESTMapper) (APIs, error) {
-	served := func(gvk schema.GroupVersionKind) (bool, error) {
-		_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		switch {
-		case err == nil:
-			return true, nil
-		case meta.IsNoMatchError(err):
-			return false, nil
-		default:
-			return false, fmt.Errorf("discovering %s: %w", gvk, err)
-		}
-	}
+	served := func(gvk schema.GroupVersionKind) (bool, error) { return platform.Served(mapper, gvk) }
 	var a APIs
 	var errs []error
 	for _, c := range []struct {

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lbstack/lbstack/pkg/platform"
+
 	nmstatev1 "github.com/nmstate/kubernetes-nmstate/api/v1"
 	nmstatev1beta1 "github.com/nmstate/kubernetes-nmstate/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
@@ -66,17 +68,7 @@ type APIs struct {
 
 // Detect asks mapper which of the optional APIs exist.
 func Detect(mapper meta.RESTMapper) (APIs, error) {
-	served := func(gvk schema.GroupVersionKind) (bool, error) {
-		_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		switch {
-		case err == nil:
-			return true, nil
-		case meta.IsNoMatchError(err):
-			return false, nil
-		default:
-			return false, fmt.Errorf("discover %s: %w", gvk, err)
-		}
-	}
+	served := func(gvk schema.GroupVersionKind) (bool, error) { return platform.Served(mapper, gvk) }
 	var a APIs
 	var errs []error
 	check := func(dst *bool, gvks ...schema.GroupVersionKind) {
