@@ -21,6 +21,22 @@ func withRV[T client.Object](obj T, rv string) T {
 	return obj
 }
 
+// admitter sends h one request (a dry run when asked) and returns its
+// verdict.
+func admitter(t *testing.T, h *kindHandler) func(op admissionv1.Operation, name string, obj client.Object, dryRun bool) verdict {
+	return func(op admissionv1.Operation, name string, obj client.Object, dryRun bool) verdict {
+		req := request(t, op, name, obj)
+		if dryRun {
+			req.DryRun = ptr.To(true)
+		}
+		return verdictOf(h.Handle(context.Background(), req))
+	}
+}
+
+// overlapProbeB is the refusal of the probe pool 198.51.100.0/24 while
+// pool b holds 198.51.100.0/25.
+const overlapProbeB = `ipaddresspool "probe": spec.addresses[0]: 198.51.100.0/24 overlaps 198.51.100.0/25 of ipaddresspool "b"`
+
 // TestViewCountsAdmittedObjectsUntilTheWatchShowsThem walks one view
 // through admissions and watch events, checking after each step what a
 // pool overlapping the others gets.
@@ -33,14 +49,7 @@ func TestViewCountsAdmittedObjectsUntilTheWatchShowsThem(t *testing.T) {
 	clock := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 	w.now = func() time.Time { return clock }
 	h := newHandler(poolKind, v)
-	admit := func(op admissionv1.Operation, name string, obj client.Object, dryRun bool) verdict {
-		req := request(t, op, name, obj)
-		if dryRun {
-			req.DryRun = ptr.To(true)
-		}
-		return verdictOf(h.Handle(context.Background(), req))
-	}
-	overlapB := `ipaddresspool "probe": spec.addresses[0]: 198.51.100.0/24 overlaps 198.51.100.0/25 of ipaddresspool "b"`
+	admit := admitter(t, h)
 
 	steps := []struct {
 		name string
@@ -56,13 +65,13 @@ func TestViewCountsAdmittedObjectsUntilTheWatchShowsThem(t *testing.T) {
 			want: allowed(), probe: allowed()},
 		{name: "an admitted create counts before the watch shows it",
 			do:   func() verdict { return admit(admissionv1.Create, "b", pool("b", "198.51.100.0/25"), false) },
-			want: allowed(), probe: denied(overlapB)},
+			want: allowed(), probe: denied(overlapProbeB)},
 		{name: "the watch shows it: it stays, now as stored",
 			do: func() verdict {
 				w.observed(config.KindIPAddressPool, withRV(pool("b", "198.51.100.0/25"), "7"), false)
 				return verdict{}
 			},
-			probe: denied(overlapB)},
+			probe: denied(overlapProbeB)},
 		{name: "an update moving the stored pool counts at once",
 			do:   func() verdict { return admit(admissionv1.Update, "b", withRV(pool("b", "192.0.2.0/25"), "7"), false) },
 			want: allowed(), probe: allowed()},
@@ -120,14 +129,7 @@ func TestViewSkipsAdmissionsTheWatchHasOvertaken(t *testing.T) {
 	v.Reader = nil
 	w := v.view()
 	h := newHandler(poolKind, v)
-	admit := func(op admissionv1.Operation, name string, obj client.Object, dryRun bool) verdict {
-		req := request(t, op, name, obj)
-		if dryRun {
-			req.DryRun = ptr.To(true)
-		}
-		return verdictOf(h.Handle(context.Background(), req))
-	}
-	overlapB := `ipaddresspool "probe": spec.addresses[0]: 198.51.100.0/24 overlaps 198.51.100.0/25 of ipaddresspool "b"`
+	admit := admitter(t, h)
 	w.observed(config.KindIPAddressPool, withRV(pool("b", "192.0.2.0/25"), "8"), false)
 
 	steps := []struct {
@@ -147,13 +149,13 @@ func TestViewSkipsAdmissionsTheWatchHasOvertaken(t *testing.T) {
 			do: func() verdict {
 				return admit(admissionv1.Update, "b", withRV(pool("b", "198.51.100.0/25"), "8"), false)
 			},
-			probe: denied(overlapB)},
+			probe: denied(overlapProbeB)},
 		{name: "the watch shows it stored",
 			do: func() verdict {
 				w.observed(config.KindIPAddressPool, withRV(pool("b", "198.51.100.0/25"), "9"), false)
 				return verdict{}
 			},
-			probe: denied(overlapB)},
+			probe: denied(overlapProbeB)},
 		{name: "the watch shows it deleted",
 			do: func() verdict {
 				w.observed(config.KindIPAddressPool, withRV(pool("b", "198.51.100.0/25"), "10"), true)
@@ -167,7 +169,7 @@ func TestViewSkipsAdmissionsTheWatchHasOvertaken(t *testing.T) {
 			probe: allowed()},
 		{name: "a create after the delete counts",
 			do:    func() verdict { return admit(admissionv1.Create, "b", pool("b", "198.51.100.0/25"), false) },
-			probe: denied(overlapB)},
+			probe: denied(overlapProbeB)},
 	}
 	for _, s := range steps {
 		if got := s.do(); got.String() != (verdict{}).String() && got.String() != allowed().String() {
