@@ -57,11 +57,14 @@ type view struct {
 	metalLBs map[string]*v1beta1.MetalLB
 	// admitted are the objects admitted and not yet shown by the watch.
 	admitted map[config.ObjectRef]admittedObject
-	// seen is what the watch last showed of each object of every kind:
-	// an admission the watch has already overtaken (a create of a name
-	// it shows, an update of a version it has seen replaced or deleted)
-	// will be refused by the API server, and must not enter the view.
-	seen map[config.ObjectRef]seenVersion
+	// live and gone are what the watch last showed of each object of
+	// every kind: the resourceVersion of those it shows, and of those it
+	// showed deleted in the last admittedTTL. An admission the watch has
+	// already overtaken (a create of a name it shows, an update of a
+	// version it has seen replaced or deleted) will be refused by the API
+	// server, and must not enter the view.
+	live map[config.ObjectRef]string
+	gone map[config.ObjectRef]goneVersion
 	// index holds the ranges of every pool in effect: the admitted
 	// version of a pool, else the stored one.
 	index *iprange.Index[string]
@@ -79,13 +82,11 @@ type admittedObject struct {
 	expires  time.Time
 }
 
-// seenVersion is the watch's last word on one object: its
-// resourceVersion, and whether that was its delete (kept until
-// admittedTTL after it, then forgotten).
-type seenVersion struct {
-	rv      string
-	deleted bool
-	at      time.Time
+// goneVersion is an object's delete as the watch showed it: the
+// resourceVersion, and when (forgotten admittedTTL after).
+type goneVersion struct {
+	rv string
+	at time.Time
 }
 
 func newView(namespace string) *view {
@@ -95,7 +96,8 @@ func newView(namespace string) *view {
 		stored:    map[string]*v1beta1.IPAddressPool{},
 		metalLBs:  map[string]*v1beta1.MetalLB{},
 		admitted:  map[config.ObjectRef]admittedObject{},
-		seen:      map[config.ObjectRef]seenVersion{},
+		live:      map[config.ObjectRef]string{},
+		gone:      map[config.ObjectRef]goneVersion{},
 		index:     iprange.NewIndex[string](),
 	}
 }
@@ -180,7 +182,13 @@ func (w *view) observed(kind string, o any, deleted bool) {
 			delete(w.admitted, ref)
 		}
 	}
-	w.seen[ref] = seenVersion{rv: obj.GetResourceVersion(), deleted: deleted, at: w.now()}
+	if deleted {
+		delete(w.live, ref)
+		w.gone[ref] = goneVersion{rv: obj.GetResourceVersion(), at: w.now()}
+	} else {
+		w.live[ref] = obj.GetResourceVersion()
+		delete(w.gone, ref)
+	}
 	if kind == kindMetalLB {
 		if deleted {
 			delete(w.metalLBs, ref.Name)
@@ -232,12 +240,13 @@ func (w *view) pool(name string) *v1beta1.IPAddressPool {
 }
 
 // expire drops admitted objects the watch never showed, and deletes
-// seen long enough ago. mu is held.
+// seen long enough ago (only those: the objects alive are many, and this
+// runs at every admission). mu is held.
 func (w *view) expire() {
 	now := w.now()
-	for ref, s := range w.seen {
-		if s.deleted && now.Sub(s.at) > admittedTTL {
-			delete(w.seen, ref)
+	for ref, g := range w.gone {
+		if now.Sub(g.at) > admittedTTL {
+			delete(w.gone, ref)
 		}
 	}
 	for ref, a := range w.admitted {
@@ -275,20 +284,15 @@ func (w *view) admit(kind string, obj client.Object, replaced string) {
 // the watch has not shown yet: checked against the watch, not the view,
 // until the watch shows it.
 func (w *view) overtaken(ref config.ObjectRef, replaced string) bool {
-	s, ok := w.seen[ref]
-	if !ok {
-		return false
+	if rv, ok := w.live[ref]; ok {
+		return replaced == "" || newerVersion(rv, replaced)
 	}
-	switch {
-	case replaced == "":
-		return !s.deleted
-	case s.deleted:
+	if g, ok := w.gone[ref]; ok && replaced != "" {
 		// Unless the update is of an object created again since (the
 		// watch has not shown that create yet).
-		return !newerVersion(replaced, s.rv)
-	default:
-		return newerVersion(s.rv, replaced)
+		return !newerVersion(replaced, g.rv)
 	}
+	return false
 }
 
 // newerVersion reports whether resourceVersion a is newer than b. Both
