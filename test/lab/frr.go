@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -72,6 +73,12 @@ func (f *FRR) Start(ctx context.Context) error {
 	}
 	if err := os.Chown(f.Dir, uid, gid); err != nil {
 		return err
+	}
+	if dir, mode, err := untraversable(filepath.Dir(f.Dir), uid, gid); err != nil {
+		return err
+	} else if dir != "" {
+		return fmt.Errorf("FRR %s runs as the frr user, which cannot reach its directory %s: %s is mode %v, closed to others; "+
+			"put the checkout under directories others may traverse (`chmod o+x %s`, or clone it under /srv or /tmp)", f.Name, f.Dir, dir, mode.Perm(), dir)
 	}
 	// vtysh looks for vtysh.conf next to the vty sockets; an empty one
 	// keeps it quiet.
@@ -220,6 +227,35 @@ func (f *FRR) VtyshJSON(ctx context.Context, cmd string, v any) error {
 		return fmt.Errorf("FRR %s: %q: decode: %w (output: %s)", f.Name, cmd, err, lastLines(out, 5))
 	}
 	return nil
+}
+
+// untraversable returns the first of dir and its parents that the user
+// uid (primary group gid) may not search, with its mode; "" when it can
+// reach dir.
+func untraversable(dir string, uid, gid int) (string, os.FileMode, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return "", 0, err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return "", 0, nil
+		}
+		var bit os.FileMode = 0o001
+		switch {
+		case int(st.Uid) == uid:
+			bit = 0o100
+		case int(st.Gid) == gid:
+			bit = 0o010
+		}
+		if fi.Mode().Perm()&bit == 0 {
+			return d, fi.Mode(), nil
+		}
+		if d == filepath.Dir(d) {
+			return "", 0, nil
+		}
+	}
 }
 
 func frrIDs() (int, int, error) {
