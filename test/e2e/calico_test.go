@@ -251,6 +251,13 @@ func useCalicoBackend(t testing.TB, l *lab.Lab) {
 	if _, err := l.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", scenarioFile("calico-bgp", "metallb.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	// The operator renders the speakers without FRR: wait for that
+	// template before waiting for its rollout, or the rollout status may
+	// be the old template's.
+	eventually(t, 2*time.Minute, "the speaker DaemonSet without its frr container", func() (bool, string) {
+		out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "daemonset", "lbstack-speaker", "-o", "jsonpath={.spec.template.spec.containers[*].name}")
+		return err == nil && !strings.Contains(" "+out+" ", " frr "), fmt.Sprintf("containers %q %v", out, err)
+	})
 	eventually(t, 2*time.Minute, "MetalLB condition CalicoConsistent", func() (bool, string) {
 		out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "metallb", "metallb", "-o", `jsonpath={.status.conditions[?(@.type=="CalicoConsistent")].reason}`)
 		return err == nil && out != "" && out != "CalicoCRDsMissing", fmt.Sprintf("reason %q %v", out, err)
