@@ -165,7 +165,8 @@ test: tools lab-prereqs ## Every test tier: vet, gofmt, unit, envtest (real kube
 	@echo "== go test (KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS))"
 	@# The lab e2e suite alone runs for about twenty-five minutes: past go
 	@# test's default per-package timeout.
-	$(GO) test -count=1 -timeout 40m ./...
+	@# test/olm runs these (it skips without them only outside make).
+	LBSTACK_OPM=$(OPM) LBSTACK_OPERATOR_SDK=$(OPERATOR_SDK) $(GO) test -count=1 -timeout 40m ./...
 
 .PHONY: unit
 unit: ## Unit tier only (no API server).
@@ -248,7 +249,7 @@ image-binaries: | $(BIN)
 ##@ Tools (cached under bin/, rebuilt only when a pinned version changes)
 
 .PHONY: tools
-tools: go-modules envtest-assets lab-assets $(CONTROLLER_GEN) apt-packages image-debs
+tools: go-modules envtest-assets lab-assets $(CONTROLLER_GEN) apt-packages image-debs olm-tools
 
 .PHONY: go-modules
 go-modules: $(MODULES_STAMP) ## Download every Go module of the four modules (before the lab's guard routes exist).
