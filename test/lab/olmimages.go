@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/lbstack/lbstack/test/lab/oci"
+	"github.com/lbstack/lbstack/test/olm"
 )
 
 // OLM in the lab (docs/olm.md): OLM's and opm's images built here from the
@@ -370,4 +371,59 @@ func BundleRelatedImages(dir string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// BuildOLMCatalogImages builds what `make olm-catalog` wrote under out
+// (test/olm) into store: each release's bundle image and the catalog
+// image, and tags the lab's lbstack images with the names each release's
+// CSV gives them. The lbstack images must be in store already
+// (BuildImages).
+func BuildOLMCatalogImages(store *oci.Store, src OLMSources, out string) error {
+	for _, r := range olm.Releases {
+		dir := olm.BundleDir(out, r.Version)
+		if err := BuildBundleImage(store, dir, olm.BundleImage(r.Version)); err != nil {
+			return fmt.Errorf("release %s (run `make olm-catalog`): %w", r.Version, err)
+		}
+		if err := TagRelatedImages(store, dir); err != nil {
+			return fmt.Errorf("release %s: %w", r.Version, err)
+		}
+	}
+	return BuildCatalogImage(store, src, olm.CatalogDir(out), olm.CatalogImage)
+}
+
+// labImageFor maps the repositories a CSV names to the lab's images: one
+// build of each serves every release (the releases differ in their CSVs,
+// which is what an OLM upgrade changes).
+var labImageFor = map[string]string{
+	olm.OperatorImageRepository:                  LbstackImage,
+	olm.OperatorImageRepository + "-frr":         FRRImage,
+	olm.OperatorImageRepository + "-must-gather": MustGatherImage,
+}
+
+// TagRelatedImages points each related image of the bundle in dir at the
+// lab's image of that repository.
+func TagRelatedImages(store *oci.Store, dir string) error {
+	imgs, err := BundleRelatedImages(dir)
+	if err != nil {
+		return err
+	}
+	for _, ref := range imgs {
+		name, _, ok := oci.SplitRef(ref)
+		if !ok {
+			return fmt.Errorf("related image %s: want registry/repository:tag", ref)
+		}
+		labRef, ok := labImageFor[name]
+		if !ok {
+			return fmt.Errorf("related image %s: the lab builds no image of %s", ref, name)
+		}
+		labName, labTag, _ := oci.SplitRef(labRef)
+		digest, err := store.Resolve(labName, labTag)
+		if err != nil {
+			return fmt.Errorf("related image %s: %w (build the lab's images first)", ref, err)
+		}
+		if err := store.Tag(ref, digest); err != nil {
+			return err
+		}
+	}
+	return nil
 }

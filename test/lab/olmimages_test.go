@@ -5,13 +5,16 @@ import (
 	"bytes"
 	"debug/elf"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -276,6 +279,7 @@ func TestCatalogImageContents(t *testing.T) {
 	if err := check(); err != nil {
 		t.Errorf("opm refuses the image's cache: %v", err)
 	}
+	serveAndProbe(t, src.OPM, OLMSourcesIn("../../bin", "").GRPCHealthProbe, root)
 	// The check can fail: changed configs invalidate the cache.
 	changed := bytes.Replace(want, []byte("description: Bare-metal"), []byte("description: Bare metal"), 1)
 	if bytes.Equal(changed, want) {
@@ -338,5 +342,165 @@ func TestBundleRelatedImages(t *testing.T) {
 	want := []string{"quay.io/lbstack/lbstack-frr:v0.1.0", "quay.io/lbstack/lbstack-must-gather:v0.1.0", "quay.io/lbstack/lbstack:v0.1.0"}
 	if !slices.Equal(imgs, want) {
 		t.Errorf("related images %v, want %v", imgs, want)
+	}
+}
+
+// OLM's bundle unpack Job runs cpb from the util image inside the bundle
+// image (`/util/cpb /bundle`, working directory /): it must find the
+// bundle where the bundle image has it and copy the manifests and
+// metadata.
+func TestCPBUnpacksTheBundleImage(t *testing.T) {
+	cpb, err := filepath.Abs(filepath.Join(OLMSourcesIn("../../bin", "").OLMBin, "cpb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cpb); err != nil {
+		t.Skipf("cpb not built (make olm-tools): %v", err)
+	}
+	img, err := BundleImageOf("../../bundle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	unpack(t, img.Layers[0], root)
+	cmd := exec.Command(cpb, "/bundle")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cpb: %v\n%s", err, out)
+	}
+	// cpb copies to ./bundle, which is /bundle from the image's working
+	// directory.
+	for _, p := range []string{"metadata/annotations.yaml", "manifests/lbstack.clusterserviceversion.yaml"} {
+		want, _ := os.ReadFile(filepath.Join("../../bundle", p))
+		if got, err := os.ReadFile(filepath.Join(root, "bundle", p)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("cpb did not copy %s: %v", p, err)
+		}
+	}
+}
+
+// unpack writes a layer's directories and files under root.
+func unpack(t *testing.T, l *oci.Layer, root string) {
+	t.Helper()
+	for _, p := range l.Paths() {
+		h, _ := l.Entry(p)
+		dst := filepath.Join(root, filepath.FromSlash(p))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		case tar.TypeReg:
+			data, err := l.Read(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// The catalog's images land in the store under the names the catalog and
+// the CSVs use; the CSVs' operator images are the lab's lbstack images.
+func TestBuildOLMCatalogImages(t *testing.T) {
+	src := fakeOLMSources(t)
+	src.OPM = OLMSourcesIn("../../bin", "").OPM
+	if _, err := os.Stat(src.OPM); err != nil {
+		t.Skipf("opm not built (make olm-tools): %v", err)
+	}
+	out := t.TempDir()
+	if err := olm.WriteCatalog(olm.CatalogOptions{Root: "../..", Out: out, OPM: src.OPM}); err != nil {
+		t.Fatal(err)
+	}
+	store := &oci.Store{Dir: t.TempDir()}
+	if err := BuildOLMCatalogImages(store, src, out); err == nil {
+		t.Error("the CSVs' images were tagged without the lab's lbstack images in the store")
+	}
+	labDigests := map[string]string{}
+	for _, ref := range []string{LbstackImage, FRRImage, MustGatherImage} {
+		l := oci.NewLayer()
+		l.File("name", []byte(ref), 0o644, 0, 0)
+		d, err := store.Put(oci.Image{Layers: []*oci.Layer{l}}, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labDigests[ref] = d
+	}
+	if err := BuildOLMCatalogImages(store, src, out); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(ref string) string {
+		t.Helper()
+		name, tag, _ := oci.SplitRef(ref)
+		d, err := store.Resolve(name, tag)
+		if err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+		return d
+	}
+	for _, r := range olm.Releases {
+		cfg, err := store.ReadConfig(resolve(olm.BundleImage(r.Version)))
+		if err != nil || cfg.Labels["operators.operatorframework.io.bundle.package.v1"] != "lbstack" {
+			t.Errorf("bundle image %s: labels %v, %v", olm.BundleImage(r.Version), cfg.Labels, err)
+		}
+		if d := resolve(olm.OperatorImage(r.Version)); d != labDigests[LbstackImage] {
+			t.Errorf("%s is not the lab's lbstack image", olm.OperatorImage(r.Version))
+		}
+		if d := resolve("quay.io/lbstack/lbstack-frr:v" + r.Version); d != labDigests[FRRImage] {
+			t.Errorf("the FRR image of %s is not the lab's", r.Version)
+		}
+	}
+	if cfg, err := store.ReadConfig(resolve(olm.CatalogImage)); err != nil || cfg.Labels["operators.operatorframework.io.index.configs.v1"] != "/configs" {
+		t.Errorf("catalog image: labels %v, %v", cfg.Labels, err)
+	}
+}
+
+// serveAndProbe runs the catalog image's command from its unpacked files
+// (root) on a free local port and asks grpc_health_probe, as the catalog
+// pod's probes do, until it answers SERVING.
+func serveAndProbe(t *testing.T, opm, probe, root string) {
+	t.Helper()
+	if _, err := os.Stat(probe); err != nil {
+		t.Logf("grpc_health_probe not built (make olm-tools): serving not checked")
+		return
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	// The image's command (serve /configs --cache-dir=/tmp/cache), which
+	// enforces the cache's integrity, at the unpacked paths.
+	var log bytes.Buffer
+	serve := exec.Command(opm, "serve", filepath.Join(root, "configs"), "--cache-dir="+filepath.Join(root, "tmp", "cache"),
+		"--port="+port, "--pprof-addr=", "--termination-log="+filepath.Join(root, "termination-log"))
+	serve.Stdout, serve.Stderr = &log, &log
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	defer func() {
+		_ = serve.Process.Kill()
+		<-exited
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command(probe, "-addr=127.0.0.1:"+port).CombinedOutput()
+		if err == nil && strings.Contains(string(out), "SERVING") {
+			return
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("opm serve exited: %v\n%s", err, log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the catalog never answered grpc_health_probe: %s\nopm serve:\n%s", out, log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
