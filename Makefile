@@ -61,6 +61,8 @@ GRPC_HEALTH_PROBE_VERSION := v0.4.41
 OPERATOR_SDK_VERSION      := v1.42.2
 OLM_BIN_DIR       := $(BIN)/olm-$(OLM_VERSION)
 OLM_BINARIES      := $(addprefix $(OLM_BIN_DIR)/,olm catalog package-server copy-content cpb)
+# OLM's own install manifests, copied from its module beside its programs.
+OLM_MANIFESTS     := $(addprefix $(OLM_BIN_DIR)/,crds.yaml olm.yaml)
 OPM               := $(BIN)/opm-$(OPM_VERSION)
 GRPC_HEALTH_PROBE := $(BIN)/grpc_health_probe-$(GRPC_HEALTH_PROBE_VERSION)
 OPERATOR_SDK      := $(BIN)/operator-sdk-$(OPERATOR_SDK_VERSION)
@@ -281,12 +283,17 @@ $(CONTROLLER_GEN): | $(BIN)
 	mv $@.tmp $@
 
 .PHONY: olm-tools
-olm-tools: go-modules $(OLM_BINARIES) $(OPM) $(GRPC_HEALTH_PROBE) $(OPERATOR_SDK) $(SCORECARD_TEST) ## Build OLM, opm, grpc_health_probe, operator-sdk and scorecard-test from pinned modules.
+olm-tools: go-modules $(OLM_BINARIES) $(OLM_MANIFESTS) $(OPM) $(GRPC_HEALTH_PROBE) $(OPERATOR_SDK) $(SCORECARD_TEST) ## Build OLM, opm, grpc_health_probe, operator-sdk and scorecard-test from pinned modules.
 
 $(OLM_BIN_DIR)/olm $(OLM_BIN_DIR)/catalog $(OLM_BIN_DIR)/package-server $(OLM_BIN_DIR)/copy-content: | $(OLM_BIN_DIR)
 	$(OLM_GO_BUILD) -ldflags "-s -w -X $(OLM_VERSION_PKG).OLMVersion=$(OLM_VERSION:v%=%)" -o $@.tmp \
 		github.com/operator-framework/operator-lifecycle-manager/cmd/$(notdir $@)
 	mv $@.tmp $@
+
+$(OLM_MANIFESTS): | $(OLM_BIN_DIR)
+	cd test/olmtools && src=$$($(GO) list -m -f '{{.Dir}}' github.com/operator-framework/operator-lifecycle-manager) && \
+		cp "$$src/deploy/upstream/quickstart/$(notdir $@)" $@.tmp
+	chmod 644 $@.tmp && mv $@.tmp $@
 
 # The bundle unpacker copies cpb into the bundle image (FROM scratch) and
 # runs it there: it must be static.

@@ -296,6 +296,24 @@ func OLMManifests(olmYAML []byte) ([]byte, error) {
 	return bytes.ReplaceAll(olmYAML, []byte(OLMManifestImage), []byte(OLMImage)), nil
 }
 
+// OLMInstallManifests returns OLM's CRDs and its olm.yaml as `make
+// olm-tools` copied them from OLM's module, olm.yaml rewritten
+// (OLMManifests) for the lab registry: apply the CRDs, wait until they are
+// established, then apply olm.yaml, as OLM's install.sh does.
+func (s OLMSources) OLMInstallManifests() (crds, olmYAML []byte, err error) {
+	if crds, err = os.ReadFile(filepath.Join(s.OLMBin, "crds.yaml")); err != nil {
+		return nil, nil, fmt.Errorf("OLM's CRDs (run `make olm-tools`): %w", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(s.OLMBin, "olm.yaml"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("OLM's olm.yaml (run `make olm-tools`): %w", err)
+	}
+	if olmYAML, err = OLMManifests(raw); err != nil {
+		return nil, nil, err
+	}
+	return crds, olmYAML, nil
+}
+
 // BuildOLMImages builds OLM's and opm's images into store under the names
 // OLM uses.
 func BuildOLMImages(store *oci.Store, src OLMSources) error {
