@@ -28,6 +28,7 @@ const (
 	OLMVersion             = "v0.38.0"
 	OPMVersion             = "v1.61.0"
 	GRPCHealthProbeVersion = "v0.4.41"
+	OperatorSDKVersion     = "v1.42.2"
 )
 
 const (
@@ -117,7 +118,11 @@ type OLMSources struct {
 	// OPM and GRPCHealthProbe are the programs (bin/opm-v1.61.0,
 	// bin/grpc_health_probe-v0.4.41).
 	OPM, GRPCHealthProbe string
-	// Debs holds the Debian packages OLM's image takes cp from.
+	// ScorecardTest is operator-sdk's scorecard-test program
+	// (bin/scorecard-test-v1.42.2).
+	ScorecardTest string
+	// Debs holds the Debian packages OLM's image takes cp from, and the
+	// scorecard's untar image tar and gzip.
 	Debs string
 }
 
@@ -127,6 +132,7 @@ func OLMSourcesIn(bin, debs string) OLMSources {
 		OLMBin:          filepath.Join(bin, "olm-"+OLMVersion),
 		OPM:             filepath.Join(bin, "opm-"+OPMVersion),
 		GRPCHealthProbe: filepath.Join(bin, "grpc_health_probe-"+GRPCHealthProbeVersion),
+		ScorecardTest:   filepath.Join(bin, "scorecard-test-"+OperatorSDKVersion),
 		Debs:            debs,
 	}
 }
@@ -441,6 +447,96 @@ func TagRelatedImages(store *oci.Store, dir string) error {
 		}
 		if err := store.Tag(ref, digest); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// The scorecard's images (`operator-sdk scorecard`, bundle/tests/scorecard):
+// the test image the bundle's config names, and an untar image for the
+// test pod's init container (`tar xvzf /scorecard/bundle.tar.gz -C
+// /scorecard-bundle`). operator-sdk names its default untar image by a
+// digest no image built here can have: run it with --untar-image
+// ScorecardUntarImage.
+const (
+	ScorecardTestImage  = "quay.io/operator-framework/scorecard-test:" + OperatorSDKVersion
+	ScorecardUntarImage = "quay.io/operator-framework/scorecard-untar:" + OperatorSDKVersion
+)
+
+// ScorecardImageSpec is what operator-sdk's images/scorecard-test and
+// images/scorecard-untar Dockerfiles (v1.42.2) give their images beside
+// their base: the user 1001 with its home as the working directory; the
+// test program on the PATH (the config runs `scorecard-test <test>`); tar
+// and gzip for the untar image, Debian's here (UBI's there).
+var ScorecardImageSpec = struct {
+	TestBinary     string
+	TestHome       string
+	UntarHome      string
+	User           string
+	UntarDebs      []string
+	TestEntrypoint []string
+}{
+	TestBinary:     "/usr/local/bin/scorecard-test",
+	TestHome:       "/opt/scorecard-test",
+	UntarHome:      "/opt/scorecard-untar",
+	User:           "1001",
+	UntarDebs:      []string{"tar", "gzip", "libc6", "libacl1", "libattr1", "libselinux1", "libpcre2-8-0"},
+	TestEntrypoint: []string{"/usr/local/bin/scorecard-test"},
+}
+
+// scorecardUser is the passwd and group files of a scorecard image: its
+// Dockerfile appends the user to the base's passwd.
+func scorecardUser(l *oci.Layer, name, home string) {
+	l.File("etc/passwd", []byte(fmt.Sprintf("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n%s:x:1001:0:%s user:%s:/sbin/nologin\n", name, name, home)), 0o644, 0, 0)
+	l.File("etc/group", []byte("root:x:0:\nnogroup:x:65534:\n"), 0o644, 0, 0)
+	l.Dir("tmp", 0o1777, 0, 0)
+	l.Dir(home, 0o755, 0, 0)
+}
+
+func scorecardEnv(name, home string) []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home, "USER_NAME=" + name, "USER_UID=1001"}
+}
+
+// ScorecardTestImageOf builds the scorecard's test image.
+func (s OLMSources) ScorecardTestImageOf() (oci.Image, error) {
+	spec := ScorecardImageSpec
+	l := oci.NewLayer()
+	scorecardUser(l, "scorecard-test", spec.TestHome)
+	if err := l.CopyFile(spec.TestBinary, s.ScorecardTest, 0o755, 0, 0); err != nil {
+		return oci.Image{}, fmt.Errorf("scorecard-test image (run `make olm-tools`): %w", err)
+	}
+	cfg := oci.Config{User: spec.User, Entrypoint: spec.TestEntrypoint, WorkingDir: spec.TestHome, Env: scorecardEnv("scorecard-test", spec.TestHome)}
+	return oci.Image{Config: cfg, Layers: []*oci.Layer{l}}, nil
+}
+
+// ScorecardUntarImageOf builds the scorecard's untar image.
+func (s OLMSources) ScorecardUntarImageOf() (oci.Image, error) {
+	spec := ScorecardImageSpec
+	l := oci.NewLayer()
+	l.UsrMerge()
+	if err := (ImageSources{Debs: s.Debs}).debs(l, spec.UntarDebs...); err != nil {
+		return oci.Image{}, fmt.Errorf("scorecard-untar image: %w", err)
+	}
+	scorecardUser(l, "scorecard-untar", spec.UntarHome)
+	cfg := oci.Config{User: spec.User, WorkingDir: spec.UntarHome, Env: scorecardEnv("scorecard-untar", spec.UntarHome)}
+	return oci.Image{Config: cfg, Layers: []*oci.Layer{l}}, nil
+}
+
+// BuildScorecardImages builds the scorecard's test and untar images.
+func BuildScorecardImages(store *oci.Store, src OLMSources) error {
+	for _, b := range []struct {
+		ref  string
+		make func() (oci.Image, error)
+	}{
+		{ScorecardTestImage, src.ScorecardTestImageOf},
+		{ScorecardUntarImage, src.ScorecardUntarImageOf},
+	} {
+		img, err := b.make()
+		if err != nil {
+			return fmt.Errorf("image %s: %w", b.ref, err)
+		}
+		if _, err := store.Put(img, b.ref); err != nil {
+			return fmt.Errorf("image %s: %w", b.ref, err)
 		}
 	}
 	return nil

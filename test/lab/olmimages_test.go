@@ -40,7 +40,7 @@ func fakeOLMSources(t *testing.T) OLMSources {
 	if err := os.MkdirAll(src.OLMBin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range append([]string{src.OPM, src.GRPCHealthProbe}, binPaths(src)...) {
+	for _, p := range append([]string{src.OPM, src.GRPCHealthProbe, src.ScorecardTest}, binPaths(src)...) {
 		if err := os.WriteFile(p, []byte("#!/bin/false\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestOPMImageContents(t *testing.T) {
 // have no C library.
 func TestOLMToolsAreStatic(t *testing.T) {
 	src := OLMSourcesIn("../../bin", "")
-	for _, p := range append([]string{src.OPM, src.GRPCHealthProbe}, binPaths(src)...) {
+	for _, p := range append([]string{src.OPM, src.GRPCHealthProbe, src.ScorecardTest}, binPaths(src)...) {
 		f, err := elf.Open(p)
 		if os.IsNotExist(err) {
 			t.Logf("%s not built (make olm-tools)", p)
@@ -495,5 +495,42 @@ func serveAndProbe(t *testing.T, opm, probe, root string) {
 			t.Fatalf("the catalog never answered grpc_health_probe: %s\nopm serve:\n%s", out, log.String())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The scorecard's images: the test program on the PATH as the bundle's
+// scorecard config runs it, tar and gzip in the untar image, user 1001
+// with a home.
+func TestScorecardImages(t *testing.T) {
+	src := fakeOLMSources(t)
+	img, err := src.ScorecardTestImageOf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := img.Config
+	if c.User != "1001" || c.WorkingDir != "/opt/scorecard-test" || !slices.Contains(c.Env, "HOME=/opt/scorecard-test") ||
+		!strings.Contains(strings.Join(c.Env, " "), "/usr/local/bin") {
+		t.Errorf("scorecard-test config %+v", c)
+	}
+	if h, _, ok := find(img, "usr/local/bin/scorecard-test"); !ok || h.Mode != 0o755 {
+		t.Errorf("/usr/local/bin/scorecard-test: %+v", h)
+	}
+	if src.Debs == "" {
+		t.Skip("no .debs (run `make image-debs`)")
+	}
+	img, err = src.ScorecardUntarImageOf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := img.Config; c.User != "1001" || len(c.Entrypoint) != 0 || !strings.Contains(strings.Join(c.Env, " "), "/usr/bin") {
+		t.Errorf("scorecard-untar config %+v", c)
+	}
+	for _, p := range []string{"usr/bin/tar", "usr/bin/gzip"} {
+		if _, _, ok := find(img, p); !ok {
+			t.Errorf("the untar image lacks /%s", p)
+		}
+	}
+	if missing := MissingLibraries(img.Layers); len(missing) > 0 {
+		t.Errorf("the untar image lacks libraries:\n%s", strings.Join(missing, "\n"))
 	}
 }

@@ -94,7 +94,7 @@ func TestToolVersionsAgree(t *testing.T) {
 		{"OLM", "OLM_VERSION", olmMod, "github.com/operator-framework/operator-lifecycle-manager", lab.OLMVersion},
 		{"opm", "OPM_VERSION", olmMod, "github.com/operator-framework/operator-registry", lab.OPMVersion},
 		{"grpc_health_probe", "GRPC_HEALTH_PROBE_VERSION", olmMod, "github.com/grpc-ecosystem/grpc-health-probe", lab.GRPCHealthProbeVersion},
-		{"operator-sdk", "OPERATOR_SDK_VERSION", sdkMod, "github.com/operator-framework/operator-sdk", ""},
+		{"operator-sdk", "OPERATOR_SDK_VERSION", sdkMod, "github.com/operator-framework/operator-sdk", lab.OperatorSDKVersion},
 	} {
 		mod := goModVersion(t, c.gomod, c.module)
 		if vars[c.makeVar] != mod {
@@ -104,8 +104,11 @@ func TestToolVersionsAgree(t *testing.T) {
 			t.Errorf("%s: the lab builds images of %s, %s requires %s", c.what, c.lab, c.gomod, mod)
 		}
 	}
-	if want := "quay.io/operator-framework/scorecard-test:" + vars["OPERATOR_SDK_VERSION"]; bundle.ScorecardImage != want {
-		t.Errorf("the bundle's scorecard runs %s, the pinned operator-sdk's is %s", bundle.ScorecardImage, want)
+	want := "quay.io/operator-framework/scorecard-test:" + vars["OPERATOR_SDK_VERSION"]
+	for what, img := range map[string]string{"the bundle's scorecard config names": bundle.ScorecardImage, "the lab builds": lab.ScorecardTestImage} {
+		if img != want {
+			t.Errorf("%s %s, the pinned operator-sdk's is %s", what, img, want)
+		}
 	}
 }
 
