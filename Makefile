@@ -127,13 +127,20 @@ manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests unde
 	# descriptions as Calico publishes them (pkg/calicoapi/v1).
 	$(CONTROLLER_GEN) crd:maxDescLen=0 paths=./pkg/calicoapi/... output:crd:dir=test/crds/calico
 
-# The OLM bundle (docs/olm.md): version and the operator image it deploys.
-BUNDLE_VERSION ?= 0.1.0
-IMG            ?= quay.io/lbstack/lbstack:v$(BUNDLE_VERSION)
+# The OLM bundle (docs/olm.md): version and the operator image it deploys;
+# BUNDLE_DIR writes it elsewhere than the checked-in bundle/, with the CSV it
+# replaces and the versions it skips (BUNDLE_REPLACES=lbstack.v0.1.0
+# BUNDLE_SKIP_RANGE='>=0.1.0 <0.2.0').
+BUNDLE_VERSION    ?= 0.1.0
+IMG               ?= quay.io/lbstack/lbstack:v$(BUNDLE_VERSION)
+BUNDLE_DIR        ?= bundle
+BUNDLE_REPLACES   ?=
+BUNDLE_SKIP_RANGE ?=
 
 .PHONY: bundle
-bundle: manifests ## Regenerate the OLM bundle under bundle/ from config/ (BUNDLE_VERSION, IMG).
-	$(GO) run ./hack/bundle --root . --version $(BUNDLE_VERSION) --image $(IMG)
+bundle: manifests ## Regenerate the OLM bundle under bundle/ from config/ (BUNDLE_VERSION, IMG; BUNDLE_DIR, BUNDLE_REPLACES, BUNDLE_SKIP_RANGE).
+	$(GO) run ./hack/bundle --root . --version $(BUNDLE_VERSION) --image $(IMG) --out '$(BUNDLE_DIR)' \
+		--replaces '$(BUNDLE_REPLACES)' --skip-range '$(BUNDLE_SKIP_RANGE)'
 
 # The lab's OLM catalog (docs/olm.md): the bundles of test/olm.Releases
 # (0.1.0, and 0.2.0 replacing it) and a file-based catalog serving them,
