@@ -68,7 +68,7 @@ var OLMImageSpec = struct {
 	User:       "1001",
 	Entrypoint: []string{"/bin/olm"},
 	WorkingDir: "/",
-	Debs:       []string{"coreutils", "libc6", "libacl1", "libattr1", "libselinux1", "libpcre2-8-0", "libgmp10", "libssl3"},
+	Debs:       []string{"coreutils", "libc6", "libacl1", "libattr1", "libselinux1", "libpcre2-8-0", "libgmp10"},
 }
 
 // OPMImageSpec is opm's image as operator-registry's
@@ -480,7 +480,7 @@ var ScorecardImageSpec = struct {
 	TestHome:       "/opt/scorecard-test",
 	UntarHome:      "/opt/scorecard-untar",
 	User:           "1001",
-	UntarDebs:      []string{"tar", "gzip", "libc6", "libacl1", "libattr1", "libselinux1", "libpcre2-8-0"},
+	UntarDebs:      []string{"tar", "gzip", "libc6", "libacl1", "libselinux1", "libpcre2-8-0"},
 	TestEntrypoint: []string{"/usr/local/bin/scorecard-test"},
 }
 
