@@ -58,7 +58,7 @@ const (
 // the PATH; OLM's programs under /bin; user 1001. The lab's cp is
 // Debian's (coreutils and its libraries, from `make image-debs`).
 var OLMImageSpec = struct {
-	Binaries   []string // each at /bin/<name>
+	Binaries   []string // each at /usr/bin/<name>, so /bin/<name> through the usr-merge link
 	User       string
 	Entrypoint []string
 	WorkingDir string
