@@ -50,9 +50,35 @@ CONTROLLER_GEN   := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 APT_STAMP        := $(BIN)/.apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 IMAGE_DEBS_DIR   := $(BIN)/debs-$(shell echo $(IMAGE_DEBS) | sha256sum | cut -c1-12)
 FRR_DEBS_DIR     := $(BIN)/frr-debs-$(shell echo $(FRR_IMAGE_SUITE) $(FRR_IMAGE_BASE) $(FRR_IMAGE_PACKAGES) | sha256sum | cut -c1-12)
-# Every Go module both modules need (tests included), downloaded once: the
-# lab's guard routes may make the module proxy unreachable while it runs.
-MODULES_STAMP    := $(BIN)/.modules-$(shell cat go.sum test/tools/go.sum 2>/dev/null | sha256sum | cut -c1-12)
+# OLM and its tools (docs/olm.md), from test/olmtools (OLM, opm,
+# grpc_health_probe) and test/olmtools/sdk (operator-sdk, scorecard-test):
+# two modules, as operator-sdk pins an older operator-registry and
+# Kubernetes than OLM. These versions must be those modules' (test/olm
+# checks). Static builds: the binaries go into the lab's images.
+OLM_VERSION               := v0.38.0
+OPM_VERSION               := v1.61.0
+GRPC_HEALTH_PROBE_VERSION := v0.4.41
+OPERATOR_SDK_VERSION      := v1.42.2
+OLM_BIN_DIR       := $(BIN)/olm-$(OLM_VERSION)
+OLM_BINARIES      := $(addprefix $(OLM_BIN_DIR)/,olm catalog package-server copy-content cpb)
+# OLM's own install manifests, copied from its module beside its programs.
+OLM_MANIFESTS     := $(addprefix $(OLM_BIN_DIR)/,crds.yaml olm.yaml)
+OPM               := $(BIN)/opm-$(OPM_VERSION)
+GRPC_HEALTH_PROBE := $(BIN)/grpc_health_probe-$(GRPC_HEALTH_PROBE_VERSION)
+OPERATOR_SDK      := $(BIN)/operator-sdk-$(OPERATOR_SDK_VERSION)
+SCORECARD_TEST    := $(BIN)/scorecard-test-$(OPERATOR_SDK_VERSION)
+# OLM's and opm's own build tags; json1 only matters to the cgo sqlite
+# driver, which a static build leaves out (the deprecated sqlite catalogs;
+# file-based catalogs do not need it).
+OLM_TAGS          := json1,containers_image_openpgp
+OLM_GO_BUILD       = cd test/olmtools && CGO_ENABLED=0 $(GO) build -trimpath -tags $(OLM_TAGS)
+SDK_GO_BUILD       = cd test/olmtools/sdk && CGO_ENABLED=0 $(GO) build -trimpath -tags containers_image_openpgp
+OLM_VERSION_PKG   := github.com/operator-framework/operator-lifecycle-manager/pkg/version
+OPM_VERSION_PKG   := github.com/operator-framework/operator-registry/cmd/opm/version
+SDK_VERSION_PKG   := github.com/operator-framework/operator-sdk/internal/version
+# Every Go module the four modules need (tests included), downloaded once:
+# the lab's guard routes may make the module proxy unreachable while it runs.
+MODULES_STAMP    := $(BIN)/.modules-$(shell cat go.sum test/tools/go.sum test/olmtools/go.sum test/olmtools/sdk/go.sum 2>/dev/null | sha256sum | cut -c1-12)
 
 # kube-apiserver and kubectl report this version; clients that parse the
 # server version (kubectl, controller-runtime) need a real one, not v0.0.0.
@@ -101,13 +127,29 @@ manifests: $(CONTROLLER_GEN) ## Regenerate CRDs, RBAC and webhook manifests unde
 	# descriptions as Calico publishes them (pkg/calicoapi/v1).
 	$(CONTROLLER_GEN) crd:maxDescLen=0 paths=./pkg/calicoapi/... output:crd:dir=test/crds/calico
 
-# The OLM bundle (docs/olm.md): version and the operator image it deploys.
-BUNDLE_VERSION ?= 0.1.0
-IMG            ?= quay.io/lbstack/lbstack:v$(BUNDLE_VERSION)
+# The OLM bundle (docs/olm.md): version and the operator image it deploys;
+# BUNDLE_DIR writes it elsewhere than the checked-in bundle/, with the CSV it
+# replaces and the versions it skips (BUNDLE_REPLACES=lbstack.v0.1.0
+# BUNDLE_SKIP_RANGE='>=0.1.0 <0.2.0').
+BUNDLE_VERSION    ?= 0.1.0
+IMG               ?= quay.io/lbstack/lbstack:v$(BUNDLE_VERSION)
+BUNDLE_DIR        ?= bundle
+BUNDLE_REPLACES   ?=
+BUNDLE_SKIP_RANGE ?=
 
 .PHONY: bundle
-bundle: manifests ## Regenerate the OLM bundle under bundle/ from config/ (BUNDLE_VERSION, IMG).
-	$(GO) run ./hack/bundle --root . --version $(BUNDLE_VERSION) --image $(IMG)
+bundle: manifests ## Regenerate the OLM bundle under bundle/ from config/ (BUNDLE_VERSION, IMG; BUNDLE_DIR, BUNDLE_REPLACES, BUNDLE_SKIP_RANGE).
+	$(GO) run ./hack/bundle --root . --version $(BUNDLE_VERSION) --image $(IMG) --out '$(BUNDLE_DIR)' \
+		--replaces '$(BUNDLE_REPLACES)' --skip-range '$(BUNDLE_SKIP_RANGE)'
+
+# The lab's OLM catalog (docs/olm.md): the bundles of test/olm.Releases
+# (0.1.0, and 0.2.0 replacing it) and a file-based catalog serving them,
+# rendered and validated by opm; never the checked-in bundle/.
+OLM_CATALOG_DIR ?= $(BIN)/olm-catalog
+
+.PHONY: olm-catalog
+olm-catalog: $(OPM) ## Write the lab's OLM bundles and file-based catalog under OLM_CATALOG_DIR (bundles/<version>, catalog/).
+	$(GO) run ./hack/catalog --root . --out $(OLM_CATALOG_DIR) --opm $(OPM)
 
 .PHONY: deploy
 deploy: $(KUBECTL) ## Install the operator (config/default, image IMG) into the current kubeconfig's cluster.
@@ -132,7 +174,8 @@ test: tools lab-prereqs ## Every test tier: vet, gofmt, unit, envtest (real kube
 	@echo "== go test (KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS))"
 	@# The lab e2e suite alone runs for about twenty-five minutes: past go
 	@# test's default per-package timeout.
-	$(GO) test -count=1 -timeout 40m ./...
+	@# test/olm runs these (it skips without them only outside make).
+	LBSTACK_OPM=$(OPM) LBSTACK_OPERATOR_SDK=$(OPERATOR_SDK) $(GO) test -count=1 -timeout 40m ./...
 
 .PHONY: unit
 unit: ## Unit tier only (no API server).
@@ -215,14 +258,16 @@ image-binaries: | $(BIN)
 ##@ Tools (cached under bin/, rebuilt only when a pinned version changes)
 
 .PHONY: tools
-tools: go-modules envtest-assets lab-assets $(CONTROLLER_GEN) apt-packages image-debs
+tools: go-modules envtest-assets lab-assets $(CONTROLLER_GEN) apt-packages image-debs olm-tools
 
 .PHONY: go-modules
-go-modules: $(MODULES_STAMP) ## Download every Go module of both modules (before the lab's guard routes exist).
+go-modules: $(MODULES_STAMP) ## Download every Go module of the four modules (before the lab's guard routes exist).
 
 $(MODULES_STAMP): | $(BIN)
 	$(GO) mod download
 	cd test/tools && $(GO) mod download
+	cd test/olmtools && $(GO) mod download
+	cd test/olmtools/sdk && $(GO) mod download
 	touch $@
 
 .PHONY: envtest-assets
@@ -244,7 +289,45 @@ $(CONTROLLER_GEN): | $(BIN)
 	cd test/tools && $(GO) build -o $@.tmp sigs.k8s.io/controller-tools/cmd/controller-gen
 	mv $@.tmp $@
 
-$(BIN) $(ENVTEST_DIR):
+.PHONY: olm-tools
+olm-tools: go-modules $(OLM_BINARIES) $(OLM_MANIFESTS) $(OPM) $(GRPC_HEALTH_PROBE) $(OPERATOR_SDK) $(SCORECARD_TEST) ## Build OLM, opm, grpc_health_probe, operator-sdk and scorecard-test from pinned modules.
+
+$(OLM_BIN_DIR)/olm $(OLM_BIN_DIR)/catalog $(OLM_BIN_DIR)/package-server $(OLM_BIN_DIR)/copy-content: | $(OLM_BIN_DIR)
+	$(OLM_GO_BUILD) -ldflags "-s -w -X $(OLM_VERSION_PKG).OLMVersion=$(OLM_VERSION:v%=%)" -o $@.tmp \
+		github.com/operator-framework/operator-lifecycle-manager/cmd/$(notdir $@)
+	mv $@.tmp $@
+
+$(OLM_MANIFESTS): | $(OLM_BIN_DIR)
+	cd test/olmtools && src=$$($(GO) list -m -f '{{.Dir}}' github.com/operator-framework/operator-lifecycle-manager) && \
+		cp "$$src/deploy/upstream/quickstart/$(notdir $@)" $@.tmp
+	chmod 644 $@.tmp && mv $@.tmp $@
+
+# The bundle unpacker copies cpb into the bundle image (FROM scratch) and
+# runs it there: it must be static.
+$(OLM_BIN_DIR)/cpb: | $(OLM_BIN_DIR)
+	$(OLM_GO_BUILD) -ldflags "-s -w" -o $@.tmp github.com/operator-framework/operator-lifecycle-manager/util/cpb
+	mv $@.tmp $@
+
+$(OPM): | $(BIN)
+	$(OLM_GO_BUILD) -ldflags "-s -w -X $(OPM_VERSION_PKG).opmVersion=$(OPM_VERSION) -X $(OPM_VERSION_PKG).buildDate=1970-01-01T00:00:00Z" \
+		-o $@.tmp github.com/operator-framework/operator-registry/cmd/opm
+	mv $@.tmp $@
+
+$(GRPC_HEALTH_PROBE): | $(BIN)
+	$(OLM_GO_BUILD) -ldflags "-s -w" -o $@.tmp github.com/grpc-ecosystem/grpc-health-probe
+	mv $@.tmp $@
+
+$(OPERATOR_SDK): | $(BIN)
+	$(SDK_GO_BUILD) -ldflags "-s -w -X $(SDK_VERSION_PKG).Version=$(OPERATOR_SDK_VERSION) -X $(SDK_VERSION_PKG).GitVersion=$(OPERATOR_SDK_VERSION) \
+		-X $(SDK_VERSION_PKG).KubernetesVersion=v1.33.1 -X $(SDK_VERSION_PKG).ImageVersion=$(OPERATOR_SDK_VERSION)" \
+		-o $@.tmp github.com/operator-framework/operator-sdk/cmd/operator-sdk
+	mv $@.tmp $@
+
+$(SCORECARD_TEST): | $(BIN)
+	$(SDK_GO_BUILD) -ldflags "-s -w" -o $@.tmp github.com/operator-framework/operator-sdk/images/scorecard-test
+	mv $@.tmp $@
+
+$(BIN) $(ENVTEST_DIR) $(OLM_BIN_DIR):
 	mkdir -p $@
 
 .PHONY: apt-packages

@@ -1,4 +1,7 @@
-// Command bundle writes the OLM bundle (bundle/) from config/: `make bundle`.
+// Command bundle writes the OLM bundle (bundle/) from config/: `make
+// bundle`. With --out it writes another version's bundle elsewhere (the
+// lab's catalog, `make olm-catalog`) and leaves the checked-in bundle/
+// alone.
 package main
 
 import (
@@ -6,48 +9,36 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/lbstack/lbstack/pkg/bundle"
 )
 
 func main() {
-	root := flag.String("root", ".", "repository root")
-	ver := flag.String("version", "0.1.0", "operator version (semver)")
-	image := flag.String("image", "quay.io/lbstack/lbstack:v0.1.0", "operator image")
+	var o bundle.Options
+	flag.StringVar(&o.Root, "root", ".", "repository root")
+	flag.StringVar(&o.Version, "version", "0.1.0", "operator version (semver)")
+	flag.StringVar(&o.Image, "image", "quay.io/lbstack/lbstack:v0.1.0", "operator image")
+	flag.StringVar(&o.Replaces, "replaces", "", "CSV this version replaces (lbstack.v0.1.0); empty for none")
+	flag.StringVar(&o.SkipRange, "skip-range", "", "olm.skipRange of the CSV (\">=0.1.0 <0.2.0\"); empty for none")
+	out := flag.String("out", "", "bundle directory to write (default: <root>/bundle)")
 	flag.Parse()
-	if err := run(*root, *ver, *image); err != nil {
+	if *out == "" {
+		*out = filepath.Join(o.Root, "bundle")
+	}
+	if err := run(o, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bundle:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, ver, image string) error {
-	files, err := bundle.Generate(bundle.Options{Root: root, Version: ver, Image: image})
+func run(o bundle.Options, out string) error {
+	files, err := bundle.Generate(o)
 	if err != nil {
 		return err
 	}
-	// Remove what an earlier run generated, so a file no longer generated
-	// does not linger.
-	for _, d := range []string{"manifests", "metadata", "tests"} {
-		if err := os.RemoveAll(filepath.Join(root, "bundle", d)); err != nil {
-			return err
-		}
+	written, err := bundle.Write(out, files)
+	for _, p := range written {
+		fmt.Println("wrote", p)
 	}
-	var names []string
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		p := filepath.Join(root, n)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, files[n], 0o644); err != nil {
-			return err
-		}
-		fmt.Println("wrote", n)
-	}
-	return nil
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -37,8 +38,10 @@ const (
 	OperatorName   = "lbstack-operator"
 	SuggestedNS    = "metallb-system"
 	MinKubeVersion = "1.27.0"
-	// ScorecardImage runs the scorecard's basic and OLM tests.
-	ScorecardImage = "quay.io/operator-framework/scorecard-test:v1.39.0"
+	// ScorecardImage runs the scorecard's basic and OLM tests: the
+	// scorecard-test of the operator-sdk the Makefile pins (test/olm holds
+	// the tags equal), which `make olm-tools` builds for the lab.
+	ScorecardImage = "quay.io/operator-framework/scorecard-test:v1.42.2"
 )
 
 // Options of one bundle.
@@ -52,6 +55,14 @@ type Options struct {
 	// MustGatherImage is the must-gather image (Dockerfile target
 	// must-gather); empty derives it from Image (MustGatherImageFor).
 	MustGatherImage string
+	// Replaces names the CSV this version upgrades (lbstack.v0.1.0): OLM
+	// follows the chain from the installed CSV to the channel head. Empty
+	// for the first version.
+	Replaces string
+	// SkipRange (olm.skipRange, a semver range such as ">=0.1.0 <0.2.0")
+	// lets OLM upgrade straight from any version in it, so that a cluster
+	// that missed a release need not walk every step.
+	SkipRange string
 }
 
 // MustGatherImageFor is the must-gather image published beside image:
@@ -81,6 +92,14 @@ func Generate(o Options) (map[string][]byte, error) {
 	}
 	if o.Image == "" {
 		return nil, fmt.Errorf("bundle: no operator image")
+	}
+	if o.Replaces != "" && !strings.HasPrefix(o.Replaces, Package+".v") {
+		return nil, fmt.Errorf("bundle replaces %q: want a CSV name of this package (%s.v<version>)", o.Replaces, Package)
+	}
+	if o.SkipRange != "" {
+		if _, err := semver.ParseRange(o.SkipRange); err != nil {
+			return nil, fmt.Errorf("bundle skip range %q: %w", o.SkipRange, err)
+		}
 	}
 	objs, err := Kustomize(filepath.Join(o.Root, "config", "default"))
 	if err != nil {
@@ -256,7 +275,11 @@ func Generate(o Options) (map[string][]byte, error) {
 		"features.operators.openshift.io/cni":              "false",
 		"features.operators.openshift.io/csi":              "false",
 	}
+	if o.SkipRange != "" {
+		csv.Annotations["olm.skipRange"] = o.SkipRange
+	}
 	csv.Spec = olmv1alpha1.ClusterServiceVersionSpec{
+		Replaces:       o.Replaces,
 		DisplayName:    "lbstack",
 		Description:    description,
 		Version:        version.OperatorVersion{Version: v},
@@ -556,3 +579,38 @@ func stripNullTimestamps(v any) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Write writes the files Generate returned into the bundle directory dir
+// (the repository's bundle/, or another version's bundle elsewhere), after
+// removing what an earlier run generated there, so that a file no longer
+// generated does not linger (bundle/README.md is not generated and stays).
+// It returns the paths written, sorted.
+func Write(dir string, files map[string][]byte) ([]string, error) {
+	for _, d := range []string{"manifests", "metadata", "tests"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return nil, fmt.Errorf("clean %s: %w", dir, err)
+		}
+	}
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var written []string
+	for _, n := range names {
+		// Generate names files as the repository holds them (bundle/...).
+		rel, ok := strings.CutPrefix(filepath.ToSlash(n), "bundle/")
+		if !ok {
+			return nil, fmt.Errorf("generated file %s is outside bundle/", n)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, fmt.Errorf("write %s: %w", p, err)
+		}
+		if err := os.WriteFile(p, files[n], 0o644); err != nil {
+			return nil, fmt.Errorf("write %s: %w", p, err)
+		}
+		written = append(written, p)
+	}
+	return written, nil
+}

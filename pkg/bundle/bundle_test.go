@@ -3,7 +3,6 @@ package bundle_test
 import (
 	"bytes"
 	"encoding/json"
-	corev1 "k8s.io/api/core/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	olmv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	"github.com/operator-framework/api/pkg/validation"
 	verrors "github.com/operator-framework/api/pkg/validation/errors"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/lbstack/lbstack/pkg/bundle"
@@ -242,4 +242,61 @@ func TestKustomizeNamespaceAdmitsTheSpeakers(t *testing.T) {
 		return
 	}
 	t.Fatal("config/default has no Namespace")
+}
+
+// A later release names the CSV it upgrades and the range it skips; a
+// name of another package or a range that does not parse is refused.
+func TestReplacesAndSkipRange(t *testing.T) {
+	r := root(t)
+	files, err := bundle.Generate(bundle.Options{Root: r, Version: "0.2.0", Image: "quay.io/lbstack/lbstack:v0.2.0",
+		Replaces: "lbstack.v0.1.0", SkipRange: ">=0.1.0 <0.2.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv olmv1alpha1.ClusterServiceVersion
+	if err := yaml.Unmarshal(files[filepath.Join("bundle", "manifests", "lbstack.clusterserviceversion.yaml")], &csv); err != nil {
+		t.Fatal(err)
+	}
+	if csv.Name != "lbstack.v0.2.0" || csv.Spec.Replaces != "lbstack.v0.1.0" || csv.Annotations["olm.skipRange"] != ">=0.1.0 <0.2.0" {
+		t.Errorf("CSV %s replaces %q skipRange %q", csv.Name, csv.Spec.Replaces, csv.Annotations["olm.skipRange"])
+	}
+	for _, o := range []bundle.Options{
+		{Replaces: "metallb-operator.v0.1.0"},
+		{SkipRange: "0.1.0 to 0.2.0"},
+	} {
+		o.Root, o.Version, o.Image = r, "0.2.0", "quay.io/lbstack/lbstack:v0.2.0"
+		if _, err := bundle.Generate(o); err == nil {
+			t.Errorf("Generate accepted replaces %q skip range %q", o.Replaces, o.SkipRange)
+		}
+	}
+}
+
+// Write puts a bundle where it is told, leaves files it does not generate
+// and removes the generated files a previous run left.
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	for p, data := range map[string]string{"README.md": "kept", "manifests/old.yaml": "stale"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written, err := bundle.Write(dir, map[string][]byte{"bundle/manifests/csv.yaml": []byte("csv"), "bundle/metadata/annotations.yaml": []byte("a")})
+	if err != nil || len(written) != 2 {
+		t.Fatalf("Write: %v %v", written, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "manifests", "old.yaml")); !os.IsNotExist(err) {
+		t.Error("a stale generated file survived")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "README.md")); err != nil || string(b) != "kept" {
+		t.Error("README.md was not kept")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "manifests", "csv.yaml")); err != nil || string(b) != "csv" {
+		t.Error("manifests/csv.yaml not written")
+	}
+	if _, err := bundle.Write(dir, map[string][]byte{"config/x.yaml": nil}); err == nil {
+		t.Error("Write accepted a file outside bundle/")
+	}
 }
