@@ -387,6 +387,9 @@ func fresh(ctx context.Context, o Options, sc Scenario, logf func(string, ...any
 	if err := <-routerErr; err != nil {
 		return nil, err
 	}
+	if err := st.startDNS(); err != nil {
+		return nil, err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2+o.Nodes)
 	for i, f := range []func() error{st.startKCM, st.startScheduler} {
@@ -544,7 +547,7 @@ func (l *Lab) notReady(ctx context.Context) string {
 // missing namespaces, an API server that does not answer.
 func (s *State) problems() []string {
 	var out []string
-	names := []string{procEtcd, procAPIServer, procKCM, procScheduler, procRegistry}
+	names := []string{procEtcd, procAPIServer, procKCM, procScheduler, procRegistry, procDNS}
 	for i := 1; i <= s.Nodes; i++ {
 		names = append(names, procContainerd(NodeName(i)), procKubeletOf(NodeName(i)), procKubeProxy(NodeName(i)))
 	}
@@ -624,6 +627,9 @@ func (s *State) reuse(ctx context.Context, o Options, sc Scenario, problems []st
 		if err := s.waitAPIServer(90 * time.Second); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := restart(s.dnsDaemon(), s.startDNS); err != nil {
+		return nil, err
 	}
 	if _, err := restart(s.kcmDaemon(), s.startKCM); err != nil {
 		return nil, err

@@ -331,7 +331,9 @@ serializeImagePulls: false
 podLogsDir: %[7]q
 volumePluginDir: %[8]q
 resolvConf: %[9]q
-clusterDomain: cluster.local
+clusterDomain: %[10]s
+# The lab's cluster DNS (dns.go): Service names only, nothing forwarded.
+clusterDNS: [%[11]s]
 makeIPTablesUtilChains: false
 protectKernelDefaults: false
 # A shared disk: only a nearly full one may evict the lab's pods.
@@ -345,7 +347,8 @@ imageGCLowThresholdPercent: 98
 nodeStatusUpdateFrequency: 10s
 maxPods: 110
 `, cgroupRoot(node), NodeAddr(i), cert, key, filepath.Join(s.pkiDir(), caCertFile),
-		s.ContainerdSocket(node), filepath.Join(d, "pod-logs"), filepath.Join(d, "volume-plugins"), filepath.Join(d, "resolv.conf"))
+		s.ContainerdSocket(node), filepath.Join(d, "pod-logs"), filepath.Join(d, "volume-plugins"), filepath.Join(d, "resolv.conf"),
+		ClusterDomain, ClusterDNSAddr)
 }
 
 // kubeProxyConfig is node i's KubeProxyConfiguration: nftables; the

@@ -58,7 +58,7 @@ func newRoot() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&root, "root", "", "lbstack repository (default: found above the working directory)")
 	cmd.PersistentFlags().StringVar(&state, "state", "", "lab state directory (default: ROOT/.lab)")
-	cmd.AddCommand(upCmd(resolve), downCmd(resolve), statusCmd(resolve), registryCmd(resolve), reapCmd(resolve))
+	cmd.AddCommand(upCmd(resolve), downCmd(resolve), statusCmd(resolve), registryCmd(resolve), dnsCmd(resolve), reapCmd(resolve))
 	return cmd
 }
 
@@ -224,6 +224,24 @@ func registryCmd(resolve resolver) *cobra.Command {
 			ctx, cancel := signalContext()
 			defer cancel()
 			return lab.ServeRegistry(ctx, state)
+		},
+	}
+}
+
+func dnsCmd(resolve resolver) *cobra.Command {
+	return &cobra.Command{
+		Use:    "dns",
+		Short:  "Serve the lab's cluster DNS (Service names) to the pods (started by `lab up`)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, state, err := resolve()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return lab.ServeDNS(ctx, state)
 		},
 	}
 }
