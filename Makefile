@@ -61,7 +61,7 @@ GRPC_HEALTH_PROBE_VERSION := v0.4.41
 OPERATOR_SDK_VERSION      := v1.42.2
 OLM_BIN_DIR       := $(BIN)/olm-$(OLM_VERSION)
 OLM_BINARIES      := $(addprefix $(OLM_BIN_DIR)/,olm catalog package-server copy-content cpb)
-# OLM's own install manifests, copied from its module beside its programs.
+# OLM's own install manifests, rendered from its module's chart beside its programs.
 OLM_MANIFESTS     := $(addprefix $(OLM_BIN_DIR)/,crds.yaml olm.yaml)
 OPM               := $(BIN)/opm-$(OPM_VERSION)
 GRPC_HEALTH_PROBE := $(BIN)/grpc_health_probe-$(GRPC_HEALTH_PROBE_VERSION)
@@ -297,10 +297,15 @@ $(OLM_BIN_DIR)/olm $(OLM_BIN_DIR)/catalog $(OLM_BIN_DIR)/package-server $(OLM_BI
 		github.com/operator-framework/operator-lifecycle-manager/cmd/$(notdir $@)
 	mv $@.tmp $@
 
-$(OLM_MANIFESTS): | $(OLM_BIN_DIR)
+# OLM's release manifests, rendered from the chart in its module as OLM's
+# release does (helm template deploy/chart -f deploy/upstream/values.yaml;
+# test/olmtools/sdk/cmd/olm-manifests says why not the module's quickstart).
+$(OLM_MANIFESTS) &: | $(OLM_BIN_DIR)
 	cd test/olmtools && src=$$($(GO) list -m -f '{{.Dir}}' github.com/operator-framework/operator-lifecycle-manager) && \
-		cp "$$src/deploy/upstream/quickstart/$(notdir $@)" $@.tmp
-	chmod 644 $@.tmp && mv $@.tmp $@
+		cd sdk && $(GO) run ./cmd/olm-manifests --chart "$$src/deploy/chart" --values "$$src/deploy/upstream/values.yaml" \
+		--crds $(OLM_BIN_DIR)/crds.yaml.tmp --olm $(OLM_BIN_DIR)/olm.yaml.tmp
+	mv $(OLM_BIN_DIR)/crds.yaml.tmp $(OLM_BIN_DIR)/crds.yaml
+	mv $(OLM_BIN_DIR)/olm.yaml.tmp $(OLM_BIN_DIR)/olm.yaml
 
 # The bundle unpacker copies cpb into the bundle image (FROM scratch) and
 # runs it there: it must be static.

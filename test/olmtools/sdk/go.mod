@@ -222,7 +222,7 @@ require (
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	helm.sh/helm/v3 v3.18.6 // indirect
+	helm.sh/helm/v3 v3.18.6
 	k8s.io/api v0.33.9 // indirect
 	k8s.io/apiextensions-apiserver v0.33.9 // indirect
 	k8s.io/apimachinery v0.33.9 // indirect

@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lbstack/lbstack/test/lab"
+	"github.com/lbstack/lbstack/test/olm"
+)
+
+// The Namespace, OperatorGroup and Subscription a user applies to install
+// lbstack through OLM (docs/olm.md shows them). The lab's Subscription
+// names the lab's catalog and approves by hand, so the test can look at
+// 0.1.0 before it lets OLM move to 0.2.0.
+const olmUserManifests = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: metallb-system
+  labels:
+    pod-security.kubernetes.io/enforce: privileged
+    pod-security.kubernetes.io/audit: privileged
+    pod-security.kubernetes.io/warn: privileged
+---
+apiVersion: operators.coreos.com/v1
+kind: OperatorGroup
+metadata:
+  name: lbstack
+  namespace: metallb-system
+---
+apiVersion: operators.coreos.com/v1alpha1
+kind: Subscription
+metadata:
+  name: lbstack
+  namespace: metallb-system
+spec:
+  channel: candidate
+  name: lbstack
+  source: ` + lab.OLMCatalogSource + `
+  sourceNamespace: ` + lab.OLMNamespace + `
+  installPlanApproval: Manual
+  startingCSV: lbstack.v0.1.0
+`
+
+// TestOLM installs, upgrades and removes lbstack through OLM, as a user
+// on an OLM cluster does: OLM v0.38.0 from its own manifests, lbstack's
+// catalog (0.1.0, and 0.2.0 replacing it) behind a CatalogSource, a
+// Subscription; InstallPlan, CSV Succeeded, the operator running, the
+// MetalLB object, the stack Available and the client answered; then the
+// 0.2.0 InstallPlan approved with a 20 req/s client running, which must
+// see at most one failure while no address changes and the MetalLB object
+// is not touched; then the Subscription and CSV deleted. The lab's
+// kustomize install is removed first and put back at the end.
+func TestOLM(t *testing.T) {
+	l := requireLab(t)
+	if l.State.Nodes < 3 {
+		t.Skip("needs 3 nodes")
+	}
+	ctx := context.Background()
+	root, err := lab.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	if err := l.BuildOLMImages(); err != nil {
+		t.Fatalf("OLM's images (make olm-tools olm-catalog): %v", err)
+	}
+	// 0.2.0 runs a binary that says it is 0.2.0.
+	if err := l.State.PushLbstackImage(ctx, olm.OperatorImage("0.2.0"), "0.2.0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("OLM's, the bundles', the catalog's and the scorecard's images built in %s", time.Since(start).Round(100*time.Millisecond))
+
+	// From a cluster without lbstack: the kustomize install goes, and
+	// comes back for the tests after this one.
+	uninstallKustomizeStack(t, l, root)
+	t.Cleanup(func() {
+		if err := installStack(l); err != nil {
+			t.Errorf("reinstall lbstack with kustomize after the OLM test: %v", err)
+		}
+	})
+
+	start = time.Now()
+	t.Cleanup(func() {
+		if err := l.RemoveOLM(context.Background()); err != nil {
+			t.Errorf("remove OLM: %v", err)
+		}
+	})
+	if err := l.InstallOLM(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("OLM %s installed (olm-operator, catalog-operator, packageserver Succeeded) in %s", lab.OLMVersion, time.Since(start).Round(100*time.Millisecond))
+
+	// The catalog, then what a user applies.
+	applyYAML(t, l, "olm-catalogsource", lab.OLMCatalogSourceYAML())
+	eventually(t, 3*time.Minute, "CatalogSource "+lab.OLMCatalogSource+" READY", func() (bool, string) {
+		out, err := l.Kubectl(ctx, "-n", lab.OLMNamespace, "get", "catalogsource", lab.OLMCatalogSource, "-o", "jsonpath={.status.connectionState.lastObservedState}")
+		return err == nil && out == "READY", fmt.Sprintf("%q %v", out, err)
+	})
+	start = time.Now()
+	applyYAML(t, l, "olm-subscription", olmUserManifests)
+	approveInstallPlan(t, l, "lbstack.v0.1.0")
+	if err := l.WaitCSV(ctx, lab.StackNamespace, "lbstack.v0.1.0", "Succeeded", 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "rollout", "status", "deployment/lbstack-operator", "--timeout=120s"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Subscription → InstallPlan approved → CSV lbstack.v0.1.0 Succeeded in %s", time.Since(start).Round(100*time.Millisecond))
+
+	// The user's MetalLB object; the stack comes up and answers.
+	metallbYAML := scenarioFile("bgp-pools-sharing", "metallb.yaml")
+	eventually(t, 2*time.Minute, "the MetalLB object admitted", func() (bool, string) {
+		out, err := kubectlCombined(l, "apply", "--server-side", "-f", metallbYAML)
+		return err == nil, out
+	})
+	t.Cleanup(func() {
+		// The speakers and controller go with the MetalLB object (its
+		// finalizer needs the operator: delete it before OLM removes
+		// the operator, and again in case the test stopped early).
+		ctx := context.Background()
+		if _, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "delete", "metallb", "metallb", "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
+			// No operator left to release the finalizer: release it,
+			// or the namespace's deletion would wait forever.
+			_, _ = l.Kubectl(ctx, "-n", lab.StackNamespace, "patch", "metallb", "metallb", "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+		}
+	})
+	if err := waitAvailable(l, 4*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clearConfig(t, l)
+	ip := holdTimeSetup(t, l)
+	eventually(t, 30*time.Second, "the client's request to "+ip, func() (bool, string) {
+		a, err := l.Client.Get(ctx, ip, 80, 3*time.Second)
+		if err != nil {
+			return false, err.Error()
+		}
+		t.Logf("installed by OLM: http://%s/ answered by %s on %s", ip, a.Pod, a.Node)
+		return true, ""
+	})
+	before := metallbObject(t, l)
+	svcNS := serviceNamespaceOf(t, l, ip)
+
+	// The upgrade: OLM moves to 0.2.0 while the client runs.
+	load := l.Client.StartLoad(ip, 80, 20, time.Second)
+	start = time.Now()
+	approveInstallPlan(t, l, "lbstack.v0.2.0")
+	err = l.WaitCSV(ctx, lab.StackNamespace, "lbstack.v0.2.0", "Succeeded", 5*time.Minute)
+	if err == nil {
+		err = waitImages(l, olm.OperatorImage("0.2.0"), 4*time.Minute)
+	}
+	if err == nil {
+		waitNextHops(t, l, ip+"/32", nodeAddrs(allNodes(l)...), 60*time.Second)
+	}
+	samples := load.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failures []string
+	for _, s := range samples {
+		if s.Err != nil {
+			failures = append(failures, s.At.Format("15:04:05.000")+": "+s.Err.Error())
+		}
+	}
+	t.Logf("upgrade 0.1.0 → 0.2.0 through OLM in %s; the client sent %d requests, %d failed", time.Since(start).Round(100*time.Millisecond), len(samples), len(failures))
+	if len(failures) > 1 {
+		t.Errorf("the client saw %d failed requests during the upgrade, want at most one:\n%s", len(failures), strings.Join(failures, "\n"))
+	}
+	eventually(t, 2*time.Minute, "CSV lbstack.v0.1.0 gone (replaced)", func() (bool, string) {
+		out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "csv", "-o", "name")
+		return err == nil && !strings.Contains(out, "lbstack.v0.1.0"), out
+	})
+	if now := ingressIPs(t, l, svcNS, "web", 1)[0]; now != ip {
+		t.Errorf("the Service's address changed during the upgrade: %s → %s", ip, now)
+	}
+	if after := metallbObject(t, l); after.generation != before.generation || after.spec != before.spec {
+		t.Errorf("the MetalLB object was touched by the upgrade: generation %s → %s, spec %s → %s", before.generation, after.generation, before.spec, after.spec)
+	}
+
+	// Removal: the Subscription and the CSV go; OLM removes the operator.
+	// The configuration goes first, while the admission webhooks serve.
+	clearConfig(t, l)
+	if _, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "delete", "metallb", "metallb", "--wait=true", "--timeout=120s"); err != nil {
+		t.Fatal(err)
+	}
+	waitNoPods(t, l, lab.StackNamespace, "component in (speaker,controller)")
+	for _, args := range [][]string{
+		{"-n", lab.StackNamespace, "delete", "subscription", "lbstack", "--wait=true"},
+		{"-n", lab.StackNamespace, "delete", "csv", "lbstack.v0.2.0", "--wait=true"},
+	} {
+		if out, err := kubectlCombined(l, args...); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	waitNoPods(t, l, lab.StackNamespace, "app=lbstack")
+	remains, _ := l.Kubectl(ctx, "get", "crd", "-o", "name")
+	var metallbCRDs []string
+	for _, c := range strings.Fields(remains) {
+		if strings.HasSuffix(c, ".metallb.io") || strings.HasSuffix(c, ".lbstack.io") {
+			metallbCRDs = append(metallbCRDs, strings.TrimPrefix(c, "customresourcedefinition.apiextensions.k8s.io/"))
+		}
+	}
+	if len(metallbCRDs) == 0 {
+		t.Errorf("OLM removed lbstack's CRDs with the CSV; its convention is to leave them")
+	}
+	left, _ := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "deployments,daemonsets,services,serviceaccounts,configmaps,secrets,roles,rolebindings", "-o", "name")
+	t.Logf("after the Subscription and CSV are deleted: CRDs %v remain; in %s: %s", metallbCRDs, lab.StackNamespace, strings.Join(strings.Fields(left), " "))
+}
+
+// approveInstallPlan waits for the InstallPlan that installs csv and
+// approves it, as `kubectl patch installplan … approved=true` does.
+func approveInstallPlan(t testing.TB, l *lab.Lab, csv string) {
+	t.Helper()
+	ctx := context.Background()
+	var plan string
+	eventually(t, 3*time.Minute, "an InstallPlan for "+csv, func() (bool, string) {
+		out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "installplan", "-o", `jsonpath={range .items[*]}{.metadata.name}={.spec.clusterServiceVersionNames[*]}{"\n"}{end}`)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, line := range strings.Split(out, "\n") {
+			name, csvs, _ := strings.Cut(line, "=")
+			if strings.Contains(" "+csvs+" ", " "+csv+" ") {
+				plan = name
+				return true, ""
+			}
+		}
+		sub, _ := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "subscription", "lbstack", "-o", "jsonpath={.status.conditions}")
+		return false, fmt.Sprintf("plans %q; subscription conditions %s", out, sub)
+	})
+	if out, err := kubectlCombined(l, "-n", lab.StackNamespace, "patch", "installplan", plan, "--type=merge", "-p", `{"spec":{"approved":true}}`); err != nil {
+		t.Fatalf("approve InstallPlan %s: %v\n%s", plan, err, out)
+	}
+	t.Logf("InstallPlan %s for %s approved", plan, csv)
+}
+
+type metallbState struct{ generation, spec string }
+
+// serviceNamespaceOf returns the namespace of the Service named web that
+// has ip.
+func serviceNamespaceOf(t testing.TB, l *lab.Lab, ip string) string {
+	t.Helper()
+	out, err := l.Kubectl(context.Background(), "get", "svc", "-A", "-o", `jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.status.loadBalancer.ingress[0].ip}{"\n"}{end}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if ns, rest, ok := strings.Cut(line, "/web="); ok && rest == ip {
+			return ns
+		}
+	}
+	t.Fatalf("no Service web with %s:\n%s", ip, out)
+	return ""
+}
+
+func metallbObject(t testing.TB, l *lab.Lab) metallbState {
+	t.Helper()
+	out, err := l.Kubectl(context.Background(), "-n", lab.StackNamespace, "get", "metallb", "metallb", "-o", "jsonpath={.metadata.generation}|{.spec}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, spec, _ := strings.Cut(out, "|")
+	return metallbState{generation: gen, spec: spec}
+}
+
+// uninstallKustomizeStack removes what `kubectl apply -k config/default`
+// installed, as `make undeploy` does: the MetalLB object first (the
+// operator removes what it deployed), then config/default.
+func uninstallKustomizeStack(t testing.TB, l *lab.Lab, root string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := l.Kubectl(ctx, "delete", "metallbs.metallb.io", "--all", "--all-namespaces", "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := kubectlCombined(l, "delete", "--ignore-not-found", "--wait=true", "--timeout=180s", "-k", filepath.Join(root, "config", "default")); err != nil {
+		t.Fatalf("kubectl delete -k config/default: %v\n%s", err, out)
+	}
+}
