@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/blang/semver/v4"
 	"github.com/operator-framework/api/pkg/lib/version"
@@ -152,6 +153,7 @@ func Generate(o Options) (map[string][]byte, error) {
 				owned = append(owned, olmv1alpha1.CRDDescription{
 					Name: crd.Name, Version: v.Name, Kind: crd.Spec.Names.Kind,
 					DisplayName: info.display, Description: info.description,
+					SpecDescriptors: specDescriptors(v.Schema),
 				})
 			}
 			// OLM points the conversion at its own webhook Service.
@@ -579,6 +581,71 @@ func stripNullTimestamps(v any) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// specDescriptors describes every top-level spec field of a CRD version's
+// schema, so that the console labels the form's fields and scorecard's
+// olm-spec-descriptors test (every spec field of alm-examples described)
+// passes. Each takes its description's first sentence from the schema.
+func specDescriptors(schema *apiextensionsv1.CustomResourceValidation) []olmv1alpha1.SpecDescriptor {
+	if schema == nil || schema.OpenAPIV3Schema == nil {
+		return nil
+	}
+	spec, ok := schema.OpenAPIV3Schema.Properties["spec"]
+	if !ok {
+		return nil
+	}
+	names := make([]string, 0, len(spec.Properties))
+	for name := range spec.Properties {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []olmv1alpha1.SpecDescriptor
+	for _, name := range names {
+		out = append(out, olmv1alpha1.SpecDescriptor{
+			Path:        name,
+			DisplayName: displayName(name),
+			Description: firstSentence(spec.Properties[name].Description),
+		})
+	}
+	return out
+}
+
+// acronyms are written in capitals in display names.
+var acronyms = map[string]string{"ip": "IP", "ips": "IPs", "bgp": "BGP", "bfd": "BFD", "asn": "ASN", "vrf": "VRF", "l2": "L2", "ebgp": "eBGP", "id": "ID", "tcp": "TCP"}
+
+// displayName turns a field name into words: peerASN → "Peer ASN",
+// ipAddressPools → "IP Address Pools".
+func displayName(field string) string {
+	var words []string
+	start := 0
+	for i := 1; i < len(field); i++ {
+		lowerToUpper := unicode.IsLower(rune(field[i-1])) && unicode.IsUpper(rune(field[i]))
+		digitToUpper := unicode.IsDigit(rune(field[i-1])) && unicode.IsUpper(rune(field[i]))
+		acronymEnd := i+1 < len(field) && unicode.IsUpper(rune(field[i-1])) && unicode.IsUpper(rune(field[i])) && unicode.IsLower(rune(field[i+1]))
+		if lowerToUpper || digitToUpper || acronymEnd {
+			words = append(words, field[start:i])
+			start = i
+		}
+	}
+	words = append(words, field[start:])
+	for i, w := range words {
+		if a, ok := acronyms[strings.ToLower(w)]; ok {
+			words[i] = a
+			continue
+		}
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return strings.Join(words, " ")
+}
+
+// firstSentence is a description's first sentence, on one line.
+func firstSentence(d string) string {
+	d = strings.Join(strings.Fields(d), " ")
+	if i := strings.Index(d, ". "); i >= 0 {
+		d = d[:i+1]
+	}
+	return d
+}
 
 // Write writes the files Generate returned into the bundle directory dir
 // (the repository's bundle/, or another version's bundle elsewhere), after

@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +185,11 @@ func TestOLM(t *testing.T) {
 		t.Errorf("the MetalLB object was touched by the upgrade: generation %s → %s, spec %s → %s", before.generation, after.generation, before.spec, after.spec)
 	}
 
+	// The must-gather image, found from the installed CSV as `oc adm
+	// must-gather` finds an operator's, gathers what `lbstack
+	// must-gather` does.
+	olmMustGather(t, l, "lbstack.v0.2.0")
+
 	// Removal: the Subscription and the CSV go; OLM removes the operator.
 	// The configuration goes first, while the admission webhooks serve.
 	clearConfig(t, l)
@@ -279,4 +288,142 @@ func uninstallKustomizeStack(t testing.TB, l *lab.Lab, root string) {
 	if out, err := kubectlCombined(l, "delete", "--ignore-not-found", "--wait=true", "--timeout=180s", "-k", filepath.Join(root, "config", "default")); err != nil {
 		t.Fatalf("kubectl delete -k config/default: %v\n%s", err, out)
 	}
+}
+
+// olmMustGather reads the must-gather image from the CSV's
+// operators.openshift.io/must-gather-image annotation, checks that the
+// CSV's relatedImages name it (what mirroring copies), runs it as `oc adm
+// must-gather --image` does, and compares the tree it wrote with the one
+// `lbstack must-gather` writes from here: the same files.
+func olmMustGather(t testing.TB, l *lab.Lab, csv string) {
+	t.Helper()
+	ctx := context.Background()
+	image, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "csv", csv, "-o", `jsonpath={.metadata.annotations.operators\.openshift\.io/must-gather-image}`)
+	if err != nil || image == "" {
+		t.Fatalf("CSV %s: no operators.openshift.io/must-gather-image annotation (%v)", csv, err)
+	}
+	related, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "csv", csv, "-o", `jsonpath={range .spec.relatedImages[*]}{.image}{"\n"}{end}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Fields(related), image) {
+		t.Errorf("CSV %s: must-gather image %s is not among its relatedImages %v", csv, image, strings.Fields(related))
+	}
+	ns := gatherWithImage(t, l, image)
+	out, err := l.Kubectl(ctx, "-n", ns, "exec", "must-gather", "-c", "copy", "--", "bash", "-c", "cd /must-gather && find . -type f | sort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromImage := relPaths(strings.Fields(out))
+	dest := filepath.Join(t.TempDir(), "must-gather")
+	cmd := exec.Command(l.State.LbstackBinary, "must-gather", "--kubeconfig", l.State.Kubeconfig(), "--dest-dir", dest)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("lbstack must-gather: %v\n%s", err, b)
+	}
+	var local []string
+	if err := filepath.WalkDir(dest, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dest, p)
+		local = append(local, rel)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	local = relPaths(local)
+	if !slices.Equal(fromImage, local) {
+		t.Errorf("the must-gather image (%s, from CSV %s) wrote another tree than lbstack must-gather:\nonly from the image: %v\nonly from lbstack must-gather: %v",
+			image, csv, without(fromImage, local), without(local, fromImage))
+	}
+	t.Logf("must-gather image %s (CSV %s's annotation, in its relatedImages): %d files, the same tree as lbstack must-gather", image, csv, len(fromImage))
+}
+
+// relPaths cleans and sorts relative paths ("./a/b" → "a/b").
+func relPaths(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, filepath.Clean(p))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// without lists what a holds that b does not.
+func without(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestOLMScorecard runs `operator-sdk scorecard` on the checked-in bundle
+// as OperatorHub's pipeline does: the basic and OLM suites of
+// bundle/tests/scorecard/config.yaml, each test a pod of the
+// scorecard-test image (built here from the pinned operator-sdk) in the
+// lab. Every test must pass.
+func TestOLMScorecard(t *testing.T) {
+	l := requireLab(t)
+	root, err := lab.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.BuildOLMImages(); err != nil {
+		t.Fatalf("the scorecard's images (make olm-tools olm-catalog): %v", err)
+	}
+	sdk := os.Getenv("LBSTACK_OPERATOR_SDK")
+	if sdk == "" {
+		sdk = filepath.Join(root, "bin", "operator-sdk-"+lab.OperatorSDKVersion)
+	}
+	ns := newNamespace(t, l, "scorecard")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sdk, "scorecard", filepath.Join(root, "bundle"),
+		"--kubeconfig", l.State.Kubeconfig(), "--namespace", ns,
+		"--untar-image", lab.ScorecardUntarImage, "--wait-time", "180s", "--output", "json")
+	out, err := cmd.Output()
+	var results struct {
+		Items []struct {
+			Spec struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"spec"`
+			Status struct {
+				Results []struct {
+					Name        string   `json:"name"`
+					State       string   `json:"state"`
+					Errors      []string `json:"errors"`
+					Suggestions []string `json:"suggestions"`
+				} `json:"results"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	if jerr := json.Unmarshal(out, &results); jerr != nil || len(results.Items) == 0 {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("operator-sdk scorecard: %v (json: %v)\n%s\n%s", err, jerr, out, stderr)
+	}
+	for _, it := range results.Items {
+		for _, r := range it.Status.Results {
+			if r.State != "pass" {
+				t.Errorf("scorecard %s (suite %s): %s; errors %v; suggestions %v", r.Name, it.Spec.Labels["suite"], r.State, r.Errors, r.Suggestions)
+				continue
+			}
+			t.Logf("scorecard %s (suite %s): pass%s", r.Name, it.Spec.Labels["suite"], suggestions(r.Suggestions))
+		}
+	}
+	if err != nil && !t.Failed() {
+		t.Errorf("operator-sdk scorecard exited with %v though every test passed", err)
+	}
+}
+
+func suggestions(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return "; suggestions: " + strings.Join(s, "; ")
 }

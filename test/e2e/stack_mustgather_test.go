@@ -308,6 +308,27 @@ spec:
 func TestMustGatherImage(t *testing.T) {
 	l := requireStack(t)
 	ctx := context.Background()
+	ns := gatherWithImage(t, l, lab.MustGatherImage)
+	out, err := l.Kubectl(ctx, "-n", ns, "exec", "must-gather", "-c", "copy", "--", "bash", "-c", "head -1 /must-gather/version; tar -C /must-gather -cf - . | tar -tf - | grep -c yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Fields(out)
+	if len(lines) != 2 || lines[0] != "lbstack/must-gather" || lines[1] == "0" {
+		t.Errorf("the must-gather image's output: %q, want its version line and YAML files", out)
+	}
+	if out, err := l.Kubectl(ctx, "-n", ns, "exec", "must-gather", "-c", "copy", "--", "cat", "/must-gather/metallb.io/metallbs.yaml"); err != nil || !strings.Contains(out, "name: metallb") {
+		t.Errorf("metallbs.yaml from the image's gather: %v\n%s", err, out)
+	}
+}
+
+// gatherWithImage runs image as `oc adm must-gather --image` does, in a
+// new namespace, and returns that namespace once the gather container
+// has finished and the pod's copy container (the same image, sleeping)
+// holds the result in /must-gather.
+func gatherWithImage(t testing.TB, l *lab.Lab, image string) string {
+	t.Helper()
+	ctx := context.Background()
 	ns := newNamespace(t, l, "gather")
 	applyYAML(t, l, "gather-rbac", fmt.Sprintf(`apiVersion: v1
 kind: ServiceAccount
@@ -338,7 +359,7 @@ spec:
     volumeMounts: [{name: out, mountPath: /must-gather}]
   volumes:
   - {name: out, emptyDir: {}}
-`, ns, lab.MustGatherImage))
+`, ns, image))
 	eventually(t, 3*time.Minute, "the gather init container finished and the copy container runs", func() (bool, string) {
 		p, err := l.Kube.CoreV1().Pods(ns).Get(ctx, "must-gather", metav1.GetOptions{})
 		if err != nil {
@@ -352,17 +373,7 @@ spec:
 		}
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
-	out, err := l.Kubectl(ctx, "-n", ns, "exec", "must-gather", "-c", "copy", "--", "bash", "-c", "head -1 /must-gather/version; tar -C /must-gather -cf - . | tar -tf - | grep -c yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Fields(out)
-	if len(lines) != 2 || lines[0] != "lbstack/must-gather" || lines[1] == "0" {
-		t.Errorf("the must-gather image's output: %q, want its version line and YAML files", out)
-	}
-	if out, err := l.Kubectl(ctx, "-n", ns, "exec", "must-gather", "-c", "copy", "--", "cat", "/must-gather/metallb.io/metallbs.yaml"); err != nil || !strings.Contains(out, "name: metallb") {
-		t.Errorf("metallbs.yaml from the image's gather: %v\n%s", err, out)
-	}
+	return ns
 }
 
 // sessionsRestartedWithin lists the nodes whose session with the router is
