@@ -228,7 +228,7 @@ lab: lab-prereqs ## Bring up the lab (LAB_SCENARIO, LAB_NODES), install lbstack,
 # Everything the lab needs, downloaded and built before it brings up its
 # guard routes (docs/lab.md, "Downloads and the guard routes").
 .PHONY: lab-prereqs
-lab-prereqs: go-modules lab-assets apt-packages image-debs build lab-cli image-binaries
+lab-prereqs: go-modules lab-assets apt-packages image-debs build lab-cli image-binaries olm-catalog
 
 .PHONY: lab-down
 lab-down: lab-cli ## Remove every namespace, process, mount, cgroup and file the lab made.

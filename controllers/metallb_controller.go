@@ -92,6 +92,14 @@ type MetalLBReconciler struct {
 	ServiceMonitors bool
 	// Templates; bindata.FS when nil.
 	Templates fs.FS
+	// Owner, when set, owns every namespaced object rendered: the
+	// operator's own Deployment (platform.OwnDeployment), so that removing
+	// the operator (OLM deleting its CSV, `kubectl delete -k`) removes the
+	// speakers and the controller with it. Unset (the operator run outside
+	// a Deployment), the MetalLB object owns them. Either way the MetalLB
+	// object's deletion removes them (cleanup), and every object carries
+	// the owner label the watches map back by.
+	Owner *metav1.OwnerReference
 }
 
 // SetupWithManager watches the MetalLB objects and everything rendered
@@ -104,26 +112,28 @@ func (r *MetalLBReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("metallb").
 		For(&v1beta1.MetalLB{}).
-		Owns(&appsv1.Deployment{}, managed).
-		Owns(&appsv1.DaemonSet{}, managed).
-		Owns(&corev1.ServiceAccount{}, managed).
-		Owns(&corev1.Secret{}, managed).
-		Owns(&corev1.ConfigMap{}, managed).
-		Owns(&corev1.Service{}, managed).
-		Owns(&rbacv1.Role{}, managed).
-		Owns(&rbacv1.RoleBinding{}, managed).
-		Owns(&networkingv1.NetworkPolicy{}, managed).
-		// Cluster-scoped objects carry no owner reference: map them back
-		// by their owner label.
-		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(ownerFromLabel), managed).
-		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(ownerFromLabel), managed).
+		// Every rendered object carries its MetalLB object in a label;
+		// owner references may name the operator's Deployment instead
+		// (Owner), and cluster-scoped objects carry none: map them all
+		// back by the label.
+		Watches(&appsv1.Deployment{}, byOwnerLabel, managed).
+		Watches(&appsv1.DaemonSet{}, byOwnerLabel, managed).
+		Watches(&corev1.ServiceAccount{}, byOwnerLabel, managed).
+		Watches(&corev1.Secret{}, byOwnerLabel, managed).
+		Watches(&corev1.ConfigMap{}, byOwnerLabel, managed).
+		Watches(&corev1.Service{}, byOwnerLabel, managed).
+		Watches(&rbacv1.Role{}, byOwnerLabel, managed).
+		Watches(&rbacv1.RoleBinding{}, byOwnerLabel, managed).
+		Watches(&networkingv1.NetworkPolicy{}, byOwnerLabel, managed).
+		Watches(&rbacv1.ClusterRole{}, byOwnerLabel, managed).
+		Watches(&rbacv1.ClusterRoleBinding{}, byOwnerLabel, managed).
 		// The stack's namespace: its Pod Security labels decide whether
 		// speakers may run (see podSecurityProblem).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.metalLBsOf))
 	if r.ServiceMonitors {
 		sm := &unstructured.Unstructured{}
 		sm.SetGroupVersionKind(gvkServiceMonitor)
-		b = b.Owns(sm, managed)
+		b = b.Watches(sm, byOwnerLabel, managed)
 	}
 	return b.Complete(r)
 }
@@ -143,6 +153,8 @@ func (r *MetalLBReconciler) metalLBsOf(ctx context.Context, o client.Object) []r
 	}
 	return out
 }
+
+var byOwnerLabel = handler.EnqueueRequestsFromMapFunc(ownerFromLabel)
 
 func ownerFromLabel(_ context.Context, o client.Object) []reconcile.Request {
 	ns, name, ok := strings.Cut(o.GetLabels()[render.OwnerLabel], ".")
@@ -216,7 +228,9 @@ func (r *MetalLBReconciler) sync(ctx context.Context, ml *v1beta1.MetalLB, st *s
 	for _, o := range objs {
 		want[ownedapply.Key(o.GroupVersionKind(), o.GetNamespace(), o.GetName())] = true
 		if o.GetNamespace() != "" {
-			if err := controllerutil.SetControllerReference(ml, o, r.Scheme); err != nil {
+			if r.Owner != nil {
+				o.SetOwnerReferences([]metav1.OwnerReference{*r.Owner})
+			} else if err := controllerutil.SetControllerReference(ml, o, r.Scheme); err != nil {
 				return err
 			}
 		}
@@ -363,18 +377,20 @@ func clusterScoped(gvk schema.GroupVersionKind) bool {
 	return gvk.Group == rbacv1.GroupName && (gvk.Kind == "ClusterRole" || gvk.Kind == "ClusterRoleBinding")
 }
 
-// cleanup deletes the cluster-scoped objects rendered for ml (namespaced
-// ones carry owner references; the garbage collector removes them) and
-// releases the finalizer.
+// cleanup deletes every object rendered for ml and releases the
+// finalizer. Namespaced objects owned by ml would go with it anyway; those
+// owned by the operator's Deployment (Owner) and the cluster-scoped ones
+// would not.
 func (r *MetalLBReconciler) cleanup(ctx context.Context, ml *v1beta1.MetalLB) error {
 	if !controllerutil.ContainsFinalizer(ml, Finalizer) {
 		return nil
 	}
 	var errs []error
-	for _, gvk := range prunable {
-		if !clusterScoped(gvk) {
-			continue
-		}
+	kinds := prunable
+	if r.ServiceMonitors {
+		kinds = append(kinds[:len(kinds):len(kinds)], gvkServiceMonitor)
+	}
+	for _, gvk := range kinds {
 		items, err := r.listOwned(ctx, gvk, ml)
 		if err != nil {
 			errs = append(errs, err)

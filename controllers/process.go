@@ -95,9 +95,15 @@ func RunOperator(ctx context.Context, cfg *rest.Config, o OperatorOptions) error
 		return err
 	}
 	log.Info("component images", "controller", images.Controller, "speaker", images.Speaker, "frr", images.FRR)
+	owner, err := platform.OwnDeployment(ctx, mgr.GetAPIReader(), o.Namespace, o.Getenv("POD_NAME"))
+	if err != nil {
+		log.Info("the MetalLB object owns the rendered objects: the operator's Deployment was not found", "reason", err.Error())
+	} else {
+		log.Info("the operator's Deployment owns the rendered objects: removing the operator removes the stack", "deployment", owner.Name)
+	}
 	if err := (&MetalLBReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: s, Namespace: o.Namespace,
-		Images: images, OpenShift: found.OpenShift, ServiceMonitors: found.ServiceMonitors,
+		Images: images, OpenShift: found.OpenShift, ServiceMonitors: found.ServiceMonitors, Owner: owner,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -40,6 +40,8 @@ package controllers
 // +kubebuilder:rbac:groups=apps,namespace=metallb-system,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",namespace=metallb-system,resources=serviceaccounts;secrets;configmaps;services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",namespace=metallb-system,resources=pods,verbs=get;list;watch
+// Its own pod's ReplicaSet, to find its Deployment (platform.OwnDeployment).
+// +kubebuilder:rbac:groups=apps,namespace=metallb-system,resources=replicasets,verbs=get
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=metallb-system,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,namespace=metallb-system,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,namespace=metallb-system,resources=servicemonitors,verbs=get;list;watch;create;update;patch;delete

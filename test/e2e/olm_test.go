@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lbstack/lbstack/pkg/render"
 	"github.com/lbstack/lbstack/test/lab"
 	"github.com/lbstack/lbstack/test/olm"
 )
@@ -136,6 +137,11 @@ func TestOLM(t *testing.T) {
 	if err := waitAvailable(l, 4*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	// What the operator rendered is owned by its Deployment, which OLM's
+	// CSV owns: removing the CSV removes them (below).
+	if refs, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "daemonset", "lbstack-speaker", "-o", "jsonpath={.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}"); err != nil || refs != "Deployment/lbstack-operator" {
+		t.Errorf("the speaker DaemonSet's owners: %q %v, want the operator's Deployment", refs, err)
+	}
 	clearConfig(t, l)
 	ip := holdTimeSetup(t, l)
 	eventually(t, 30*time.Second, "the client's request to "+ip, func() (bool, string) {
@@ -190,13 +196,10 @@ func TestOLM(t *testing.T) {
 	// must-gather` does.
 	olmMustGather(t, l, "lbstack.v0.2.0")
 
-	// Removal: the Subscription and the CSV go; OLM removes the operator.
-	// The configuration goes first, while the admission webhooks serve.
-	clearConfig(t, l)
-	if _, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "delete", "metallb", "metallb", "--wait=true", "--timeout=120s"); err != nil {
-		t.Fatal(err)
-	}
-	waitNoPods(t, l, lab.StackNamespace, "component in (speaker,controller)")
+	// Removal: the Subscription and the CSV go, with the MetalLB object
+	// and its configuration in place. OLM deletes the operator's
+	// Deployment with the CSV; what the operator rendered is owned by that
+	// Deployment and goes with it.
 	for _, args := range [][]string{
 		{"-n", lab.StackNamespace, "delete", "subscription", "lbstack", "--wait=true"},
 		{"-n", lab.StackNamespace, "delete", "csv", "lbstack.v0.2.0", "--wait=true"},
@@ -205,19 +208,54 @@ func TestOLM(t *testing.T) {
 			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	start = time.Now()
 	waitNoPods(t, l, lab.StackNamespace, "app=lbstack")
+	managed := render.ManagedByLabel + "=" + render.ManagedByValue
+	eventually(t, 2*time.Minute, "nothing the operator rendered left in "+lab.StackNamespace, func() (bool, string) {
+		out, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "deployments,daemonsets,services,serviceaccounts,configmaps,secrets,roles,rolebindings,networkpolicies", "-l", managed, "-o", "name")
+		return err == nil && strings.TrimSpace(out) == "", fmt.Sprintf("%q %v", out, err)
+	})
+	waitNextHops(t, l, ip+"/32", nil, 60*time.Second)
+	t.Logf("Subscription and CSV deleted: operator, controller and speakers gone and the route withdrawn in %s", time.Since(start).Round(100*time.Millisecond))
+
+	// What remains, as docs/olm.md lists it.
 	remains, _ := l.Kubectl(ctx, "get", "crd", "-o", "name")
-	var metallbCRDs []string
+	var crds []string
 	for _, c := range strings.Fields(remains) {
 		if strings.HasSuffix(c, ".metallb.io") || strings.HasSuffix(c, ".lbstack.io") {
-			metallbCRDs = append(metallbCRDs, strings.TrimPrefix(c, "customresourcedefinition.apiextensions.k8s.io/"))
+			crds = append(crds, strings.TrimPrefix(c, "customresourcedefinition.apiextensions.k8s.io/"))
 		}
 	}
-	if len(metallbCRDs) == 0 {
-		t.Errorf("OLM removed lbstack's CRDs with the CSV; its convention is to leave them")
+	if len(crds) != 11 {
+		t.Errorf("after removal, lbstack's CRDs: %v, want all 11 left (OLM's convention)", crds)
 	}
-	left, _ := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "deployments,daemonsets,services,serviceaccounts,configmaps,secrets,roles,rolebindings", "-o", "name")
-	t.Logf("after the Subscription and CSV are deleted: CRDs %v remain; in %s: %s", metallbCRDs, lab.StackNamespace, strings.Join(strings.Fields(left), " "))
+	users, err := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "metallbs,ipaddresspools,bgppeers,bgpadvertisements", "-o", "name")
+	if err != nil || strings.Count(users, "\n") != 4 {
+		t.Errorf("after removal, the user's objects: %q %v, want the MetalLB object and the pool, peer and advertisement", users, err)
+	}
+	if now := ingressIPs(t, l, svcNS, "web", 1)[0]; now != ip {
+		t.Errorf("after removal the Service's address is %s, was %s", now, ip)
+	}
+	cluster, _ := l.Kubectl(ctx, "get", "clusterroles,clusterrolebindings", "-l", managed, "-o", "name")
+	webhooks, _ := l.Kubectl(ctx, "get", "validatingwebhookconfigurations,mutatingwebhookconfigurations", "-o", "name")
+	finalizers, _ := l.Kubectl(ctx, "-n", lab.StackNamespace, "get", "metallb", "metallb", "-o", "jsonpath={.metadata.finalizers}")
+	t.Logf("after removal: CRDs %v; user objects %s; cluster-scoped objects the operator rendered: %s; webhook configurations: %s; the MetalLB object's finalizers: %s",
+		crds, strings.Join(strings.Fields(users), " "), strings.Join(strings.Fields(cluster), " "), strings.Join(strings.Fields(webhooks), " "), finalizers)
+	if left, _ := l.Kubectl(ctx, "get", "validatingwebhookconfigurations,mutatingwebhookconfigurations", "-l", "olm.owner.namespace="+lab.StackNamespace, "-o", "name"); strings.TrimSpace(left) != "" {
+		t.Errorf("OLM left the CSV's webhook configurations: %s", left)
+	}
+
+	// What a user does to remove the rest (docs/olm.md): without the
+	// operator, the MetalLB object's finalizer is nobody's to release.
+	for _, args := range [][]string{
+		{"-n", lab.StackNamespace, "patch", "metallb", "metallb", "--type=merge", "-p", `{"metadata":{"finalizers":null}}`},
+		{"-n", lab.StackNamespace, "delete", "metallb", "metallb", "--wait=true", "--timeout=60s"},
+		{"delete", "clusterroles,clusterrolebindings", "-l", managed},
+	} {
+		if out, err := kubectlCombined(l, args...); err != nil {
+			t.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
 }
 
 // approveInstallPlan waits for the InstallPlan that installs csv and
