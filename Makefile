@@ -213,6 +213,9 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each; keep the corpus 
 # this machine; needs root.
 LAB_SCENARIO ?= bgp-ecmp-bfd
 LAB_NODES    ?= 3
+# How `make lab` installs lbstack: kustomize (config/default) or olm (OLM,
+# the lab's catalog and a Subscription; docs/olm.md).
+LAB_INSTALL  ?= kustomize
 LAB_STATE    := $(ROOT)/.lab
 LAB          := $(BIN)/lab
 LAB_FLAGS     = --root $(ROOT) --state $(LAB_STATE)
@@ -222,8 +225,8 @@ IMAGE_BIN    := $(BIN)/images
 IMAGE_LDFLAGS = -s -w -X github.com/lbstack/lbstack/pkg/version.Version=$(VERSION)
 
 .PHONY: lab
-lab: lab-prereqs ## Bring up the lab (LAB_SCENARIO, LAB_NODES), install lbstack, print the state and one curl.
-	$(LAB) up $(LAB_FLAGS) --nodes $(LAB_NODES) --scenario $(LAB_SCENARIO)
+lab: lab-prereqs ## Bring up the lab (LAB_SCENARIO, LAB_NODES, LAB_INSTALL=kustomize|olm), install lbstack, print the state and one curl.
+	$(LAB) up $(LAB_FLAGS) --nodes $(LAB_NODES) --scenario $(LAB_SCENARIO) --install $(LAB_INSTALL)
 
 # Everything the lab needs, downloaded and built before it brings up its
 # guard routes (docs/lab.md, "Downloads and the guard routes").

@@ -17,39 +17,6 @@ import (
 	"github.com/lbstack/lbstack/test/olm"
 )
 
-// The Namespace, OperatorGroup and Subscription a user applies to install
-// lbstack through OLM (docs/olm.md shows them). The lab's Subscription
-// names the lab's catalog and approves by hand, so the test can look at
-// 0.1.0 before it lets OLM move to 0.2.0.
-const olmUserManifests = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: metallb-system
-  labels:
-    pod-security.kubernetes.io/enforce: privileged
-    pod-security.kubernetes.io/audit: privileged
-    pod-security.kubernetes.io/warn: privileged
----
-apiVersion: operators.coreos.com/v1
-kind: OperatorGroup
-metadata:
-  name: lbstack
-  namespace: metallb-system
----
-apiVersion: operators.coreos.com/v1alpha1
-kind: Subscription
-metadata:
-  name: lbstack
-  namespace: metallb-system
-spec:
-  channel: candidate
-  name: lbstack
-  source: ` + lab.OLMCatalogSource + `
-  sourceNamespace: ` + lab.OLMNamespace + `
-  installPlanApproval: Manual
-  startingCSV: lbstack.v0.1.0
-`
-
 // TestOLM installs, upgrades and removes lbstack through OLM, as a user
 // on an OLM cluster does: OLM v0.38.0 from its own manifests, lbstack's
 // catalog (0.1.0, and 0.2.0 replacing it) behind a CatalogSource, a
@@ -107,7 +74,9 @@ func TestOLM(t *testing.T) {
 		return err == nil && out == "READY", fmt.Sprintf("%q %v", out, err)
 	})
 	start = time.Now()
-	applyYAML(t, l, "olm-subscription", olmUserManifests)
+	// The lab's Subscription approves by hand, so the test can look at
+	// 0.1.0 before it lets OLM move to 0.2.0.
+	applyYAML(t, l, "olm-subscription", lab.OLMSubscriptionYAML("Manual", "lbstack.v0.1.0"))
 	approveInstallPlan(t, l, "lbstack.v0.1.0")
 	if err := l.WaitCSV(ctx, lab.StackNamespace, "lbstack.v0.1.0", "Succeeded", 5*time.Minute); err != nil {
 		t.Fatal(err)

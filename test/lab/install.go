@@ -96,6 +96,10 @@ func (l *Lab) InstallStack(ctx context.Context) (bool, error) {
 	if !l.stackInstallable() {
 		return false, nil
 	}
+	// Two installs would fight over the operator's Deployment.
+	if sub, err := l.Kubectl(ctx, "-n", StackNamespace, "get", "subscriptions.operators.coreos.com", "lbstack", "--ignore-not-found", "-o", "name"); err == nil && strings.TrimSpace(sub) != "" {
+		return true, fmt.Errorf("lbstack runs from OLM in this lab (Subscription %s/lbstack): `make lab-down` first, or delete that Subscription and its CSV, before installing with kustomize", StackNamespace)
+	}
 	if _, err := l.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-k", filepath.Join(l.State.Root, "config", "default")); err != nil {
 		return false, err
 	}

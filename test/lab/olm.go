@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,4 +194,108 @@ spec:
   grpcPodConfig:
     securityContextConfig: restricted
 `, OLMCatalogSource, OLMNamespace, olm.CatalogImage)
+}
+
+// OLMSubscriptionYAML is what a user applies to install lbstack from the
+// lab's catalog (docs/olm.md shows it): the namespace with the Pod
+// Security labels the speakers need, an AllNamespaces OperatorGroup and a
+// Subscription to the candidate channel. approval is Automatic or Manual;
+// startingCSV, when set, is the version to install first.
+func OLMSubscriptionYAML(approval, startingCSV string) string {
+	y := fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %[1]s
+  labels:
+    pod-security.kubernetes.io/enforce: privileged
+    pod-security.kubernetes.io/audit: privileged
+    pod-security.kubernetes.io/warn: privileged
+---
+apiVersion: operators.coreos.com/v1
+kind: OperatorGroup
+metadata:
+  name: lbstack
+  namespace: %[1]s
+---
+apiVersion: operators.coreos.com/v1alpha1
+kind: Subscription
+metadata:
+  name: lbstack
+  namespace: %[1]s
+spec:
+  channel: candidate
+  name: lbstack
+  source: %[2]s
+  sourceNamespace: %[3]s
+  installPlanApproval: %[4]s
+`, StackNamespace, OLMCatalogSource, OLMNamespace, approval)
+	if startingCSV != "" {
+		y += "  startingCSV: " + startingCSV + "\n"
+	}
+	return y
+}
+
+// InstallStackWithOLM installs lbstack as a user of an OLM cluster does
+// (`make lab LAB_INSTALL=olm`): OLM, the lab's catalog, then the
+// Namespace, OperatorGroup and an automatic Subscription, until the CSV
+// OLM installs has succeeded and the operator runs. A kustomize install
+// of lbstack is removed first (`make undeploy`'s order).
+func (l *Lab) InstallStackWithOLM(ctx context.Context, out io.Writer) error {
+	if owners, err := l.Kubectl(ctx, "-n", StackNamespace, "get", "deployment", "lbstack-operator", "--ignore-not-found", "-o", "jsonpath={.metadata.labels.olm\\.owner}"); err == nil && owners == "" {
+		if exists, _ := l.Kubectl(ctx, "-n", StackNamespace, "get", "deployment", "lbstack-operator", "--ignore-not-found", "-o", "name"); exists != "" {
+			fmt.Fprintln(out, "lab: removing the kustomize install of lbstack first")
+			if _, err := l.Kubectl(ctx, "delete", "metallbs.metallb.io", "--all", "--all-namespaces", "--ignore-not-found", "--wait=true", "--timeout=110s"); err != nil {
+				return err
+			}
+			if _, err := l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=true", "--timeout=110s", "-k", filepath.Join(l.State.Root, "config", "default")); err != nil {
+				return err
+			}
+			l.State.Applied = ""
+			if err := l.State.save(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.BuildOLMImages(); err != nil {
+		return fmt.Errorf("OLM's images (make olm-tools olm-catalog): %w", err)
+	}
+	if err := l.InstallOLM(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "lab: OLM %s installed (olm-operator, catalog-operator, packageserver)\n", OLMVersion)
+	dir := filepath.Join(l.State.Dir, "olm")
+	for _, f := range []struct{ name, yaml string }{
+		{"catalogsource.yaml", OLMCatalogSourceYAML()},
+		{"subscription.yaml", OLMSubscriptionYAML("Automatic", "")},
+	} {
+		path := filepath.Join(dir, f.name)
+		if err := os.WriteFile(path, []byte(f.yaml), 0o644); err != nil {
+			return err
+		}
+		if _, err := l.Kubectl(ctx, "apply", "-f", path); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "lab: applied %s\n", path)
+	}
+	var csv string
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		csv, _ = l.Kubectl(ctx, "-n", StackNamespace, "get", "subscription", "lbstack", "-o", "jsonpath={.status.installedCSV}")
+		if csv != "" {
+			if err := l.WaitCSV(ctx, StackNamespace, csv, "Succeeded", time.Until(deadline)); err != nil {
+				return err
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			cond, _ := l.Kubectl(ctx, "-n", StackNamespace, "get", "subscription", "lbstack", "-o", "jsonpath={.status.conditions}")
+			return fmt.Errorf("OLM installed nothing for Subscription lbstack in 5 minutes: %s", cond)
+		}
+		time.Sleep(time.Second)
+	}
+	if _, err := l.Kubectl(ctx, "-n", StackNamespace, "rollout", "status", "deployment/lbstack-operator", "--timeout=110s"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "lab: OLM installed %s: CSV Succeeded, operator running\n", csv)
+	return nil
 }

@@ -1,6 +1,6 @@
 // Command lab brings lbstack's local lab up and down (see docs/lab.md):
 //
-//	lab up [--nodes N] [--scenario NAME]   bring the lab up (or reuse it), install what exists, print the state
+//	lab up [--nodes N] [--scenario NAME] [--install kustomize|olm]   bring the lab up (or reuse it), install what exists, print the state
 //	lab down                              remove every namespace, process and file the lab made
 //	lab status                            what runs, and what the user would check
 //
@@ -70,7 +70,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 func upCmd(resolve resolver) *cobra.Command {
 	var nodes int
-	var scenario string
+	var scenario, install string
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Bring the lab up (reusing a running one), install what exists of lbstack, apply a scenario, print the state",
@@ -95,11 +95,22 @@ func upCmd(resolve resolver) *cobra.Command {
 			// A failing install or scenario is reported, and the state is
 			// still printed: that is what the user needs to see then.
 			var failed []error
-			installed, err := l.InstallStack(ctx)
+			var installed bool
+			switch install {
+			case "olm":
+				err = l.InstallStackWithOLM(ctx, os.Stdout)
+				installed = err == nil
+			case "kustomize":
+				installed, err = l.InstallStack(ctx)
+			default:
+				return fmt.Errorf("--install %q: want kustomize or olm", install)
+			}
 			switch {
 			case err != nil:
 				fmt.Printf("lab: INSTALLING LBSTACK FAILED: %v\n", err)
 				failed = append(failed, err)
+			case installed && install == "olm":
+				fmt.Println("lab: lbstack installed through OLM (docs/olm.md)")
 			case installed:
 				fmt.Println("lab: lbstack installed (kubectl apply -k config/default, CRDs included)")
 			default:
@@ -147,6 +158,7 @@ func upCmd(resolve resolver) *cobra.Command {
 		},
 	}
 	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
+	c.Flags().StringVar(&install, "install", "kustomize", "how to install lbstack: kustomize (kubectl apply -k config/default) or olm (OLM, the lab's catalog, a Subscription)")
 	c.Flags().StringVar(&scenario, "scenario", lab.DefaultScenario, "scenario (config/samples/scenarios): "+strings.Join(lab.ScenarioNames(), ", "))
 	return c
 }
