@@ -681,3 +681,34 @@ func Write(dir string, files map[string][]byte) ([]string, error) {
 	}
 	return written, nil
 }
+
+// CopyWithEveryInstallMode copies the bundle in src (its manifests and
+// metadata) to dst with every install mode of its CSV supported: a bundle
+// the validators must refuse, since lbstack's BGPPeer CRD has a conversion
+// webhook, which OLM allows only with AllNamespaces. The tests of both
+// validators (operator-framework/api's and operator-sdk's) use it to show
+// that they can fail.
+func CopyWithEveryInstallMode(src, dst string) error {
+	for _, sub := range []string{"manifests", "metadata"} {
+		if err := os.CopyFS(filepath.Join(dst, sub), os.DirFS(filepath.Join(src, sub))); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(dst, "manifests", Package+".clusterserviceversion.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var csv olmv1alpha1.ClusterServiceVersion
+	if err := yaml.Unmarshal(data, &csv); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for i := range csv.Spec.InstallModes {
+		csv.Spec.InstallModes[i].Supported = true
+	}
+	out, err := yaml.Marshal(csv)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o644)
+}

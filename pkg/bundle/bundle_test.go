@@ -103,27 +103,8 @@ func TestBundleValidates(t *testing.T) {
 // The validators must be able to fail: a CSV with OwnNamespace supported
 // beside a conversion webhook is refused.
 func TestValidationCatchesAConversionWebhookWithOwnNamespace(t *testing.T) {
-	r := root(t)
 	dir := t.TempDir()
-	for _, sub := range []string{"manifests", "metadata"} {
-		if err := os.CopyFS(filepath.Join(dir, sub), os.DirFS(filepath.Join(r, "bundle", sub))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(dir, "manifests", "lbstack.clusterserviceversion.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var csv olmv1alpha1.ClusterServiceVersion
-	if err := yaml.Unmarshal(data, &csv); err != nil {
-		t.Fatal(err)
-	}
-	for i := range csv.Spec.InstallModes {
-		csv.Spec.InstallModes[i].Supported = true
-	}
-	out, _ := json.Marshal(csv)
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	if err := bundle.CopyWithEveryInstallMode(filepath.Join(root(t), "bundle"), dir); err != nil {
 		t.Fatal(err)
 	}
 	if errs, _ := validate(t, dir); len(errs) == 0 {

@@ -77,19 +77,7 @@ spec:
 		t.Fatalf("calico-bgp/calico.yaml: want a BGPConfiguration then a BGPPeer, got %d documents", len(calicoDocs))
 	}
 	applyYAML(t, l, "switch-calico-config", calicoDocs[0])
-	var birds []*lab.CalicoBIRD
-	for _, i := range allNodes(l) {
-		b, err := l.StartCalicoBIRD(ctx, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		birds = append(birds, b)
-		t.Cleanup(func() {
-			if err := b.Stop(); err != nil {
-				t.Errorf("stop the Calico stand-in on node %d: %v", i, err)
-			}
-		})
-	}
+	birds := startCalicoBIRDs(t, l)
 	for i, b := range birds {
 		eventually(t, 60*time.Second, fmt.Sprintf("node %d: BIRD's mesh Established, no router session", i+1), func() (bool, string) {
 			out, err := b.Birdc(ctx, "show", "protocols")

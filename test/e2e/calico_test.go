@@ -68,25 +68,7 @@ func TestCalico(t *testing.T) {
 	})
 
 	// The stand-in on every node.
-	var birds []*lab.CalicoBIRD
-	for _, i := range allNodes(l) {
-		b, err := l.StartCalicoBIRD(ctx, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		birds = append(birds, b)
-		t.Cleanup(func() {
-			if err := b.Stop(); err != nil {
-				t.Errorf("stop the Calico stand-in on node %d: %v", i, err)
-			}
-		})
-		t.Cleanup(func() {
-			if t.Failed() {
-				out, _ := b.Birdc(context.Background(), "show", "protocols")
-				t.Logf("node %d: BIRD (%s; last loop error %v):\n%s", i, b.Config(), b.Err(), out)
-			}
-		})
-	}
+	birds := startCalicoBIRDs(t, l)
 	all := nodeAddrs(allNodes(l)...)
 	waitSessions(t, l, all, 90*time.Second)
 	// The node-to-node mesh (nodeToNodeMeshEnabled): every node's BIRD
@@ -186,6 +168,32 @@ func TestCalico(t *testing.T) {
 	})
 	waitNextHops(t, l, "203.0.113.0/26", nil, 60*time.Second)
 	t.Log("bgpBackend frr: addresses unchanged, serviceLoadBalancerIPs gone, the stand-in withdrew the routes")
+}
+
+// startCalicoBIRDs starts the Calico stand-in on every node and stops it
+// when the test ends (logging each BIRD's protocols if the test failed).
+func startCalicoBIRDs(t testing.TB, l *lab.Lab) []*lab.CalicoBIRD {
+	t.Helper()
+	var birds []*lab.CalicoBIRD
+	for _, i := range allNodes(l) {
+		b, err := l.StartCalicoBIRD(context.Background(), i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		birds = append(birds, b)
+		t.Cleanup(func() {
+			if err := b.Stop(); err != nil {
+				t.Errorf("stop the Calico stand-in on node %d: %v", i, err)
+			}
+		})
+		t.Cleanup(func() {
+			if t.Failed() {
+				out, _ := b.Birdc(context.Background(), "show", "protocols")
+				t.Logf("node %d: BIRD (%s; last loop error %v):\n%s", i, b.Config(), b.Err(), out)
+			}
+		})
+	}
+	return birds
 }
 
 // calicoCRDs installs Calico's CRDs (test/crds/calico) when the cluster

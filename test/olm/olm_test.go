@@ -392,31 +392,9 @@ func TestOperatorSDKBundleValidate(t *testing.T) {
 // OwnNamespace beside a conversion webhook as an error, and a warning the
 // docs do not explain is caught.
 func TestOperatorSDKBundleValidateCanFail(t *testing.T) {
-	r := repoRoot(t)
 	operatorSDK(t) // skip early without it
 	dir := t.TempDir()
-	for _, sub := range []string{"manifests", "metadata"} {
-		if err := os.CopyFS(filepath.Join(dir, sub), os.DirFS(filepath.Join(r, "bundle", sub))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(dir, "manifests", "lbstack.clusterserviceversion.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var csv olmv1alpha1.ClusterServiceVersion
-	if err := yaml.Unmarshal(data, &csv); err != nil {
-		t.Fatal(err)
-	}
-	for i := range csv.Spec.InstallModes {
-		csv.Spec.InstallModes[i].Supported = true
-	}
-	out, err := yaml.Marshal(csv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	if err := bundle.CopyWithEveryInstallMode(filepath.Join(repoRoot(t), "bundle"), dir); err != nil {
 		t.Fatal(err)
 	}
 	if errs, _ := sdkValidate(t, dir, sdkSelectors[0]); len(errs) == 0 {

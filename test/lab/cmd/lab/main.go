@@ -223,27 +223,19 @@ func statusCmd(resolve resolver) *cobra.Command {
 }
 
 func registryCmd(resolve resolver) *cobra.Command {
-	return &cobra.Command{
-		Use:    "registry",
-		Short:  "Serve the lab's images to the nodes (started by `lab up`)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, state, err := resolve()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
-			return lab.ServeRegistry(ctx, state)
-		},
-	}
+	return daemonCmd(resolve, "registry", "Serve the lab's images to the nodes (started by `lab up`)", lab.ServeRegistry)
 }
 
 func dnsCmd(resolve resolver) *cobra.Command {
+	return daemonCmd(resolve, "dns", "Serve the lab's cluster DNS (Service names) to the pods (started by `lab up`)", lab.ServeDNS)
+}
+
+// daemonCmd is a hidden command that serves one of the lab's daemons for
+// the lab's state directory until it is signalled.
+func daemonCmd(resolve resolver, use, short string, serve func(ctx context.Context, stateDir string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:    "dns",
-		Short:  "Serve the lab's cluster DNS (Service names) to the pods (started by `lab up`)",
+		Use:    use,
+		Short:  short,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -253,7 +245,7 @@ func dnsCmd(resolve resolver) *cobra.Command {
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			return lab.ServeDNS(ctx, state)
+			return serve(ctx, state)
 		},
 	}
 }
