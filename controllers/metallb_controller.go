@@ -317,11 +317,7 @@ func (r *MetalLBReconciler) apply(ctx context.Context, o *unstructured.Unstructu
 // renders.
 func (r *MetalLBReconciler) prune(ctx context.Context, ml *v1beta1.MetalLB, want map[string]bool) error {
 	var errs []error
-	kinds := prunable
-	if r.ServiceMonitors {
-		kinds = append(kinds[:len(kinds):len(kinds)], gvkServiceMonitor)
-	}
-	for _, gvk := range kinds {
+	for _, gvk := range r.renderedKinds() {
 		items, err := r.listOwned(ctx, gvk, ml)
 		if err != nil {
 			errs = append(errs, err)
@@ -338,6 +334,15 @@ func (r *MetalLBReconciler) prune(ctx context.Context, ml *v1beta1.MetalLB, want
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// renderedKinds are the kinds the templates may render: prunable, and
+// ServiceMonitors where their CRD is served.
+func (r *MetalLBReconciler) renderedKinds() []schema.GroupVersionKind {
+	if !r.ServiceMonitors {
+		return prunable
+	}
+	return append(prunable[:len(prunable):len(prunable)], gvkServiceMonitor)
 }
 
 // listOwned lists the objects of one kind labelled for ml (in its
@@ -386,11 +391,7 @@ func (r *MetalLBReconciler) cleanup(ctx context.Context, ml *v1beta1.MetalLB) er
 		return nil
 	}
 	var errs []error
-	kinds := prunable
-	if r.ServiceMonitors {
-		kinds = append(kinds[:len(kinds):len(kinds)], gvkServiceMonitor)
-	}
-	for _, gvk := range kinds {
+	for _, gvk := range r.renderedKinds() {
 		items, err := r.listOwned(ctx, gvk, ml)
 		if err != nil {
 			errs = append(errs, err)
