@@ -32,10 +32,6 @@ func TestOLM(t *testing.T) {
 		t.Skip("needs 3 nodes")
 	}
 	ctx := context.Background()
-	root, err := lab.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	start := time.Now()
 	if err := l.BuildOLMImages(); err != nil {
@@ -49,7 +45,9 @@ func TestOLM(t *testing.T) {
 
 	// From a cluster without lbstack: the kustomize install goes, and
 	// comes back for the tests after this one.
-	uninstallKustomizeStack(t, l, root)
+	if err := l.UninstallStack(ctx); err != nil {
+		t.Fatalf("remove the kustomize install: %v", err)
+	}
 	t.Cleanup(func() {
 		if err := installStack(l); err != nil {
 			t.Errorf("reinstall lbstack with kustomize after the OLM test: %v", err)
@@ -128,7 +126,7 @@ func TestOLM(t *testing.T) {
 	load := l.Client.StartLoad(ip, 80, 20, time.Second)
 	start = time.Now()
 	approveInstallPlan(t, l, "lbstack.v0.2.0")
-	err = l.WaitCSV(ctx, lab.StackNamespace, "lbstack.v0.2.0", "Succeeded", 5*time.Minute)
+	err := l.WaitCSV(ctx, lab.StackNamespace, "lbstack.v0.2.0", "Succeeded", 5*time.Minute)
 	if err == nil {
 		err = waitImages(l, olm.OperatorImage("0.2.0"), 4*time.Minute)
 	}
@@ -281,20 +279,6 @@ func metallbObject(t testing.TB, l *lab.Lab) metallbState {
 	}
 	gen, spec, _ := strings.Cut(out, "|")
 	return metallbState{generation: gen, spec: spec}
-}
-
-// uninstallKustomizeStack removes what `kubectl apply -k config/default`
-// installed, as `make undeploy` does: the MetalLB object first (the
-// operator removes what it deployed), then config/default.
-func uninstallKustomizeStack(t testing.TB, l *lab.Lab, root string) {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := l.Kubectl(ctx, "delete", "metallbs.metallb.io", "--all", "--all-namespaces", "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := kubectlCombined(l, "delete", "--ignore-not-found", "--wait=true", "--timeout=180s", "-k", filepath.Join(root, "config", "default")); err != nil {
-		t.Fatalf("kubectl delete -k config/default: %v\n%s", err, out)
-	}
 }
 
 // olmMustGather reads the must-gather image from the CSV's

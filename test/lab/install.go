@@ -115,6 +115,18 @@ func (l *Lab) InstallStack(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// UninstallStack removes what InstallStack installed, as `make undeploy`
+// does: every MetalLB object first (the operator removes what it
+// deployed), then config/default (its CRDs, and with them the scenario's
+// metallb.io objects; the scenario's workloads stay).
+func (l *Lab) UninstallStack(ctx context.Context) error {
+	if _, err := l.Kubectl(ctx, "delete", "metallbs.metallb.io", "--all", "--all-namespaces", "--ignore-not-found", "--wait=true", "--timeout=110s"); err != nil {
+		return err
+	}
+	_, err := l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=true", "--timeout=110s", "-k", filepath.Join(l.State.Root, "config", "default"))
+	return err
+}
+
 // ApplyScenario applies a scenario's manifests (the MetalLB object and its
 // metallb.io configuration, the workloads and Services). A different
 // scenario applied before is deleted first, so configurations never mix.

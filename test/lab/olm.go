@@ -244,14 +244,7 @@ func (l *Lab) InstallStackWithOLM(ctx context.Context, out io.Writer) error {
 	if owners, err := l.Kubectl(ctx, "-n", StackNamespace, "get", "deployment", "lbstack-operator", "--ignore-not-found", "-o", "jsonpath={.metadata.labels.olm\\.owner}"); err == nil && owners == "" {
 		if exists, _ := l.Kubectl(ctx, "-n", StackNamespace, "get", "deployment", "lbstack-operator", "--ignore-not-found", "-o", "name"); exists != "" {
 			fmt.Fprintln(out, "lab: removing the kustomize install of lbstack first")
-			if _, err := l.Kubectl(ctx, "delete", "metallbs.metallb.io", "--all", "--all-namespaces", "--ignore-not-found", "--wait=true", "--timeout=110s"); err != nil {
-				return err
-			}
-			if _, err := l.Kubectl(ctx, "delete", "--ignore-not-found", "--wait=true", "--timeout=110s", "-k", filepath.Join(l.State.Root, "config", "default")); err != nil {
-				return err
-			}
-			l.State.Applied = ""
-			if err := l.State.save(); err != nil {
+			if err := l.UninstallStack(ctx); err != nil {
 				return err
 			}
 		}
