@@ -137,12 +137,7 @@ func TestOLM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var failures []string
-	for _, s := range samples {
-		if s.Err != nil {
-			failures = append(failures, s.At.Format("15:04:05.000")+": "+s.Err.Error())
-		}
-	}
+	failures := failedRequests(samples)
 	t.Logf("upgrade 0.1.0 → 0.2.0 through OLM in %s; the client sent %d requests, %d failed", time.Since(start).Round(100*time.Millisecond), len(samples), len(failures))
 	if len(failures) > 1 {
 		t.Errorf("the client saw %d failed requests during the upgrade, want at most one:\n%s", len(failures), strings.Join(failures, "\n"))

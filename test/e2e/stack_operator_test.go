@@ -267,12 +267,7 @@ func TestOperatorUpgradeRollsWithoutDroppingTheRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var failures []string
-	for _, s := range samples {
-		if s.Err != nil {
-			failures = append(failures, s.At.Format("15:04:05.000")+": "+s.Err.Error())
-		}
-	}
+	failures := failedRequests(samples)
 	t.Logf("client during the rollout: %d requests, %d failed", len(samples), len(failures))
 	if len(failures) > 1 {
 		t.Errorf("the client saw %d failed requests during the rollout, want at most one:\n%s", len(failures), strings.Join(failures, "\n"))
@@ -288,6 +283,18 @@ func TestOperatorUpgradeRollsWithoutDroppingTheRoute(t *testing.T) {
 
 // waitImages waits until the operator, the controller and every speaker
 // run image, ready, with the MetalLB object Available.
+// failedRequests lists a client's failed requests, each with when it was
+// sent and why it failed.
+func failedRequests(samples []lab.Sample) []string {
+	var out []string
+	for _, s := range samples {
+		if s.Err != nil {
+			out = append(out, s.At.Format("15:04:05.000")+": "+s.Err.Error())
+		}
+	}
+	return out
+}
+
 func waitImages(l *lab.Lab, image string, timeout time.Duration) error {
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
