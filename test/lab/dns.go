@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -188,7 +187,7 @@ func ServeDNS(ctx context.Context, stateDir string) error {
 	}
 	lookup := func(ns, name string) ([]netip.Addr, bool) {
 		s, err := services.Services(ns).Get(name)
-		if apierrors.IsNotFound(err) || err != nil {
+		if err != nil {
 			return nil, false
 		}
 		return serviceIPs(s), true
