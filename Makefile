@@ -189,11 +189,11 @@ bench: tools lab-prereqs ## Benchmarks; they print figures, nothing here passes 
 	$(MAKE) bench-scale
 
 .PHONY: bench-scale
-bench-scale: tools lab-prereqs ## The 10,000-Service benchmarks of docs/scale.md (controller; speaker in BGP, native and frr, and layer 2): 50 to 60 minutes.
+bench-scale: tools lab-prereqs build ## The 10,000-Service benchmarks of docs/scale.md (controller; speaker in BGP, native and frr, and layer 2): 50 to 60 minutes.
 	LBSTACK_BENCH_SCALE=1 LBSTACK_BENCH_BINARY=$(BIN)/lbstack $(GO) test -run '^$$' -bench 'ControllerScale' -timeout 60m ./test/envtest/controller/
-	LBSTACK_BENCH_SCALE=1 $(GO) test -run '^$$' -bench 'Speaker10000Services|SpeakerL2Services' -timeout 90m ./pkg/speaker/
+	LBSTACK_BENCH_SCALE=1 LBSTACK_BENCH_BINARY=$(BIN)/lbstack $(GO) test -run '^$$' -bench 'Speaker10000Services|SpeakerL2Services' -timeout 90m ./pkg/speaker/
 	@# The default backend: the speaker with its frr-reloader and a node FRR.
-	LBSTACK_BENCH_SCALE=1 LBSTACK_BENCH_BGP_BACKEND=frr $(GO) test -run '^$$' -bench 'Speaker10000Services' -timeout 60m ./pkg/speaker/
+	LBSTACK_BENCH_SCALE=1 LBSTACK_BENCH_BINARY=$(BIN)/lbstack LBSTACK_BENCH_BGP_BACKEND=frr $(GO) test -run '^$$' -bench 'Speaker10000Services' -timeout 60m ./pkg/speaker/
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME (default 60s) each; keep the corpus in testdata/fuzz.

@@ -38,6 +38,7 @@ the outcome, sessions and BFD peers back to the speaker (docs/bgp.md).`,
 	fl.StringVar(&o.VtySocket, "vty-socket", "/var/run/frr", "directory of FRR's vty sockets")
 	fl.StringVar(&o.Handoff, "handoff-dir", "", "directory shared with the speaker (default: the directory of --frr-config)")
 	fl.DurationVar(&o.Poll, "poll", 50*time.Millisecond, "how often the speaker's desired state is checked")
+	fl.DurationVar(&o.ReloadTimeout, "reload-timeout", frr.DefaultReloadTimeout, "how long one run of frr-reload.py may take (the first load of tens of thousands of routes takes minutes)")
 	fl.BoolVar(&o.FastCheck, "fast-check", false, "check a configuration with vtysh's parser only, not frr-reload.py --test (about 0.3 s faster per reload)")
 	return cmd
 }

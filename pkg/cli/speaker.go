@@ -22,6 +22,7 @@ type speakerFlags struct {
 	bgpBackend string
 	healthAddr string
 	metrics    string
+	pprofAddr  string
 	resync     time.Duration
 	// metricsPort is MetalLB's --port (the metrics port); when set it
 	// overrides --metrics-bind-address.
@@ -34,7 +35,11 @@ type speakerFlags struct {
 	mlBindPort int
 	// frrHandoff is the directory shared with the frr-reloader sidecar.
 	frrHandoff string
-	serving    servingFlags
+	// qps and burst limit the speaker's requests to the API server
+	// (client-go's defaults: 5 per second, bursts of 10).
+	qps     float32
+	burst   int
+	serving servingFlags
 }
 
 func newSpeakerCommand() *cobra.Command {
@@ -66,11 +71,14 @@ docs/layer2.md.`,
 	fl.StringVar(&f.bgpBackend, "bgp-backend", string(v1beta1.BGPTypeNative), "BGP backend: native (embedded GoBGP), frr (FRR sidecar, needed for BFD) or calico (no BGP sessions: Calico announces; layer 2 only)")
 	fl.StringVar(&f.healthAddr, "health-probe-bind-address", speaker.DefaultLocalAddr, "loopback address of /healthz, /readyz and "+speaker.DebugStatePath+" (0 disables)")
 	fl.StringVar(&f.metrics, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint (0 disables)")
+	fl.StringVar(&f.pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles (heap, CPU), to diagnose memory and CPU at scale; "0" (the default) disables it`)
 	fl.DurationVar(&f.resync, "resync", time.Minute, "how often the state is recomputed and re-applied even without changes")
 	fl.IntVar(&f.metricsPort, "port", 0, "metrics port (MetalLB's flag; overrides --metrics-bind-address with :PORT)")
 	fl.StringVar(&f.lbClass, "lb-class", "", "serve only Services with this spec.loadBalancerClass (empty: Services without a class)")
 	fl.IntVar(&f.mlBindPort, "ml-bindport", 7946, "memberlist port of layer-2 mode")
 	fl.StringVar(&f.frrHandoff, "frr-handoff-dir", "/etc/lbstack-frr", "with --bgp-backend frr: the volume shared with the frr-reloader sidecar")
+	fl.Float32Var(&f.qps, "kube-api-qps", 5, "client-side limit of requests per second to the API server (the status objects' writes wait behind it, never the routes); negative: none")
+	fl.IntVar(&f.burst, "kube-api-burst", 10, "client-side burst of requests to the API server (with --kube-api-qps > 0)")
 	f.serving.add(fl)
 	return cmd
 }
@@ -97,9 +105,10 @@ func (f *speakerFlags) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.QPS, cfg.Burst = f.qps, f.burst
 	metrics, err := f.serving.metricsOptions(f.metrics)
 	if err != nil {
 		return err
 	}
-	return speaker.RunProcess(ctx, cfg, speaker.ProcessOptions{Speaker: opts, Metrics: metrics, HealthAddr: f.healthAddr})
+	return speaker.RunProcess(ctx, cfg, speaker.ProcessOptions{Speaker: opts, Metrics: metrics, HealthAddr: f.healthAddr, PprofAddr: f.pprofAddr})
 }

@@ -20,6 +20,8 @@ type ProcessOptions struct {
 	// HealthAddr is the loopback address of /healthz, /readyz and
 	// DebugStatePath; "" or "0" disables them.
 	HealthAddr string
+	// PprofAddr serves Go's /debug/pprof ("0" or empty: not served).
+	PprofAddr string
 }
 
 // RunProcess runs the speaker of one node until ctx ends: a manager with
@@ -34,6 +36,7 @@ func RunProcess(ctx context.Context, cfg *rest.Config, o ProcessOptions) error {
 		Cache:   CacheOptions(o.Speaker.Namespace),
 		// Health and debug have their own loopback server (below).
 		HealthProbeBindAddress: "0",
+		PprofBindAddress:       o.PprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)

@@ -6,79 +6,73 @@ package speaker_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
 	"github.com/lbstack/lbstack/api/v1beta2"
-	"github.com/lbstack/lbstack/pkg/bgp/frr"
-	"github.com/lbstack/lbstack/pkg/speaker"
 	"github.com/lbstack/lbstack/test/envtest"
 	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
 
 // BenchmarkSpeaker10000Services: 10,000 LoadBalancer Services with
 // addresses (status written directly, one ready endpoint each), 50 Nodes
-// without kubelets, and the speaker of one of them running in this
-// process (native backend, embedded GoBGP) with a BGP session to a real
-// FRR router (test/lab/frrtest; the whole benchmark runs in the lab's
+// without kubelets, and the speaker of one of them run as the process its
+// pod runs (`lbstack speaker`, as the speaker's service account with the
+// operator's RBAC; native backend, embedded GoBGP) with a BGP session to a
+// real FRR router (test/lab/frrtest; the whole benchmark runs in the lab's
 // node namespace, so nothing leaves the lab). Once the router has every
 // route and the speaker is idle, it changes one Service's address, again
 // and again, and prints
 //
-//   - the speaker's CPU time per change: this process's user+system time
-//     (getrusage) over 2 s after the change, less the idle rate measured
-//     just before; no router polling meanwhile. The process is the speaker
-//     and this benchmark's one client (one status patch per change);
+//   - the speaker's CPU time per change: its control group's (the process
+//     and every child, in nanoseconds) over 2 s after the change, less
+//     the idle rate measured just before; no router polling meanwhile;
 //   - the latency from the change (before the patch is sent) to the new
 //     prefix in the router's BGP table (vtysh polled, ~10 ms granularity);
-//   - the speaker's API writes per change, by verb and resource;
+//   - the speaker's API writes per change, by verb and resource, from the
+//     API server's audit log (its user's requests);
+//   - the speaker process's peak RSS (VmHWM);
 //
 // and the cold start (every route at the router, every ServiceBGPStatus
-// written). Nothing here fails on time. Needs root (network namespaces),
-// FRR and the envtest assets; skips otherwise.
+// written). Nothing here fails on time. Needs root (network namespaces,
+// control groups), FRR and the envtest assets; skips otherwise.
 //
-//	LBSTACK_BENCH_SCALE=1 go test -run '^$' -bench Speaker10000 -timeout 60m ./pkg/speaker/
+//	LBSTACK_BENCH_SCALE=1 LBSTACK_BENCH_BINARY=$PWD/bin/lbstack go test -run '^$' -bench Speaker10000 -timeout 60m ./pkg/speaker/
 //
-// LBSTACK_BENCH_SERVICES, LBSTACK_BENCH_NODES and LBSTACK_BENCH_CHANGES
-// change the sizes (default 10000, 50, 10); LBSTACK_SERVICE_STATUS=off
-// runs the speaker without status objects; LBSTACK_BENCH_CPUPROFILE=file
-// writes a CPU profile of the changes.
+// Without LBSTACK_BENCH_BINARY the speaker is this test binary run as
+// `lbstack` (same code, a larger binary). LBSTACK_BENCH_SERVICES,
+// LBSTACK_BENCH_NODES and LBSTACK_BENCH_CHANGES change the sizes (default
+// 10000, 50, 10); LBSTACK_SERVICE_STATUS=off runs the speaker without
+// status objects; LBSTACK_BENCH_SPEAKER_PPROF=addr serves the speaker's
+// /debug/pprof there (in the node namespace) for profiles.
 //
 // LBSTACK_BENCH_BGP_BACKEND=frr runs the speaker with the FRR backend, as
 // the frr-mode pod does: the speaker hands its state over a directory to
-// the frr-reloader (frr.RunSidecar, run in this process), which drives a
-// node FRR of its own (zebra, bgpd and bfdd started here, in the node
-// namespace) with vtysh and frr-reload.py; the node FRR peers with the
-// router. The CPU per change then counts this process (speaker, reloader,
-// client), its finished children (vtysh, python3) and the node's FRR
-// daemons (/proc/PID/task/*/schedstat, every thread, in nanoseconds).
-// LBSTACK_BENCH_KEEP_LOG=file keeps the reloader's log (a line per
-// reload) there.
+// `lbstack frr-reloader`, which drives a node FRR of its own (zebra, bgpd
+// and bfdd started here, in the node namespace) over their vty sockets,
+// with vtysh and frr-reload.py; the node FRR peers with the router. The
+// CPU per change then counts the speaker, the reloader with its children
+// (vtysh, python3) and the node's FRR daemons, each in a control group of
+// its own. LBSTACK_BENCH_KEEP_LOG=file keeps the reloader's log (a line
+// per reload) there.
 func BenchmarkSpeaker10000Services(b *testing.B) {
 	const name = "BenchmarkSpeaker10000Services"
 	if os.Getenv(childEnv) == name {
@@ -130,68 +124,19 @@ func runInLabNode(b *testing.B, name, log, prefix, timeout string, env func(*frr
 	}
 }
 
-// selfCPU is this process's user+system CPU time.
-func selfCPU(b *testing.B) time.Duration { return rusage(b, syscall.RUSAGE_SELF) }
-
-// childrenCPU is the user+system CPU time of this process's children
-// that ended and were waited for (vtysh, frr-reload.py).
-func childrenCPU(b *testing.B) time.Duration { return rusage(b, syscall.RUSAGE_CHILDREN) }
-
-func rusage(b *testing.B, who int) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(who, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchFRR is the node's FRR of the FRR backend and its reloader.
 type benchFRR struct {
 	handoff string
-	pids    []int
-	names   []string
-}
-
-// cpu is the CPU time of the node's FRR daemons so far, every thread,
-// from the scheduler's nanosecond counters (/proc/PID/stat counts 10 ms
-// ticks, too coarse for one change).
-func (f *benchFRR) cpu(b *testing.B) time.Duration {
-	var total time.Duration
-	for _, d := range f.each(b) {
-		total += d
-	}
-	return total
-}
-
-// each is cpu by daemon (in names' order).
-func (f *benchFRR) each(b *testing.B) []time.Duration {
-	out := make([]time.Duration, len(f.pids))
-	for i, pid := range f.pids {
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		if err != nil {
-			b.Fatalf("FRR daemon %d: %v", pid, err)
-		}
-		for _, task := range tasks {
-			raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
-			if err != nil {
-				continue // the thread ended
-			}
-			var ns int64
-			if _, err := fmt.Sscan(string(raw), &ns); err != nil {
-				b.Fatalf("/proc/%d/task/%s/schedstat: %q", pid, task.Name(), raw)
-			}
-			out[i] += time.Duration(ns)
-		}
-	}
-	return out
+	// procs are the reloader and the daemons (zebra, bgpd, bfdd).
+	procs []*benchProcess
 }
 
 // startNodeFRR starts zebra, bgpd and bfdd in this (the node's) network
 // namespace with their sockets and frr.conf in a directory of their own
-// under frrDir, and the frr-reloader in this process, handing over
-// through another directory; everything stops when ctx ends or at
-// cleanup, by PID.
-func startNodeFRR(b *testing.B, frrDir string, ctx context.Context) *benchFRR {
+// under frrDir, and `lbstack frr-reloader` (its log frrDir/reloader.log,
+// every reload at debug level), handing over through another directory;
+// everything stops at cleanup, by PID.
+func startNodeFRR(b *testing.B, frrDir string) *benchFRR {
 	dir, handoff := filepath.Join(frrDir, "node"), filepath.Join(frrDir, "handoff")
 	for _, d := range []string{dir, handoff} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -213,6 +158,7 @@ func startNodeFRR(b *testing.B, frrDir string, ctx context.Context) *benchFRR {
 	f := &benchFRR{handoff: handoff}
 	pathspace := fmt.Sprintf("lbs-bench-%d", os.Getpid())
 	b.Cleanup(func() { _ = os.RemoveAll(filepath.Join("/run/frr", pathspace)) })
+	var daemons []*benchProcess
 	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
 		args := []string{"-N", pathspace, "--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"),
 			"-i", filepath.Join(dir, d+".pid"), "-f", "/dev/null", "-P", "0",
@@ -220,28 +166,7 @@ func startNodeFRR(b *testing.B, frrDir string, ctx context.Context) *benchFRR {
 		if d == "bfdd" {
 			args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
 		}
-		log, err := os.Create(filepath.Join(frrDir, "node-"+d+".log"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cmd := exec.Command("/usr/lib/frr/"+d, args...)
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			b.Fatalf("start %s: %v", d, err)
-		}
-		log.Close()
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		b.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-		f.pids, f.names = append(f.pids, cmd.Process.Pid), append(f.names, d)
+		daemons = append(daemons, startBenchProcess(b, frrDir, d, exec.Command("/usr/lib/frr/"+d, args...)))
 		frrtest.Eventually(b, 15*time.Second, d+" up", func() string {
 			if _, err := os.Stat(filepath.Join(dir, d+".vty")); err != nil {
 				return err.Error()
@@ -249,106 +174,22 @@ func startNodeFRR(b *testing.B, frrDir string, ctx context.Context) *benchFRR {
 			return ""
 		})
 	}
-	// The reloader's log (every reload at V(1)) goes to frrDir/reloader.log.
-	rlog, err := os.Create(filepath.Join(frrDir, "reloader.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		rlog.Close()
-		if keep := os.Getenv("LBSTACK_BENCH_KEEP_LOG"); keep != "" {
-			// The lab's directory goes at cleanup.
-			if data, err := os.ReadFile(rlog.Name()); err == nil {
+	if keep := os.Getenv("LBSTACK_BENCH_KEEP_LOG"); keep != "" {
+		// The lab's directory goes when the benchmark ends. Registered
+		// before the reloader starts, this runs after it has stopped.
+		b.Cleanup(func() {
+			if data, err := os.ReadFile(filepath.Join(frrDir, "reloader.log")); err == nil {
 				_ = os.WriteFile(keep, data, 0o644)
 			}
-		}
-	})
-	var logMu sync.Mutex
-	log := funcr.New(func(prefix, args string) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		fmt.Fprintln(rlog, time.Now().Format("15:04:05.000"), prefix, args)
-	}, funcr.Options{Verbosity: 1})
-	reloaderDone := make(chan error, 1)
-	go func() {
-		reloaderDone <- frr.RunSidecar(ctx, frr.SidecarOptions{Config: filepath.Join(dir, "frr.conf"), VtySocket: dir,
-			Handoff: handoff, Log: log,
-			// The first reload (every route, frr-reload.py) takes minutes
-			// at 10,000 routes on this machine.
-			ReloadTimeout: 30 * time.Minute})
-	}()
-	b.Cleanup(func() {
-		select {
-		case err := <-reloaderDone:
-			if err != nil {
-				b.Errorf("frr-reloader: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			b.Error("frr-reloader did not stop")
-		}
-	})
+		})
+	}
+	// The first reload (every route, frr-reload.py) takes minutes at
+	// 10,000 routes on this machine.
+	reloader := startBenchProcess(b, frrDir, "reloader", lbstackCommand(b, "frr-reloader", "--log-level", "debug",
+		"--frr-config", filepath.Join(dir, "frr.conf"), "--vty-socket", dir, "--handoff-dir", handoff, "--reload-timeout", "30m"))
+	f.procs = append([]*benchProcess{reloader}, daemons...)
 	return f
 }
-
-// writeCounter counts the mutating requests of a client by "VERB resource".
-type writeCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodGet {
-			parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-			res := ""
-			for i, p := range parts {
-				if p == "namespaces" && i+2 < len(parts) {
-					res = parts[i+2]
-				}
-			}
-			if res == "" && len(parts) > 0 {
-				res = parts[len(parts)-1]
-			}
-			if strings.HasSuffix(req.URL.Path, "/status") {
-				res += "/status"
-			}
-			w.mu.Lock()
-			w.n[req.Method+" "+res]++
-			w.mu.Unlock()
-		}
-		return rt.RoundTrip(req)
-	})
-}
-
-func (w *writeCounter) snapshot() map[string]int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]int, len(w.n))
-	for k, v := range w.n {
-		out[k] = v
-	}
-	return out
-}
-
-func diffWrites(after, before map[string]int) string {
-	var parts []string
-	total := 0
-	for k, v := range after {
-		if d := v - before[k]; d != 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", k, d))
-			total += d
-		}
-	}
-	slices.Sort(parts)
-	if len(parts) == 0 {
-		return "none"
-	}
-	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func speakerScaleChild(b *testing.B, frrDir string) {
 	nSvc := envtest.EnvInt("LBSTACK_BENCH_SERVICES", 10000)
@@ -356,15 +197,9 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	nChanges := envtest.EnvInt("LBSTACK_BENCH_CHANGES", 10)
 	router := frrtest.Router{T: b, Dir: frrDir}
 	// Room for the Services' cluster IPs (their node ports are off).
-	env := envtest.StartWith(b, envtest.Options{APIServerArgs: map[string]string{"service-cluster-ip-range": "10.96.0.0/16"}})
+	env, audit, c := scaleEnv(b)
 	ctx := context.Background()
 	ns := envtest.Namespace
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS, cfg.Burst = 5000, 5000
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
 	must := func(err error) {
 		b.Helper()
 		if err != nil {
@@ -436,74 +271,76 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	fmt.Printf("speaker-scale: setup: %d Services (+status, +EndpointSlice), %d Nodes in %v (32 parallel clients); load %s\n",
 		nSvc, nNodes, time.Since(setupStart).Round(time.Second), envtest.LoadAvg())
 
-	// The speaker, in this process, with a client that counts its writes.
-	writes := &writeCounter{n: map[string]int{}}
-	spCfg := rest.CopyConfig(env.Config)
-	spCfg.WrapTransport = writes.wrap
-	// The lbstack speaker command leaves client-go's default (5 writes per
-	// second, bursts of 10); at that rate the cold start's status objects
-	// alone would take an hour here, so the benchmark allows more.
-	spCfg.QPS, spCfg.Burst = 500, 1000
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	spOpts := speaker.Options{NodeName: "n01", Namespace: ns, BGPBackend: v1beta1.BGPTypeNative, Resync: time.Hour}
-	// cpuTime is the speaker's CPU: this process's, plus, with the FRR
-	// backend, that of its FRR and of the commands run for it.
-	cpuTime := func(b *testing.B) time.Duration { return selfCPU(b) }
-	// parts splits the CPU time (frr backend): this process, its children,
-	// each daemon.
-	var parts func(b *testing.B) []time.Duration
-	var partNames []string
+	// The speaker: `lbstack speaker` as the speaker's service account, its
+	// writes read from the audit log.
+	user, kubeconfig := speakerIdentity(b, env, c)
+	writes := func() map[string]int { return audit.Writes(b, user) }
+	backend := os.Getenv("LBSTACK_BENCH_BGP_BACKEND")
+	if backend == "" {
+		backend = string(v1beta1.BGPTypeNative)
+	}
+	var more []string
+	if addr := os.Getenv("LBSTACK_BENCH_SPEAKER_PPROF"); addr != "" {
+		// Profiles of the speaker while the benchmark runs (tuning):
+		// go tool pprof http://ADDR/debug/pprof/profile?seconds=60 from
+		// the node namespace (ip netns exec).
+		more = append(more, "--pprof-bind-address", addr)
+	}
+	// procs are the processes whose CPU counts: the speaker and, with the
+	// FRR backend, the frr-reloader and the node's FRR daemons.
+	var procs []*benchProcess
 	// idleMax is the CPU rate under which the speaker counts as idle.
 	idleMax := 20 * time.Millisecond
-	if backend := os.Getenv("LBSTACK_BENCH_BGP_BACKEND"); backend == "frr" {
-		nodeFRR := startNodeFRR(b, frrDir, runCtx)
-		spOpts.BGPBackend, spOpts.FRRHandoffDir = v1beta1.BGPTypeFRR, nodeFRR.handoff
-		cpuTime = func(b *testing.B) time.Duration { return selfCPU(b) + childrenCPU(b) + nodeFRR.cpu(b) }
-		partNames = append([]string{"process", "children"}, nodeFRR.names...)
-		parts = func(b *testing.B) []time.Duration {
-			return append([]time.Duration{selfCPU(b), childrenCPU(b)}, nodeFRR.each(b)...)
-		}
+	switch backend {
+	case string(v1beta1.BGPTypeNative):
+	case string(v1beta1.BGPTypeFRR):
+		nodeFRR := startNodeFRR(b, frrDir)
+		procs = append(procs, nodeFRR.procs...)
+		more = append(more, "--frr-handoff-dir", nodeFRR.handoff)
 		// The reloader reports FRR's sessions every second (one vtysh)
 		// and polls the handoff; bgpd and zebra have timers of their own.
 		idleMax = 150 * time.Millisecond
-	} else if backend != "" && backend != "native" {
+	default:
 		b.Fatalf("LBSTACK_BENCH_BGP_BACKEND=%q: native or frr", backend)
 	}
-	// The speaker's memory: this process's peak RSS from here (the setup's
-	// garbage collected and returned first), which also counts the
-	// benchmark's client and its watch.
-	runtime.GC()
-	debug.FreeOSMemory()
-	if err := envtest.ResetPeakRSS(); err != nil {
-		b.Logf("cannot reset the peak RSS (%v): the figure covers the setup too", err)
-	}
-	rssBase, _ := envtest.StatusKB("/proc/self/status", "VmRSS")
-	peakRSS := func() string {
-		hwm, _ := envtest.StatusKB("/proc/self/status", "VmHWM")
-		return fmt.Sprintf("peak RSS %.1f MiB since the speaker's start (%.1f MiB before it; speaker and this benchmark's client)", float64(hwm)/1024, float64(rssBase)/1024)
-	}
-	start, cpu0 := time.Now(), cpuTime(b)
-	go func() {
-		done <- speaker.RunProcess(runCtx, spCfg, speaker.ProcessOptions{
-			Speaker: spOpts,
-			Metrics: metricsserver.Options{BindAddress: "0"}, HealthAddr: "0",
-		})
-	}()
-	b.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Errorf("speaker: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			b.Error("speaker did not stop")
+	start := time.Now()
+	sp := startBenchProcess(b, frrDir, "speaker", lbstackCommand(b, speakerArgs("n01", kubeconfig, backend, more...)...))
+	procs = append([]*benchProcess{sp}, procs...)
+	// cpuTime is the speaker's CPU: its process's and, with the FRR
+	// backend, its reloader's and FRR's, every child included.
+	cpuTime := func(b *testing.B) time.Duration {
+		var total time.Duration
+		for _, p := range procs {
+			total += p.CPU(b)
 		}
-	})
+		return total
+	}
+	// parts splits it by process (frr backend).
+	var parts func(b *testing.B) []time.Duration
+	if len(procs) > 1 {
+		parts = func(b *testing.B) []time.Duration {
+			out := make([]time.Duration, len(procs))
+			for i, p := range procs {
+				out[i] = p.CPU(b)
+			}
+			return out
+		}
+	}
+	// peakRSS is the speaker process's own peak resident set (and its
+	// reloader's).
+	peakRSS := func() string {
+		out := fmt.Sprintf("speaker peak RSS %.1f MiB", sp.PeakRSS())
+		for _, p := range procs[1:] {
+			if p.name == "reloader" {
+				out += fmt.Sprintf(" (frr-reloader %.1f MiB)", p.PeakRSS())
+			}
+		}
+		return out
+	}
+	cpu0 := cpuTime(b)
 	statusOn := os.Getenv("LBSTACK_SERVICE_STATUS") != "off"
 	coldStart := 10 * time.Minute
-	if spOpts.BGPBackend == v1beta1.BGPTypeFRR {
+	if backend == string(v1beta1.BGPTypeFRR) {
 		// Before route tags FRR 8.4 took every route as a prefix-list
 		// entry, one northbound commit each over the whole configuration:
 		// the first load was quadratic (2,000 routes about 100 s of CPU
@@ -528,9 +365,9 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		}
 		return ""
 	})
-	fmt.Printf("speaker-scale: cold start: %d routes at the router and statuses written after %v, speaker+client CPU %v, speaker writes %s; %s; load %s\n",
+	fmt.Printf("speaker-scale: cold start: %d routes at the router and statuses written after %v, speaker CPU %v, speaker writes %s; %s; load %s\n",
 		nSvc, time.Since(start).Round(100*time.Millisecond), (cpuTime(b) - cpu0).Round(time.Millisecond),
-		diffWrites(writes.snapshot(), nil), peakRSS(), envtest.LoadAvg())
+		envtest.DiffWrites(writes(), nil), peakRSS(), envtest.LoadAvg())
 
 	// idleRate waits until the process is idle (under idleMax of CPU per
 	// second) and returns its CPU rate then. A backend that never gets
@@ -562,16 +399,6 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip}}
 		must(c.Status().Patch(ctx, &svc, client.MergeFrom(orig)))
 	}
-	if path := os.Getenv("LBSTACK_BENCH_CPUPROFILE"); path != "" {
-		// A CPU profile of the changes (tuning).
-		f, err := os.Create(path)
-		must(err)
-		must(pprof.StartCPUProfile(f))
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
-	}
 	const window = 2 * time.Second
 	var cpus, lats []time.Duration
 	var lastWrites string
@@ -582,7 +409,7 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		if parts != nil {
 			p0 = parts(b)
 		}
-		w0, c0 := writes.snapshot(), cpuTime(b)
+		w0, c0 := writes(), cpuTime(b)
 		setAddr(k, fmt.Sprintf("198.19.250.%d", k))
 		time.Sleep(window)
 		cpu := cpuTime(b) - c0 - time.Duration(rate*float64(window))
@@ -591,12 +418,12 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 			// Not less the idle rate: where the time went.
 			var ps []string
 			for i, d := range parts(b) {
-				ps = append(ps, fmt.Sprintf("%s %v", partNames[i], (d-p0[i]).Round(100*time.Microsecond)))
+				ps = append(ps, fmt.Sprintf("%s %v", procs[i].name, (d-p0[i]).Round(100*time.Microsecond)))
 			}
 			split = " [" + strings.Join(ps, ", ") + " in the window]"
 		}
 		cpus = append(cpus, cpu)
-		lastWrites = diffWrites(writes.snapshot(), w0)
+		lastWrites = envtest.DiffWrites(writes(), w0)
 
 		// Latency: another change (back), the router polled.
 		idleRate()
@@ -619,6 +446,22 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	b.ReportMetric(float64(cpus[len(cpus)/2].Microseconds())/1000, "cpu-ms/change")
 	b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "ms-to-router")
 	fmt.Printf("speaker-scale: %s backend, %d Services, %d Nodes, one Service's address changed %d times: speaker CPU per change median %v max %v; change to route at the router median %v max %v; speaker writes per change %s; %s; load %s\n",
-		spOpts.BGPBackend, nSvc, nNodes, nChanges, cpus[len(cpus)/2].Round(100*time.Microsecond), cpus[len(cpus)-1].Round(100*time.Microsecond),
+		backend, nSvc, nNodes, nChanges, cpus[len(cpus)/2].Round(100*time.Microsecond), cpus[len(cpus)-1].Round(100*time.Microsecond),
 		lats[len(lats)/2].Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond), lastWrites, peakRSS(), envtest.LoadAvg())
+}
+
+// scaleEnv starts the API server of a scale benchmark (room for the
+// Services' cluster IPs; their node ports are off) with its audit log of
+// writes, and a client without a client-side rate limit for the setup.
+func scaleEnv(b *testing.B) (*envtest.Env, *envtest.AuditLog, client.Client) {
+	audit, args := envtest.NewAuditLog(b)
+	args["service-cluster-ip-range"] = "10.96.0.0/16"
+	env := envtest.StartWith(b, envtest.Options{APIServerArgs: args})
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 5000, 5000
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return env, audit, c
 }

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,15 +22,11 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/lbstack/lbstack/api/v1beta1"
-	"github.com/lbstack/lbstack/pkg/l2"
 	"github.com/lbstack/lbstack/pkg/l2/election"
-	"github.com/lbstack/lbstack/pkg/speaker"
 	"github.com/lbstack/lbstack/test/envtest"
 	"github.com/lbstack/lbstack/test/lab/frrtest"
 )
@@ -49,34 +44,34 @@ const speakerPodLabels = "app=lbstack,component=speaker"
 // Nodes without kubelets, each with a speaker pod object set Running
 // (that is how a speaker without memberlist tells the live speakers: the
 // election spreads the addresses over all 50 nodes, this node owns about
-// 1/50 of them), and the speaker of node n01 running in this process
-// with its ARP responders on the link of the test/lab/frrtest node
+// 1/50 of them), and the speaker of node n01 run as the process its pod
+// runs (`lbstack speaker`, as BenchmarkSpeaker10000Services runs it) with
+// its ARP responders on the link of the test/lab/frrtest node
 // namespace (the whole benchmark runs there; the router namespace on the
 // other end asks ARP, nothing leaves the lab). Once this node's
 // ServiceL2Status objects are written and the speaker is idle, it changes
 // Services' addresses, again and again, and prints
 //
-//   - the speaker's CPU time per change (this process's user+system time
-//     over 2 s after the change, less the idle rate measured just
-//     before), for a change that moves a Service between two addresses
+//   - the speaker's CPU time per change (its control group's over 2 s
+//     after the change, less the idle rate measured just before), for a change that moves a Service between two addresses
 //     other nodes own (the common case: 49 of 50) and for one that moves
 //     it to an address this node owns (responder, ServiceL2Status);
 //   - the latency from a change to an address this node owns (before
 //     the patch is sent) until this node answers ARP for it, asked from
 //     the router namespace every 10 ms;
-//   - the speaker's API writes per change, by verb and resource;
+//   - the speaker's API writes per change, by verb and resource (the API
+//     server's audit log), and its peak RSS;
 //
 // and the cold start (this node's ServiceL2Status objects written and
 // ARP answered). Nothing here fails on time. Needs root (network
-// namespaces), the envtest assets (and FRR, which the lab's router runs,
+// namespaces, control groups), the envtest assets (and FRR, which the lab's router runs,
 // idle here); skips otherwise.
 //
-//	LBSTACK_BENCH_SCALE=1 go test -run '^$' -bench SpeakerL2 -timeout 60m ./pkg/speaker/
+//	LBSTACK_BENCH_SCALE=1 LBSTACK_BENCH_BINARY=$PWD/bin/lbstack go test -run '^$' -bench SpeakerL2 -timeout 60m ./pkg/speaker/
 //
 // LBSTACK_BENCH_SERVICES, LBSTACK_BENCH_NODES and LBSTACK_BENCH_CHANGES
 // change the sizes (default 10000, 50, 10); LBSTACK_SERVICE_STATUS=off
-// runs the speaker without status objects; LBSTACK_BENCH_CPUPROFILE=file
-// writes a CPU profile of the changes.
+// runs the speaker without status objects.
 func BenchmarkSpeakerL2Services(b *testing.B) {
 	const name = "BenchmarkSpeakerL2Services"
 	if os.Getenv(childEnv) == name {
@@ -177,15 +172,9 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 	nSvc := envtest.EnvInt("LBSTACK_BENCH_SERVICES", 10000)
 	nNodes := envtest.EnvInt("LBSTACK_BENCH_NODES", 50)
 	nChanges := envtest.EnvInt("LBSTACK_BENCH_CHANGES", 10)
-	env := envtest.StartWith(b, envtest.Options{APIServerArgs: map[string]string{"service-cluster-ip-range": "10.96.0.0/16"}})
+	env, audit, c := scaleEnv(b)
 	ctx := context.Background()
 	ns := envtest.Namespace
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS, cfg.Burst = 5000, 5000
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
 	must := func(err error) {
 		b.Helper()
 		if err != nil {
@@ -291,33 +280,14 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 		b.Fatalf("not enough addresses or Services for %d changes", nChanges)
 	}
 
-	// The speaker, in this process, with a client that counts its writes.
-	writes := &writeCounter{n: map[string]int{}}
-	spCfg := rest.CopyConfig(env.Config)
-	spCfg.WrapTransport = writes.wrap
-	// As BenchmarkSpeaker10000Services: more than client-go's default.
-	spCfg.QPS, spCfg.Burst = 500, 1000
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	start, cpu0 := time.Now(), selfCPU(b)
-	go func() {
-		done <- speaker.RunProcess(runCtx, spCfg, speaker.ProcessOptions{
-			Speaker: speaker.Options{NodeName: me, Namespace: ns, BGPBackend: v1beta1.BGPTypeNative, Resync: time.Hour,
-				Layer2: l2.Options{PodLabels: speakerPodLabels}},
-			Metrics: metricsserver.Options{BindAddress: "0"}, HealthAddr: "0",
-		})
-	}()
-	b.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Errorf("speaker: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			b.Error("speaker did not stop")
-		}
-	})
+	// The speaker: `lbstack speaker` as the speaker's service account
+	// (layer 2 without memberlist: no key; the speaker pods above say who
+	// is live), its writes read from the audit log.
+	user, kubeconfig := speakerIdentity(b, env, c)
+	writes := func() map[string]int { return audit.Writes(b, user) }
+	start := time.Now()
+	sp := startBenchProcess(b, b.TempDir(), "speaker", lbstackCommand(b, speakerArgs(me, kubeconfig, string(v1beta1.BGPTypeNative))...))
+	cpu0 := sp.CPU(b)
 	statusOn := os.Getenv("LBSTACK_SERVICE_STATUS") != "off"
 	frrtest.Eventually(b, 10*time.Minute, "this node's ServiceL2Status objects written and ARP answered", func() string {
 		time.Sleep(time.Second)
@@ -333,17 +303,17 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 		}
 		return ""
 	})
-	fmt.Printf("speaker-l2-scale: cold start: this node answers for %d of %d addresses (ServiceL2Status written, ARP answered) after %v, speaker+client CPU %v, speaker writes %s; load %s\n",
-		mineN, nSvc, time.Since(start).Round(100*time.Millisecond), (selfCPU(b) - cpu0).Round(time.Millisecond),
-		diffWrites(writes.snapshot(), nil), envtest.LoadAvg())
+	fmt.Printf("speaker-l2-scale: cold start: this node answers for %d of %d addresses (ServiceL2Status written, ARP answered) after %v, speaker CPU %v, speaker writes %s; load %s\n",
+		mineN, nSvc, time.Since(start).Round(100*time.Millisecond), (sp.CPU(b) - cpu0).Round(time.Millisecond),
+		envtest.DiffWrites(writes(), nil), envtest.LoadAvg())
 
 	// idleRate waits until the process is idle (under 20 ms of CPU per
 	// second) and returns its CPU rate then.
 	idleRate := func() float64 {
 		for range 120 {
-			c0 := selfCPU(b)
+			c0 := sp.CPU(b)
 			time.Sleep(time.Second)
-			if d := selfCPU(b) - c0; d < 20*time.Millisecond {
+			if d := sp.CPU(b) - c0; d < 20*time.Millisecond {
 				return d.Seconds()
 			}
 		}
@@ -361,19 +331,10 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 	const window = 2 * time.Second
 	cpuOf := func(change func()) (time.Duration, string) {
 		rate := idleRate()
-		w0, c0 := writes.snapshot(), selfCPU(b)
+		w0, c0 := writes(), sp.CPU(b)
 		change()
 		time.Sleep(window)
-		return selfCPU(b) - c0 - time.Duration(rate*float64(window)), diffWrites(writes.snapshot(), w0)
-	}
-	if path := os.Getenv("LBSTACK_BENCH_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		must(err)
-		must(pprof.StartCPUProfile(f))
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		return sp.CPU(b) - c0 - time.Duration(rate*float64(window)), envtest.DiffWrites(writes(), w0)
 	}
 	var cpuOther, cpuMine, lats []time.Duration
 	var wOther, wMine string
@@ -407,8 +368,9 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 	b.ReportMetric(float64(med(cpuOther).Microseconds())/1000, "cpu-ms/change")
 	b.ReportMetric(float64(med(cpuMine).Microseconds())/1000, "cpu-ms/own-change")
 	b.ReportMetric(float64(med(lats).Microseconds())/1000, "ms-to-arp")
-	fmt.Printf("speaker-l2-scale: %d Services, %d Nodes, %d changes: speaker CPU per change median %v max %v (another node's addresses), median %v max %v (to this node's); change to ARP answered median %v max %v; writes per change %s / %s; load %s\n",
+	fmt.Printf("speaker-l2-scale: %d Services, %d Nodes, %d changes: speaker CPU per change median %v max %v (another node's addresses), median %v max %v (to this node's); change to ARP answered median %v max %v; writes per change %s / %s; %s; load %s\n",
 		nSvc, nNodes, nChanges, med(cpuOther).Round(100*time.Microsecond), slices.Max(cpuOther).Round(100*time.Microsecond),
 		med(cpuMine).Round(100*time.Microsecond), slices.Max(cpuMine).Round(100*time.Microsecond),
-		med(lats).Round(time.Millisecond), slices.Max(lats).Round(time.Millisecond), wOther, wMine, envtest.LoadAvg())
+		med(lats).Round(time.Millisecond), slices.Max(lats).Round(time.Millisecond), wOther, wMine,
+		fmt.Sprintf("speaker peak RSS %.1f MiB", sp.PeakRSS()), envtest.LoadAvg())
 }

@@ -3,6 +3,8 @@ package speaker_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,7 +116,7 @@ func BenchmarkServiceStatusObjects(b *testing.B) {
 			}
 			figs = append(figs, figure{what, total, int(events.n.Load() - e0), scale})
 			fmt.Printf("status-objects: %s: %d writes (%s), %d events, %v; load %s\n",
-				what, total, diffWrites(writes.snapshot(), w0), events.n.Load()-e0, time.Since(t0).Round(time.Millisecond), envtest.LoadAvg())
+				what, total, envtest.DiffWrites(writes.snapshot(), w0), events.n.Load()-e0, time.Since(t0).Round(time.Millisecond), envtest.LoadAvg())
 		}
 		S, K := float64(nSvc), float64(nNodes)
 		big := (10000.0 / S) * (50.0 / K)
@@ -219,3 +221,47 @@ func (r *countingRecorder) Eventf(runtime.Object, string, string, string, ...any
 func (r *countingRecorder) AnnotatedEventf(runtime.Object, map[string]string, string, string, string, ...any) {
 	r.n.Add(1)
 }
+
+// writeCounter counts the mutating requests of a client by "VERB resource".
+type writeCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet {
+			parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+			res := ""
+			for i, p := range parts {
+				if p == "namespaces" && i+2 < len(parts) {
+					res = parts[i+2]
+				}
+			}
+			if res == "" && len(parts) > 0 {
+				res = parts[len(parts)-1]
+			}
+			if strings.HasSuffix(req.URL.Path, "/status") {
+				res += "/status"
+			}
+			w.mu.Lock()
+			w.n[req.Method+" "+res]++
+			w.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (w *writeCounter) snapshot() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.n))
+	for k, v := range w.n {
+		out[k] = v
+	}
+	return out
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,0 +1,125 @@
+package speaker_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/lbstack/lbstack/test/envtest"
+)
+
+// The scale benchmarks run the speaker as the process a pod runs:
+// `lbstack speaker` (the binary named by $LBSTACK_BENCH_BINARY, as `make
+// bench-scale` sets it, else this test binary as `lbstack`), as the
+// speaker's service account with the RBAC the operator renders, its CPU
+// accounted by a control group of its own (children included, in
+// nanoseconds), its memory its own VmHWM, and its API writes read from
+// the API server's audit log under its user.
+
+// benchProcess is a component run as a process for a benchmark.
+type benchProcess struct {
+	name string
+	cmd  *exec.Cmd
+	cpu  *envtest.CPUGroup
+}
+
+// lbstackCommand is `lbstack args...`: $LBSTACK_BENCH_BINARY or this
+// test binary (envtest.RunCLIIfAsked).
+func lbstackCommand(b *testing.B, args ...string) *exec.Cmd {
+	if bin := os.Getenv("LBSTACK_BENCH_BINARY"); bin != "" {
+		return exec.Command(bin, args...)
+	}
+	return envtest.CLICommand(b, nil, args...)
+}
+
+// startBenchProcess starts cmd with its output in dir/name.log, in a CPU
+// accounting group of its own, and stops it (SIGTERM, then SIGKILL after
+// 30 s) when the benchmark ends, before the group goes. A process that
+// ends before the benchmark does fails it, with its log's tail.
+func startBenchProcess(b *testing.B, dir, name string, cmd *exec.Cmd) *benchProcess {
+	b.Helper()
+	p := &benchProcess{name: name, cmd: cmd, cpu: envtest.NewCPUGroup(b, name)}
+	logPath := filepath.Join(dir, name+".log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start %s: %v", name, err)
+	}
+	// It starts outside the group: only its first instructions are not
+	// counted (its cold start is measured in seconds).
+	if err := p.cpu.Add(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	stopping := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		log.Close()
+		select {
+		case <-stopping:
+		default:
+			tail, _ := os.ReadFile(logPath)
+			if len(tail) > 4000 {
+				tail = tail[len(tail)-4000:]
+			}
+			// Not Fatal: this is not the benchmark's goroutine.
+			b.Errorf("%s ended before the benchmark did (%v):\n%s", name, err, tail)
+		}
+		close(done)
+	}()
+	b.Cleanup(func() {
+		close(stopping)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			b.Errorf("%s did not stop in 30 s after SIGTERM; killed", name)
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return p
+}
+
+// CPU is the CPU time of the process and everything it started.
+func (p *benchProcess) CPU(b *testing.B) time.Duration {
+	d, err := p.cpu.Usage()
+	if err != nil {
+		b.Fatalf("%s: %v", p.name, err)
+	}
+	return d
+}
+
+// PeakRSS is the process's own peak resident set, in MiB.
+func (p *benchProcess) PeakRSS() float64 {
+	kb, _ := envtest.StatusKB(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), "VmHWM")
+	return float64(kb) / 1024
+}
+
+// speakerIdentity creates the speaker's service account and RBAC as the
+// operator renders them and returns its user and a kubeconfig for it.
+func speakerIdentity(b *testing.B, env *envtest.Env, c client.Client) (user, kubeconfig string) {
+	user = envtest.RenderedRBAC(b, c, "lbstack-speaker")
+	return user, envtest.WriteKubeconfig(b, envtest.As(env.Config, user))
+}
+
+// speakerArgs are the arguments of `lbstack speaker` in the benchmarks:
+// node me, the stack's namespace, no metrics or health listener, a resync
+// of an hour (the changes measured are events, not the safety net), and
+// more than client-go's default request rate (at 5 a second the cold
+// start's 20,000 status writes would take an hour here).
+func speakerArgs(me, kubeconfig, backend string, more ...string) []string {
+	return append([]string{"speaker", "--node-name", me, "--namespace", envtest.Namespace, "--kubeconfig", kubeconfig,
+		"--bgp-backend", backend, "--resync", "1h", "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+		"--kube-api-qps", "500", "--kube-api-burst", "1000", "--log-level", "info"}, more...)
+}
