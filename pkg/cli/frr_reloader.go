@@ -1,6 +1,12 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,8 +17,9 @@ import (
 
 func newFRRReloaderCommand() *cobra.Command {
 	var (
-		logLevel string
-		o        frr.SidecarOptions
+		logLevel  string
+		pprofAddr string
+		o         frr.SidecarOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "frr-reloader",
@@ -29,6 +36,9 @@ the outcome, sessions and BFD peers back to the speaker (docs/bgp.md).`,
 			ctx, cancel := untilSignal(cmd.Context())
 			defer cancel()
 			o.Log = ctrl.Log.WithName("frr-reloader")
+			if err := servePprof(ctx, pprofAddr); err != nil {
+				return err
+			}
 			return frr.RunSidecar(ctx, o)
 		},
 	}
@@ -39,6 +49,36 @@ the outcome, sessions and BFD peers back to the speaker (docs/bgp.md).`,
 	fl.StringVar(&o.Handoff, "handoff-dir", "", "directory shared with the speaker (default: the directory of --frr-config)")
 	fl.DurationVar(&o.Poll, "poll", 50*time.Millisecond, "how often the speaker's desired state is checked")
 	fl.DurationVar(&o.ReloadTimeout, "reload-timeout", frr.DefaultReloadTimeout, "how long one run of frr-reload.py may take (the first load of tens of thousands of routes takes minutes)")
+	fl.StringVar(&pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles (heap, CPU); "0" (the default) disables it`)
 	fl.BoolVar(&o.FastCheck, "fast-check", false, "check a configuration with vtysh's parser only, not frr-reload.py --test (about 0.3 s faster per reload)")
 	return cmd
+}
+
+// servePprof serves Go's /debug/pprof at addr until ctx ends; "0" or ""
+// serves nothing. The profiles are not authenticated: bind it to loopback.
+func servePprof(ctx context.Context, addr string) error {
+	if addr == "0" || addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-bind-address: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			ctrl.Log.WithName("frr-reloader").Error(err, "pprof server")
+		}
+	}()
+	return nil
 }

@@ -62,8 +62,9 @@ import (
 // `lbstack` (same code, a larger binary). LBSTACK_BENCH_SERVICES,
 // LBSTACK_BENCH_NODES and LBSTACK_BENCH_CHANGES change the sizes (default
 // 10000, 50, 10); LBSTACK_SERVICE_STATUS=off runs the speaker without
-// status objects; LBSTACK_BENCH_SPEAKER_PPROF=addr serves the speaker's
-// /debug/pprof there (in the node namespace) for profiles.
+// status objects; LBSTACK_BENCH_SPEAKER_PPROF=addr and
+// LBSTACK_BENCH_RELOADER_PPROF=addr serve the speaker's and the
+// frr-reloader's /debug/pprof there (in the node namespace) for profiles.
 //
 // LBSTACK_BENCH_BGP_BACKEND=frr runs the speaker with the FRR backend, as
 // the frr-mode pod does: the speaker hands its state over a directory to
@@ -186,8 +187,12 @@ func startNodeFRR(b *testing.B, frrDir string) *benchFRR {
 	}
 	// The first reload (every route, frr-reload.py) takes minutes at
 	// 10,000 routes on this machine.
-	reloader := startBenchProcess(b, frrDir, "reloader", lbstackCommand(b, "frr-reloader", "--log-level", "debug",
-		"--frr-config", filepath.Join(dir, "frr.conf"), "--vty-socket", dir, "--handoff-dir", handoff, "--reload-timeout", "30m"))
+	args := []string{"frr-reloader", "--log-level", "debug",
+		"--frr-config", filepath.Join(dir, "frr.conf"), "--vty-socket", dir, "--handoff-dir", handoff, "--reload-timeout", "30m"}
+	if addr := os.Getenv("LBSTACK_BENCH_RELOADER_PPROF"); addr != "" {
+		args = append(args, "--pprof-bind-address", addr)
+	}
+	reloader := startBenchProcess(b, frrDir, "reloader", lbstackCommand(b, args...))
 	f.procs = append([]*benchProcess{reloader}, daemons...)
 	return f
 }
