@@ -42,6 +42,13 @@ const (
 	BGPTypeCalico BGPType = "calico"
 )
 
+// Supported reports whether lbstack runs this backend: native, frr or
+// calico (the frr-k8s modes are MetalLB's, accepted by the schema and
+// refused by lbstack with a message).
+func (t BGPType) Supported() bool {
+	return t == BGPTypeNative || t == BGPTypeFRR || t == BGPTypeCalico
+}
+
 // MetalLBSpec configures the whole load-balancer stack.
 type MetalLBSpec struct {
 	// LogLevel sets the verbosity of the controller and speakers.

@@ -1,18 +1,14 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/lbstack/lbstack/pkg/bgp/frr"
+	"github.com/lbstack/lbstack/pkg/serving"
 )
 
 func newFRRReloaderCommand() *cobra.Command {
@@ -36,8 +32,8 @@ the outcome, sessions and BFD peers back to the speaker (docs/bgp.md).`,
 			ctx, cancel := untilSignal(cmd.Context())
 			defer cancel()
 			o.Log = ctrl.Log.WithName("frr-reloader")
-			if err := servePprof(ctx, pprofAddr); err != nil {
-				return err
+			if _, err := serving.ServePprof(ctx, pprofAddr, o.Log); err != nil {
+				return fmt.Errorf("--pprof-bind-address: %w", err)
 			}
 			return frr.RunSidecar(ctx, o)
 		},
@@ -52,33 +48,4 @@ the outcome, sessions and BFD peers back to the speaker (docs/bgp.md).`,
 	fl.StringVar(&pprofAddr, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles (heap, CPU); "0" (the default) disables it`)
 	fl.BoolVar(&o.FastCheck, "fast-check", false, "check a configuration with vtysh's parser only, not frr-reload.py --test (about 0.3 s faster per reload)")
 	return cmd
-}
-
-// servePprof serves Go's /debug/pprof at addr until ctx ends; "0" or ""
-// serves nothing. The profiles are not authenticated: bind it to loopback.
-func servePprof(ctx context.Context, addr string) error {
-	if addr == "0" || addr == "" {
-		return nil
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("--pprof-bind-address: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			ctrl.Log.WithName("frr-reloader").Error(err, "pprof server")
-		}
-	}()
-	return nil
 }

@@ -6,11 +6,12 @@ package cli
 import (
 	"fmt"
 
-	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/lbstack/lbstack/pkg/loglevel"
 )
 
 // restConfig loads a kubeconfig file, or the in-cluster configuration when
@@ -29,23 +30,11 @@ func restConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// setupLogging installs the process logger for a MetalLB log level
-// (all|debug|info|warn|error|none).
+// setupLogging installs the process logger for a MetalLB log level.
 func setupLogging(level string) error {
-	var lvl zapcore.Level
-	switch level {
-	case "all", "debug":
-		lvl = zapcore.DebugLevel
-	case "info", "":
-		lvl = zapcore.InfoLevel
-	case "warn":
-		lvl = zapcore.WarnLevel
-	case "error":
-		lvl = zapcore.ErrorLevel
-	case "none":
-		lvl = zapcore.FatalLevel
-	default:
-		return fmt.Errorf("--log-level %q: want one of all, debug, info, warn, error, none", level)
+	lvl, err := loglevel.Parse(level)
+	if err != nil {
+		return err
 	}
 	ctrl.SetLogger(zap.New(zap.Level(lvl)))
 	return nil

@@ -35,11 +35,9 @@ type speakerFlags struct {
 	mlBindPort int
 	// frrHandoff is the directory shared with the frr-reloader sidecar.
 	frrHandoff string
-	// qps and burst limit the speaker's requests to the API server
-	// (client-go's defaults: 5 per second, bursts of 10).
-	qps     float32
-	burst   int
-	serving servingFlags
+	qps        float32 // --kube-api-qps and --kube-api-burst
+	burst      int
+	serving    servingFlags
 }
 
 func newSpeakerCommand() *cobra.Command {

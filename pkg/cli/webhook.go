@@ -90,8 +90,7 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 
 // validate checks the flags that can be checked before connecting.
 func (f *webhookFlags) validate() error {
-	switch v1beta1.BGPType(f.bgpBackend) {
-	case "", v1beta1.BGPTypeNative, v1beta1.BGPTypeFRR, v1beta1.BGPTypeCalico:
+	if f.bgpBackend == "" || v1beta1.BGPType(f.bgpBackend).Supported() {
 		return nil
 	}
 	return fmt.Errorf("--bgp-backend %q: want native, frr or calico", f.bgpBackend)
