@@ -108,6 +108,7 @@ var leaves = []string{
 	"pkg/community",  // BGP community values
 	"pkg/bfd",        // the BFD profile value
 	"pkg/bgptimers",  // the hold and keepalive time rules
+	"pkg/loglevel",   // MetalLB's log level names
 	"pkg/version",
 	"pkg/selfinstall",
 	"pkg/serving",
