@@ -53,9 +53,10 @@ const speakerPodLabels = "app=lbstack,component=speaker"
 // Services' addresses, again and again, and prints
 //
 //   - the speaker's CPU time per change (its control group's over 2 s
-//     after the change, less the idle rate measured just before), for a change that moves a Service between two addresses
-//     other nodes own (the common case: 49 of 50) and for one that moves
-//     it to an address this node owns (responder, ServiceL2Status);
+//     after the change, less the idle rate measured just before), for a
+//     change that moves a Service between two addresses other nodes own
+//     (the common case: 49 of 50) and for one that moves it to an address
+//     this node owns (responder, ServiceL2Status);
 //   - the latency from a change to an address this node owns (before
 //     the patch is sent) until this node answers ARP for it, asked from
 //     the router namespace every 10 ms;
@@ -64,8 +65,8 @@ const speakerPodLabels = "app=lbstack,component=speaker"
 //
 // and the cold start (this node's ServiceL2Status objects written and
 // ARP answered). Nothing here fails on time. Needs root (network
-// namespaces, control groups), the envtest assets (and FRR, which the lab's router runs,
-// idle here); skips otherwise.
+// namespaces, control groups), the envtest assets (and FRR, which the
+// lab's router runs, idle here); skips otherwise.
 //
 //	LBSTACK_BENCH_SCALE=1 LBSTACK_BENCH_BINARY=$PWD/bin/lbstack go test -run '^$' -bench SpeakerL2 -timeout 60m ./pkg/speaker/
 //
