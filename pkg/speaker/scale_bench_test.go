@@ -192,7 +192,7 @@ func startNodeFRR(b *testing.B, frrDir string) *benchFRR {
 	if addr := os.Getenv("LBSTACK_BENCH_RELOADER_PPROF"); addr != "" {
 		args = append(args, "--pprof-bind-address", addr)
 	}
-	reloader := startBenchProcess(b, frrDir, "reloader", lbstackCommand(b, args...))
+	reloader := startBenchProcess(b, frrDir, "reloader", envtest.BenchCommand(b, args...))
 	f.procs = append([]*benchProcess{reloader}, daemons...)
 	return f
 }
@@ -310,7 +310,7 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 		b.Fatalf("LBSTACK_BENCH_BGP_BACKEND=%q: native or frr", backend)
 	}
 	start := time.Now()
-	sp := startBenchProcess(b, frrDir, "speaker", lbstackCommand(b, speakerArgs("n01", kubeconfig, backend, more...)...))
+	sp := startBenchProcess(b, frrDir, "speaker", envtest.BenchCommand(b, speakerArgs("n01", kubeconfig, backend, more...)...))
 	procs = append([]*benchProcess{sp}, procs...)
 	// cpuTime is the speaker's CPU: its process's and, with the FRR
 	// backend, its reloader's and FRR's, every child included.

@@ -287,7 +287,7 @@ func speakerL2ScaleChild(b *testing.B, probeNS string) {
 	user, kubeconfig := speakerIdentity(b, env, c)
 	writes := func() map[string]int { return audit.Writes(b, user) }
 	start := time.Now()
-	sp := startBenchProcess(b, b.TempDir(), "speaker", lbstackCommand(b, speakerArgs(me, kubeconfig, string(v1beta1.BGPTypeNative))...))
+	sp := startBenchProcess(b, b.TempDir(), "speaker", envtest.BenchCommand(b, speakerArgs(me, kubeconfig, string(v1beta1.BGPTypeNative))...))
 	cpu0 := sp.CPU(b)
 	statusOn := os.Getenv("LBSTACK_SERVICE_STATUS") != "off"
 	frrtest.Eventually(b, 10*time.Minute, "this node's ServiceL2Status objects written and ARP answered", func() string {

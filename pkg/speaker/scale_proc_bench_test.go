@@ -15,8 +15,7 @@ import (
 )
 
 // The scale benchmarks run the speaker as the process a pod runs:
-// `lbstack speaker` (the binary named by $LBSTACK_BENCH_BINARY, as `make
-// bench-scale` sets it, else this test binary as `lbstack`), as the
+// `lbstack speaker` (envtest.BenchCommand), as the
 // speaker's service account with the RBAC the operator renders, its CPU
 // accounted by a control group of its own (children included, in
 // nanoseconds), its memory its own VmHWM, and its API writes read from
@@ -27,15 +26,6 @@ type benchProcess struct {
 	name string
 	cmd  *exec.Cmd
 	cpu  *envtest.CPUGroup
-}
-
-// lbstackCommand is `lbstack args...`: $LBSTACK_BENCH_BINARY or this
-// test binary (envtest.RunCLIIfAsked).
-func lbstackCommand(b *testing.B, args ...string) *exec.Cmd {
-	if bin := os.Getenv("LBSTACK_BENCH_BINARY"); bin != "" {
-		return exec.Command(bin, args...)
-	}
-	return envtest.CLICommand(b, nil, args...)
 }
 
 // startBenchProcess starts cmd with its output in dir/name.log, in a CPU

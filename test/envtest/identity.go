@@ -111,3 +111,15 @@ func CLICommand(tb testing.TB, prefix []string, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), cliArgsEnv+"="+strings.Join(args, "\x1f"))
 	return cmd
 }
+
+// BenchCommand is `lbstack args...` for a benchmark that measures a
+// component as a process: the binary named by $LBSTACK_BENCH_BINARY (`make
+// bench-scale` sets bin/lbstack: the figures are the real binary's), else
+// this test binary run as lbstack (CLICommand: same code, a larger binary).
+func BenchCommand(tb testing.TB, args ...string) *exec.Cmd {
+	tb.Helper()
+	if bin := os.Getenv("LBSTACK_BENCH_BINARY"); bin != "" {
+		return exec.Command(bin, args...)
+	}
+	return CLICommand(tb, nil, args...)
+}

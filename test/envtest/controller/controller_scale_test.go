@@ -264,12 +264,7 @@ func startScaleController(b *testing.B, ns string) *scaleController {
 	l.Close()
 	args := []string{"controller", "--kubeconfig", envtest.WriteKubeconfig(b, restCfg), "--namespace", stackNS, "--webhook-mode", "disabled",
 		"--metrics-bind-address", addr, "--metrics-secure=false", "--health-probe-bind-address", "0", "--log-level", "error"}
-	var cmd *exec.Cmd
-	if bin := os.Getenv("LBSTACK_BENCH_BINARY"); bin != "" {
-		cmd = exec.Command(bin, args...)
-	} else {
-		cmd = envtest.CLICommand(b, nil, args...)
-	}
+	cmd := envtest.BenchCommand(b, args...)
 	cmd.Stderr = os.Stderr
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &scaleController{cmd: cmd, metrics: "http://" + addr + "/metrics", cancel: cancel}
