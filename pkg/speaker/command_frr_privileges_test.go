@@ -55,33 +55,40 @@ func withCaps(t *testing.T, c corev1.Container) []string {
 }
 
 // startLogged starts cmd with its output in dir/name.log (shown if the
-// test fails) and stops it at cleanup.
-func startLogged(t *testing.T, dir, name string, cmd *exec.Cmd) *exec.Cmd {
-	t.Helper()
+// test fails) and stops it at cleanup (SIGTERM, then SIGKILL after 30 s).
+// The channel it returns is closed once the process has ended (then
+// cmd.ProcessState says how).
+func startLogged(tb testing.TB, dir, name string, cmd *exec.Cmd) <-chan struct{} {
+	tb.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	log, err := os.Create(logPath)
-	must(t, err)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
-	must(t, cmd.Start())
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", name, err)
+	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); log.Close(); close(done) }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
-		case <-time.After(20 * time.Second):
+		case <-time.After(30 * time.Second):
+			tb.Logf("%s did not stop in 30 s after SIGTERM; killed", name)
 			_ = cmd.Process.Kill()
 			<-done
 		}
-		if t.Failed() {
+		if tb.Failed() {
 			out, _ := os.ReadFile(logPath)
 			if len(out) > 6000 {
 				out = out[len(out)-6000:]
 			}
-			t.Logf("---- %s ----\n%s", name, out)
+			tb.Logf("---- %s ----\n%s", name, out)
 		}
 	})
-	return cmd
+	return done
 }
 
 func frrPodChild(t *testing.T, frrDir string) {
@@ -154,9 +161,10 @@ func frrPodChild(t *testing.T, frrDir string) {
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To("n1")}},
 	}))
+	_, kubeconfig := speakerIdentity(t, env, c)
 	startLogged(t, base, "speaker", envtest.CLICommand(t, withCaps(t, speakerC), "speaker", "--node-name", "n1", "--namespace", ns,
 		"--bgp-backend", "frr", "--frr-handoff-dir", handoff, "--log-level", "info", "--metrics-bind-address", "0",
-		"--kubeconfig", envtest.WriteKubeconfig(t, envtest.As(env.Config, envtest.RenderedRBAC(t, c, "lbstack-speaker")))))
+		"--kubeconfig", kubeconfig))
 
 	frrtest.Eventually(t, 90*time.Second, "203.0.113.11 at the router through FRR", func() string {
 		if _, ok := router.Paths("203.0.113.11/32")[frrtest.NodeV4]; !ok {

@@ -130,7 +130,8 @@ func runInLabNode(b *testing.B, name, log, prefix, timeout string, env func(*frr
 type benchFRR struct {
 	handoff string
 	// procs are the reloader and the daemons (zebra, bgpd, bfdd).
-	procs []*benchProcess
+	procs    []*benchProcess
+	reloader *benchProcess
 }
 
 // startNodeFRR starts zebra, bgpd and bfdd in this (the node's) network
@@ -193,7 +194,7 @@ func startNodeFRR(b *testing.B, frrDir string) *benchFRR {
 		args = append(args, "--pprof-bind-address", addr)
 	}
 	reloader := startBenchProcess(b, frrDir, "reloader", envtest.BenchCommand(b, args...))
-	f.procs = append([]*benchProcess{reloader}, daemons...)
+	f.procs, f.reloader = append([]*benchProcess{reloader}, daemons...), reloader
 	return f
 }
 
@@ -295,13 +296,14 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	// procs are the processes whose CPU counts: the speaker and, with the
 	// FRR backend, the frr-reloader and the node's FRR daemons.
 	var procs []*benchProcess
+	var reloader *benchProcess
 	// idleMax is the CPU rate under which the speaker counts as idle.
 	idleMax := 20 * time.Millisecond
 	switch backend {
 	case string(v1beta1.BGPTypeNative):
 	case string(v1beta1.BGPTypeFRR):
 		nodeFRR := startNodeFRR(b, frrDir)
-		procs = append(procs, nodeFRR.procs...)
+		procs, reloader = append(procs, nodeFRR.procs...), nodeFRR.reloader
 		more = append(more, "--frr-handoff-dir", nodeFRR.handoff)
 		// The reloader reports FRR's sessions every second (one vtysh)
 		// and polls the handoff; bgpd and zebra have timers of their own.
@@ -312,34 +314,29 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	start := time.Now()
 	sp := startBenchProcess(b, frrDir, "speaker", envtest.BenchCommand(b, speakerArgs("n01", kubeconfig, backend, more...)...))
 	procs = append([]*benchProcess{sp}, procs...)
-	// cpuTime is the speaker's CPU: its process's and, with the FRR
-	// backend, its reloader's and FRR's, every child included.
-	cpuTime := func(b *testing.B) time.Duration {
-		var total time.Duration
-		for _, p := range procs {
-			total += p.CPU(b)
+	// cpuByProc is the CPU of each process (in procs' order), every child
+	// included; cpuTime, their sum, is the speaker's CPU: its process's
+	// and, with the FRR backend, its reloader's and FRR's.
+	cpuByProc := func(b *testing.B) []time.Duration {
+		out := make([]time.Duration, len(procs))
+		for i, p := range procs {
+			out[i] = p.CPU(b)
 		}
-		return total
+		return out
 	}
-	// parts splits it by process (frr backend).
-	var parts func(b *testing.B) []time.Duration
-	if len(procs) > 1 {
-		parts = func(b *testing.B) []time.Duration {
-			out := make([]time.Duration, len(procs))
-			for i, p := range procs {
-				out[i] = p.CPU(b)
-			}
-			return out
+	total := func(ds []time.Duration) (t time.Duration) {
+		for _, d := range ds {
+			t += d
 		}
+		return t
 	}
+	cpuTime := func(b *testing.B) time.Duration { return total(cpuByProc(b)) }
 	// peakRSS is the speaker process's own peak resident set (and its
 	// reloader's).
 	peakRSS := func() string {
 		out := fmt.Sprintf("speaker peak RSS %.1f MiB", sp.PeakRSS())
-		for _, p := range procs[1:] {
-			if p.name == "reloader" {
-				out += fmt.Sprintf(" (frr-reloader %.1f MiB)", p.PeakRSS())
-			}
+		if reloader != nil {
+			out += fmt.Sprintf(" (frr-reloader %.1f MiB)", reloader.PeakRSS())
 		}
 		return out
 	}
@@ -423,21 +420,18 @@ func speakerScaleChild(b *testing.B, frrDir string) {
 	for k := range nChanges {
 		// CPU: a change, then nothing but waiting.
 		idleRate()
-		var p0 []time.Duration
-		if parts != nil {
-			p0 = parts(b)
-		}
-		w0, c0 := writes(), cpuTime(b)
+		w0, p0 := writes(), cpuByProc(b)
 		setAddr(k, fmt.Sprintf("198.19.250.%d", k))
 		time.Sleep(window)
-		cpu := cpuTime(b) - c0 - time.Duration(rate*float64(window))
+		p1 := cpuByProc(b)
+		cpu := total(p1) - total(p0) - time.Duration(rate*float64(window))
 		sum += cpu
 		split := ""
-		if parts != nil {
+		if len(procs) > 1 {
 			// Not less the idle rate: where the time went.
 			var ps []string
-			for i, d := range parts(b) {
-				ps = append(ps, fmt.Sprintf("%s %v", procs[i].name, (d-p0[i]).Round(100*time.Microsecond)))
+			for i := range procs {
+				ps = append(ps, fmt.Sprintf("%s %v", procs[i].name, (p1[i]-p0[i]).Round(100*time.Microsecond)))
 			}
 			split = " [" + strings.Join(ps, ", ") + " in the window]"
 		}

@@ -2,10 +2,7 @@ package speaker_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,56 +25,30 @@ type benchProcess struct {
 	cpu  *envtest.CPUGroup
 }
 
-// startBenchProcess starts cmd with its output in dir/name.log, in a CPU
-// accounting group of its own, and stops it (SIGTERM, then SIGKILL after
-// 30 s) when the benchmark ends, before the group goes. A process that
-// ends before the benchmark does fails it, with its log's tail.
+// startBenchProcess starts cmd as startLogged does (its output in
+// dir/name.log, stopped when the benchmark ends), in a CPU accounting
+// group of its own, removed after it stopped. A process that ends before
+// the benchmark does fails it; its log is shown.
 func startBenchProcess(b *testing.B, dir, name string, cmd *exec.Cmd) *benchProcess {
 	b.Helper()
 	p := &benchProcess{name: name, cmd: cmd, cpu: envtest.NewCPUGroup(b, name)}
-	logPath := filepath.Join(dir, name+".log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start %s: %v", name, err)
-	}
+	done := startLogged(b, dir, name, cmd)
 	// It starts outside the group: only its first instructions are not
 	// counted (its cold start is measured in seconds).
 	if err := p.cpu.Add(cmd.Process.Pid); err != nil {
-		_ = cmd.Process.Kill()
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
+	// Registered after startLogged's cleanup, so it runs before the stop.
 	stopping := make(chan struct{})
+	b.Cleanup(func() { close(stopping) })
 	go func() {
-		err := cmd.Wait()
-		log.Close()
 		select {
 		case <-stopping:
-		default:
-			tail, _ := os.ReadFile(logPath)
-			if len(tail) > 4000 {
-				tail = tail[len(tail)-4000:]
-			}
-			// Not Fatal: this is not the benchmark's goroutine.
-			b.Errorf("%s ended before the benchmark did (%v):\n%s", name, err, tail)
-		}
-		close(done)
-	}()
-	b.Cleanup(func() {
-		close(stopping)
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
 		case <-done:
-		case <-time.After(30 * time.Second):
-			b.Errorf("%s did not stop in 30 s after SIGTERM; killed", name)
-			_ = cmd.Process.Kill()
-			<-done
+			// Not Fatal: this is not the benchmark's goroutine.
+			b.Errorf("%s ended before the benchmark did (%v)", name, cmd.ProcessState)
 		}
-	})
+	}()
 	return p
 }
 
@@ -98,9 +69,9 @@ func (p *benchProcess) PeakRSS() float64 {
 
 // speakerIdentity creates the speaker's service account and RBAC as the
 // operator renders them and returns its user and a kubeconfig for it.
-func speakerIdentity(b *testing.B, env *envtest.Env, c client.Client) (user, kubeconfig string) {
-	user = envtest.RenderedRBAC(b, c, "lbstack-speaker")
-	return user, envtest.WriteKubeconfig(b, envtest.As(env.Config, user))
+func speakerIdentity(tb testing.TB, env *envtest.Env, c client.Client) (user, kubeconfig string) {
+	user = envtest.RenderedRBAC(tb, c, "lbstack-speaker")
+	return user, envtest.WriteKubeconfig(tb, envtest.As(env.Config, user))
 }
 
 // speakerArgs are the arguments of `lbstack speaker` in the benchmarks:
